@@ -1,0 +1,3 @@
+"""dialwave: outbound voice campaigns for AI voice agents."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,33 @@
+"""Settings, read from the environment with the DIALWAVE_ prefix."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DIALWAVE_", extra="ignore")
+
+    database_url: str = "sqlite:///./dialwave.db"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_level: str = "info"
+    log_json: bool = False
+
+    # Import limits (CONTRACT.md "Limits").
+    import_max_bytes: int = 100 * 1024 * 1024
+    import_max_rows: int = 2_000_000
+    import_batch_rows: int = 5_000
+    import_max_errors_listed: int = 1_000
+    leads_batch_max: int = 10_000
+
+    idempotency_ttl_hours: int = 24
+    default_page_limit: int = 50
+    max_page_limit: int = 500
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Storage: tables, the database handle, repositories (the only place queries live), migrations."""

@@ -1,0 +1,172 @@
+"""The schema. Alembic migrations in store/migrations mirror this module."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from dialwave.store.types import JSONType, UTCDateTime
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+ID = sa.String(40)
+
+organizations = sa.Table(
+    "organizations",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("prefix", sa.String(24), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("scopes", JSONType, nullable=False),
+    sa.Column("name", sa.String(128)),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("revoked_at", UTCDateTime()),
+)
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("config", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+agent_versions = sa.Table(
+    "agent_versions",
+    metadata,
+    sa.Column("agent_id", ID, sa.ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("snapshot", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+phone_numbers = sa.Table(
+    "phone_numbers",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("number", sa.String(20), nullable=False),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("config", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("organization_id", "number"),
+)
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_reason", sa.Text),
+    sa.Column("agent_id", ID, sa.ForeignKey("agents.id", ondelete="RESTRICT")),
+    sa.Column("config", JSONType, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    # Counters, maintained on write (never counted on read).
+    sa.Column("count_total", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("count_queued", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("count_in_progress", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("count_completed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("count_failed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("count_skipped", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("count_retry_pending", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("count_cancelled", sa.Integer, nullable=False, server_default="0"),
+    # Variable names that every lead of the campaign carries (null while there are no leads).
+    sa.Column("lead_common_keys", JSONType),
+    sa.Column("started_at", UTCDateTime()),
+    sa.Column("completed_at", UTCDateTime()),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("organization_id", "name"),
+    sa.Index("ix_campaigns_org_status", "organization_id", "status"),
+)
+
+leads = sa.Table(
+    "leads",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("organization_id", ID, nullable=False),
+    sa.Column("campaign_id", ID, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("phone_number", sa.String(20), nullable=False),
+    sa.Column("variables", JSONType, nullable=False),
+    sa.Column("timezone", sa.String(64)),
+    sa.Column("agent_overrides", JSONType),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_outcome", sa.String(32)),
+    sa.Column("next_attempt_at", UTCDateTime()),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("campaign_id", "phone_number"),
+    sa.Index("ix_leads_dispatch", "campaign_id", "status", "next_attempt_at"),
+    sa.Index("ix_leads_org_phone", "organization_id", "phone_number"),
+)
+
+calls = sa.Table(
+    "calls",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("organization_id", ID, nullable=False),
+    sa.Column("campaign_id", ID, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("lead_id", ID, sa.ForeignKey("leads.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("from_number", sa.String(20), nullable=False),
+    sa.Column("to_number", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("outcome", sa.String(32)),
+    sa.Column("conversion", sa.Boolean),
+    sa.Column("started_at", UTCDateTime()),
+    sa.Column("answered_at", UTCDateTime()),
+    sa.Column("ended_at", UTCDateTime()),
+    sa.Column("duration_seconds", sa.Float),
+    sa.Column("provider_call_id", sa.String(128)),
+    sa.Column("sip_code", sa.Integer),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("lead_id", "attempt"),
+    sa.Index("ix_calls_org_campaign", "organization_id", "campaign_id"),
+)
+
+dnc_numbers = sa.Table(
+    "dnc_numbers",
+    metadata,
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("phone_number", sa.String(20), primary_key=True),
+    sa.Column("reason", sa.String(256)),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("organization_id", ID, primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("response_body", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False, index=True),
+)
