@@ -86,6 +86,7 @@ campaigns = sa.Table(
     sa.Column("agent_id", ID, sa.ForeignKey("agents.id", ondelete="RESTRICT")),
     sa.Column("config", JSONType, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("agent_version_used", sa.Integer),
     # Counters, maintained on write (never counted on read).
     sa.Column("count_total", sa.Integer, nullable=False, server_default="0"),
     sa.Column("count_queued", sa.Integer, nullable=False, server_default="0"),

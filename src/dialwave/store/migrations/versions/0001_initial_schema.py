@@ -177,6 +177,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("agent_version_used", sa.Integer(), nullable=True),
         sa.Column("count_total", sa.Integer(), server_default="0", nullable=False),
         sa.Column("count_queued", sa.Integer(), server_default="0", nullable=False),
         sa.Column(

@@ -1,0 +1,69 @@
+"""Request dependencies: the database, the clock, the caller's principal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Optional
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, create_model
+
+from dialwave.config import Settings
+from dialwave.services.auth import Principal, authenticate
+from dialwave.store.db import Database
+
+bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer dw_live_...")
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_now(request: Request) -> datetime:
+    now: datetime = request.app.state.clock.now()
+    return now
+
+
+async def principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    x_api_key: Annotated[str | None, Depends(api_key_header)],
+) -> Principal:
+    key = x_api_key or (credentials.credentials if credentials else None)
+    who = await authenticate(get_db(request), key)
+    request.state.organization_id = who.organization_id
+    return who
+
+
+async def reader(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    who.require("read")
+    return who
+
+
+async def writer(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    who.require("write")
+    return who
+
+
+Reader = Annotated[Principal, Depends(reader)]
+Writer = Annotated[Principal, Depends(writer)]
+Db = Annotated[Database, Depends(get_db)]
+Now = Annotated[datetime, Depends(get_now)]
+AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+def partial(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """A merge-patch body: every field optional and nullable (null clears), unknown keys left to the service."""
+    fields: dict[str, Any] = {
+        key: (Optional[field.annotation], None)  # noqa: UP045 - built at run time from a type object
+        for key, field in model.model_fields.items()
+    }
+    return create_model(name, __config__=ConfigDict(extra="allow"), **fields)

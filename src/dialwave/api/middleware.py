@@ -1,0 +1,134 @@
+"""Pure ASGI middleware: request ids, and `Idempotency-Key` on every POST."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dialwave.errors import DialwaveError
+from dialwave.ids import new_id
+from dialwave.services.auth import authenticate, key_from_headers
+from dialwave.store.repositories import orgs
+
+
+class RequestIdMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = Headers(scope=scope).get("x-request-id") or new_id("req")
+        rid = rid[:64]
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", rid.encode("latin-1", "replace")))
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any] | str, extra: list[tuple[bytes, bytes]]) -> None:
+    payload = body if isinstance(body, str) else json.dumps(body)
+    data = payload.encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
+
+
+class IdempotencyMiddleware:
+    """Same key + same request replays the first answer; same key + another request is 422.
+
+    Keys are stored per organization for `idempotency_ttl_hours`. The body is hashed as it streams,
+    so a large CSV import is not held in memory for this."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        key = headers.get("idempotency-key")
+        if key is None:
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        rid = scope.get("state", {}).get("request_id", "")
+        if not key.strip() or len(key) > 255:
+            await _send_json(send, 422, _err("Idempotency-Key", "must be 1-255 characters", rid), [])
+            return
+        try:
+            who = await authenticate(state.db, key_from_headers(headers.get("authorization"), headers.get("x-api-key")))
+        except DialwaveError:
+            await self.app(scope, receive, send)  # the route answers 401
+            return
+        now = state.clock.now()
+        ttl = timedelta(hours=state.settings.idempotency_ttl_hours)
+        hasher = hashlib.sha256(
+            f"{scope['method']} {scope['path']}?{scope.get('query_string', b'').decode()}\n".encode()
+        )
+        body_done = False
+
+        async def hashing_receive() -> Message:
+            nonlocal body_done
+            message = await receive()
+            if message["type"] == "http.request":
+                hasher.update(message.get("body", b""))
+                body_done = not message.get("more_body", False)
+            return message
+
+        async with state.db.read() as conn:
+            stored = await orgs.get_idempotent(conn, who.organization_id, key, now - ttl)
+        if stored is not None:
+            while not body_done:
+                if (await hashing_receive())["type"] != "http.request":
+                    break
+            if hasher.hexdigest() != stored["request_hash"]:
+                msg = "was used with a different request; use a new key for a new request"
+                await _send_json(send, 422, _err("Idempotency-Key", msg, rid), [])
+                return
+            replay = [(b"idempotent-replayed", b"true")]
+            await _send_json(send, stored["status_code"], stored["response_body"], replay)
+            return
+
+        status = 0
+        chunks: list[bytes] = []
+
+        async def capturing_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, hashing_receive, capturing_send)
+        while not body_done:
+            if (await hashing_receive())["type"] != "http.request":
+                return  # client went away before sending the whole body: nothing to remember
+        if status and status < 500 and status not in (401, 429):
+            body = b"".join(chunks).decode("utf-8", "replace")
+            async with state.db.write() as conn:
+                await orgs.put_idempotent(conn, who.organization_id, key, hasher.hexdigest(), status, body, now, ttl)
+
+
+def _err(field: str, message: str, rid: str) -> dict[str, Any]:
+    return {
+        "error": {
+            "type": "validation_error",
+            "message": f"{field}: {message}",
+            "fields": {field: message},
+            "code": None,
+            "request_id": rid,
+        }
+    }

@@ -1,0 +1,127 @@
+"""Campaigns: CRUD, merge-patch updates and status actions."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Body, Header, Query, Response
+from fastapi.responses import JSONResponse
+
+from dialwave.api import serialize
+from dialwave.api.deps import Db, Now, Reader, Writer, partial
+from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
+from dialwave.api.schemas import CampaignOut, Page
+from dialwave.domain.campaign_config import CampaignConfig
+from dialwave.services import campaigns as service
+from dialwave.store.repositories import campaigns as repo
+
+router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
+
+CampaignPatch = partial(CampaignConfig, "CampaignPatch")
+Status = Literal["draft", "scheduled", "active", "paused", "completed", "cancelled"]
+
+CREATE_EXAMPLE = {
+    "name": "Q1 Sales Outreach",
+    "description": "Book demos with trial users",
+    "type": "sales",
+    "agent_id": "agt_01jd3m0f8x9v7k2q4r6t8w0y2a",
+    "caller_ids": [{"phone_number_id": "pn_01jd3m0f8x9v7k2q4r6t8w0y2a", "weight": 1}],
+    "schedule": {
+        "timezone": "America/New_York",
+        "days_of_week": [1, 2, 3, 4, 5],
+        "windows": [{"start": "09:00", "end": "12:00"}, {"start": "14:00", "end": "18:00"}],
+        "recipient_local_time": True,
+    },
+    "pacing": {"max_concurrency": 20, "attempts_per_second": 2},
+    "retry": {"max_attempts": 4, "on": {"busy": {"enabled": True, "max_retries": 2, "interval_minutes": [30, 120]}}},
+    "dynamic_variables": {"company": "your company"},
+    "webhook": {"url": "https://example.com/hooks/dialwave", "metadata": {"crm_list": "trials"}},
+}
+PATCH_EXAMPLES: Any = {
+    "windows and time zone": {
+        "value": {
+            "schedule": {
+                "windows": [{"start": "10:00", "end": "12:00"}, {"start": "14:00", "end": "16:00"}],
+                "timezone": "America/Sao_Paulo",
+            }
+        }
+    },
+    "clear the end": {"value": {"schedule": {"end_at": None}}},
+    "pacing while active": {"value": {"pacing": {"max_concurrency": 50, "attempts_per_second": 5}}},
+}
+
+
+@router.post("", status_code=201, response_model=CampaignOut, responses=WRITE_ERRORS)
+async def create_campaign(
+    who: Writer, db: Db, now: Now, body: CampaignConfig = Body(openapi_examples={"sales": {"value": CREATE_EXAMPLE}})
+) -> JSONResponse:
+    row = await service.create_campaign(db, who.organization_id, body, now)
+    return JSONResponse(serialize.campaign(row), status_code=201, headers={"ETag": f'"{row["version"]}"'})
+
+
+@router.get("", response_model=Page[CampaignOut], responses=READ_ERRORS)
+async def list_campaigns(
+    who: Reader,
+    db: Db,
+    status: Status | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = Query(None, max_length=200),
+) -> JSONResponse:
+    async with db.read() as conn:
+        rows, nxt = await repo.list_campaigns(conn, who.organization_id, status, limit, cursor)
+    return JSONResponse(serialize.listing([serialize.campaign(r) for r in rows], nxt))
+
+
+@router.get("/{campaign_id}", response_model=CampaignOut, responses=READ_ERRORS)
+async def get_campaign(campaign_id: str, who: Reader, db: Db) -> JSONResponse:
+    row = await service.get_campaign(db, who.organization_id, campaign_id)
+    return JSONResponse(serialize.campaign(row), headers={"ETag": f'"{row["version"]}"'})
+
+
+@router.patch("/{campaign_id}", response_model=CampaignOut, responses=WRITE_ERRORS)
+async def update_campaign(
+    campaign_id: str,
+    who: Writer,
+    db: Db,
+    now: Now,
+    patch: CampaignPatch = Body(openapi_examples=PATCH_EXAMPLES),  # type: ignore[valid-type]
+    if_match: str | None = Header(None, max_length=64, description="the version you read; stale -> 409"),
+) -> JSONResponse:
+    """JSON merge-patch (RFC 7396): send only what changes, `null` clears. Which fields may change depends
+    on the status (the edit matrix): an active campaign takes pacing, windows, retry, DNC, webhook and caller
+    ids at once; agent, overrides, variables and time zone need a pause first."""
+    body: dict[str, Any] = patch.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
+    row = await service.update_campaign(db, who.organization_id, campaign_id, body, if_match, now)
+    return JSONResponse(serialize.campaign(row), headers={"ETag": f'"{row["version"]}"'})
+
+
+@router.delete("/{campaign_id}", status_code=204, responses=WRITE_ERRORS)
+async def delete_campaign(campaign_id: str, who: Writer, db: Db) -> Response:
+    await service.delete_campaign(db, who.organization_id, campaign_id)
+    return Response(status_code=204)
+
+
+def _action(name: str, doc: str) -> None:
+    async def handler(campaign_id: str, who: Writer, db: Db, now: Now) -> JSONResponse:
+        row = await service.act(db, who.organization_id, campaign_id, name, now)
+        return JSONResponse(serialize.campaign(row), headers={"ETag": f'"{row["version"]}"'})
+
+    handler.__doc__ = doc
+    router.add_api_route(
+        f"/{{campaign_id}}/{name}",
+        handler,
+        methods=["POST"],
+        response_model=CampaignOut,
+        responses=WRITE_ERRORS,
+        name=f"{name}_campaign",
+        summary=f"{name.capitalize()} a campaign",
+    )
+
+
+_action(
+    "start",
+    "draft -> active, or scheduled when schedule.start_at is in the future. Needs an agent, a caller id and leads.",
+)
+_action("pause", "active or scheduled -> paused: no new attempt starts once this answers.")
+_action("resume", "paused -> active (or scheduled while schedule.start_at is ahead).")
+_action("cancel", "Any non-final status -> cancelled; queued and retry-pending leads become cancelled.")

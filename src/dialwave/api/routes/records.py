@@ -1,0 +1,89 @@
+"""The do-not-call list, calls (attempts) and health."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Body, Query, Response
+from fastapi.responses import JSONResponse
+
+from dialwave.api import serialize
+from dialwave.api.deps import Db, Now, Reader, Writer
+from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
+from dialwave.api.schemas import CallOut, DncAdd, DncAddResult, DncOut, Page
+from dialwave.errors import NotFound
+from dialwave.services import dnc as dnc_service
+from dialwave.services.dnc import normalize_all
+from dialwave.store.repositories import leads as repo
+
+router = APIRouter(prefix="/v1", tags=["dnc & calls"])
+health = APIRouter(tags=["health"])
+
+Outcome = Literal[
+    "answered", "voicemail", "busy", "no_answer", "failed", "provider_error", "short_duration", "opted_out"
+]
+
+
+@health.get("/healthz")
+async def healthz(db: Db) -> dict[str, str]:
+    async with db.read() as conn:
+        await conn.exec_driver_sql("SELECT 1")
+    return {"status": "ok"}
+
+
+@router.get("/dnc", response_model=Page[DncOut], responses=READ_ERRORS)
+async def list_dnc(
+    who: Reader,
+    db: Db,
+    phone_number: str | None = Query(None, max_length=64, description="look up one number"),
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = Query(None, max_length=200),
+) -> JSONResponse:
+    number = normalize_all([phone_number], "phone_number")[0] if phone_number else None
+    async with db.read() as conn:
+        rows, nxt = await repo.dnc_list(conn, who.organization_id, number, limit, cursor)
+    return JSONResponse(serialize.listing([serialize.dnc(r) for r in rows], nxt))
+
+
+@router.post("/dnc", response_model=DncAddResult, responses=WRITE_ERRORS)
+async def add_dnc(
+    who: Writer,
+    db: Db,
+    now: Now,
+    body: DncAdd = Body(openapi_examples={"opt-out": {"value": {"numbers": ["+14155550123"], "reason": "opt-out"}}}),
+) -> JSONResponse:
+    """Numbers on the list are never dialed by any campaign of the organization (campaign dnc settings apply)."""
+    added, already = await dnc_service.add(db, who.organization_id, body.numbers, body.reason, now)
+    return JSONResponse({"added": added, "already_listed": already})
+
+
+@router.delete("/dnc", status_code=204, responses=WRITE_ERRORS)
+async def remove_dnc(
+    who: Writer, db: Db, phone_number: str = Query(max_length=64, examples=["+14155550123"])
+) -> Response:
+    await dnc_service.remove(db, who.organization_id, phone_number)
+    return Response(status_code=204)
+
+
+@router.get("/calls", response_model=Page[CallOut], responses=READ_ERRORS)
+async def list_calls(
+    who: Reader,
+    db: Db,
+    campaign_id: str | None = Query(None, max_length=40),
+    lead_id: str | None = Query(None, max_length=40),
+    outcome: Outcome | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = Query(None, max_length=200),
+) -> JSONResponse:
+    async with db.read() as conn:
+        rows, nxt = await repo.list_calls(conn, who.organization_id, campaign_id, lead_id, outcome, limit, cursor)
+    return JSONResponse(serialize.listing([serialize.call(r) for r in rows], nxt))
+
+
+@router.get("/calls/{call_id}", response_model=CallOut, responses=READ_ERRORS)
+async def get_call(call_id: str, who: Reader, db: Db) -> JSONResponse:
+    async with db.read() as conn:
+        row = await repo.get_call(conn, who.organization_id, call_id)
+    if row is None:
+        raise NotFound(f"no call '{call_id}'")
+    return JSONResponse(serialize.call(row))

@@ -1,0 +1,170 @@
+"""Request and response shapes (they are also the OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from dialwave.domain.campaign_config import AgentOverrides, CampaignConfig
+from dialwave.domain.resources import AgentConfig, SimulatedSettings
+
+T = TypeVar("T")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(Out):
+    type: str = Field(examples=["validation_error"])
+    message: str = Field(examples=["schedule.windows[1].end: must differ from start"])
+    fields: dict[str, str] = Field(
+        default_factory=dict, examples=[{"schedule.windows[1].end": "must differ from start"}]
+    )
+    code: str | None = Field(None, examples=["CAMPAIGN_ACTIVE"])
+    request_id: str
+
+
+class ErrorBody(Out):
+    error: ErrorDetail
+
+
+class Page(Out, Generic[T]):
+    data: list[T]
+    next_cursor: str | None
+
+
+class AgentOut(AgentConfig):
+    id: str = Field(examples=["agt_01jd3m0f8x9v7k2q4r6t8w0y2a"])
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class SipOut(Out):
+    trunk_uri: str
+    username: str | None
+    transport: Literal["udp", "tcp"]
+    password_set: bool
+
+
+class TwilioOut(Out):
+    account_sid: str
+    auth_token_set: bool
+
+
+class PhoneNumberOut(Out):
+    id: str = Field(examples=["pn_01jd3m0f8x9v7k2q4r6t8w0y2a"])
+    number: str = Field(examples=["+14155550123"])
+    provider: Literal["simulated", "sip", "twilio"]
+    friendly_name: str | None
+    active: bool
+    max_calls_per_second: float
+    max_concurrency: int | None
+    sip: SipOut | None
+    twilio: TwilioOut | None
+    simulated: SimulatedSettings | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Counts(Out):
+    total: int
+    queued: int
+    in_progress: int
+    completed: int
+    failed: int
+    skipped: int
+    retry_pending: int
+    cancelled: int
+
+
+class CampaignOut(CampaignConfig):
+    id: str = Field(examples=["cmp_01jd3m0f8x9v7k2q4r6t8w0y2a"])
+    status: Literal["draft", "scheduled", "active", "paused", "completed", "cancelled"]
+    status_reason: str | None
+    agent_version_used: int | None
+    counts: Counts
+    version: int
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class LeadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phone_number: str = Field(max_length=64, examples=["+14155550123"])
+    variables: dict[str, JsonValue] = Field(default_factory=dict, max_length=200, examples=[{"name": "Ada"}])
+    timezone: str | None = Field(None, max_length=64, examples=["America/New_York"])
+    agent_overrides: AgentOverrides | None = None
+
+
+class LeadsBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    leads: list[LeadIn] = Field(min_length=1, max_length=10_000)
+    default_region: str | None = Field(None, min_length=2, max_length=2, examples=["US"])
+
+
+class ImportResult(Out):
+    accepted: int
+    rejected: int
+    duplicates: int
+    dnc: int = Field(description="rows skipped because the number is on a do-not-call list")
+    rows: int = Field(description="data rows read")
+    errors: list[str] = Field(examples=[["Row 3: missing required variable 'customer_name'"]])
+    errors_truncated: bool
+
+
+class LeadOut(Out):
+    id: str
+    campaign_id: str
+    phone_number: str
+    variables: dict[str, JsonValue]
+    timezone: str | None
+    agent_overrides: dict[str, JsonValue] | None
+    status: Literal["queued", "dialing", "in_call", "retry_pending", "completed", "failed", "skipped", "cancelled"]
+    attempts: int
+    last_outcome: str | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CallOut(Out):
+    id: str
+    campaign_id: str
+    lead_id: str
+    attempt: int
+    from_number: str
+    to_number: str
+    status: str
+    outcome: str | None
+    conversion: bool | None
+    started_at: datetime | None
+    answered_at: datetime | None
+    ended_at: datetime | None
+    duration_seconds: float | None
+    provider_call_id: str | None
+    sip_code: int | None
+    created_at: datetime
+
+
+class DncAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    numbers: list[str] = Field(min_length=1, max_length=10_000, examples=[["+14155550123"]])
+    reason: str | None = Field(None, max_length=256, examples=["asked not to be called"])
+
+
+class DncAddResult(Out):
+    added: int
+    already_listed: int
+
+
+class DncOut(Out):
+    phone_number: str
+    reason: str | None
+    source: str
+    created_at: datetime

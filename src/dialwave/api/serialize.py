@@ -1,0 +1,108 @@
+"""Rows to the JSON shapes of CONTRACT.md."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+
+from dialwave.store.repositories.campaigns import counts_of
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def agent(row: RowMapping) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        **row["config"],
+        "version": row["version"],
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+    }
+
+
+def phone_number(row: RowMapping) -> dict[str, Any]:
+    config = dict(row["config"])
+    if config.get("sip"):
+        sip = dict(config["sip"])
+        sip["password_set"] = bool(sip.pop("password", None))
+        config["sip"] = sip
+    if config.get("twilio"):
+        twilio = dict(config["twilio"])
+        twilio["auth_token_set"] = bool(twilio.pop("auth_token", None))
+        config["twilio"] = twilio
+    return {"id": row["id"], **config, "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"])}
+
+
+def campaign(row: RowMapping) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        **row["config"],
+        "status": row["status"],
+        "status_reason": row["status_reason"],
+        "agent_version_used": row["agent_version_used"],
+        "counts": counts_of(row),
+        "version": row["version"],
+        "started_at": iso(row["started_at"]),
+        "completed_at": iso(row["completed_at"]),
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+    }
+
+
+def lead(row: RowMapping) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "campaign_id": row["campaign_id"],
+        "phone_number": row["phone_number"],
+        "variables": row["variables"],
+        "timezone": row["timezone"],
+        "agent_overrides": row["agent_overrides"],
+        "status": row["status"],
+        "attempts": row["attempts"],
+        "last_outcome": row["last_outcome"],
+        "next_attempt_at": iso(row["next_attempt_at"]),
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+    }
+
+
+def call(row: RowMapping) -> dict[str, Any]:
+    out = {
+        k: row[k]
+        for k in (
+            "id",
+            "campaign_id",
+            "lead_id",
+            "attempt",
+            "from_number",
+            "to_number",
+            "status",
+            "outcome",
+            "conversion",
+            "duration_seconds",
+            "provider_call_id",
+            "sip_code",
+        )
+    }
+    for key in ("started_at", "answered_at", "ended_at", "created_at"):
+        out[key] = iso(row[key])
+    return out
+
+
+def dnc(row: RowMapping) -> dict[str, Any]:
+    return {
+        "phone_number": row["phone_number"],
+        "reason": row["reason"],
+        "source": row["source"],
+        "created_at": iso(row["created_at"]),
+    }
+
+
+def listing(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
+    return {"data": items, "next_cursor": next_cursor}

@@ -1,0 +1,142 @@
+"""The `dialwave` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from dialwave.config import get_settings
+from dialwave.logging import configure_logging
+from dialwave.services.auth import create_key
+from dialwave.store.db import Database
+from dialwave.store.migrate import upgrade
+from dialwave.store.repositories import orgs
+
+app = typer.Typer(help="dialwave: outbound voice campaigns for AI voice agents", no_args_is_help=True)
+keys = typer.Typer(help="API keys", no_args_is_help=True)
+app.add_typer(keys, name="keys")
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database (DIALWAVE_DATABASE_URL) to the latest schema."""
+    url = get_settings().database_url
+    upgrade(url)
+    typer.echo(f"database migrated: {url.split('@')[-1]}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "",
+    port: Annotated[int, typer.Option(help="TCP port")] = 0,
+) -> None:
+    """Run the API (and, once the engine lands, the dispatcher beside it)."""
+    import uvicorn
+
+    from dialwave.api.app import create_app
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    uvicorn.run(
+        create_app(settings), host=host or settings.host, port=port or settings.port, log_level=settings.log_level
+    )
+
+
+async def _create_key(org: str, scopes: list[str], name: str | None) -> dict[str, object]:
+    db = Database(get_settings().database_url)
+    try:
+        created = await create_key(db, org, scopes, datetime.now(UTC), name)
+    finally:
+        await db.dispose()
+    return {
+        "key": created.key,
+        "key_id": created.key_id,
+        "organization_id": created.organization_id,
+        "organization": org,
+        "scopes": created.scopes,
+    }
+
+
+@keys.command("create")
+def keys_create(
+    org: Annotated[str, typer.Option(help="organization name (created if new)")],
+    scope: Annotated[list[str] | None, typer.Option(help="read and/or write (default both)")] = None,
+    name: Annotated[str | None, typer.Option(help="a label for the key")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Create an API key. The key is shown once; only its hash is stored."""
+    try:
+        out = asyncio.run(_create_key(org, scope or ["read", "write"], name))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    if as_json:
+        typer.echo(json.dumps(out))
+    else:
+        typer.echo(f"{out['key']}\n(organization {out['organization_id']}, key id {out['key_id']}; shown once)")
+
+
+@keys.command("list")
+def keys_list(org: Annotated[str | None, typer.Option(help="only this organization")] = None) -> None:
+    """List keys (prefix, scopes, revoked or not); never the keys themselves."""
+
+    async def run() -> list[dict[str, object]]:
+        db = Database(get_settings().database_url)
+        try:
+            async with db.read() as conn:
+                return await orgs.list_keys(conn, org)
+        finally:
+            await db.dispose()
+
+    for row in asyncio.run(run()):
+        state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
+        typer.echo(f"{row['id']}  {row['prefix']}…  {row['organization']}  {','.join(row['scopes'])}  {state}")  # type: ignore[arg-type]
+
+
+@keys.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by its id (key_...); it stops working at once."""
+
+    async def run() -> bool:
+        db = Database(get_settings().database_url)
+        try:
+            async with db.write() as conn:
+                return await orgs.revoke_key(conn, key_id, datetime.now(UTC))
+        finally:
+            await db.dispose()
+
+    if not asyncio.run(run()):
+        typer.echo(f"no active key {key_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}")
+
+
+@app.command()
+def quickstart(org: Annotated[str, typer.Option(help="organization name")] = "demo") -> None:
+    """Create a key for ORG and print it with a curl example (used by `make run`)."""
+    settings = get_settings()
+    out = asyncio.run(_create_key(org, ["read", "write"], "quickstart"))
+    base = f"http://{settings.host}:{settings.port}"
+    typer.echo(
+        f"""
+dialwave is starting on {base}  (database: {settings.database_url})
+API key for organization '{org}' (shown once):
+
+    export DIALWAVE_KEY={out["key"]}
+
+Try it:
+    curl -s {base}/v1/agents -H "Authorization: Bearer $DIALWAVE_KEY" \\
+         -H 'Content-Type: application/json' \\
+         -d '{{"name": "Demo agent", "opening_message": "Hi {{{{name}}}}!", "required_variables": ["name"]}}'
+    curl -s {base}/v1/campaigns -H "Authorization: Bearer $DIALWAVE_KEY"
+
+API docs: {base}/docs   OpenAPI: {base}/openapi.json
+"""
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

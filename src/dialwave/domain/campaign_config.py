@@ -1,0 +1,274 @@
+"""The campaign's configuration: shape (pydantic) and cross-field rules (`check`).
+
+The API validates a create body, or a stored config with a merge-patch applied, through
+`CampaignConfig`; `check` adds the rules that need several fields and reports them by path."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+
+from dialwave.domain.phone import InvalidPhoneNumber, normalize
+from dialwave.domain.templates import VARIABLE_NAME
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+def _hhmm(value: str) -> str:
+    if not _HHMM.match(value):
+        raise ValueError("must be a 24-hour time HH:MM (00:00-23:59, or 24:00 for an end)")
+    return value
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone '{value}'") from exc
+    return value
+
+
+def _e164(value: str) -> str:
+    try:
+        return normalize(value)
+    except InvalidPhoneNumber as exc:
+        raise ValueError(f"invalid phone number '{value}' (E.164 expected, e.g. +14155550123)") from exc
+
+
+def _var_name(value: str) -> str:
+    if not VARIABLE_NAME.match(value):
+        raise ValueError("variable names are letters, digits and _, not starting with a digit, at most 64 chars")
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/?#]+[^\s]*$", value):
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+HHMM = Annotated[str, AfterValidator(_hhmm)]
+TimeZoneName = Annotated[str, Field(max_length=64), AfterValidator(_zone)]
+E164 = Annotated[str, Field(max_length=32), AfterValidator(_e164)]
+VarName = Annotated[str, AfterValidator(_var_name)]
+HttpUrlStr = Annotated[str, Field(max_length=2048), AfterValidator(_http_url)]
+Minutes = Annotated[int, Field(ge=1, le=10080)]
+
+OUTCOMES_RETRYABLE = (
+    "busy",
+    "no_answer",
+    "failed",
+    "voicemail",
+    "short_duration",
+    "provider_error",
+    "internal_error",
+    "no_conversion",
+)
+AUTO_DNC_TRIGGERS = Literal[
+    "opted_out", "answered", "completed", "no_conversion", "voicemail", "busy", "no_answer", "failed"
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Window(Strict):
+    start: HHMM = Field(examples=["09:00"])
+    end: HHMM = Field(examples=["17:00"], description="end <= start: the range crosses midnight")
+
+
+class Schedule(Strict):
+    start_at: AwareDatetime | None = Field(None, description="first dial not before this instant")
+    end_at: AwareDatetime | None = Field(None, description="the campaign completes at this instant")
+    timezone: TimeZoneName = "UTC"
+    days_of_week: list[Annotated[int, Field(ge=1, le=7)]] = Field(
+        default_factory=lambda: [1, 2, 3, 4, 5, 6, 7], min_length=1, max_length=7, description="1 = Monday"
+    )
+    windows: list[Window] = Field(
+        default_factory=lambda: [Window(start="09:00", end="20:00")], min_length=1, max_length=24
+    )
+    recipient_local_time: bool = Field(False, description="read windows in each lead's own time zone")
+
+
+class Pacing(Strict):
+    max_concurrency: int = Field(10, ge=1, le=1000)
+    attempts_per_second: float = Field(1.0, ge=0.1, le=500)
+    initial_delay_seconds: int = Field(0, ge=0, le=86400)
+
+
+class RetryRule(Strict):
+    enabled: bool = True
+    max_retries: int = Field(2, ge=0, le=20)
+    interval_minutes: list[Minutes] = Field(
+        default_factory=lambda: [60], min_length=1, max_length=20, description="n-th retry waits the n-th entry"
+    )
+    threshold_seconds: int | None = Field(None, ge=1, le=3600, description="short_duration only")
+
+
+def _rule(enabled: bool, retries: int, minutes: list[int], threshold: int | None = None) -> Any:
+    return lambda: RetryRule(
+        enabled=enabled, max_retries=retries, interval_minutes=minutes, threshold_seconds=threshold
+    )
+
+
+class RetryOn(Strict):
+    busy: RetryRule = Field(default_factory=_rule(True, 2, [30]))
+    no_answer: RetryRule = Field(default_factory=_rule(True, 2, [60]))
+    failed: RetryRule = Field(default_factory=_rule(False, 0, [60]))
+    voicemail: RetryRule = Field(default_factory=_rule(True, 1, [120]))
+    short_duration: RetryRule = Field(default_factory=_rule(False, 1, [60], 10))
+    provider_error: RetryRule = Field(default_factory=_rule(True, 3, [5]))
+    internal_error: RetryRule = Field(default_factory=_rule(True, 3, [5]))
+    no_conversion: RetryRule = Field(default_factory=_rule(False, 1, [1440]))
+
+
+class Retry(Strict):
+    max_attempts: int = Field(3, ge=1, le=20, description="attempts per lead, first dial included")
+    on: RetryOn = Field(default_factory=RetryOn)
+
+
+class Cooldowns(Strict):
+    after_success_hours: int | None = Field(None, ge=1, le=8760)
+    after_completion_hours: int | None = Field(None, ge=1, le=8760)
+
+
+def _org_source() -> list[Literal["organization", "custom"]]:
+    return ["organization"]
+
+
+def _opted_out() -> list[AUTO_DNC_TRIGGERS]:
+    return ["opted_out"]
+
+
+class Dnc(Strict):
+    enabled: bool = True
+    sources: list[Literal["organization", "custom"]] = Field(default_factory=_org_source, max_length=2)
+    custom_numbers: list[E164] = Field(default_factory=list, max_length=100_000)
+    auto_add_on: list[AUTO_DNC_TRIGGERS] = Field(default_factory=_opted_out, max_length=8)
+
+
+class MachineDetection(Strict):
+    enabled: bool = False
+    timeout_seconds: int = Field(30, ge=3, le=60)
+    on_voicemail: Literal["hangup", "leave_message"] = "hangup"
+    voicemail_message: str | None = Field(None, max_length=4000)
+
+
+class SpeechSettings(Strict):
+    style: str | None = Field(None, max_length=64, examples=["neutral"])
+    responsiveness: str | None = Field(None, max_length=64, examples=["balanced"])
+    interruptions: str | None = Field(None, max_length=64, examples=["on"])
+    emotions: str | None = Field(None, max_length=64, examples=["natural"])
+
+
+class AgentOverrides(Strict):
+    system_prompt: str | None = Field(None, max_length=50_000)
+    opening_message: str | None = Field(None, max_length=5_000)
+    voice: str | None = Field(None, max_length=128)
+    language: str | None = Field(None, max_length=35)
+    speech_settings: SpeechSettings | None = None
+    campaign_context: str | None = Field(None, max_length=20_000)
+    max_call_duration_seconds: int | None = Field(None, ge=10, le=14_400)
+    use_returning_greeting: bool | None = None
+    use_short_term_summaries: bool | None = None
+    short_term_summaries_limit: int | None = Field(None, ge=1, le=50)
+
+
+class Webhook(Strict):
+    url: HttpUrlStr | None = None
+    metadata: dict[str, JsonValue] = Field(default_factory=dict, max_length=64)
+
+
+class CallerId(Strict):
+    phone_number_id: str = Field(min_length=1, max_length=40)
+    weight: int = Field(1, ge=1, le=1000)
+
+
+class CampaignConfig(Strict):
+    name: str = Field(min_length=1, max_length=128)
+    description: str | None = Field(None, max_length=2000)
+    type: Literal["sales", "follow_up", "reminder", "notification", "survey", "collections", "custom"] = "custom"
+    agent_id: str | None = Field(None, max_length=40)
+    agent_version: int | None = Field(None, ge=1)
+    caller_ids: list[CallerId] = Field(default_factory=list, max_length=100)
+    caller_id_strategy: Literal["weighted", "round_robin", "sticky", "local_presence"] = "weighted"
+    schedule: Schedule = Field(default_factory=Schedule)
+    pacing: Pacing = Field(default_factory=Pacing)
+    retry: Retry = Field(default_factory=Retry)
+    cooldowns: Cooldowns = Field(default_factory=Cooldowns)
+    dnc: Dnc = Field(default_factory=Dnc)
+    ring_timeout_seconds: int = Field(30, ge=5, le=120)
+    machine_detection: MachineDetection = Field(default_factory=MachineDetection)
+    agent_overrides: AgentOverrides = Field(default_factory=AgentOverrides)
+    dynamic_variables: dict[VarName, JsonValue] = Field(default_factory=dict, max_length=200)
+    webhook: Webhook = Field(default_factory=Webhook)
+    auto_complete: bool = True
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def check(config: CampaignConfig) -> dict[str, str]:
+    """Rules that span several fields; returns {field path: message}, empty when all hold."""
+    errors: dict[str, str] = {}
+    name = config.name.strip()
+    if not name:
+        errors["name"] = "must not be blank"
+    sched = config.schedule
+    if len(set(sched.days_of_week)) != len(sched.days_of_week):
+        errors["schedule.days_of_week"] = "must not repeat a day"
+    windows = sched.windows
+    for i, window in enumerate(windows):
+        start, end = _minutes(window.start), _minutes(window.end)
+        if window.start == "24:00":
+            errors[f"schedule.windows[{i}].start"] = "24:00 is only valid as an end"
+        elif start == end or (start == 0 and end == 1440):
+            if start == end:
+                errors[f"schedule.windows[{i}].end"] = "must differ from start (end before start crosses midnight)"
+        elif end < start and i != len(windows) - 1:
+            errors[f"schedule.windows[{i}].end"] = "only the last window may cross midnight"
+        if i > 0:
+            prev_end = _minutes(windows[i - 1].end)
+            prev_start = _minutes(windows[i - 1].start)
+            if start < prev_start:
+                errors[f"schedule.windows[{i}].start"] = f"windows must be in order: starts before windows[{i - 1}]"
+            elif prev_end > prev_start and start < prev_end:
+                errors[f"schedule.windows[{i}].start"] = (
+                    f"overlaps windows[{i - 1}], which ends at {windows[i - 1].end}"
+                )
+    if windows:
+        last = windows[-1]
+        first_start = _minutes(windows[0].start)
+        if _minutes(last.end) < _minutes(last.start) and _minutes(last.end) > first_start and len(windows) > 1:
+            errors[f"schedule.windows[{len(windows) - 1}].end"] = "crosses midnight into windows[0]"
+    if sched.start_at and sched.end_at and sched.end_at <= sched.start_at:
+        errors["schedule.end_at"] = "must be after schedule.start_at"
+    for outcome in OUTCOMES_RETRYABLE:
+        rule: RetryRule = getattr(config.retry.on, outcome)
+        if outcome != "short_duration" and rule.threshold_seconds is not None:
+            errors[f"retry.on.{outcome}.threshold_seconds"] = "only applies to short_duration"
+    if config.retry.on.short_duration.threshold_seconds is None:
+        errors["retry.on.short_duration.threshold_seconds"] = "is required (seconds below which an answer is short)"
+    ids = [c.phone_number_id for c in config.caller_ids]
+    for i, pid in enumerate(ids):
+        if pid in ids[:i]:
+            errors[f"caller_ids[{i}].phone_number_id"] = "listed twice"
+    if config.dnc.enabled and not config.dnc.sources:
+        errors["dnc.sources"] = "name at least one source when dnc.enabled is true"
+    if "custom" in config.dnc.sources and not config.dnc.custom_numbers and config.dnc.enabled:
+        errors["dnc.custom_numbers"] = "the custom source needs at least one number"
+    md = config.machine_detection
+    if md.on_voicemail == "leave_message" and not md.voicemail_message:
+        errors["machine_detection.voicemail_message"] = "required when on_voicemail is leave_message"
+    return errors
+
+
+def future(start_at: datetime | None, now: datetime) -> bool:
+    return start_at is not None and start_at > now

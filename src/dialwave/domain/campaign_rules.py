@@ -1,0 +1,131 @@
+"""Campaign status machine, edit matrix and JSON merge-patch (RFC 7396)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+DRAFT, SCHEDULED, ACTIVE, PAUSED, COMPLETED, CANCELLED = (
+    "draft",
+    "scheduled",
+    "active",
+    "paused",
+    "completed",
+    "cancelled",
+)
+STATUSES = (DRAFT, SCHEDULED, ACTIVE, PAUSED, COMPLETED, CANCELLED)
+FINAL = frozenset({COMPLETED, CANCELLED})
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396: objects merge recursively, `null` removes a member, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def changed_paths(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
+    """Top-level fields that differ; `schedule` is compared per sub-field (schedule.windows...)."""
+    paths: set[str] = set()
+    for key in set(old) | set(new):
+        if old.get(key) == new.get(key):
+            continue
+        if key == "schedule" and isinstance(old.get(key), dict) and isinstance(new.get(key), dict):
+            for sub in set(old[key]) | set(new[key]):
+                if old[key].get(sub) != new[key].get(sub):
+                    paths.add(f"schedule.{sub}")
+        else:
+            paths.add(key)
+    return paths
+
+
+ALWAYS_EDITABLE = frozenset({"name", "description"})
+# Applied to attempts not yet started while the campaign runs.
+LIVE_EDITABLE = ALWAYS_EDITABLE | {
+    "type",
+    "pacing",
+    "schedule.windows",
+    "schedule.days_of_week",
+    "schedule.end_at",
+    "retry",
+    "dnc",
+    "webhook",
+    "caller_ids",
+    "caller_id_strategy",
+    "cooldowns",
+    "ring_timeout_seconds",
+    "machine_detection",
+    "auto_complete",
+}
+
+
+@dataclass(frozen=True)
+class EditRefusal:
+    code: str
+    message: str
+    fields: dict[str, str]
+
+
+def check_edit(status: str, paths: set[str]) -> EditRefusal | None:
+    """The edit matrix of CONTRACT.md: which fields a PATCH may change in which status."""
+    if status in (DRAFT, SCHEDULED, PAUSED):
+        return None
+    if status == ACTIVE:
+        blocked = sorted(paths - LIVE_EDITABLE)
+        if blocked:
+            return EditRefusal(
+                "CAMPAIGN_ACTIVE",
+                f"{', '.join(blocked)} cannot change while the campaign is active: pause the campaign first "
+                "(POST /v1/campaigns/{id}/pause), edit, then resume",
+                {p: "cannot change while active; pause the campaign first" for p in blocked},
+            )
+        return None
+    blocked = sorted(paths - ALWAYS_EDITABLE)
+    if blocked:
+        return EditRefusal(
+            "CAMPAIGN_FINISHED",
+            f"the campaign is {status}: only name and description can change; create a new campaign "
+            f"(refused: {', '.join(blocked)})",
+            {p: f"cannot change once {status}" for p in blocked},
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class Transition:
+    target: str | None
+    refusal: str | None = None
+
+
+def transition(status: str, action: str, *, start_in_future: bool) -> Transition:
+    """Where a status action leads from `status`, or why it can't."""
+    if action == "start":
+        if status == DRAFT:
+            return Transition(SCHEDULED if start_in_future else ACTIVE)
+        hint = {
+            SCHEDULED: "it is already scheduled; it starts by itself at schedule.start_at",
+            ACTIVE: "it is already active",
+            PAUSED: "it is paused: use /resume",
+        }.get(status, f"it is {status}; create a new campaign")
+        return Transition(None, f"cannot start: {hint}")
+    if action == "pause":
+        if status in (ACTIVE, SCHEDULED):
+            return Transition(PAUSED)
+        hint = "start it first" if status == DRAFT else f"it is {status}"
+        return Transition(None, f"cannot pause: {hint}")
+    if action == "resume":
+        if status == PAUSED:
+            return Transition(SCHEDULED if start_in_future else ACTIVE)
+        hint = "use /start" if status == DRAFT else f"it is {status}, not paused"
+        return Transition(None, f"cannot resume: {hint}")
+    if action == "cancel":
+        if status not in FINAL:
+            return Transition(CANCELLED)
+        return Transition(None, f"cannot cancel: it is already {status}")
+    return Transition(None, f"unknown action '{action}'")

@@ -1,0 +1,112 @@
+"""Agents and phone numbers: their shapes and rules."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from dialwave.domain.campaign_config import E164, HttpUrlStr, SpeechSettings, VarName
+from dialwave.domain.templates import variables_in
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _sip_uri(value: str) -> str:
+    if not re.match(r"^(sips?:)?[A-Za-z0-9._+\-@:;=\[\]]+$", value):
+        raise ValueError("must be a SIP URI or host[:port], e.g. sip:trunk.example.com:5060")
+    return value
+
+
+SipUri = Annotated[str, Field(min_length=1, max_length=512), AfterValidator(_sip_uri)]
+
+
+class AgentConfig(Strict):
+    name: str = Field(min_length=1, max_length=128)
+    system_prompt: str = Field("", max_length=50_000)
+    opening_message: str = Field("", max_length=5_000)
+    voice: str | None = Field(None, max_length=128)
+    language: str = Field("en-US", max_length=35)
+    required_variables: list[VarName] = Field(default_factory=list, max_length=100)
+    status: Literal["live", "testing", "disabled"] = "live"
+    speech_settings: SpeechSettings | None = None
+    max_call_duration_seconds: int = Field(600, ge=10, le=14_400)
+    sip_uri: SipUri | None = Field(None, description="the voice runtime's SIP endpoint (agent bridge)")
+    media_stream_url: Annotated[str, Field(max_length=2048)] | None = Field(
+        None, description="wss:// URL of the runtime's media stream (Twilio <Connect><Stream>)"
+    )
+    context_webhook_url: HttpUrlStr | None = None
+
+    def template_variables(self) -> set[str]:
+        return variables_in(self.system_prompt, self.opening_message)
+
+
+class SipSettings(Strict):
+    trunk_uri: SipUri
+    username: str | None = Field(None, max_length=128)
+    password: str | None = Field(None, max_length=256, description="write-only")
+    transport: Literal["udp", "tcp"] = "udp"
+
+
+class TwilioSettings(Strict):
+    account_sid: Annotated[str, Field(pattern=r"^AC[0-9a-fA-F]{32}$")]
+    auth_token: str | None = Field(None, min_length=1, max_length=128, description="write-only")
+
+
+SimOutcome = Literal["answered", "busy", "no_answer", "voicemail", "failed"]
+
+
+def _default_outcomes() -> dict[SimOutcome, float]:
+    return {"answered": 0.4, "busy": 0.2, "no_answer": 0.3, "voicemail": 0.05, "failed": 0.05}
+
+
+class SimulatedSettings(Strict):
+    seed: int = Field(1, ge=0, le=2**31 - 1)
+    outcomes: dict[SimOutcome, float] = Field(default_factory=_default_outcomes)
+    ring_seconds: tuple[float, float] = (2, 20)
+    talk_seconds: tuple[float, float] = (5, 240)
+    conversion_rate: float = Field(0.3, ge=0, le=1)
+
+
+class PhoneNumberConfig(Strict):
+    number: E164
+    provider: Literal["simulated", "sip", "twilio"] = "simulated"
+    friendly_name: str | None = Field(None, max_length=128)
+    active: bool = True
+    max_calls_per_second: float = Field(1.0, ge=0.1, le=100)
+    max_concurrency: int | None = Field(None, ge=1, le=10_000)
+    sip: SipSettings | None = None
+    twilio: TwilioSettings | None = None
+    simulated: SimulatedSettings | None = None
+
+
+def check_agent(config: AgentConfig) -> dict[str, str]:
+    if not config.name.strip():
+        return {"name": "must not be blank"}
+    dupes = {v for v in config.required_variables if config.required_variables.count(v) > 1}
+    return {"required_variables": f"listed twice: {', '.join(sorted(dupes))}"} if dupes else {}
+
+
+def check_number(config: PhoneNumberConfig) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if config.provider == "sip" and config.sip is None:
+        errors["sip"] = "required when provider is sip (trunk_uri at least)"
+    if config.provider == "twilio" and config.twilio is None:
+        errors["twilio"] = "required when provider is twilio (account_sid, auth_token)"
+    if config.provider == "twilio" and config.twilio is not None and not config.twilio.auth_token:
+        errors["twilio.auth_token"] = "required when provider is twilio"
+    if config.simulated is not None:
+        total = sum(config.simulated.outcomes.values())
+        if any(v < 0 for v in config.simulated.outcomes.values()) or abs(total - 1.0) > 1e-6:
+            errors["simulated.outcomes"] = f"rates must be >= 0 and add up to 1 (they add up to {total:g})"
+        for key in ("ring_seconds", "talk_seconds"):
+            low, high = getattr(config.simulated, key)
+            if low < 0 or high < low:
+                errors[f"simulated.{key}"] = "must be [min, max] with 0 <= min <= max"
+    for other in ("sip", "twilio", "simulated"):
+        if other != config.provider and getattr(config, other) is not None and other != "simulated":
+            errors[other] = f"only allowed when provider is {other}"
+    return errors

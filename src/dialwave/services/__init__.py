@@ -1,0 +1,1 @@
+"""Use cases: each opens the transaction it needs and calls repositories."""

@@ -1,0 +1,140 @@
+"""Agents and phone numbers: create, merge-patch update, delete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+
+from dialwave.domain.campaign_rules import merge_patch
+from dialwave.domain.resources import AgentConfig, PhoneNumberConfig, check_agent, check_number
+from dialwave.errors import Conflict, NotFound, ValidationFailed
+from dialwave.ids import new_id
+from dialwave.services.validation import raise_fields, validate
+from dialwave.store.db import Database
+from dialwave.store.repositories import agents as repo
+from dialwave.store.repositories import campaigns as campaign_repo
+
+READ_ONLY = ("id", "version", "created_at", "updated_at", "organization_id")
+SECRETS = (("sip", "password"), ("twilio", "auth_token"))
+
+
+def _refuse_read_only(patch: Any) -> None:
+    if isinstance(patch, dict):
+        bad = [k for k in READ_ONLY if k in patch]
+        if bad:
+            raise ValidationFailed(f"{bad[0]}: is read-only", fields={k: "is read-only" for k in bad})
+
+
+async def create_agent(db: Database, org_id: str, body: AgentConfig, now: datetime) -> RowMapping:
+    raise_fields(check_agent(body))
+    agent_id = new_id("agt")
+    async with db.write() as conn:
+        await repo.insert_agent(conn, agent_id, org_id, body.model_dump(mode="json"), now)
+        row = await repo.get_agent(conn, org_id, agent_id)
+    assert row is not None
+    return row
+
+
+async def get_agent(db: Database, org_id: str, agent_id: str) -> RowMapping:
+    async with db.read() as conn:
+        row = await repo.get_agent(conn, org_id, agent_id)
+    if row is None:
+        raise NotFound(f"no agent '{agent_id}'")
+    return row
+
+
+async def update_agent(db: Database, org_id: str, agent_id: str, patch: Any, now: datetime) -> RowMapping:
+    _refuse_read_only(patch)
+    async with db.write() as conn:
+        row = await repo.get_agent(conn, org_id, agent_id)
+        if row is None:
+            raise NotFound(f"no agent '{agent_id}'")
+        config = validate(AgentConfig, merge_patch(row["config"], patch))
+        raise_fields(check_agent(config))
+        new = config.model_dump(mode="json")
+        if new != row["config"]:
+            await repo.update_agent(conn, agent_id, row["version"] + 1, new, now)
+        updated = await repo.get_agent(conn, org_id, agent_id)
+    assert updated is not None
+    return updated
+
+
+async def delete_agent(db: Database, org_id: str, agent_id: str) -> None:
+    async with db.write() as conn:
+        if await repo.get_agent(conn, org_id, agent_id) is None:
+            raise NotFound(f"no agent '{agent_id}'")
+        if await repo.count_campaigns_of_agent(conn, agent_id):
+            raise Conflict(
+                "the agent is used by a campaign: point those campaigns at another agent (or delete them) first, "
+                "or set the agent's status to disabled",
+                code="AGENT_IN_USE",
+            )
+        await repo.delete_agent(conn, agent_id)
+
+
+def _keep_secrets(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Write-only secrets survive an update that does not resend them."""
+    for section, key in SECRETS:
+        if isinstance(new.get(section), dict) and new[section].get(key) is None:
+            previous = (old.get(section) or {}).get(key)
+            if previous is not None:
+                new[section][key] = previous
+    return new
+
+
+async def create_number(db: Database, org_id: str, body: PhoneNumberConfig, now: datetime) -> RowMapping:
+    raise_fields(check_number(body))
+    config = body.model_dump(mode="json")
+    number_id = new_id("pn")
+    async with db.write() as conn:
+        if await repo.number_taken(conn, org_id, config["number"]):
+            raise Conflict(f"{config['number']} is already registered in this organization", code="NUMBER_EXISTS")
+        await repo.insert_number(conn, number_id, org_id, config, now)
+        row = await repo.get_number(conn, org_id, number_id)
+    assert row is not None
+    return row
+
+
+async def get_number(db: Database, org_id: str, number_id: str) -> RowMapping:
+    async with db.read() as conn:
+        row = await repo.get_number(conn, org_id, number_id)
+    if row is None:
+        raise NotFound(f"no phone number '{number_id}'")
+    return row
+
+
+async def update_number(db: Database, org_id: str, number_id: str, patch: Any, now: datetime) -> RowMapping:
+    _refuse_read_only(patch)
+    async with db.write() as conn:
+        row = await repo.get_number(conn, org_id, number_id)
+        if row is None:
+            raise NotFound(f"no phone number '{number_id}'")
+        config = validate(PhoneNumberConfig, merge_patch(row["config"], patch))
+        raise_fields(check_number(config))
+        new = _keep_secrets(row["config"], config.model_dump(mode="json"))
+        if new["number"] != row["number"] and await repo.number_taken(conn, org_id, new["number"], number_id):
+            raise Conflict(f"{new['number']} is already registered in this organization", code="NUMBER_EXISTS")
+        await repo.update_number(conn, number_id, new, now)
+        updated = await repo.get_number(conn, org_id, number_id)
+    assert updated is not None
+    return updated
+
+
+async def delete_number(db: Database, org_id: str, number_id: str) -> None:
+    async with db.write() as conn:
+        if await repo.get_number(conn, org_id, number_id) is None:
+            raise NotFound(f"no phone number '{number_id}'")
+        users = [
+            r["id"]
+            for r in await campaign_repo.open_campaign_configs(conn, org_id)
+            if any(c["phone_number_id"] == number_id for c in r["config"].get("caller_ids", []))
+        ]
+        if users:
+            raise Conflict(
+                f"the number is a caller id of {len(users)} open campaign(s) ({', '.join(users[:5])}): "
+                "remove it from their caller_ids first, or set active to false",
+                code="NUMBER_IN_USE",
+            )
+        await repo.delete_number(conn, number_id)

@@ -1,0 +1,283 @@
+"""Campaigns: create, merge-patch update under the edit matrix, status actions, delete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dialwave.domain import campaign_rules as rules
+from dialwave.domain.campaign_config import CampaignConfig, check, future
+from dialwave.domain.resources import AgentConfig
+from dialwave.domain.templates import variables_in
+from dialwave.errors import Conflict, NotFound, ValidationFailed
+from dialwave.ids import new_id
+from dialwave.services.validation import raise_fields, validate
+from dialwave.store.db import Database
+from dialwave.store.repositories import agents as agent_repo
+from dialwave.store.repositories import campaigns as repo
+from dialwave.store.repositories import leads as lead_repo
+
+READ_ONLY = (
+    "id",
+    "status",
+    "status_reason",
+    "counts",
+    "version",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "completed_at",
+    "agent_version_used",
+    "organization_id",
+)
+
+
+def _refuse_read_only(patch: dict[str, Any]) -> None:
+    bad = [k for k in READ_ONLY if k in patch]
+    if not bad:
+        return
+    fields = {k: "is read-only" for k in bad}
+    if "status" in bad:
+        fields["status"] = "change it with POST /v1/campaigns/{id}/start, /pause, /resume or /cancel"
+    raise ValidationFailed(f"{bad[0]}: {fields[bad[0]]}", fields=fields)
+
+
+async def template_requirements(
+    conn: AsyncConnection, org_id: str, config: CampaignConfig
+) -> tuple[set[str], set[str], AgentConfig | None]:
+    """(variables used by the prompt templates, variables the agent requires, the agent config)."""
+    if not config.agent_id:
+        used = variables_in(config.agent_overrides.system_prompt, config.agent_overrides.opening_message)
+        return used, set(), None
+    agent = await agent_repo.get_agent(conn, org_id, config.agent_id)
+    if agent is None:
+        return set(), set(), None
+    agent_cfg = AgentConfig.model_validate(agent["config"])
+    system_prompt = config.agent_overrides.system_prompt or agent_cfg.system_prompt
+    opening = config.agent_overrides.opening_message or agent_cfg.opening_message
+    return variables_in(system_prompt, opening), set(agent_cfg.required_variables), agent_cfg
+
+
+async def _check_references(
+    conn: AsyncConnection, org_id: str, config: CampaignConfig, common_keys: list[str] | None
+) -> None:
+    errors = dict(check(config))
+    if config.agent_id and await agent_repo.get_agent(conn, org_id, config.agent_id) is None:
+        errors["agent_id"] = f"no agent '{config.agent_id}' in this organization"
+    if config.agent_version is not None:
+        if not config.agent_id:
+            errors["agent_version"] = "needs agent_id"
+        elif "agent_id" not in errors and not await agent_repo.agent_version_exists(
+            conn, config.agent_id, config.agent_version
+        ):
+            errors["agent_version"] = f"agent '{config.agent_id}' has no version {config.agent_version}"
+    numbers = await agent_repo.get_numbers(conn, org_id, [c.phone_number_id for c in config.caller_ids])
+    for i, caller in enumerate(config.caller_ids):
+        if caller.phone_number_id not in numbers:
+            errors[f"caller_ids[{i}].phone_number_id"] = (
+                f"no phone number '{caller.phone_number_id}' in this organization"
+            )
+    if "agent_id" not in errors:
+        used, required, _ = await template_requirements(conn, org_id, config)
+        supplied = required | set(config.dynamic_variables) | set(common_keys or [])
+        for name in sorted(used - supplied):
+            where = (
+                "agent_overrides.opening_message"
+                if name in variables_in(config.agent_overrides.opening_message)
+                else "agent_overrides.system_prompt"
+                if name in variables_in(config.agent_overrides.system_prompt)
+                else "agent_id"
+            )
+            errors.setdefault(
+                where,
+                f"template variable '{{{{{name}}}}}' has no source: add it to dynamic_variables, to the agent's "
+                f"required_variables, or give every lead a '{name}' column",
+            )
+    raise_fields(errors)
+
+
+async def create_campaign(db: Database, org_id: str, body: CampaignConfig, now: datetime) -> RowMapping:
+    campaign_id = new_id("cmp")
+    config = body.model_dump(mode="json")
+    async with db.write() as conn:
+        await _check_references(conn, org_id, body, None)
+        if await repo.name_taken(conn, org_id, body.name):
+            raise ValidationFailed(
+                f"name: a campaign named '{body.name}' already exists", fields={"name": "must be unique"}
+            )
+        await repo.insert_campaign(
+            conn,
+            {
+                "id": campaign_id,
+                "organization_id": org_id,
+                "name": body.name,
+                "status": rules.DRAFT,
+                "agent_id": body.agent_id,
+                "config": config,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        row = await repo.get_campaign(conn, org_id, campaign_id)
+    assert row is not None
+    return row
+
+
+async def get_campaign(db: Database, org_id: str, campaign_id: str) -> RowMapping:
+    async with db.read() as conn:
+        row = await repo.get_campaign(conn, org_id, campaign_id)
+    if row is None:
+        raise NotFound(f"no campaign '{campaign_id}'")
+    return row
+
+
+def parse_if_match(value: str | None) -> int | None:
+    if value is None or value.strip() in ("", "*"):
+        return None
+    text = value.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    if not text.isdigit() or len(text) > 12:
+        raise ValidationFailed(
+            'If-Match: must be the campaign\'s version (e.g. 3 or "3")', fields={"If-Match": "not a version"}
+        )
+    return int(text)
+
+
+async def update_campaign(
+    db: Database, org_id: str, campaign_id: str, patch: Any, if_match: str | None, now: datetime
+) -> RowMapping:
+    if not isinstance(patch, dict):
+        raise ValidationFailed("body: must be a JSON object (merge patch)", fields={"body": "must be a JSON object"})
+    _refuse_read_only(patch)
+    expected = parse_if_match(if_match)
+    async with db.write() as conn:
+        row = await repo.get_campaign(conn, org_id, campaign_id, for_update=True)
+        if row is None:
+            raise NotFound(f"no campaign '{campaign_id}'")
+        if expected is not None and expected != row["version"]:
+            raise Conflict(
+                f"the campaign changed since you read it (your version {expected}, now {row['version']}): "
+                "GET it again and re-apply your change",
+                code="VERSION_MISMATCH",
+            )
+        config = validate(CampaignConfig, rules.merge_patch(row["config"], patch))
+        new = config.model_dump(mode="json")
+        paths = rules.changed_paths(row["config"], new)
+        refusal = rules.check_edit(row["status"], paths)
+        if refusal:
+            raise Conflict(refusal.message, code=refusal.code, fields=refusal.fields)
+        if not paths:
+            return row
+        await _check_references(conn, org_id, config, row["lead_common_keys"])
+        if "name" in paths and await repo.name_taken(conn, org_id, config.name, campaign_id):
+            raise ValidationFailed(
+                f"name: a campaign named '{config.name}' already exists", fields={"name": "must be unique"}
+            )
+        values = {"config": new, "name": config.name, "agent_id": config.agent_id, "updated_at": now}
+        if not await repo.update_campaign(conn, campaign_id, row["version"], values):
+            raise Conflict("the campaign changed while updating: retry", code="VERSION_MISMATCH")
+        updated = await repo.get_campaign(conn, org_id, campaign_id)
+    assert updated is not None
+    return updated
+
+
+async def _start_blockers(conn: AsyncConnection, org_id: str, row: RowMapping, config: CampaignConfig) -> list[str]:
+    problems: list[str] = []
+    if not config.agent_id:
+        problems.append("it has no agent (set agent_id)")
+    else:
+        agent = await agent_repo.get_agent(conn, org_id, config.agent_id)
+        if agent is None or agent["status"] == "disabled":
+            problems.append(f"its agent '{config.agent_id}' is disabled")
+    if not config.caller_ids:
+        problems.append("it has no caller id (add a phone number to caller_ids)")
+    else:
+        numbers = await agent_repo.get_numbers(conn, org_id, [c.phone_number_id for c in config.caller_ids])
+        if not any(n["active"] for n in numbers.values()):
+            problems.append("none of its caller ids is active")
+    if row["count_queued"] + row["count_retry_pending"] == 0:
+        problems.append("it has no leads to dial (POST /v1/campaigns/{id}/leads or /leads/import)")
+    elif config.agent_id:
+        used, required, _ = await template_requirements(conn, org_id, config)
+        lacking = sorted((used | required) - set(config.dynamic_variables) - set(row["lead_common_keys"] or []))
+        if lacking:
+            problems.append(
+                f"some leads lack {', '.join(repr(v) for v in lacking)} and dynamic_variables has no default for it"
+            )
+    return problems
+
+
+async def act(db: Database, org_id: str, campaign_id: str, action: str, now: datetime) -> RowMapping:
+    """start / pause / resume / cancel."""
+    async with db.write() as conn:
+        row = await repo.get_campaign(conn, org_id, campaign_id, for_update=True)
+        if row is None:
+            raise NotFound(f"no campaign '{campaign_id}'")
+        config = CampaignConfig.model_validate(row["config"])
+        step = rules.transition(row["status"], action, start_in_future=future(config.schedule.start_at, now))
+        if step.target is None:
+            raise Conflict(step.refusal or "illegal transition", code="INVALID_TRANSITION")
+        values: dict[str, Any] = {"status": step.target, "updated_at": now, "status_reason": None}
+        if action in ("start", "resume"):
+            problems = await _start_blockers(conn, org_id, row, config)
+            if problems:
+                raise Conflict(f"cannot {action}: " + "; ".join(problems), code="CAMPAIGN_NOT_READY")
+            if config.schedule.end_at and config.schedule.end_at <= now:
+                raise Conflict(
+                    f"cannot {action}: schedule.end_at is in the past; move it or clear it", code="CAMPAIGN_NOT_READY"
+                )
+            if action == "start":
+                assert config.agent_id is not None
+                agent = await agent_repo.get_agent(conn, org_id, config.agent_id)
+                assert agent is not None
+                values["agent_version_used"] = config.agent_version or agent["version"]
+                values["started_at"] = now
+        if step.target == rules.CANCELLED:
+            moved = await lead_repo.cancel_open_leads(conn, campaign_id, now)
+            await repo.add_counts(
+                conn,
+                campaign_id,
+                queued=-moved["queued"],
+                retry_pending=-moved["retry_pending"],
+                cancelled=moved["queued"] + moved["retry_pending"],
+            )
+            values["completed_at"] = now
+        if not await repo.update_campaign(conn, campaign_id, row["version"], values):
+            raise Conflict("the campaign changed while updating: retry", code="VERSION_MISMATCH")
+        updated = await repo.get_campaign(conn, org_id, campaign_id)
+    assert updated is not None
+    return updated
+
+
+async def delete_campaign(db: Database, org_id: str, campaign_id: str) -> None:
+    async with db.write() as conn:
+        row = await repo.get_campaign(conn, org_id, campaign_id, for_update=True)
+        if row is None:
+            raise NotFound(f"no campaign '{campaign_id}'")
+        if row["status"] == rules.ACTIVE:
+            raise Conflict("the campaign is active: pause or cancel it first, then delete", code="CAMPAIGN_ACTIVE")
+        if row["count_in_progress"]:
+            raise Conflict("calls are still in progress: wait for them to end", code="CALLS_IN_PROGRESS")
+        await repo.delete_campaign(conn, campaign_id)
+
+
+async def delete_lead(db: Database, org_id: str, campaign_id: str, lead_id: str) -> None:
+    async with db.write() as conn:
+        campaign = await repo.get_campaign(conn, org_id, campaign_id, for_update=True)
+        if campaign is None:
+            raise NotFound(f"no campaign '{campaign_id}'")
+        lead = await lead_repo.get_lead(conn, org_id, campaign_id, lead_id)
+        if lead is None:
+            raise NotFound(f"no lead '{lead_id}' in campaign '{campaign_id}'")
+        status = lead["status"]
+        if status in ("dialing", "in_call"):
+            raise Conflict("the lead is being dialed: wait for the call to end", code="LEAD_IN_CALL")
+        await lead_repo.delete_lead(conn, lead_id)
+        counter = {"dialing": "in_progress", "in_call": "in_progress"}.get(status, status)
+        await repo.add_counts(conn, campaign_id, total=-1, **{counter: -1})

@@ -1,0 +1,39 @@
+"""The organization's do-not-call list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from dialwave.domain.phone import InvalidPhoneNumber, normalize
+from dialwave.errors import NotFound, ValidationFailed
+from dialwave.store.db import Database
+from dialwave.store.repositories import leads as repo
+
+
+def normalize_all(numbers: list[str], path: str = "numbers") -> list[str]:
+    out: list[str] = []
+    errors: dict[str, str] = {}
+    for i, raw in enumerate(numbers):
+        try:
+            out.append(normalize(raw))
+        except InvalidPhoneNumber:
+            errors[f"{path}[{i}]"] = f"invalid phone number '{raw[:40]}' (E.164 expected)"
+    if errors:
+        first = next(iter(errors.items()))
+        raise ValidationFailed(f"{first[0]}: {first[1]}", fields=errors)
+    return out
+
+
+async def add(db: Database, org_id: str, numbers: list[str], reason: str | None, now: datetime) -> tuple[int, int]:
+    """Returns (added, already listed)."""
+    normalized = list(dict.fromkeys(normalize_all(numbers)))
+    async with db.write() as conn:
+        added = await repo.dnc_add(conn, org_id, normalized, reason, "api", now)
+    return added, len(numbers) - added
+
+
+async def remove(db: Database, org_id: str, raw: str) -> None:
+    number = normalize_all([raw], "phone_number")[0]
+    async with db.write() as conn:
+        if not await repo.dnc_remove(conn, org_id, number):
+            raise NotFound(f"{number} is not on the do-not-call list")

@@ -1,0 +1,361 @@
+"""Adding leads: JSON batches and streamed CSV imports, validated row by row, stored in batches.
+
+Each batch of valid rows is deduplicated against the campaign, checked against the DNC lists and
+inserted in one transaction (one commit per batch), so a 2,000,000-row file never sits in memory
+and the rows before a failure stay stored."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import RowMapping
+
+from dialwave.domain import campaign_rules as rules
+from dialwave.domain.campaign_config import AgentOverrides, CampaignConfig
+from dialwave.domain.phone import InvalidPhoneNumber, is_valid_region, normalize, region_of
+from dialwave.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from dialwave.ids import new_id
+from dialwave.services.campaigns import template_requirements
+from dialwave.store.db import Database
+from dialwave.store.repositories import agents as agent_repo
+from dialwave.store.repositories import campaigns as campaign_repo
+from dialwave.store.repositories import leads as repo
+
+PHONE_COLUMNS = ("phone_number", "phone", "number", "phonenumber", "phone number", "mobile", "msisdn", "to")
+TIMEZONE_COLUMNS = ("timezone", "time_zone", "tz")
+
+
+@dataclass
+class ImportReport:
+    max_errors: int
+    accepted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    dnc: int = 0
+    rows: int = 0
+    errors: list[str] = field(default_factory=list)
+    errors_truncated: bool = False
+
+    def error(self, row: int, message: str) -> None:
+        if len(self.errors) < self.max_errors:
+            self.errors.append(f"Row {row}: {message}")
+        else:
+            self.errors_truncated = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "duplicates": self.duplicates,
+            "dnc": self.dnc,
+            "rows": self.rows,
+            "errors": self.errors,
+            "errors_truncated": self.errors_truncated,
+        }
+
+
+@dataclass
+class ImportContext:
+    """What every row is checked against, read once per import."""
+
+    org_id: str
+    campaign_id: str
+    region: str | None
+    required: frozenset[str]
+    defaults: frozenset[str]
+    check_org_dnc: bool
+    custom_dnc: frozenset[str]
+
+
+@dataclass
+class Candidate:
+    row: int
+    phone: str
+    variables: dict[str, Any]
+    timezone: str | None
+    agent_overrides: dict[str, Any] | None
+
+
+_ZONES_OK: dict[str, bool] = {}
+
+
+def _zone_ok(name: str) -> bool:
+    if name not in _ZONES_OK:
+        try:
+            ZoneInfo(name)
+            _ZONES_OK[name] = True
+        except (ZoneInfoNotFoundError, ValueError):
+            _ZONES_OK[name] = False
+    return _ZONES_OK[name]
+
+
+def check_row(
+    ctx: ImportContext,
+    report: ImportReport,
+    row: int,
+    raw_phone: Any,
+    variables: dict[str, Any],
+    timezone: str | None,
+    overrides: dict[str, Any] | None,
+) -> Candidate | None:
+    """Validate one row; report and drop it when it is wrong."""
+    report.rows += 1
+    if raw_phone is None or str(raw_phone).strip() == "":
+        report.rejected += 1
+        report.error(row, "missing phone number")
+        return None
+    try:
+        phone = normalize(str(raw_phone), ctx.region)
+    except InvalidPhoneNumber:
+        report.rejected += 1
+        report.error(row, f"invalid phone number '{str(raw_phone)[:40]}'")
+        return None
+    missing = sorted(ctx.required - ctx.defaults - variables.keys())
+    if missing:
+        report.rejected += 1
+        names = ", ".join(f"'{m}'" for m in missing)
+        report.error(row, f"missing required variable{'s' if len(missing) > 1 else ''} {names}")
+        return None
+    if timezone and not _zone_ok(timezone):
+        report.rejected += 1
+        report.error(row, f"unknown time zone '{timezone[:64]}'")
+        return None
+    return Candidate(row, phone, variables, timezone or None, overrides)
+
+
+class LeadWriter:
+    """Collects valid rows and writes them a batch (one transaction) at a time."""
+
+    def __init__(self, db: Database, ctx: ImportContext, report: ImportReport, now: datetime) -> None:
+        self.db, self.ctx, self.report, self.now = db, ctx, report, now
+        self.seen: set[str] = set()
+
+    def _dedupe_in_file(self, batch: list[Candidate]) -> list[Candidate]:
+        fresh = []
+        for cand in batch:
+            if cand.phone in self.seen:
+                self.report.duplicates += 1
+            else:
+                self.seen.add(cand.phone)
+                fresh.append(cand)
+        return fresh
+
+    async def write(self, batch: list[Candidate]) -> None:
+        batch = self._dedupe_in_file(batch)
+        if not batch:
+            return
+        ctx, now = self.ctx, self.now
+        async with self.db.write() as conn:
+            campaign = await campaign_repo.get_campaign(conn, ctx.org_id, ctx.campaign_id, for_update=True)
+            if campaign is None:
+                raise NotFound(f"no campaign '{ctx.campaign_id}'")
+            if campaign["status"] in rules.FINAL:
+                raise Conflict(
+                    f"the campaign is {campaign['status']}: it takes no more leads", code="CAMPAIGN_FINISHED"
+                )
+            numbers = [c.phone for c in batch]
+            existing = await repo.existing_numbers(conn, ctx.campaign_id, numbers)
+            blocked = set(ctx.custom_dnc.intersection(numbers))
+            if ctx.check_org_dnc:
+                blocked |= await repo.dnc_contains(conn, ctx.org_id, numbers)
+            rows: list[dict[str, Any]] = []
+            keys: set[str] | None = None
+            for cand in batch:
+                if cand.phone in existing:
+                    self.report.duplicates += 1
+                    continue
+                if cand.phone in blocked:
+                    self.report.dnc += 1
+                    self.report.error(cand.row, f"{cand.phone} is on the do-not-call list")
+                    continue
+                keys = set(cand.variables) if keys is None else keys & cand.variables.keys()
+                rows.append(
+                    {
+                        "id": new_id("lead"),
+                        "organization_id": ctx.org_id,
+                        "campaign_id": ctx.campaign_id,
+                        "phone_number": cand.phone,
+                        "variables": cand.variables,
+                        "timezone": cand.timezone,
+                        "agent_overrides": cand.agent_overrides,
+                        "status": "queued",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+            inserted = await repo.insert_leads(conn, rows)
+            self.report.duplicates += len(rows) - inserted  # lost a race with a concurrent import
+            self.report.accepted += inserted
+            if inserted:
+                await campaign_repo.add_counts(conn, ctx.campaign_id, total=inserted, queued=inserted)
+                common = campaign["lead_common_keys"]
+                merged = sorted(keys or set()) if common is None else sorted(set(common) & (keys or set()))
+                if merged != common:
+                    await campaign_repo.set_common_keys(conn, ctx.campaign_id, merged)
+
+
+async def prepare(
+    db: Database, org_id: str, campaign_id: str, default_region: str | None, max_errors: int
+) -> tuple[ImportContext, ImportReport]:
+    if default_region is not None and not is_valid_region(default_region):
+        raise ValidationFailed(
+            f"default_region: unknown region '{default_region}' (ISO 3166 alpha-2, e.g. US)",
+            fields={"default_region": "unknown region"},
+        )
+    async with db.read() as conn:
+        row: RowMapping | None = await campaign_repo.get_campaign(conn, org_id, campaign_id)
+        if row is None:
+            raise NotFound(f"no campaign '{campaign_id}'")
+        if row["status"] in rules.FINAL:
+            raise Conflict(f"the campaign is {row['status']}: it takes no more leads", code="CAMPAIGN_FINISHED")
+        config = CampaignConfig.model_validate(row["config"])
+        used, required, _ = await template_requirements(conn, org_id, config)
+        region = default_region.upper() if default_region else None
+        if region is None and config.caller_ids:
+            numbers = await agent_repo.get_numbers(conn, org_id, [config.caller_ids[0].phone_number_id])
+            first = numbers.get(config.caller_ids[0].phone_number_id)
+            region = region_of(first["number"]) if first else None
+    dnc = config.dnc
+    ctx = ImportContext(
+        org_id=org_id,
+        campaign_id=campaign_id,
+        region=region,
+        required=frozenset(used | required),
+        defaults=frozenset(config.dynamic_variables),
+        check_org_dnc=dnc.enabled and "organization" in dnc.sources,
+        custom_dnc=frozenset(dnc.custom_numbers if dnc.enabled and "custom" in dnc.sources else ()),
+    )
+    return ctx, ImportReport(max_errors=max_errors)
+
+
+async def add_leads(
+    db: Database,
+    org_id: str,
+    campaign_id: str,
+    leads: list[dict[str, Any]],
+    default_region: str | None,
+    now: datetime,
+    max_errors: int,
+) -> ImportReport:
+    """JSON batch: the same rules as a CSV row, with row numbers counting from 1."""
+    ctx, report = await prepare(db, org_id, campaign_id, default_region, max_errors)
+    batch = []
+    for i, lead in enumerate(leads, start=1):
+        overrides = lead.get("agent_overrides")
+        cand = check_row(
+            ctx, report, i, lead.get("phone_number"), lead.get("variables") or {}, lead.get("timezone"), overrides
+        )
+        if cand:
+            batch.append(cand)
+    await LeadWriter(db, ctx, report, now).write(batch)
+    return report
+
+
+def sniff_delimiter(first_line: str) -> str:
+    counts = {d: first_line.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+class CsvRows:
+    """Reads a CSV file object in batches of parsed, validated rows (runs in a worker thread)."""
+
+    def __init__(self, binary: IO[bytes], ctx: ImportContext, report: ImportReport, max_rows: int) -> None:
+        text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
+        try:
+            first = text.readline()
+        except UnicodeDecodeError as exc:
+            raise ValidationFailed("file: is not UTF-8 text", fields={"file": "not UTF-8"}) from exc
+        if not first.strip():
+            raise ValidationFailed("file: is empty (a header row is needed)", fields={"file": "empty"})
+        delimiter = sniff_delimiter(first)
+        header = next(csv.reader([first], delimiter=delimiter))
+        names = [h.strip() for h in header]
+        lowered = [n.lower() for n in names]
+        phone_idx = next((lowered.index(c) for c in PHONE_COLUMNS if c in lowered), None)
+        if phone_idx is None:
+            raise ValidationFailed(
+                "file: no phone column: name one of phone_number, phone, number",
+                fields={"file": "no phone column (phone_number, phone or number)"},
+            )
+        self.phone_idx = phone_idx
+        self.tz_idx = next((lowered.index(c) for c in TIMEZONE_COLUMNS if c in lowered), None)
+        self.var_cols = [(i, n) for i, n in enumerate(names) if i not in (phone_idx, self.tz_idx) and n]
+        self.reader: Iterator[list[str]] = csv.reader(text, delimiter=delimiter)
+        self.text = text
+        self.ctx, self.report, self.max_rows = ctx, report, max_rows
+        self.row = 0
+
+    def next_batch(self, size: int) -> list[Candidate] | None:
+        """Up to `size` valid rows; None at the end of the file."""
+        out: list[Candidate] = []
+        ctx, report = self.ctx, self.report
+        phone_idx, tz_idx, var_cols = self.phone_idx, self.tz_idx, self.var_cols
+        scanned = 0
+        try:
+            for record in self.reader:
+                if not record or (len(record) == 1 and not record[0].strip()):
+                    continue
+                self.row += 1
+                if self.row > self.max_rows:
+                    raise PayloadTooLarge(f"the file has more than {self.max_rows} rows; split it")
+                width = len(record)
+                variables = {name: record[i] for i, name in var_cols if i < width and record[i] != ""}
+                tz = record[tz_idx].strip() if tz_idx is not None and tz_idx < width else None
+                phone = record[phone_idx] if phone_idx < width else None
+                cand = check_row(ctx, report, self.row, phone, variables, tz, None)
+                if cand:
+                    out.append(cand)
+                scanned += 1
+                if scanned >= size:
+                    return out
+        except UnicodeDecodeError as exc:
+            raise ValidationFailed(f"file: row {self.row + 1} is not UTF-8 text", fields={"file": "not UTF-8"}) from exc
+        except csv.Error as exc:
+            raise ValidationFailed(f"file: row {self.row + 1}: {exc}", fields={"file": str(exc)}) from exc
+        return out if out or scanned else None
+
+
+async def import_csv(
+    db: Database,
+    org_id: str,
+    campaign_id: str,
+    binary: IO[bytes],
+    default_region: str | None,
+    now: datetime,
+    *,
+    batch_rows: int,
+    max_rows: int,
+    max_errors: int,
+) -> ImportReport:
+    ctx, report = await prepare(db, org_id, campaign_id, default_region, max_errors)
+    rows = await asyncio.to_thread(CsvRows, binary, ctx, report, max_rows)
+    writer = LeadWriter(db, ctx, report, now)
+    while True:
+        batch = await asyncio.to_thread(rows.next_batch, batch_rows)
+        if batch is None:
+            break
+        await writer.write(batch)
+    return report
+
+
+def count_lines(binary: IO[bytes]) -> int:
+    """Newlines in the file (an upper bound on its rows), then rewind."""
+    total = 0
+    for chunk in iter(lambda: binary.read(1 << 20), b""):
+        total += chunk.count(b"\n")
+    binary.seek(0)
+    return total
+
+
+def overrides_dict(value: AgentOverrides | None) -> dict[str, Any] | None:
+    return value.model_dump(mode="json", exclude_none=True) if value else None

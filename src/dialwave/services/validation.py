@@ -1,0 +1,56 @@
+"""Turn pydantic errors into our field paths: ('schedule', 'windows', 1, 'end') -> schedule.windows[1].end."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from dialwave.errors import ValidationFailed
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "body"
+
+
+def error_message(err: dict[str, Any]) -> str:
+    msg = str(err.get("msg", "invalid"))
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if err.get("type") == "extra_forbidden":
+        msg = "unknown field"
+    return msg
+
+
+def fields_of(exc: ValidationError, prefix: Sequence[Any] = ()) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for err in exc.errors():
+        path = field_path([*prefix, *err["loc"]])
+        fields.setdefault(path, error_message(dict(err)))
+    return fields
+
+
+def raise_fields(fields: dict[str, str]) -> None:
+    if fields:
+        first = next(iter(fields.items()))
+        more = f" (and {len(fields) - 1} more)" if len(fields) > 1 else ""
+        raise ValidationFailed(f"{first[0]}: {first[1]}{more}", fields=fields)
+
+
+def validate(model: type[M], data: Any) -> M:
+    if not isinstance(data, dict):
+        raise ValidationFailed("body: must be a JSON object", fields={"body": "must be a JSON object"})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise_fields(fields_of(exc))
+        raise  # pragma: no cover - raise_fields always raises here

@@ -1,0 +1,82 @@
+"""Campaign rows and their maintained counters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dialwave.domain.campaign_rules import FINAL
+from dialwave.store.repositories.paging import page
+from dialwave.store.tables import campaigns
+
+COUNTERS = ("total", "queued", "in_progress", "completed", "failed", "skipped", "retry_pending", "cancelled")
+
+
+async def insert_campaign(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(campaigns.insert().values(**values))
+
+
+async def get_campaign(
+    conn: AsyncConnection, org_id: str, campaign_id: str, *, for_update: bool = False
+) -> RowMapping | None:
+    stmt = sa.select(campaigns).where(campaigns.c.id == campaign_id, campaigns.c.organization_id == org_id)
+    if for_update and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def list_campaigns(
+    conn: AsyncConnection, org_id: str, status: str | None, limit: int, cursor: str | None
+) -> tuple[Sequence[RowMapping], str | None]:
+    stmt = sa.select(campaigns).where(campaigns.c.organization_id == org_id)
+    if status:
+        stmt = stmt.where(campaigns.c.status == status)
+    return await page(conn, stmt, campaigns.c.id, limit, cursor)
+
+
+async def open_campaign_configs(conn: AsyncConnection, org_id: str) -> Sequence[RowMapping]:
+    stmt = sa.select(campaigns.c.id, campaigns.c.config).where(
+        campaigns.c.organization_id == org_id, campaigns.c.status.not_in(FINAL)
+    )
+    return (await conn.execute(stmt)).mappings().all()
+
+
+async def name_taken(conn: AsyncConnection, org_id: str, name: str, except_id: str | None = None) -> bool:
+    stmt = sa.select(campaigns.c.id).where(campaigns.c.organization_id == org_id, campaigns.c.name == name)
+    if except_id:
+        stmt = stmt.where(campaigns.c.id != except_id)
+    return (await conn.scalar(stmt)) is not None
+
+
+async def update_campaign(
+    conn: AsyncConnection, campaign_id: str, expected_version: int, values: dict[str, Any]
+) -> bool:
+    """Write `values` and bump the version, if the row is still at `expected_version`."""
+    result = await conn.execute(
+        campaigns.update()
+        .where(campaigns.c.id == campaign_id, campaigns.c.version == expected_version)
+        .values(version=expected_version + 1, **values)
+    )
+    return bool(result.rowcount)
+
+
+async def delete_campaign(conn: AsyncConnection, campaign_id: str) -> None:
+    await conn.execute(campaigns.delete().where(campaigns.c.id == campaign_id))
+
+
+async def add_counts(conn: AsyncConnection, campaign_id: str, **deltas: int) -> None:
+    values = {f"count_{k}": campaigns.c[f"count_{k}"] + v for k, v in deltas.items() if v}
+    if values:
+        await conn.execute(campaigns.update().where(campaigns.c.id == campaign_id).values(**values))
+
+
+async def set_common_keys(conn: AsyncConnection, campaign_id: str, keys: list[str] | None) -> None:
+    await conn.execute(campaigns.update().where(campaigns.c.id == campaign_id).values(lead_common_keys=keys))
+
+
+def counts_of(row: RowMapping) -> dict[str, int]:
+    return {name: int(row[f"count_{name}"]) for name in COUNTERS}

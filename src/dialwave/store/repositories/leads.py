@@ -1,0 +1,139 @@
+"""Leads, the do-not-call list and calls (attempts)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dialwave.store.repositories.paging import page
+from dialwave.store.tables import calls, dnc_numbers, leads
+
+_IN_CHUNK = 900  # stays under SQLite's bound-parameter limit
+
+
+def _insert_ignore(conn: AsyncConnection, table: sa.Table) -> Any:
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    return dialect_insert(table).on_conflict_do_nothing()
+
+
+async def existing_numbers(conn: AsyncConnection, campaign_id: str, numbers: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(numbers), _IN_CHUNK):
+        chunk = numbers[i : i + _IN_CHUNK]
+        stmt = sa.select(leads.c.phone_number).where(
+            leads.c.campaign_id == campaign_id, leads.c.phone_number.in_(chunk)
+        )
+        found.update((await conn.scalars(stmt)).all())
+    return found
+
+
+async def insert_leads(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
+    """Insert, skipping numbers already in the campaign; returns how many were new."""
+    if not rows:
+        return 0
+    result = await conn.execute(_insert_ignore(conn, leads), rows)
+    count = result.rowcount
+    return count if count is not None and count >= 0 else len(rows)
+
+
+async def get_lead(conn: AsyncConnection, org_id: str, campaign_id: str, lead_id: str) -> RowMapping | None:
+    stmt = sa.select(leads).where(
+        leads.c.id == lead_id, leads.c.campaign_id == campaign_id, leads.c.organization_id == org_id
+    )
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def list_leads(
+    conn: AsyncConnection, campaign_id: str, status: str | None, limit: int, cursor: str | None
+) -> tuple[Sequence[RowMapping], str | None]:
+    stmt = sa.select(leads).where(leads.c.campaign_id == campaign_id)
+    if status:
+        stmt = stmt.where(leads.c.status == status)
+    return await page(conn, stmt, leads.c.id, limit, cursor)
+
+
+async def delete_lead(conn: AsyncConnection, lead_id: str) -> None:
+    await conn.execute(leads.delete().where(leads.c.id == lead_id))
+
+
+async def cancel_open_leads(conn: AsyncConnection, campaign_id: str, now: datetime) -> dict[str, int]:
+    """Mark queued and retry-pending leads cancelled; returns how many left each status."""
+    moved: dict[str, int] = {}
+    for status in ("queued", "retry_pending"):
+        result = await conn.execute(
+            leads.update()
+            .where(leads.c.campaign_id == campaign_id, leads.c.status == status)
+            .values(status="cancelled", next_attempt_at=None, updated_at=now)
+        )
+        moved[status] = int(result.rowcount or 0)
+    return moved
+
+
+async def dnc_contains(conn: AsyncConnection, org_id: str, numbers: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(numbers), _IN_CHUNK):
+        chunk = numbers[i : i + _IN_CHUNK]
+        stmt = sa.select(dnc_numbers.c.phone_number).where(
+            dnc_numbers.c.organization_id == org_id, dnc_numbers.c.phone_number.in_(chunk)
+        )
+        found.update((await conn.scalars(stmt)).all())
+    return found
+
+
+async def dnc_add(
+    conn: AsyncConnection, org_id: str, numbers: Iterable[str], reason: str | None, source: str, now: datetime
+) -> int:
+    rows = [
+        {"organization_id": org_id, "phone_number": n, "reason": reason, "source": source, "created_at": now}
+        for n in numbers
+    ]
+    if not rows:
+        return 0
+    result = await conn.execute(_insert_ignore(conn, dnc_numbers), rows)
+    return int(result.rowcount) if result.rowcount is not None and result.rowcount >= 0 else len(rows)
+
+
+async def dnc_remove(conn: AsyncConnection, org_id: str, number: str) -> bool:
+    result = await conn.execute(
+        dnc_numbers.delete().where(dnc_numbers.c.organization_id == org_id, dnc_numbers.c.phone_number == number)
+    )
+    return bool(result.rowcount)
+
+
+async def dnc_list(
+    conn: AsyncConnection, org_id: str, number: str | None, limit: int, cursor: str | None
+) -> tuple[Sequence[RowMapping], str | None]:
+    stmt = sa.select(dnc_numbers, dnc_numbers.c.phone_number.label("id")).where(dnc_numbers.c.organization_id == org_id)
+    if number:
+        stmt = stmt.where(dnc_numbers.c.phone_number == number)
+    return await page(conn, stmt, dnc_numbers.c.phone_number, limit, cursor)
+
+
+async def get_call(conn: AsyncConnection, org_id: str, call_id: str) -> RowMapping | None:
+    stmt = sa.select(calls).where(calls.c.id == call_id, calls.c.organization_id == org_id)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def list_calls(
+    conn: AsyncConnection,
+    org_id: str,
+    campaign_id: str | None,
+    lead_id: str | None,
+    outcome: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[Sequence[RowMapping], str | None]:
+    stmt = sa.select(calls).where(calls.c.organization_id == org_id)
+    if campaign_id:
+        stmt = stmt.where(calls.c.campaign_id == campaign_id)
+    if lead_id:
+        stmt = stmt.where(calls.c.lead_id == lead_id)
+    if outcome:
+        stmt = stmt.where(calls.c.outcome == outcome)
+    return await page(conn, stmt, calls.c.id, limit, cursor)
