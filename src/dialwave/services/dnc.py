@@ -10,6 +10,14 @@ from dialwave.store.db import Database
 from dialwave.store.repositories import leads as repo
 
 
+def normalize_one(raw: str, path: str) -> str:
+    try:
+        return normalize(raw)
+    except InvalidPhoneNumber as exc:
+        message = f"invalid phone number '{raw[:40]}' (E.164 expected)"
+        raise ValidationFailed(f"{path}: {message}", fields={path: message}) from exc
+
+
 def normalize_all(numbers: list[str], path: str = "numbers") -> list[str]:
     out: list[str] = []
     errors: dict[str, str] = {}
@@ -33,7 +41,7 @@ async def add(db: Database, org_id: str, numbers: list[str], reason: str | None,
 
 
 async def remove(db: Database, org_id: str, raw: str) -> None:
-    number = normalize_all([raw], "phone_number")[0]
+    number = normalize_one(raw, "phone_number")
     async with db.write() as conn:
         if not await repo.dnc_remove(conn, org_id, number):
             raise NotFound(f"{number} is not on the do-not-call list")

@@ -13,7 +13,7 @@ from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import CallOut, DncAdd, DncAddResult, DncOut, Page
 from dialwave.errors import NotFound
 from dialwave.services import dnc as dnc_service
-from dialwave.services.dnc import normalize_all
+from dialwave.services.dnc import normalize_one
 from dialwave.store.repositories import leads as repo
 
 router = APIRouter(prefix="/v1", tags=["dnc & calls"])
@@ -39,7 +39,7 @@ async def list_dnc(
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = Query(None, max_length=200),
 ) -> JSONResponse:
-    number = normalize_all([phone_number], "phone_number")[0] if phone_number else None
+    number = normalize_one(phone_number, "phone_number") if phone_number else None
     async with db.read() as conn:
         rows, nxt = await repo.dnc_list(conn, who.organization_id, number, limit, cursor)
     return JSONResponse(serialize.listing([serialize.dnc(r) for r in rows], nxt))
