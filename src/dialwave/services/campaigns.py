@@ -83,18 +83,22 @@ async def _check_references(
     if "agent_id" not in errors:
         used, required, _ = await template_requirements(conn, org_id, config)
         supplied = required | set(config.dynamic_variables) | set(common_keys or [])
+        by_field: dict[str, list[str]] = {}
         for name in sorted(used - supplied):
-            where = (
-                "agent_overrides.opening_message"
-                if name in variables_in(config.agent_overrides.opening_message)
-                else "agent_overrides.system_prompt"
-                if name in variables_in(config.agent_overrides.system_prompt)
-                else "agent_id"
-            )
+            where = "agent_id"
+            for path in ("agent_overrides.opening_message", "agent_overrides.system_prompt"):
+                if name in variables_in(getattr(config.agent_overrides, path.split(".")[1])):
+                    where = path
+                    break
+            by_field.setdefault(where, []).append(name)
+        for where, names in by_field.items():
+            listed = ", ".join(f"'{{{{{n}}}}}'" for n in names)
+            columns = ", ".join(f"'{n}'" for n in names)
             errors.setdefault(
                 where,
-                f"template variable '{{{{{name}}}}}' has no source: add it to dynamic_variables, to the agent's "
-                f"required_variables, or give every lead a '{name}' column",
+                f"template variable{'s' if len(names) > 1 else ''} {listed} "
+                f"{'have' if len(names) > 1 else 'has'} no source: add to dynamic_variables, to the agent's "
+                f"required_variables, or give every lead a column {columns}",
             )
     raise_fields(errors)
 
