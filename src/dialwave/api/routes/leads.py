@@ -24,6 +24,7 @@ router = APIRouter(prefix="/v1/campaigns/{campaign_id}/leads", tags=["leads"])
 LeadStatus = Literal["queued", "dialing", "in_call", "retry_pending", "completed", "failed", "skipped", "cancelled"]
 IMPORT_ERRORS = {
     **WRITE_ERRORS,
+    400: {"model": ErrorBody, "description": "a malformed multipart body"},
     413: {"model": ErrorBody, "description": "over the size or row limit"},
     415: {"model": ErrorBody, "description": "send text/csv or multipart/form-data"},
 }
