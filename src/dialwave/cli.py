@@ -42,7 +42,11 @@ def serve(
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     uvicorn.run(
-        create_app(settings), host=host or settings.host, port=port or settings.port, log_level=settings.log_level
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level,
+        access_log=False,  # ours (api/middleware.py) masks phone numbers
     )
 
 

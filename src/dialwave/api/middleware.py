@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from datetime import timedelta
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dialwave.errors import DialwaveError
 from dialwave.ids import new_id
+from dialwave.logging import get_logger, mask_phone
 from dialwave.services.auth import authenticate, key_from_headers
 from dialwave.store.repositories import orgs
 
+access_log = get_logger("dialwave.access")
+
 
 class RequestIdMiddleware:
+    """Gives each request an id (X-Request-Id) and writes one access-log line, phone numbers masked."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -28,12 +35,29 @@ class RequestIdMiddleware:
         rid = rid[:64]
         scope.setdefault("state", {})["request_id"] = rid
 
+        started = time.perf_counter()
+        status = 0
+
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message.setdefault("headers", []).append((b"x-request-id", rid.encode("latin-1", "replace")))
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            query = scope.get("query_string", b"").decode("latin-1")
+            target = unquote(scope["path"] + (f"?{query}" if query else ""))
+            access_log.info(
+                "request",
+                method=scope["method"],
+                path=mask_phone(target),
+                status=status,
+                ms=round((time.perf_counter() - started) * 1000, 2),
+                request_id=rid,
+            )
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any] | str, extra: list[tuple[bytes, bytes]]) -> None:

@@ -1,0 +1,42 @@
+"""The `dialwave` command, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.server import running_server
+
+
+def dialwave(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DIALWAVE_DATABASE_URL": f"sqlite:///{db}"}
+    return subprocess.run(
+        [sys.executable, "-m", "dialwave.cli", *args], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+
+
+def test_migrate_then_keys_create_json_then_use_it(tmp_path: Path) -> None:
+    db = tmp_path / "cli.db"
+    assert "migrated" in dialwave("migrate", db=db).stdout
+    out = json.loads(dialwave("keys", "create", "--org", "acme", "--json", db=db).stdout)
+    assert out["key"].startswith("dw_live_") and len(out["key"]) >= 8 + 32
+    assert out["organization_id"].startswith("org_")
+    listed = dialwave("keys", "list", db=db).stdout
+    assert out["key_id"] in listed and out["key"] not in listed  # only the prefix is ever shown
+    with running_server(f"sqlite:///{db}") as base:
+        headers = {"Authorization": f"Bearer {out['key']}"}
+        assert httpx.get(f"{base}/v1/campaigns", headers=headers).status_code == 200
+        dialwave("keys", "revoke", out["key_id"], db=db)
+        assert httpx.get(f"{base}/v1/campaigns", headers=headers).status_code == 401
+
+
+def test_read_only_key(tmp_path: Path) -> None:
+    db = tmp_path / "cli.db"
+    dialwave("migrate", db=db)
+    out = json.loads(dialwave("keys", "create", "--org", "acme", "--scope", "read", "--json", db=db).stdout)
+    assert out["scopes"] == ["read"]
