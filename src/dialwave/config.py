@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     import_batch_rows: int = 5_000
     import_max_errors_listed: int = 1_000
     leads_batch_max: int = 10_000
+    # Experimental: validate phone numbers of large imports in worker processes (0 = off). Faster in a
+    # plain process (40k vs 34k rows/s), but it stalled under uvicorn in testing; see docs/benchmarks.md.
+    import_validation_processes: int = 0
 
     idempotency_ttl_hours: int = 24
     default_page_limit: int = 50

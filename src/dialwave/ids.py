@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 
@@ -20,3 +21,13 @@ def new_id(prefix: str) -> str:
     ms = time.time_ns() // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big")
     return f"{prefix}_{_encode((ms << 80) | rand, 26)}"
+
+
+_FROM_RFC4648 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET)
+
+
+def new_ids(prefix: str, count: int) -> list[str]:
+    """`count` ids at once (bulk imports): one time stamp, 80 random bits each, same format as new_id."""
+    head = f"{prefix}_{_encode(time.time_ns() // 1_000_000, 10)}"
+    tails = base64.b32encode(os.urandom(10 * count)).decode("ascii").translate(_FROM_RFC4648)
+    return [head + tails[i : i + 16] for i in range(0, 16 * count, 16)]

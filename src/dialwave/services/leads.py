@@ -7,9 +7,12 @@ and the rows before a failure stay stored."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
+import multiprocessing
 from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
@@ -19,17 +22,35 @@ from sqlalchemy.engine import RowMapping
 
 from dialwave.domain import campaign_rules as rules
 from dialwave.domain.campaign_config import AgentOverrides, CampaignConfig
-from dialwave.domain.phone import InvalidPhoneNumber, is_valid_region, normalize, region_of
+from dialwave.domain.phone import InvalidPhoneNumber, is_valid_region, normalize, normalize_many, region_of
 from dialwave.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
-from dialwave.ids import new_id
+from dialwave.ids import new_ids
 from dialwave.services.campaigns import template_requirements
 from dialwave.store.db import Database
 from dialwave.store.repositories import agents as agent_repo
 from dialwave.store.repositories import campaigns as campaign_repo
 from dialwave.store.repositories import leads as repo
 
+POOL_THRESHOLD_ROWS = 20_000  # smaller files are validated in-thread: no process start-up for them
+_pool: ProcessPoolExecutor | None = None
+
+
+def validation_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for phone-number validation (pure Python, the import's hot spot). Spawned, not
+    forked: the server has threads."""
+    global _pool
+    if _pool is None:
+        _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return _pool
+
+
 PHONE_COLUMNS = ("phone_number", "phone", "number", "phonenumber", "phone number", "mobile", "msisdn", "to")
 TIMEZONE_COLUMNS = ("timezone", "time_zone", "tz")
+
+
+def _row_number(error: str) -> int:
+    head = error.split(":", 1)[0]
+    return int(head[4:]) if head.startswith("Row ") and head[4:].isdigit() else 0
 
 
 @dataclass
@@ -56,7 +77,7 @@ class ImportReport:
             "duplicates": self.duplicates,
             "dnc": self.dnc,
             "rows": self.rows,
-            "errors": self.errors,
+            "errors": sorted(self.errors, key=_row_number),
             "errors_truncated": self.errors_truncated,
         }
 
@@ -96,6 +117,9 @@ def _zone_ok(name: str) -> bool:
     return _ZONES_OK[name]
 
 
+_UNSET: Any = object()
+
+
 def check_row(
     ctx: ImportContext,
     report: ImportReport,
@@ -104,16 +128,24 @@ def check_row(
     variables: dict[str, Any],
     timezone: str | None,
     overrides: dict[str, Any] | None,
+    normalized: str | None = _UNSET,
 ) -> Candidate | None:
-    """Validate one row; report and drop it when it is wrong."""
+    """Validate one row; report and drop it when it is wrong. `normalized`: the number already
+    normalised elsewhere (None = invalid)."""
     report.rows += 1
     if raw_phone is None or str(raw_phone).strip() == "":
         report.rejected += 1
         report.error(row, "missing phone number")
         return None
-    try:
-        phone = normalize(str(raw_phone), ctx.region)
-    except InvalidPhoneNumber:
+    phone: str | None
+    if normalized is _UNSET:
+        try:
+            phone = normalize(str(raw_phone), ctx.region)
+        except InvalidPhoneNumber:
+            phone = None
+    else:
+        phone = normalized
+    if phone is None:
         report.rejected += 1
         report.error(row, f"invalid phone number '{str(raw_phone)[:40]}'")
         return None
@@ -161,12 +193,15 @@ class LeadWriter:
                     f"the campaign is {campaign['status']}: it takes no more leads", code="CAMPAIGN_FINISHED"
                 )
             numbers = [c.phone for c in batch]
-            existing = await repo.existing_numbers(conn, ctx.campaign_id, numbers)
+            existing: set[str] = set()
+            if not repo.counts_conflicts_exactly(conn):
+                existing = await repo.existing_numbers(conn, ctx.campaign_id, numbers)
             blocked = set(ctx.custom_dnc.intersection(numbers))
-            if ctx.check_org_dnc:
+            if ctx.check_org_dnc and not await repo.dnc_is_empty(conn, ctx.org_id):
                 blocked |= await repo.dnc_contains(conn, ctx.org_id, numbers)
             rows: list[dict[str, Any]] = []
             keys: set[str] | None = None
+            ids = iter(new_ids("lead", len(batch)))
             for cand in batch:
                 if cand.phone in existing:
                     self.report.duplicates += 1
@@ -178,7 +213,7 @@ class LeadWriter:
                 keys = set(cand.variables) if keys is None else keys & cand.variables.keys()
                 rows.append(
                     {
-                        "id": new_id("lead"),
+                        "id": next(ids),
                         "organization_id": ctx.org_id,
                         "campaign_id": ctx.campaign_id,
                         "phone_number": cand.phone,
@@ -193,7 +228,7 @@ class LeadWriter:
                     }
                 )
             inserted = await repo.insert_leads(conn, rows)
-            self.report.duplicates += len(rows) - inserted  # lost a race with a concurrent import
+            self.report.duplicates += len(rows) - inserted  # already in the campaign (or a concurrent import)
             self.report.accepted += inserted
             if inserted:
                 await campaign_repo.add_counts(conn, ctx.campaign_id, total=inserted, queued=inserted)
@@ -295,12 +330,9 @@ class CsvRows:
         self.ctx, self.report, self.max_rows = ctx, report, max_rows
         self.row = 0
 
-    def next_batch(self, size: int) -> list[Candidate] | None:
-        """Up to `size` valid rows; None at the end of the file."""
-        out: list[Candidate] = []
-        ctx, report = self.ctx, self.report
+    def _read(self, size: int) -> list[tuple[int, str | None, dict[str, str], str | None]]:
+        records = []
         phone_idx, tz_idx, var_cols = self.phone_idx, self.tz_idx, self.var_cols
-        scanned = 0
         try:
             for record in self.reader:
                 if not record or (len(record) == 1 and not record[0].strip()):
@@ -311,18 +343,38 @@ class CsvRows:
                 width = len(record)
                 variables = {name: record[i] for i, name in var_cols if i < width and record[i] != ""}
                 tz = record[tz_idx].strip() if tz_idx is not None and tz_idx < width else None
-                phone = record[phone_idx] if phone_idx < width else None
-                cand = check_row(ctx, report, self.row, phone, variables, tz, None)
-                if cand:
-                    out.append(cand)
-                scanned += 1
-                if scanned >= size:
-                    return out
+                records.append((self.row, record[phone_idx] if phone_idx < width else None, variables, tz))
+                if len(records) >= size:
+                    break
         except UnicodeDecodeError as exc:
             raise ValidationFailed(f"file: row {self.row + 1} is not UTF-8 text", fields={"file": "not UTF-8"}) from exc
         except csv.Error as exc:
             raise ValidationFailed(f"file: row {self.row + 1}: {exc}", fields={"file": str(exc)}) from exc
-        return out if out or scanned else None
+        return records
+
+    def next_batch(self, size: int, pool: Executor | None = None) -> list[Candidate] | None:
+        """Up to `size` valid rows; None at the end of the file. With a process pool, phone numbers are
+        validated there, in as many slices as the pool has workers."""
+        records = self._read(size)
+        if not records:
+            return None
+        normalized: list[Any]
+        if pool is None:
+            normalized = [_UNSET] * len(records)
+        else:
+            raws = [str(r[1]) if r[1] is not None else "" for r in records]
+            step = -(-len(raws) // max(1, getattr(pool, "_max_workers", 1)))
+            futures = [
+                pool.submit(normalize_many, raws[i : i + step], self.ctx.region) for i in range(0, len(raws), step)
+            ]
+            normalized = [n for future in futures for n in future.result()]
+        out: list[Candidate] = []
+        ctx, report = self.ctx, self.report
+        for (row, phone, variables, tz), norm in zip(records, normalized, strict=True):
+            cand = check_row(ctx, report, row, phone, variables, tz, None, norm)
+            if cand:
+                out.append(cand)
+        return out
 
 
 async def import_csv(
@@ -336,15 +388,28 @@ async def import_csv(
     batch_rows: int,
     max_rows: int,
     max_errors: int,
+    expected_rows: int = 0,
+    processes: int = 0,
 ) -> ImportReport:
     ctx, report = await prepare(db, org_id, campaign_id, default_region, max_errors)
     rows = await asyncio.to_thread(CsvRows, binary, ctx, report, max_rows)
+    pool = validation_pool(processes) if processes and expected_rows >= POOL_THRESHOLD_ROWS else None
     writer = LeadWriter(db, ctx, report, now)
-    while True:
-        batch = await asyncio.to_thread(rows.next_batch, batch_rows)
-        if batch is None:
-            break
-        await writer.write(batch)
+    # Pipeline: the next batch is parsed (Python, worker thread) while this one is written (the SQLite
+    # insert runs in C without the GIL), so both cores work.
+    pending = asyncio.ensure_future(asyncio.to_thread(rows.next_batch, batch_rows, pool))
+    try:
+        while True:
+            batch = await pending
+            if batch is None:
+                break
+            pending = asyncio.ensure_future(asyncio.to_thread(rows.next_batch, batch_rows, pool))
+            await writer.write(batch)
+    finally:
+        if not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pending
     return report
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,10 +34,68 @@ async def existing_numbers(conn: AsyncConnection, campaign_id: str, numbers: Seq
     return found
 
 
+_LEAD_COLUMNS = (
+    "id",
+    "organization_id",
+    "campaign_id",
+    "phone_number",
+    "variables",
+    "timezone",
+    "agent_overrides",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "updated_at",
+)
+_SQLITE_INSERT = (
+    f"INSERT INTO leads ({', '.join(_LEAD_COLUMNS)}) VALUES ({', '.join('?' * len(_LEAD_COLUMNS))}) "
+    "ON CONFLICT DO NOTHING"
+)
+
+
+def _sqlite_time(value: datetime) -> str:
+    """The storage format SQLAlchemy's SQLite DateTime reads back (UTC, naive)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 async def insert_leads(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
-    """Insert, skipping numbers already in the campaign; returns how many were new."""
+    """Insert, skipping numbers already in the campaign; returns how many were new.
+
+    SQLite takes pre-serialised tuples through the driver's executemany: SQLAlchemy's per-value bind
+    processing costs more than the insert itself at import volumes."""
     if not rows:
         return 0
+    if conn.dialect.name == "sqlite":
+        dumps = json.dumps
+        times: dict[datetime, str] = {}
+
+        def stamp(value: datetime) -> str:
+            if value not in times:
+                times[value] = _sqlite_time(value)
+            return times[value]
+
+        params = [
+            (
+                r["id"],
+                r["organization_id"],
+                r["campaign_id"],
+                r["phone_number"],
+                dumps(r["variables"]),
+                r["timezone"],
+                None if r["agent_overrides"] is None else dumps(r["agent_overrides"]),
+                r["status"],
+                r["attempts"],
+                stamp(r["next_attempt_at"]),
+                stamp(r["created_at"]),
+                stamp(r["updated_at"]),
+            )
+            for r in rows
+        ]
+        before = await conn.scalar(sa.text("SELECT total_changes()"))
+        await conn.exec_driver_sql(_SQLITE_INSERT, params)
+        after = await conn.scalar(sa.text("SELECT total_changes()"))
+        return int(after or 0) - int(before or 0)
     result = await conn.execute(_insert_ignore(conn, leads), rows)
     count = result.rowcount
     return count if count is not None and count >= 0 else len(rows)
@@ -73,6 +132,16 @@ async def cancel_open_leads(conn: AsyncConnection, campaign_id: str, now: dateti
         )
         moved[status] = int(result.rowcount or 0)
     return moved
+
+
+async def dnc_is_empty(conn: AsyncConnection, org_id: str) -> bool:
+    stmt = sa.select(dnc_numbers.c.phone_number).where(dnc_numbers.c.organization_id == org_id).limit(1)
+    return (await conn.scalar(stmt)) is None
+
+
+def counts_conflicts_exactly(conn: AsyncConnection) -> bool:
+    """Whether insert_leads' return value is exact (so duplicates need no look-up first)."""
+    return conn.dialect.name == "sqlite"
 
 
 async def dnc_contains(conn: AsyncConnection, org_id: str, numbers: Sequence[str]) -> set[str]:
