@@ -19,7 +19,7 @@ import time
 import httpx
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _server import dialwave_server, make_campaign, write_csv  # noqa: E402
+from _server import dialwave_server, make_campaign, write_csv
 
 
 def pct(values: list[float], q: float) -> float:
@@ -67,17 +67,23 @@ def main() -> None:
         write_csv(path, args.leads)
         with open(path, "rb") as body:
             httpx.post(
-                f"{server.base}/v1/campaigns/{cid}/leads/import", content=body, timeout=3600,
+                f"{server.base}/v1/campaigns/{cid}/leads/import",
+                content=body,
+                timeout=3600,
                 headers={**server.headers, "Content-Type": "text/csv"},
             ).raise_for_status()
         os.remove(path)
         lat = asyncio.run(clients(server.base, server.headers, cid, args.clients, args.seconds))
     backend = "postgresql" if args.database_url else "sqlite"
-    print(f"backend: {backend}; {args.leads:,} leads; {args.clients} concurrent clients; {args.seconds:.0f}s; "
-          f"machine: {platform.machine()}, {os.cpu_count()} cores (clients and server share them)")
+    print(
+        f"backend: {backend}; {args.leads:,} leads; {args.clients} concurrent clients; {args.seconds:.0f}s; "
+        f"machine: {platform.machine()}, {os.cpu_count()} cores (clients and server share them)"
+    )
     for method, values in lat.items():
-        print(f"{method:5s} n={len(values):6d}  p50 {pct(values, 0.5):6.1f} ms  p99 {pct(values, 0.99):6.1f} ms  "
-              f"mean {statistics.mean(values) * 1000:6.1f} ms  throughput {len(values) / args.seconds:6.0f}/s")
+        print(
+            f"{method:5s} n={len(values):6d}  p50 {pct(values, 0.5):6.1f} ms  p99 {pct(values, 0.99):6.1f} ms  "
+            f"mean {statistics.mean(values) * 1000:6.1f} ms  throughput {len(values) / args.seconds:6.0f}/s"
+        )
 
 
 if __name__ == "__main__":
