@@ -237,3 +237,9 @@ async def test_auth_and_scopes(api: Api, http, db) -> None:  # type: ignore[no-u
     forbidden = await reader.post("/v1/campaigns", json={"name": "nope"})
     assert forbidden.status_code == 403 and forbidden.json()["error"]["type"] == "forbidden"
     assert (await http.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_empty_agent_id_is_a_validation_error(api: Api) -> None:
+    # found by schemathesis: "" once slipped past the reference check into the foreign key
+    response = await api.post("/v1/campaigns", json={"name": "x", "agent_id": ""})
+    assert response.status_code == 422 and "agent_id" in response.json()["error"]["fields"]

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dialwave.errors import DialwaveError
@@ -77,6 +78,12 @@ def install(app: FastAPI) -> None:
         type_ = _HTTP_TYPES.get(exc.status_code, "error")
         message = str(exc.detail) if exc.detail else type_
         return error_response(request, exc.status_code, type_, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        log.warning("integrity error", path=request.url.path, request_id=request_id(request))
+        message = "the request conflicts with stored data (a concurrent change?); read the object again and retry"
+        return error_response(request, 409, "conflict", message, code="CONFLICT")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -193,7 +193,7 @@ class CampaignConfig(Strict):
     name: str = Field(min_length=1, max_length=128)
     description: str | None = Field(None, max_length=2000)
     type: Literal["sales", "follow_up", "reminder", "notification", "survey", "collections", "custom"] = "custom"
-    agent_id: str | None = Field(None, max_length=40)
+    agent_id: str | None = Field(None, min_length=1, max_length=40)
     agent_version: int | None = Field(None, ge=1)
     caller_ids: list[CallerId] = Field(default_factory=list, max_length=100)
     caller_id_strategy: Literal["weighted", "round_robin", "sticky", "local_presence"] = "weighted"

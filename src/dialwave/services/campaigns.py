@@ -49,7 +49,7 @@ async def template_requirements(
     conn: AsyncConnection, org_id: str, config: CampaignConfig
 ) -> tuple[set[str], set[str], AgentConfig | None]:
     """(variables used by the prompt templates, variables the agent requires, the agent config)."""
-    if not config.agent_id:
+    if config.agent_id is None:
         used = variables_in(config.agent_overrides.system_prompt, config.agent_overrides.opening_message)
         return used, set(), None
     agent = await agent_repo.get_agent(conn, org_id, config.agent_id)
@@ -65,7 +65,7 @@ async def _check_references(
     conn: AsyncConnection, org_id: str, config: CampaignConfig, common_keys: list[str] | None
 ) -> None:
     errors = dict(check(config))
-    if config.agent_id and await agent_repo.get_agent(conn, org_id, config.agent_id) is None:
+    if config.agent_id is not None and await agent_repo.get_agent(conn, org_id, config.agent_id) is None:
         errors["agent_id"] = f"no agent '{config.agent_id}' in this organization"
     if config.agent_version is not None:
         if not config.agent_id:

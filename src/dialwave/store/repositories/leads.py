@@ -23,13 +23,18 @@ def _insert_ignore(conn: AsyncConnection, table: sa.Table) -> Any:
     return dialect_insert(table).on_conflict_do_nothing()
 
 
+def _one_of(conn: AsyncConnection, column: sa.Column[str], values: Sequence[str]) -> list[sa.ColumnElement[bool]]:
+    """`column IN values`, as few statements as possible: PostgreSQL takes one array parameter (a long
+    IN list of parameters gets a poor generic plan there); SQLite takes chunks under its parameter limit."""
+    if conn.dialect.name == "postgresql":
+        return [column == sa.any_(sa.bindparam("values", list(values), type_=postgresql.ARRAY(sa.String)))]
+    return [column.in_(values[i : i + _IN_CHUNK]) for i in range(0, len(values), _IN_CHUNK)]
+
+
 async def existing_numbers(conn: AsyncConnection, campaign_id: str, numbers: Sequence[str]) -> set[str]:
     found: set[str] = set()
-    for i in range(0, len(numbers), _IN_CHUNK):
-        chunk = numbers[i : i + _IN_CHUNK]
-        stmt = sa.select(leads.c.phone_number).where(
-            leads.c.campaign_id == campaign_id, leads.c.phone_number.in_(chunk)
-        )
+    for condition in _one_of(conn, leads.c.phone_number, numbers):
+        stmt = sa.select(leads.c.phone_number).where(leads.c.campaign_id == campaign_id, condition)
         found.update((await conn.scalars(stmt)).all())
     return found
 
@@ -146,11 +151,8 @@ def counts_conflicts_exactly(conn: AsyncConnection) -> bool:
 
 async def dnc_contains(conn: AsyncConnection, org_id: str, numbers: Sequence[str]) -> set[str]:
     found: set[str] = set()
-    for i in range(0, len(numbers), _IN_CHUNK):
-        chunk = numbers[i : i + _IN_CHUNK]
-        stmt = sa.select(dnc_numbers.c.phone_number).where(
-            dnc_numbers.c.organization_id == org_id, dnc_numbers.c.phone_number.in_(chunk)
-        )
+    for condition in _one_of(conn, dnc_numbers.c.phone_number, numbers):
+        stmt = sa.select(dnc_numbers.c.phone_number).where(dnc_numbers.c.organization_id == org_id, condition)
         found.update((await conn.scalars(stmt)).all())
     return found
 
