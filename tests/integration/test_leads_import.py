@@ -186,3 +186,10 @@ async def test_dnc_list_api(api: Api) -> None:
     assert [d["phone_number"] for d in found["data"]] == ["+14155550101"]
     await api.ok("delete", "/v1/dnc", 204, params={"phone_number": "+14155550101"})
     assert (await api.delete("/v1/dnc", params={"phone_number": "+14155550101"})).status_code == 404
+
+
+async def test_dnc_add_counts_numbers_already_listed(api: Api) -> None:
+    # on PostgreSQL this once reported every number as added (asyncpg's executemany has no row count)
+    await api.ok("post", "/v1/dnc", json={"numbers": ["+14155550101"]})
+    again = await api.ok("post", "/v1/dnc", json={"numbers": ["+14155550101", "+14155550102"]})
+    assert again == {"added": 1, "already_listed": 1}

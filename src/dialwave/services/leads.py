@@ -193,9 +193,6 @@ class LeadWriter:
                     f"the campaign is {campaign['status']}: it takes no more leads", code="CAMPAIGN_FINISHED"
                 )
             numbers = [c.phone for c in batch]
-            existing: set[str] = set()
-            if not repo.counts_conflicts_exactly(conn):
-                existing = await repo.existing_numbers(conn, ctx.campaign_id, numbers)
             blocked = set(ctx.custom_dnc.intersection(numbers))
             if ctx.check_org_dnc and not await repo.dnc_is_empty(conn, ctx.org_id):
                 blocked |= await repo.dnc_contains(conn, ctx.org_id, numbers)
@@ -203,9 +200,6 @@ class LeadWriter:
             keys: set[str] | None = None
             ids = iter(new_ids("lead", len(batch)))
             for cand in batch:
-                if cand.phone in existing:
-                    self.report.duplicates += 1
-                    continue
                 if cand.phone in blocked:
                     self.report.dnc += 1
                     self.report.error(cand.row, f"{cand.phone} is on the do-not-call list")
@@ -228,7 +222,7 @@ class LeadWriter:
                     }
                 )
             inserted = await repo.insert_leads(conn, rows)
-            self.report.duplicates += len(rows) - inserted  # already in the campaign (or a concurrent import)
+            self.report.duplicates += len(rows) - inserted  # already in the campaign
             self.report.accepted += inserted
             if inserted:
                 await campaign_repo.add_counts(conn, ctx.campaign_id, total=inserted, queued=inserted)

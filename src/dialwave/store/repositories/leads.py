@@ -18,9 +18,18 @@ from dialwave.store.tables import calls, dnc_numbers, leads
 _IN_CHUNK = 900  # stays under SQLite's bound-parameter limit
 
 
-def _insert_ignore(conn: AsyncConnection, table: sa.Table) -> Any:
+async def _insert_ignore(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> int:
+    """Insert rows, skipping those that hit a unique key; returns how many were inserted.
+
+    Counted with RETURNING: asyncpg's executemany reports no row count, so a count from rowcount
+    would take skipped rows for inserted ones."""
+    if not rows:
+        return 0
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    return dialect_insert(table).on_conflict_do_nothing()
+    key = next(iter(table.primary_key.columns))
+    stmt = dialect_insert(table).on_conflict_do_nothing().returning(key)
+    result = await conn.execute(stmt, rows)
+    return len(result.all())
 
 
 def _one_of(conn: AsyncConnection, column: sa.Column[str], values: Sequence[str]) -> list[sa.ColumnElement[bool]]:
@@ -29,14 +38,6 @@ def _one_of(conn: AsyncConnection, column: sa.Column[str], values: Sequence[str]
     if conn.dialect.name == "postgresql":
         return [column == sa.any_(sa.bindparam("values", list(values), type_=postgresql.ARRAY(sa.String)))]
     return [column.in_(values[i : i + _IN_CHUNK]) for i in range(0, len(values), _IN_CHUNK)]
-
-
-async def existing_numbers(conn: AsyncConnection, campaign_id: str, numbers: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for condition in _one_of(conn, leads.c.phone_number, numbers):
-        stmt = sa.select(leads.c.phone_number).where(leads.c.campaign_id == campaign_id, condition)
-        found.update((await conn.scalars(stmt)).all())
-    return found
 
 
 _LEAD_COLUMNS = (
@@ -101,9 +102,7 @@ async def insert_leads(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int
         await conn.exec_driver_sql(_SQLITE_INSERT, params)
         after = await conn.scalar(sa.text("SELECT total_changes()"))
         return int(after or 0) - int(before or 0)
-    result = await conn.execute(_insert_ignore(conn, leads), rows)
-    count = result.rowcount
-    return count if count is not None and count >= 0 else len(rows)
+    return await _insert_ignore(conn, leads, rows)
 
 
 async def get_lead(conn: AsyncConnection, org_id: str, campaign_id: str, lead_id: str) -> RowMapping | None:
@@ -144,11 +143,6 @@ async def dnc_is_empty(conn: AsyncConnection, org_id: str) -> bool:
     return (await conn.scalar(stmt)) is None
 
 
-def counts_conflicts_exactly(conn: AsyncConnection) -> bool:
-    """Whether insert_leads' return value is exact (so duplicates need no look-up first)."""
-    return conn.dialect.name == "sqlite"
-
-
 async def dnc_contains(conn: AsyncConnection, org_id: str, numbers: Sequence[str]) -> set[str]:
     found: set[str] = set()
     for condition in _one_of(conn, dnc_numbers.c.phone_number, numbers):
@@ -164,10 +158,7 @@ async def dnc_add(
         {"organization_id": org_id, "phone_number": n, "reason": reason, "source": source, "created_at": now}
         for n in numbers
     ]
-    if not rows:
-        return 0
-    result = await conn.execute(_insert_ignore(conn, dnc_numbers), rows)
-    return int(result.rowcount) if result.rowcount is not None and result.rowcount >= 0 else len(rows)
+    return await _insert_ignore(conn, dnc_numbers, rows)
 
 
 async def dnc_remove(conn: AsyncConnection, org_id: str, number: str) -> bool:
