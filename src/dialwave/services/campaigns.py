@@ -45,27 +45,27 @@ def _refuse_read_only(patch: dict[str, Any]) -> None:
     raise ValidationFailed(f"{bad[0]}: {fields[bad[0]]}", fields=fields)
 
 
-async def template_requirements(
-    conn: AsyncConnection, org_id: str, config: CampaignConfig
-) -> tuple[set[str], set[str], AgentConfig | None]:
-    """(variables used by the prompt templates, variables the agent requires, the agent config)."""
-    if config.agent_id is None:
-        used = variables_in(config.agent_overrides.system_prompt, config.agent_overrides.opening_message)
-        return used, set(), None
-    agent = await agent_repo.get_agent(conn, org_id, config.agent_id)
+def template_requirements(config: CampaignConfig, agent: RowMapping | None) -> tuple[set[str], set[str]]:
+    """(variables used by the prompt templates, variables the agent requires), for the campaign's agent row."""
     if agent is None:
-        return set(), set(), None
+        used = variables_in(config.agent_overrides.system_prompt, config.agent_overrides.opening_message)
+        return used, set()
     agent_cfg = AgentConfig.model_validate(agent["config"])
     system_prompt = config.agent_overrides.system_prompt or agent_cfg.system_prompt
     opening = config.agent_overrides.opening_message or agent_cfg.opening_message
-    return variables_in(system_prompt, opening), set(agent_cfg.required_variables), agent_cfg
+    return variables_in(system_prompt, opening), set(agent_cfg.required_variables)
+
+
+async def agent_of(conn: AsyncConnection, org_id: str, config: CampaignConfig) -> RowMapping | None:
+    return None if config.agent_id is None else await agent_repo.get_agent(conn, org_id, config.agent_id)
 
 
 async def _check_references(
     conn: AsyncConnection, org_id: str, config: CampaignConfig, common_keys: list[str] | None
 ) -> None:
     errors = dict(check(config))
-    if config.agent_id is not None and await agent_repo.get_agent(conn, org_id, config.agent_id) is None:
+    agent = await agent_of(conn, org_id, config)
+    if config.agent_id is not None and agent is None:
         errors["agent_id"] = f"no agent '{config.agent_id}' in this organization"
     if config.agent_version is not None:
         if not config.agent_id:
@@ -81,7 +81,7 @@ async def _check_references(
                 f"no phone number '{caller.phone_number_id}' in this organization"
             )
     if "agent_id" not in errors:
-        used, required, _ = await template_requirements(conn, org_id, config)
+        used, required = template_requirements(config, agent)
         supplied = required | set(config.dynamic_variables) | set(common_keys or [])
         by_field: dict[str, list[str]] = {}
         for name in sorted(used - supplied):
@@ -191,14 +191,14 @@ async def update_campaign(
     return updated
 
 
-async def _start_blockers(conn: AsyncConnection, org_id: str, row: RowMapping, config: CampaignConfig) -> list[str]:
+async def _start_blockers(
+    conn: AsyncConnection, org_id: str, row: RowMapping, config: CampaignConfig, agent: RowMapping | None
+) -> list[str]:
     problems: list[str] = []
     if not config.agent_id:
         problems.append("it has no agent (set agent_id)")
-    else:
-        agent = await agent_repo.get_agent(conn, org_id, config.agent_id)
-        if agent is None or agent["status"] == "disabled":
-            problems.append(f"its agent '{config.agent_id}' is disabled")
+    elif agent is None or agent["status"] == "disabled":
+        problems.append(f"its agent '{config.agent_id}' is disabled")
     if not config.caller_ids:
         problems.append("it has no caller id (add a phone number to caller_ids)")
     else:
@@ -208,7 +208,7 @@ async def _start_blockers(conn: AsyncConnection, org_id: str, row: RowMapping, c
     if row["count_queued"] + row["count_retry_pending"] == 0:
         problems.append("it has no leads to dial (POST /v1/campaigns/{id}/leads or /leads/import)")
     elif config.agent_id:
-        used, required, _ = await template_requirements(conn, org_id, config)
+        used, required = template_requirements(config, agent)
         lacking = sorted((used | required) - set(config.dynamic_variables) - set(row["lead_common_keys"] or []))
         if lacking:
             problems.append(
@@ -229,7 +229,8 @@ async def act(db: Database, org_id: str, campaign_id: str, action: str, now: dat
             raise Conflict(step.refusal or "illegal transition", code="INVALID_TRANSITION")
         values: dict[str, Any] = {"status": step.target, "updated_at": now, "status_reason": None}
         if action in ("start", "resume"):
-            problems = await _start_blockers(conn, org_id, row, config)
+            agent = await agent_of(conn, org_id, config)
+            problems = await _start_blockers(conn, org_id, row, config, agent)
             if problems:
                 raise Conflict(f"cannot {action}: " + "; ".join(problems), code="CAMPAIGN_NOT_READY")
             if config.schedule.end_at and config.schedule.end_at <= now:
@@ -237,9 +238,7 @@ async def act(db: Database, org_id: str, campaign_id: str, action: str, now: dat
                     f"cannot {action}: schedule.end_at is in the past; move it or clear it", code="CAMPAIGN_NOT_READY"
                 )
             if action == "start":
-                assert config.agent_id is not None
-                agent = await agent_repo.get_agent(conn, org_id, config.agent_id)
-                assert agent is not None
+                assert agent is not None  # _start_blockers refuses a campaign without one
                 values["agent_version_used"] = config.agent_version or agent["version"]
                 values["started_at"] = now
         if step.target == rules.CANCELLED:

@@ -25,7 +25,7 @@ from dialwave.domain.campaign_config import AgentOverrides, CampaignConfig
 from dialwave.domain.phone import InvalidPhoneNumber, is_valid_region, normalize, normalize_many, region_of
 from dialwave.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from dialwave.ids import new_ids
-from dialwave.services.campaigns import template_requirements
+from dialwave.services.campaigns import agent_of, template_requirements
 from dialwave.store.db import Database
 from dialwave.store.repositories import agents as agent_repo
 from dialwave.store.repositories import campaigns as campaign_repo
@@ -247,7 +247,7 @@ async def prepare(
         if row["status"] in rules.FINAL:
             raise Conflict(f"the campaign is {row['status']}: it takes no more leads", code="CAMPAIGN_FINISHED")
         config = CampaignConfig.model_validate(row["config"])
-        used, required, _ = await template_requirements(conn, org_id, config)
+        used, required = template_requirements(config, await agent_of(conn, org_id, config))
         region = default_region.upper() if default_region else None
         if region is None and config.caller_ids:
             numbers = await agent_repo.get_numbers(conn, org_id, [config.caller_ids[0].phone_number_id])
