@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,11 +25,18 @@ def _hhmm(value: str) -> str:
     return value
 
 
-def _zone(value: str) -> str:
+@lru_cache(maxsize=1024)
+def is_time_zone(name: str) -> bool:
     try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown IANA time zone '{value}'") from exc
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _zone(value: str) -> str:
+    if not is_time_zone(value):
+        raise ValueError(f"unknown IANA time zone '{value}'")
     return value
 
 

@@ -9,22 +9,15 @@ from sqlalchemy.engine import RowMapping
 
 from dialwave.domain.campaign_rules import merge_patch
 from dialwave.domain.resources import AgentConfig, PhoneNumberConfig, check_agent, check_number
-from dialwave.errors import Conflict, NotFound, ValidationFailed
+from dialwave.errors import Conflict, NotFound
 from dialwave.ids import new_id
-from dialwave.services.validation import raise_fields, validate
+from dialwave.services.validation import raise_fields, refuse_read_only, validate
 from dialwave.store.db import Database
 from dialwave.store.repositories import agents as repo
 from dialwave.store.repositories import campaigns as campaign_repo
 
 READ_ONLY = ("id", "version", "created_at", "updated_at", "organization_id")
 SECRETS = (("sip", "password"), ("twilio", "auth_token"))
-
-
-def _refuse_read_only(patch: Any) -> None:
-    if isinstance(patch, dict):
-        bad = [k for k in READ_ONLY if k in patch]
-        if bad:
-            raise ValidationFailed(f"{bad[0]}: is read-only", fields={k: "is read-only" for k in bad})
 
 
 async def create_agent(db: Database, org_id: str, body: AgentConfig, now: datetime) -> RowMapping:
@@ -46,7 +39,7 @@ async def get_agent(db: Database, org_id: str, agent_id: str) -> RowMapping:
 
 
 async def update_agent(db: Database, org_id: str, agent_id: str, patch: Any, now: datetime) -> RowMapping:
-    _refuse_read_only(patch)
+    refuse_read_only(patch, READ_ONLY)
     async with db.write() as conn:
         row = await repo.get_agent(conn, org_id, agent_id)
         if row is None:
@@ -106,7 +99,7 @@ async def get_number(db: Database, org_id: str, number_id: str) -> RowMapping:
 
 
 async def update_number(db: Database, org_id: str, number_id: str, patch: Any, now: datetime) -> RowMapping:
-    _refuse_read_only(patch)
+    refuse_read_only(patch, READ_ONLY)
     async with db.write() as conn:
         row = await repo.get_number(conn, org_id, number_id)
         if row is None:

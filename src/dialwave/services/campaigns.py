@@ -14,7 +14,7 @@ from dialwave.domain.resources import AgentConfig
 from dialwave.domain.templates import variables_in
 from dialwave.errors import Conflict, NotFound, ValidationFailed
 from dialwave.ids import new_id
-from dialwave.services.validation import raise_fields, validate
+from dialwave.services.validation import raise_fields, refuse_read_only, validate
 from dialwave.store.db import Database
 from dialwave.store.repositories import agents as agent_repo
 from dialwave.store.repositories import campaigns as repo
@@ -35,14 +35,7 @@ READ_ONLY = (
 )
 
 
-def _refuse_read_only(patch: dict[str, Any]) -> None:
-    bad = [k for k in READ_ONLY if k in patch]
-    if not bad:
-        return
-    fields = {k: "is read-only" for k in bad}
-    if "status" in bad:
-        fields["status"] = "change it with POST /v1/campaigns/{id}/start, /pause, /resume or /cancel"
-    raise ValidationFailed(f"{bad[0]}: {fields[bad[0]]}", fields=fields)
+STATUS_HINT = {"status": "change it with POST /v1/campaigns/{id}/start, /pause, /resume or /cancel"}
 
 
 def template_requirements(config: CampaignConfig, agent: RowMapping | None) -> tuple[set[str], set[str]]:
@@ -158,7 +151,7 @@ async def update_campaign(
 ) -> RowMapping:
     if not isinstance(patch, dict):
         raise ValidationFailed("body: must be a JSON object (merge patch)", fields={"body": "must be a JSON object"})
-    _refuse_read_only(patch)
+    refuse_read_only(patch, READ_ONLY, STATUS_HINT)
     expected = parse_if_match(if_match)
     async with db.write() as conn:
         row = await repo.get_campaign(conn, org_id, campaign_id, for_update=True)

@@ -16,12 +16,11 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import RowMapping
 
 from dialwave.domain import campaign_rules as rules
-from dialwave.domain.campaign_config import AgentOverrides, CampaignConfig
+from dialwave.domain.campaign_config import AgentOverrides, CampaignConfig, is_time_zone
 from dialwave.domain.phone import InvalidPhoneNumber, is_valid_region, normalize, normalize_many, region_of
 from dialwave.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from dialwave.ids import new_ids
@@ -104,19 +103,6 @@ class Candidate:
     agent_overrides: dict[str, Any] | None
 
 
-_ZONES_OK: dict[str, bool] = {}
-
-
-def _zone_ok(name: str) -> bool:
-    if name not in _ZONES_OK:
-        try:
-            ZoneInfo(name)
-            _ZONES_OK[name] = True
-        except (ZoneInfoNotFoundError, ValueError):
-            _ZONES_OK[name] = False
-    return _ZONES_OK[name]
-
-
 _UNSET: Any = object()
 
 
@@ -155,11 +141,17 @@ def check_row(
         names = ", ".join(f"'{m}'" for m in missing)
         report.error(row, f"missing required variable{'s' if len(missing) > 1 else ''} {names}")
         return None
-    if timezone and not _zone_ok(timezone):
+    if timezone and not is_time_zone(timezone):
         report.rejected += 1
         report.error(row, f"unknown time zone '{timezone[:64]}'")
         return None
     return Candidate(row, phone, variables, timezone or None, overrides)
+
+
+def _refuse_finished(campaign: RowMapping) -> None:
+    """Checked when the import starts and again in each batch's transaction (it may be cancelled meanwhile)."""
+    if campaign["status"] in rules.FINAL:
+        raise Conflict(f"the campaign is {campaign['status']}: it takes no more leads", code="CAMPAIGN_FINISHED")
 
 
 class LeadWriter:
@@ -188,10 +180,7 @@ class LeadWriter:
             campaign = await campaign_repo.get_campaign(conn, ctx.org_id, ctx.campaign_id, for_update=True)
             if campaign is None:
                 raise NotFound(f"no campaign '{ctx.campaign_id}'")
-            if campaign["status"] in rules.FINAL:
-                raise Conflict(
-                    f"the campaign is {campaign['status']}: it takes no more leads", code="CAMPAIGN_FINISHED"
-                )
+            _refuse_finished(campaign)
             numbers = [c.phone for c in batch]
             blocked = set(ctx.custom_dnc.intersection(numbers))
             if ctx.check_org_dnc and not await repo.dnc_is_empty(conn, ctx.org_id):
@@ -244,8 +233,7 @@ async def prepare(
         row: RowMapping | None = await campaign_repo.get_campaign(conn, org_id, campaign_id)
         if row is None:
             raise NotFound(f"no campaign '{campaign_id}'")
-        if row["status"] in rules.FINAL:
-            raise Conflict(f"the campaign is {row['status']}: it takes no more leads", code="CAMPAIGN_FINISHED")
+        _refuse_finished(row)
         config = CampaignConfig.model_validate(row["config"])
         used, required = template_requirements(config, await agent_of(conn, org_id, config))
         region = default_region.upper() if default_region else None

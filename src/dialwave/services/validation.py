@@ -54,3 +54,13 @@ def validate(model: type[M], data: Any) -> M:
     except ValidationError as exc:
         raise_fields(fields_of(exc))
         raise  # pragma: no cover - raise_fields always raises here
+
+
+def refuse_read_only(patch: Any, read_only: tuple[str, ...], hints: dict[str, str] | None = None) -> None:
+    """422 when a patch names a server-managed field; `hints` replace "is read-only" for some fields."""
+    if not isinstance(patch, dict):
+        return
+    bad = [k for k in read_only if k in patch]
+    if bad:
+        fields = {k: (hints or {}).get(k, "is read-only") for k in bad}
+        raise ValidationFailed(f"{bad[0]}: {fields[bad[0]]}", fields=fields)
