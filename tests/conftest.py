@@ -159,8 +159,3 @@ async def api(http: httpx.AsyncClient, db: Database) -> Api:
 @pytest.fixture
 async def other_api(http: httpx.AsyncClient, db: Database) -> Api:
     return await make_api(http, db, "globex")
-
-
-@pytest.fixture
-def seeds_dir() -> Iterator[Path]:
-    yield Path(__file__).parent / "fixtures"

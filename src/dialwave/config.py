@@ -21,14 +21,8 @@ class Settings(BaseSettings):
     import_max_rows: int = 2_000_000
     import_batch_rows: int = 5_000
     import_max_errors_listed: int = 1_000
-    leads_batch_max: int = 10_000
-    # Experimental: validate phone numbers of large imports in worker processes (0 = off). Faster in a
-    # plain process (40k vs 34k rows/s), but it stalled under uvicorn in testing; see docs/benchmarks.md.
-    import_validation_processes: int = 0
 
     idempotency_ttl_hours: int = 24
-    default_page_limit: int = 50
-    max_page_limit: int = 500
 
 
 @lru_cache(maxsize=1)

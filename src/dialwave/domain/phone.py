@@ -68,14 +68,3 @@ def mask(e164: str) -> str:
         return "*" * len(e164)
     head = e164[:-4]
     return "".join("*" if ch.isdigit() else ch for ch in head) + e164[-4:]
-
-
-def normalize_many(raws: list[str], default_region: str | None) -> list[str | None]:
-    """normalize() over a batch, None where a number is invalid (runs in worker processes)."""
-    out: list[str | None] = []
-    for raw in raws:
-        try:
-            out.append(normalize(raw, default_region))
-        except InvalidPhoneNumber:
-            out.append(None)
-    return out

@@ -275,5 +275,4 @@ async def delete_lead(db: Database, org_id: str, campaign_id: str, lead_id: str)
         if status in ("dialing", "in_call"):
             raise Conflict("the lead is being dialed: wait for the call to end", code="LEAD_IN_CALL")
         await lead_repo.delete_lead(conn, lead_id)
-        counter = {"dialing": "in_progress", "in_call": "in_progress"}.get(status, status)
-        await repo.add_counts(conn, campaign_id, total=-1, **{counter: -1})
+        await repo.add_counts(conn, campaign_id, total=-1, **{status: -1})

@@ -10,9 +10,7 @@ import asyncio
 import contextlib
 import csv
 import io
-import multiprocessing
 from collections.abc import Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
@@ -20,8 +18,8 @@ from typing import IO, Any
 from sqlalchemy.engine import RowMapping
 
 from dialwave.domain import campaign_rules as rules
-from dialwave.domain.campaign_config import AgentOverrides, CampaignConfig, is_time_zone
-from dialwave.domain.phone import InvalidPhoneNumber, is_valid_region, normalize, normalize_many, region_of
+from dialwave.domain.campaign_config import CampaignConfig, is_time_zone
+from dialwave.domain.phone import InvalidPhoneNumber, is_valid_region, normalize, region_of
 from dialwave.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from dialwave.ids import new_ids
 from dialwave.services.campaigns import agent_of, template_requirements
@@ -29,19 +27,6 @@ from dialwave.store.db import Database
 from dialwave.store.repositories import agents as agent_repo
 from dialwave.store.repositories import campaigns as campaign_repo
 from dialwave.store.repositories import leads as repo
-
-POOL_THRESHOLD_ROWS = 20_000  # smaller files are validated in-thread: no process start-up for them
-_pool: ProcessPoolExecutor | None = None
-
-
-def validation_pool(workers: int) -> ProcessPoolExecutor:
-    """Worker processes for phone-number validation (pure Python, the import's hot spot). Spawned, not
-    forked: the server has threads."""
-    global _pool
-    if _pool is None:
-        _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    return _pool
-
 
 PHONE_COLUMNS = ("phone_number", "phone", "number", "phonenumber", "phone number", "mobile", "msisdn", "to")
 TIMEZONE_COLUMNS = ("timezone", "time_zone", "tz")
@@ -103,9 +88,6 @@ class Candidate:
     agent_overrides: dict[str, Any] | None
 
 
-_UNSET: Any = object()
-
-
 def check_row(
     ctx: ImportContext,
     report: ImportReport,
@@ -114,24 +96,16 @@ def check_row(
     variables: dict[str, Any],
     timezone: str | None,
     overrides: dict[str, Any] | None,
-    normalized: str | None = _UNSET,
 ) -> Candidate | None:
-    """Validate one row; report and drop it when it is wrong. `normalized`: the number already
-    normalised elsewhere (None = invalid)."""
+    """Validate one row; report and drop it when it is wrong."""
     report.rows += 1
     if raw_phone is None or str(raw_phone).strip() == "":
         report.rejected += 1
         report.error(row, "missing phone number")
         return None
-    phone: str | None
-    if normalized is _UNSET:
-        try:
-            phone = normalize(str(raw_phone), ctx.region)
-        except InvalidPhoneNumber:
-            phone = None
-    else:
-        phone = normalized
-    if phone is None:
+    try:
+        phone = normalize(str(raw_phone), ctx.region)
+    except InvalidPhoneNumber:
         report.rejected += 1
         report.error(row, f"invalid phone number '{str(raw_phone)[:40]}'")
         return None
@@ -334,26 +308,15 @@ class CsvRows:
             raise ValidationFailed(f"file: row {self.row + 1}: {exc}", fields={"file": str(exc)}) from exc
         return records
 
-    def next_batch(self, size: int, pool: Executor | None = None) -> list[Candidate] | None:
-        """Up to `size` valid rows; None at the end of the file. With a process pool, phone numbers are
-        validated there, in as many slices as the pool has workers."""
+    def next_batch(self, size: int) -> list[Candidate] | None:
+        """Up to `size` valid rows; None at the end of the file."""
         records = self._read(size)
         if not records:
             return None
-        normalized: list[Any]
-        if pool is None:
-            normalized = [_UNSET] * len(records)
-        else:
-            raws = [str(r[1]) if r[1] is not None else "" for r in records]
-            step = -(-len(raws) // max(1, getattr(pool, "_max_workers", 1)))
-            futures = [
-                pool.submit(normalize_many, raws[i : i + step], self.ctx.region) for i in range(0, len(raws), step)
-            ]
-            normalized = [n for future in futures for n in future.result()]
         out: list[Candidate] = []
         ctx, report = self.ctx, self.report
-        for (row, phone, variables, tz), norm in zip(records, normalized, strict=True):
-            cand = check_row(ctx, report, row, phone, variables, tz, None, norm)
+        for row, phone, variables, tz in records:
+            cand = check_row(ctx, report, row, phone, variables, tz, None)
             if cand:
                 out.append(cand)
         return out
@@ -370,22 +333,19 @@ async def import_csv(
     batch_rows: int,
     max_rows: int,
     max_errors: int,
-    expected_rows: int = 0,
-    processes: int = 0,
 ) -> ImportReport:
     ctx, report = await prepare(db, org_id, campaign_id, default_region, max_errors)
     rows = await asyncio.to_thread(CsvRows, binary, ctx, report, max_rows)
-    pool = validation_pool(processes) if processes and expected_rows >= POOL_THRESHOLD_ROWS else None
     writer = LeadWriter(db, ctx, report, now)
     # Pipeline: the next batch is parsed (Python, worker thread) while this one is written (the SQLite
     # insert runs in C without the GIL), so both cores work.
-    pending = asyncio.ensure_future(asyncio.to_thread(rows.next_batch, batch_rows, pool))
+    pending = asyncio.ensure_future(asyncio.to_thread(rows.next_batch, batch_rows))
     try:
         while True:
             batch = await pending
             if batch is None:
                 break
-            pending = asyncio.ensure_future(asyncio.to_thread(rows.next_batch, batch_rows, pool))
+            pending = asyncio.ensure_future(asyncio.to_thread(rows.next_batch, batch_rows))
             await writer.write(batch)
     finally:
         if not pending.done():
@@ -402,7 +362,3 @@ def count_lines(binary: IO[bytes]) -> int:
         total += chunk.count(b"\n")
     binary.seek(0)
     return total
-
-
-def overrides_dict(value: AgentOverrides | None) -> dict[str, Any] | None:
-    return value.model_dump(mode="json", exclude_none=True) if value else None

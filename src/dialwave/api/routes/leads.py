@@ -152,8 +152,6 @@ async def import_leads(
             batch_rows=settings.import_batch_rows,
             max_rows=settings.import_max_rows,
             max_errors=settings.import_max_errors_listed,
-            expected_rows=lines,
-            processes=settings.import_validation_processes,
         )
     finally:
         binary.close()
