@@ -61,7 +61,7 @@ class PhoneNumberOut(Out):
     provider: Literal["simulated", "sip", "twilio"]
     friendly_name: str | None
     active: bool
-    max_calls_per_second: float
+    max_calls_per_second: float | None
     max_concurrency: int | None
     sip: SipOut | None
     twilio: TwilioOut | None

@@ -69,6 +69,9 @@ class SimulatedSettings(Strict):
     ring_seconds: tuple[float, float] = (2, 20)
     talk_seconds: tuple[float, float] = (5, 240)
     conversion_rate: float = Field(0.3, ge=0, le=1)
+    scripted: dict[E164, list[SimOutcome]] | None = Field(
+        None, max_length=10_000, description="per called number: the n-th attempt's outcome (the last repeats)"
+    )
 
 
 class PhoneNumberConfig(Strict):
@@ -76,7 +79,9 @@ class PhoneNumberConfig(Strict):
     provider: Literal["simulated", "sip", "twilio"] = "simulated"
     friendly_name: str | None = Field(None, max_length=128)
     active: bool = True
-    max_calls_per_second: float = Field(1.0, ge=0.1, le=100)
+    max_calls_per_second: float | None = Field(
+        None, ge=0.1, le=500, description="attempts per second this caller id may start (null: no limit of its own)"
+    )
     max_concurrency: int | None = Field(None, ge=1, le=10_000)
     sip: SipSettings | None = None
     twilio: TwilioSettings | None = None

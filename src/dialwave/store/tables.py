@@ -17,6 +17,8 @@ metadata = sa.MetaData(
 )
 
 ID = sa.String(40)
+DUE = sa.text("status IN ('queued', 'retry_pending')")
+LIVE = sa.text("status IN ('pending', 'dialing', 'ringing', 'in_call')")
 
 organizations = sa.Table(
     "organizations",
@@ -24,6 +26,7 @@ organizations = sa.Table(
     sa.Column("id", ID, primary_key=True),
     sa.Column("name", sa.String(128), nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("max_concurrency", sa.Integer),  # calls in flight across the organization; null = no cap
 )
 
 api_keys = sa.Table(
@@ -120,11 +123,17 @@ leads = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_outcome", sa.String(32)),
     sa.Column("next_attempt_at", UTCDateTime()),
+    sa.Column("retries", JSONType),  # retries used per reason: {"busy": 1}
+    sa.Column("reason", sa.String(256)),  # why the lead is where it is (skipped: on the DNC list, ...)
+    sa.Column("finished_at", UTCDateTime()),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("campaign_id", "phone_number"),
     sa.Index("ix_leads_dispatch", "campaign_id", "status", "next_attempt_at"),
     sa.Index("ix_leads_org_phone", "organization_id", "phone_number"),
+    # The dispatcher's claim: due leads of a campaign in next_attempt_at order.
+    sa.Index("ix_leads_due", "campaign_id", "next_attempt_at", postgresql_where=DUE, sqlite_where=DUE),
+    sa.Index("ix_leads_org_phone_status", "organization_id", "phone_number", "status"),
 )
 
 calls = sa.Table(
@@ -146,9 +155,14 @@ calls = sa.Table(
     sa.Column("duration_seconds", sa.Float),
     sa.Column("provider_call_id", sa.String(128)),
     sa.Column("sip_code", sa.Integer),
+    sa.Column("caller_id", ID),  # the phone_number_id that placed it
+    sa.Column("agent_version", sa.Integer),
+    sa.Column("reason", sa.String(256)),  # the retry decision taken after it
     sa.Column("created_at", UTCDateTime(), nullable=False),
-    sa.UniqueConstraint("lead_id", "attempt"),
+    sa.UniqueConstraint("lead_id", "attempt"),  # the attempt's idempotency key
     sa.Index("ix_calls_org_campaign", "organization_id", "campaign_id"),
+    sa.Index("ix_calls_org_to_started", "organization_id", "to_number", "started_at"),
+    sa.Index("ix_calls_live", "campaign_id", postgresql_where=LIVE, sqlite_where=LIVE),
 )
 
 dnc_numbers = sa.Table(

@@ -1,0 +1,56 @@
+"""When may a lead be dialed? The campaign's windows (in its zone, or the recipient's with
+`recipient_local_time`), the recipient's legal hours, `start_at` / initial delay and `end_at`. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+from dialwave.domain.campaign_config import Schedule
+from dialwave.domain.legal import Recipient, legal_windows, recipient
+from dialwave.domain.schedule import WeeklyWindows, next_common_opening
+
+
+@dataclass(frozen=True)
+class CampaignTimes:
+    zone: str
+    days: tuple[int, ...]
+    ranges: tuple[tuple[str, str], ...]
+    recipient_local_time: bool
+    not_before: datetime | None  # start_at, and the initial delay after the start
+    end_at: datetime | None
+
+    @classmethod
+    def of(cls, schedule: Schedule, not_before: datetime | None) -> CampaignTimes:
+        return cls(
+            schedule.timezone,
+            tuple(sorted(schedule.days_of_week)),
+            tuple((w.start, w.end) for w in schedule.windows),
+            schedule.recipient_local_time,
+            not_before,
+            schedule.end_at,
+        )
+
+
+@lru_cache(maxsize=4096)
+def _specs(times: CampaignTimes, who: Recipient) -> tuple[WeeklyWindows, ...]:
+    zones = who.zones if times.recipient_local_time else (times.zone,)
+    campaign = [WeeklyWindows.of(zone, times.days, times.ranges) for zone in zones]
+    return tuple(campaign + legal_windows(who))
+
+
+def earliest(times: CampaignTimes, number: str, lead_timezone: str | None, t: datetime) -> datetime | None:
+    """The first instant >= t at which this lead may be dialed, or None if none comes within 14 days
+    (or before end_at)."""
+    who = recipient(number, lead_timezone, times.zone)
+    start = max(t, times.not_before) if times.not_before else t
+    found = next_common_opening(_specs(times, who), start)
+    if found is None or (times.end_at is not None and found >= times.end_at):
+        return None
+    return found
+
+
+def dial_cap(number: str) -> int | None:
+    """The regional limit on attempts per rolling 24 h for this number, if any."""
+    return recipient(number, None, "UTC").rule.max_attempts_per_24h

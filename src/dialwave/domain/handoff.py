@@ -1,0 +1,29 @@
+"""What an attempt hands to the carrier (and on to the agent runtime): the rendered system prompt and
+opening message, and the variables. Agent snapshot < campaign overrides < lead overrides; campaign
+defaults < lead variables. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dialwave.domain.campaign_config import CampaignConfig
+from dialwave.domain.templates import render
+
+
+@dataclass(frozen=True)
+class Handoff:
+    system_prompt: str
+    opening_message: str
+    variables: dict[str, Any]
+
+
+def handoff(
+    agent: dict[str, Any], config: CampaignConfig, variables: dict[str, Any], lead_overrides: dict[str, Any] | None
+) -> Handoff:
+    values = {**config.dynamic_variables, **variables}
+    lead_overrides = lead_overrides or {}
+    campaign = config.agent_overrides
+    prompt = lead_overrides.get("system_prompt") or campaign.system_prompt or agent.get("system_prompt") or ""
+    opening = lead_overrides.get("opening_message") or campaign.opening_message or agent.get("opening_message") or ""
+    return Handoff(render(prompt, values), render(opening, values), values)

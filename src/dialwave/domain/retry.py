@@ -1,0 +1,45 @@
+"""What happens to a lead after an attempt: retry (when) or a final status. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from dialwave.domain.campaign_config import Retry, RetryRule
+from dialwave.domain.outcomes import INTERNAL_ERROR, OPTED_OUT, REACHED
+
+COMPLETED, FAILED = "completed", "failed"
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: str  # "retry_pending", "completed" or "failed"
+    retry_at: datetime | None
+    retries: dict[str, int]  # retries per reason, this one included
+    why: str
+
+
+def final_status(reason: str) -> str:
+    return COMPLETED if reason in REACHED else FAILED
+
+
+def decide(retry: Retry, reason: str, attempts: int, retries: dict[str, int], ended_at: datetime) -> Decision:
+    """`attempts` counts this one. The n-th retry for a reason waits the n-th interval (the last repeats)."""
+    rule: RetryRule | None = getattr(retry.on, reason, None) if reason != OPTED_OUT else None
+    if reason == "answered" or rule is None:
+        return Decision(final_status(reason), None, retries, "no retry for this outcome")
+    done = retries.get(reason, 0)
+    if not rule.enabled:
+        return Decision(final_status(reason), None, retries, f"retry on {reason} is disabled")
+    if done >= rule.max_retries:
+        return Decision(final_status(reason), None, retries, f"{reason}: {done} of {rule.max_retries} retries used")
+    if attempts >= retry.max_attempts:
+        return Decision(final_status(reason), None, retries, f"max_attempts {retry.max_attempts} reached")
+    wait = rule.interval_minutes[min(done, len(rule.interval_minutes) - 1)]
+    after = {**retries, reason: done + 1}
+    return Decision("retry_pending", ended_at + timedelta(minutes=wait), after, f"{reason} retry {done + 1}")
+
+
+def internal_error_rule(retry: Retry) -> RetryRule:
+    rule: RetryRule = getattr(retry.on, INTERNAL_ERROR)
+    return rule

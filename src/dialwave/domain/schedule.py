@@ -1,0 +1,144 @@
+"""Calling windows in a time zone: "is it open at t?" and "when does it next open?", DST-correct.
+
+A `WeeklyWindows` is a set of wall-clock ranges on some weekdays, read in one IANA zone. A range with
+`end <= start` crosses midnight and belongs to the weekday it starts on; `24:00` is a valid end.
+
+Both questions are answered from the same UTC intervals, so they always agree:
+- a start that falls in a spring-forward gap opens at the transition (02:30 -> 03:00);
+- an end that falls in the gap closes at the transition;
+- an ambiguous (fall-back) start takes its first occurrence and an ambiguous end its last, so an
+  interval covers the repeated hour once, and is never opened twice.
+Pure functions; the caller passes `now`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+DAY = timedelta(days=1)
+HORIZON_DAYS = 8  # a weekly pattern repeats within a week; one more day covers ranges across midnight
+
+
+@dataclass(frozen=True)
+class WeeklyWindows:
+    zone: str
+    days: frozenset[int]  # ISO weekdays, 1 = Monday
+    ranges: tuple[tuple[int, int], ...]  # (start, end) in minutes after midnight; end <= start crosses midnight
+
+    @classmethod
+    def of(cls, zone: str, days: Iterable[int], ranges: Iterable[tuple[str, str]]) -> WeeklyWindows:
+        return cls(zone, frozenset(days), tuple((minutes(a), minutes(b)) for a, b in ranges))
+
+
+def minutes(hhmm: str) -> int:
+    hours, mins = hhmm.split(":")
+    return int(hours) * 60 + int(mins)
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _exists(local: datetime) -> bool:
+    return local.astimezone(UTC).astimezone(local.tzinfo).replace(tzinfo=None) == local.replace(tzinfo=None)
+
+
+def _to_utc(day: date, minute: int, zone: ZoneInfo, *, is_end: bool) -> datetime:
+    """The UTC instant of wall-clock `minute` on `day` (1440 = next midnight), with the DST rules above."""
+    local = datetime.combine(day + timedelta(days=minute // 1440), time(0), tzinfo=zone) + timedelta(
+        minutes=minute % 1440
+    )
+    local = local.replace(fold=1 if is_end else 0)
+    if _exists(local):
+        return local.astimezone(UTC)
+    # In a gap: fold=0 reads it with the old offset (lands after the jump), fold=1 with the new one
+    # (lands before it). The transition lies between; find it to the second.
+    low = local.replace(fold=1).astimezone(UTC)
+    high = local.replace(fold=0).astimezone(UTC)
+    if low > high:
+        low, high = high, low
+    offset_after = high.astimezone(zone).utcoffset()
+    while high - low > timedelta(seconds=1):
+        mid = low + (high - low) / 2
+        if mid.astimezone(zone).utcoffset() == offset_after:
+            high = mid
+        else:
+            low = mid
+    return high.replace(microsecond=0)
+
+
+@lru_cache(maxsize=65536)
+def _intervals_on(windows: WeeklyWindows, day: date) -> tuple[tuple[datetime, datetime], ...]:
+    """UTC intervals of the ranges that start on local `day`."""
+    if day.isoweekday() not in windows.days:
+        return ()
+    zone = _zone(windows.zone)
+    out = []
+    for start, end in windows.ranges:
+        if end <= start:
+            end += 1440
+        begin = _to_utc(day, start, zone, is_end=False)
+        finish = _to_utc(day, end, zone, is_end=True)
+        if finish > begin:
+            out.append((begin, finish))
+    return tuple(out)
+
+
+def _local_day(t: datetime, zone: str) -> date:
+    return t.astimezone(_zone(zone)).date()
+
+
+def intervals(windows: WeeklyWindows, t: datetime, days_ahead: int = HORIZON_DAYS) -> list[tuple[datetime, datetime]]:
+    """Intervals that may contain `t` or start after it, in order (one day back for ranges across midnight)."""
+    first = _local_day(t, windows.zone) - DAY
+    out: list[tuple[datetime, datetime]] = []
+    for i in range(days_ahead + 2):
+        out.extend(_intervals_on(windows, first + timedelta(days=i)))
+    return out
+
+
+def is_open(windows: WeeklyWindows, t: datetime) -> bool:
+    return any(a <= t < b for a, b in intervals(windows, t, days_ahead=1))
+
+
+def next_opening(windows: WeeklyWindows, t: datetime) -> datetime | None:
+    """`t` if open at t, else the start of the next interval; None when nothing opens within 8 days."""
+    for a, b in intervals(windows, t):
+        if b > t:
+            return max(a, t)
+    return None
+
+
+def closes_at(windows: WeeklyWindows, t: datetime) -> datetime | None:
+    """When the interval holding `t` ends (None if closed at t)."""
+    for a, b in intervals(windows, t, days_ahead=1):
+        if a <= t < b:
+            return b
+    return None
+
+
+def next_common_opening(specs: Sequence[WeeklyWindows], t: datetime, *, limit_days: int = 14) -> datetime | None:
+    """The first instant >= t when every spec is open at once (None if none within `limit_days`).
+
+    Each round moves t to the latest "next opening" among the specs; it stops when all agree."""
+    if not specs:
+        return t
+    deadline = t + timedelta(days=limit_days)
+    current = t
+    for _ in range(200):
+        latest = current
+        for spec in specs:
+            opening = next_opening(spec, current)
+            if opening is None:
+                return None
+            latest = max(latest, opening)
+        if latest == current:
+            return current
+        if latest > deadline:
+            return None
+        current = latest
+    return None

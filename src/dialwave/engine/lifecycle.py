@@ -1,0 +1,173 @@
+"""Campaign lifecycle in the engine: load running campaigns, start scheduled ones at `start_at`,
+complete at `end_at` (unfinished leads cancelled) and when nothing is left (`auto_complete`)."""
+
+from __future__ import annotations
+
+import heapq
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dialwave.domain.caller_ids import Caller
+from dialwave.domain.campaign_config import CampaignConfig
+from dialwave.domain.dialable import CampaignTimes
+from dialwave.domain.pacing import Pacer
+from dialwave.engine.claims import CallerLoad
+from dialwave.engine.state import CampaignState
+from dialwave.engine.writes import flush
+from dialwave.store.repositories import dispatch as repo
+from dialwave.store.repositories.campaigns import add_counts
+
+if TYPE_CHECKING:
+    from dialwave.engine.dispatcher import Engine
+
+
+def _not_before(row: RowMapping, config: CampaignConfig) -> datetime | None:
+    bounds = [config.schedule.start_at]
+    if row["started_at"] is not None:
+        bounds.append(row["started_at"] + timedelta(seconds=config.pacing.initial_delay_seconds))
+    present = [b for b in bounds if b is not None]
+    return max(present) if present else None
+
+
+async def _state(
+    engine: Engine, conn: AsyncConnection, row: RowMapping, config: CampaignConfig, old: CampaignState | None
+) -> CampaignState:
+    ids = [c.phone_number_id for c in config.caller_ids]
+    numbers = await repo.numbers_by_id(conn, ids)
+    callers = [
+        Caller(c.phone_number_id, numbers[c.phone_number_id]["number"], c.weight)
+        for c in config.caller_ids
+        if c.phone_number_id in numbers
+    ]
+    for number in numbers.values():
+        load = engine.callers.setdefault(number["id"], CallerLoad())
+        rate = number["config"].get("max_calls_per_second")
+        if rate is None:
+            load.pacer = None
+        elif load.pacer is None:
+            load.pacer = Pacer(rate)
+        else:
+            load.pacer.rate = rate
+    agent_version = row["agent_version_used"]
+    agent = {}
+    if config.agent_id and agent_version:
+        agent = await repo.agent_snapshot(conn, config.agent_id, agent_version) or {}
+    pacer = old.pacer if old is not None else Pacer(config.pacing.attempts_per_second)
+    state = CampaignState(
+        id=row["id"],
+        org_id=row["organization_id"],
+        version=row["version"],
+        status=row["status"],
+        config=config,
+        times=CampaignTimes.of(config.schedule, _not_before(row, config)),
+        agent=agent,
+        agent_version=agent_version,
+        callers=callers,
+        numbers=numbers,
+        pacer=pacer,
+        turn=old.turn if old is not None else 0,
+    )
+    state.in_flight = sum(1 for live in engine.live.values() if live.campaign_id == state.id)
+    return state
+
+
+def _release_all(engine: Engine, campaign_id: str, now: datetime) -> None:
+    keep = []
+    for r in engine.reservations:
+        if r.campaign_id == campaign_id:
+            engine.callers[r.caller.phone_number_id].busy -= 1
+            engine.release(r, now)
+        else:
+            keep.append(r)
+    if len(keep) != len(engine.reservations):
+        heapq.heapify(keep)
+        engine.reservations = keep
+
+
+async def refresh(engine: Engine, now: datetime) -> None:
+    """Re-read the campaigns the engine serves; apply scheduled transitions."""
+    async with engine.db.write() as conn:
+        rows = await repo.engine_campaigns(conn)
+        engine.org_caps = await repo.org_caps(conn, (r["organization_id"] for r in rows))
+        seen: set[str] = set()
+        upcoming: list[datetime] = []
+        for row in rows:
+            config = CampaignConfig.model_validate(row["config"])
+            status = row["status"]
+            sched = config.schedule
+            if status == "scheduled" and (sched.start_at is None or sched.start_at <= now):
+                await repo.set_campaign_status(conn, row["id"], status, "active", now, None)
+                reread = await repo.campaign_row(conn, row["id"])
+                assert reread is not None
+                row, status = reread, "active"
+            if sched.end_at is not None and sched.end_at <= now:
+                _release_all(engine, row["id"], now)
+                await flush(engine, conn, now)  # released leads must be queued before they are cancelled
+                await _finish(conn, row, "schedule.end_at passed", now)
+                continue
+            for t in (sched.start_at if status == "scheduled" else None, sched.end_at):
+                if t is not None and t > now:
+                    upcoming.append(t)
+            old = engine.campaigns.get(row["id"])
+            seen.add(row["id"])
+            if old is not None and old.version == row["version"] and not old.stale:
+                continue
+            if old is not None:
+                _release_all(engine, row["id"], now)
+            state = await _state(engine, conn, row, config, old)
+            if status == "active":
+                state.pacer.set_rate(config.pacing.attempts_per_second, now)
+                if state.times.not_before is not None and state.times.not_before > now:
+                    upcoming.append(state.times.not_before)
+            engine.campaigns[row["id"]] = state
+        for gone in set(engine.campaigns) - seen:
+            _release_all(engine, gone, now)
+            del engine.campaigns[gone]
+        for camp in engine.campaigns.values():
+            if camp.status == "active" and not camp.due_known:
+                camp.next_due = await repo.next_due_at(conn, camp.id)
+                camp.due_known = True
+            if camp.status == "active" and camp.config.auto_complete:
+                engine.writes.finished.add(camp.id)
+        engine.lifecycle_at = min(upcoming) if upcoming else None
+
+
+async def _finish(conn: AsyncConnection, row: RowMapping, reason: str, now: datetime) -> None:
+    moved = await repo.end_open_leads(conn, row["id"], reason, now)
+    await add_counts(
+        conn,
+        row["id"],
+        queued=-moved["queued"],
+        retry_pending=-moved["retry_pending"],
+        cancelled=moved["queued"] + moved["retry_pending"],
+    )
+    await repo.set_campaign_status(conn, row["id"], row["status"], "completed", now, reason)
+
+
+async def check_done(engine: Engine, now: datetime) -> None:
+    """auto_complete: an active campaign with nothing queued, retry-pending, reserved or in flight completes."""
+    ids = [c for c in engine.writes.finished if c in engine.campaigns]
+    engine.writes.finished.clear()
+    candidates = [
+        engine.campaigns[c]
+        for c in ids
+        if engine.campaigns[c].status == "active"
+        and engine.campaigns[c].config.auto_complete
+        and engine.campaigns[c].in_flight == 0
+        and engine.campaigns[c].reserved == 0
+    ]
+    if not candidates:
+        return
+    async with engine.db.write() as conn:
+        for camp in candidates:
+            row = await repo.campaign_row(conn, camp.id)
+            if row is None or row["status"] != "active":
+                continue
+            left = row["count_queued"] + row["count_retry_pending"] + row["count_in_progress"]
+            if left == 0 and await repo.set_campaign_status(
+                conn, camp.id, "active", "completed", now, "nothing left to dial"
+            ):
+                del engine.campaigns[camp.id]

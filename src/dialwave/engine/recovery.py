@@ -1,0 +1,64 @@
+"""Start-up reconciliation: attempts that were in flight when the last process stopped are asked
+about at their carrier, never redialed. One the carrier never heard of ends as provider_error and is
+retried by policy."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+
+from dialwave.domain.outcomes import PROVIDER_ERROR
+from dialwave.engine.state import Live
+from dialwave.store.repositories import dispatch as repo
+from dialwave.telephony.base import CallEvent
+
+if TYPE_CHECKING:
+    from dialwave.engine.dispatcher import Engine
+
+log = structlog.get_logger("dialwave.engine")
+
+
+async def recover(engine: Engine, now: datetime) -> int:
+    """Adopt or close every call the database shows in flight; returns how many."""
+    async with engine.db.read() as conn:
+        calls = await repo.live_calls(conn)
+        leads = await repo.lead_rows(conn, [c["lead_id"] for c in calls])
+        numbers = await repo.numbers_by_id(conn, list({c["caller_id"] for c in calls if c["caller_id"]}))
+    for call in calls:
+        lead = leads.get(call["lead_id"])
+        camp = engine.campaigns.get(call["campaign_id"])
+        live = Live(
+            call_id=call["id"],
+            campaign_id=call["campaign_id"],
+            org_id=call["organization_id"],
+            lead_id=call["lead_id"],
+            to_number=call["to_number"],
+            lead_timezone=lead["timezone"] if lead else None,
+            attempt=call["attempt"],
+            caller_id=call["caller_id"] or "",
+            started_at=call["started_at"] or now,
+            retries=dict((lead["retries"] if lead else None) or {}),
+            answered_at=call["answered_at"],
+            provider_call_id=call["provider_call_id"],
+            ring_timeout=timedelta(seconds=camp.config.ring_timeout_seconds if camp else 30),
+        )
+        engine.track(live, +1)
+        number = numbers.get(call["caller_id"])
+        carrier = engine.carriers.get(number["provider"] if number else "simulated")
+        status = await carrier.status(call["id"]) if carrier is not None else None
+        if status is None:
+            log.warning("in-doubt attempt unknown to its carrier: provider_error", call_id=call["id"])
+            engine.end(
+                live,
+                CallEvent(call["id"], "ended", now, outcome=PROVIDER_ERROR),
+                "the carrier never heard of this attempt",
+            )
+            continue
+        live.provider_call_id = status.provider_call_id or live.provider_call_id
+        for event in status.events:
+            engine.on_event(event)
+    if calls:
+        log.info("recovered in-flight attempts", count=len(calls))
+    return len(calls)

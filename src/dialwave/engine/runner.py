@@ -1,0 +1,118 @@
+"""Drivers of the engine's tick: real time (`dialwave serve`), scaled time (demo with the simulated
+carrier) and virtual time (tests, `dialwave simulate`), all on the one Clock abstraction."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from dialwave.clock import VirtualClock
+from dialwave.engine.dispatcher import Engine
+
+log = structlog.get_logger("dialwave.engine")
+STEP = timedelta(milliseconds=1)
+
+
+class ScaledClock:
+    """Engine time that runs `scale` times faster than real time from the moment it is made."""
+
+    def __init__(self, scale: float, start: datetime | None = None) -> None:
+        if scale <= 0:
+            raise ValueError("time scale must be positive")
+        self.scale = scale
+        self.origin = start or datetime.now(UTC)
+        self.mono = time.monotonic()
+
+    def now(self) -> datetime:
+        return self.origin + timedelta(seconds=(time.monotonic() - self.mono) * self.scale)
+
+
+def _next(engine: Engine) -> datetime | None:
+    times = [engine.next_wake(), *(c.next_event_at() for c in engine.carriers.values())]
+    present = [t for t in times if t is not None]
+    return min(present) if present else None
+
+
+class VirtualRunner:
+    """Jumps the virtual clock from one due event to the next: days of campaign run in seconds."""
+
+    def __init__(self, engine: Engine, clock: VirtualClock) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.ticks = 0
+
+    async def run_until(self, until: datetime) -> None:
+        """Run every tick due up to `until`, then leave the clock at `until` with all writes flushed."""
+        await self._run(until.astimezone(UTC), stop_when_idle=False)
+
+    async def run_for(self, delta: timedelta) -> None:
+        await self.run_until(self.clock.now() + delta)
+
+    async def run_until_idle(self, limit: timedelta) -> bool:
+        """Run until nothing is scheduled any more (True), or `limit` of engine time passes (False)."""
+        return await self._run(self.clock.now() + limit, stop_when_idle=True)
+
+    async def _run(self, until: datetime, *, stop_when_idle: bool) -> bool:
+        while True:
+            now = self.clock.now()
+            await self.engine.tick(now)
+            self.ticks += 1
+            nxt = _next(self.engine)
+            if nxt is None and stop_when_idle:
+                await self.engine.flush_now(now)
+                if _next(self.engine) is None and not self.engine.dirty:
+                    return True
+                continue
+            if nxt is None or nxt > until:
+                break
+            self.clock.set(nxt if nxt > now else now + STEP)
+        if until > self.clock.now():
+            self.clock.set(until)
+            await self.engine.tick(until)
+        await self.engine.flush_now(self.clock.now())
+        return False
+
+
+class RealtimeRunner:
+    """Runs ticks on a real (or scaled) clock until stopped; `nudge()` wakes it early."""
+
+    def __init__(self, engine: Engine, clock: ScaledClock | None = None, *, idle_poll: float = 0.5) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.scale = clock.scale if clock is not None else 1.0
+        self.idle_poll = idle_poll
+        self._wake = asyncio.Event()
+        self._stop = False
+
+    def now(self) -> datetime:
+        return self.clock.now() if self.clock is not None else datetime.now(UTC)
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stop:
+            try:
+                await self.engine.tick(self.now())
+                nxt = _next(self.engine)
+                delay = self.idle_poll
+                if nxt is not None:
+                    delay = min(delay, max(0.0, (nxt - self.now()).total_seconds() / self.scale))
+            except Exception:
+                log.exception("engine tick failed; retrying in 1 s")
+                delay = 1.0
+            self._wake.clear()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+            else:
+                await asyncio.sleep(0)
+        await self.engine.flush_now(self.now())

@@ -1,0 +1,109 @@
+"""The dispatcher's in-memory state: running campaigns, reservations, calls in flight, and the buffer
+of writes that the next group commit flushes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+
+from dialwave.domain.caller_ids import Caller
+from dialwave.domain.campaign_config import CampaignConfig
+from dialwave.domain.dialable import CampaignTimes
+from dialwave.domain.pacing import Pacer
+
+
+@dataclass
+class CampaignState:
+    id: str
+    org_id: str
+    version: int
+    status: str
+    config: CampaignConfig
+    times: CampaignTimes
+    agent: dict[str, Any]  # the pinned agent snapshot
+    agent_version: int | None
+    callers: list[Caller]
+    numbers: dict[str, RowMapping]  # phone_number_id -> row
+    pacer: Pacer
+    in_flight: int = 0
+    reserved: int = 0
+    next_due: datetime | None = None
+    due_known: bool = False
+    turn: int = 0  # round-robin counter
+    stale: bool = False  # invalidated: its reservations must not start
+
+    @property
+    def free(self) -> int:
+        return self.config.pacing.max_concurrency - self.in_flight - self.reserved
+
+
+@dataclass
+class Reservation:
+    slot: datetime
+    call_id: str
+    campaign_id: str
+    org_id: str
+    lead: dict[str, Any]  # the claimed lead row
+    attempt: int
+    caller: Caller
+    prior_status: str
+
+    def __lt__(self, other: Reservation) -> bool:
+        return (self.slot, self.call_id) < (other.slot, other.call_id)
+
+
+@dataclass
+class Live:
+    """A call between dial and hang-up."""
+
+    call_id: str
+    campaign_id: str
+    org_id: str
+    lead_id: str
+    to_number: str
+    lead_timezone: str | None
+    attempt: int
+    caller_id: str
+    started_at: datetime
+    retries: dict[str, int]
+    lead_status: str = "dialing"
+    answered_at: datetime | None = None
+    provider_call_id: str | None = None
+    ring_timeout: timedelta = timedelta(seconds=30)
+    timeout_sent: bool = False
+
+
+@dataclass
+class Writes:
+    """State changes waiting for the next group commit, merged per row."""
+
+    calls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    leads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+    released_calls: list[str] = field(default_factory=list)
+    dnc: list[tuple[str, str, str]] = field(default_factory=list)  # (org, number, reason)
+    finished: set[str] = field(default_factory=set)  # campaigns whose leads reached a final status
+
+    def call(self, call_id: str, **values: Any) -> None:
+        self.calls.setdefault(call_id, {}).update(values)
+
+    def lead(self, lead_id: str, **values: Any) -> None:
+        self.leads.setdefault(lead_id, {}).update(values)
+
+    def move(self, campaign_id: str, old: str | None, new: str | None) -> None:
+        counter = self.counts.setdefault(campaign_id, Counter())
+        if old:
+            counter[old] -= 1
+        if new:
+            counter[new] += 1
+
+    def __len__(self) -> int:
+        return len(self.calls) + len(self.leads) + len(self.released_calls) + len(self.dnc)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.calls or self.leads or self.released_calls or self.dnc or self.counts)

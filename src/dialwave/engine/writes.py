@@ -1,0 +1,110 @@
+"""What an ended call changes (call row, lead, counters, automatic DNC) and the group commit that
+writes it all in one transaction."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dialwave.domain import lead_states as ls
+from dialwave.domain.dialable import earliest
+from dialwave.domain.outcomes import Classified
+from dialwave.domain.retry import Decision, decide, final_status
+from dialwave.engine.state import CampaignState, Live, Writes
+from dialwave.store.repositories import dispatch as repo
+from dialwave.store.repositories.campaigns import add_counts
+from dialwave.store.repositories.leads import dnc_add
+from dialwave.telephony.base import CallEvent
+
+if TYPE_CHECKING:
+    from dialwave.engine.dispatcher import Engine
+
+RUNNING = ("active", "paused", "scheduled")
+
+
+def _decision(camp: CampaignState | None, live: Live, classified: Classified, at: datetime) -> Decision:
+    if camp is None or camp.status not in RUNNING:
+        status = final_status(classified.reason)
+        decision = decide(camp.config.retry, classified.reason, live.attempt, live.retries, at) if camp else None
+        if decision is not None and decision.status == ls.RETRY_PENDING:
+            return Decision(ls.CANCELLED, None, live.retries, "the campaign ended before this retry")
+        return Decision(status, None, live.retries, "the campaign has ended")
+    return decide(camp.config.retry, classified.reason, live.attempt, live.retries, at)
+
+
+def apply_end(
+    engine: Engine, live: Live, event: CallEvent, classified: Classified, note: str | None, camp: CampaignState | None
+) -> None:
+    w = engine.writes
+    at = event.at
+    decision = _decision(camp, live, classified, at)
+    next_at = None
+    if decision.status == ls.RETRY_PENDING and decision.retry_at is not None and camp is not None:
+        next_at = earliest(camp.times, live.to_number, live.lead_timezone, decision.retry_at) or decision.retry_at
+        if camp.due_known:
+            camp.next_due = next_at if camp.next_due is None else min(camp.next_due, next_at)
+    talk = (at - live.answered_at).total_seconds() if live.answered_at else 0.0
+    w.call(
+        live.call_id,
+        status="ended",
+        outcome=classified.outcome,
+        conversion=event.conversion,
+        ended_at=at,
+        duration_seconds=round(max(talk, 0.0), 3),
+        sip_code=event.sip_code,
+        provider_call_id=live.provider_call_id or event.provider_call_id,
+        reason=note or decision.why,
+    )
+    final = decision.status in ls.FINAL
+    w.lead(
+        live.lead_id,
+        status=decision.status,
+        last_outcome=classified.reason,
+        retries=decision.retries,
+        next_attempt_at=next_at,
+        reason=note or decision.why,
+        finished_at=at if final else None,
+        updated_at=at,
+    )
+    w.move(live.campaign_id, "in_progress", ls.counter(decision.status))
+    if final or camp is None:
+        w.finished.add(live.campaign_id)
+    if camp is not None:
+        triggers = {classified.outcome, classified.reason}
+        if decision.status == ls.COMPLETED:
+            triggers.add("completed")
+        hit = sorted(triggers & set(camp.config.dnc.auto_add_on))
+        if hit:
+            w.dnc.append((live.org_id, live.to_number, f"added automatically: {hit[0]} (campaign {camp.id})"))
+            engine.blocked.add((live.org_id, live.to_number))
+
+
+async def flush(engine: Engine, conn: AsyncConnection, now: datetime) -> None:
+    """Write every buffered change in the caller's transaction (one group commit)."""
+    w = engine.writes
+    if w.empty:
+        return
+    engine.writes = Writes(finished=w.finished)
+    if w.released_calls:
+        await repo.delete_calls(conn, w.released_calls)
+    if w.calls:
+        await repo.update_calls(conn, w.calls)
+    if w.leads:
+        await repo.update_leads(conn, w.leads)
+    counts: dict[str, Counter[str]] = {k: Counter(v) for k, v in w.counts.items()}
+    for org_id, number, reason in w.dnc:
+        await dnc_add(conn, org_id, [number], reason, "auto", now)
+        moved = await repo.skip_number_everywhere(conn, org_id, number, "on the do-not-call list", now)
+        for campaign_id, per_status in moved.items():
+            counter = counts.setdefault(campaign_id, Counter())
+            for status, n in per_status.items():
+                counter[status] -= n
+                counter[ls.SKIPPED] += n
+            if campaign_id in engine.campaigns:
+                engine.campaigns[campaign_id].due_known = False
+    for campaign_id, counter in counts.items():
+        await add_counts(conn, campaign_id, **{k: v for k, v in counter.items() if v})
+    engine.stats["flushes"] += 1

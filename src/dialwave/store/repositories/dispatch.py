@@ -1,0 +1,261 @@
+"""The dispatcher's queries: claims, guard lookups, batched state writes, recovery.
+
+Everything here takes and returns plain values in batches: one statement per batch, never one per lead."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dialwave.domain import lead_states as ls
+from dialwave.store.repositories.leads import _one_of
+from dialwave.store.tables import agent_versions, calls, campaigns, leads, organizations, phone_numbers
+
+LIVE_CALL = ("pending", "dialing", "ringing", "in_call")
+_LEAD_CLAIM_COLUMNS = (
+    leads.c.id,
+    leads.c.organization_id,
+    leads.c.campaign_id,
+    leads.c.phone_number,
+    leads.c.variables,
+    leads.c.timezone,
+    leads.c.agent_overrides,
+    leads.c.status,
+    leads.c.attempts,
+    leads.c.retries,
+    leads.c.next_attempt_at,
+)
+
+
+async def engine_campaigns(conn: AsyncConnection) -> Sequence[RowMapping]:
+    """Campaigns the engine has work for: active, scheduled, and paused ones with calls in flight."""
+    stmt = sa.select(campaigns).where(campaigns.c.status.in_(("active", "scheduled", "paused")))
+    return (await conn.execute(stmt)).mappings().all()
+
+
+async def campaign_row(conn: AsyncConnection, campaign_id: str) -> RowMapping | None:
+    return (await conn.execute(sa.select(campaigns).where(campaigns.c.id == campaign_id))).mappings().first()
+
+
+async def org_caps(conn: AsyncConnection, org_ids: Iterable[str]) -> dict[str, int | None]:
+    ids = list(set(org_ids))
+    if not ids:
+        return {}
+    stmt = sa.select(organizations.c.id, organizations.c.max_concurrency).where(organizations.c.id.in_(ids))
+    return {row.id: row.max_concurrency for row in await conn.execute(stmt)}
+
+
+async def numbers_by_id(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, RowMapping]:
+    if not ids:
+        return {}
+    stmt = sa.select(phone_numbers).where(phone_numbers.c.id.in_(list(ids)))
+    return {row["id"]: row for row in (await conn.execute(stmt)).mappings()}
+
+
+async def agent_snapshot(conn: AsyncConnection, agent_id: str, version: int) -> dict[str, Any] | None:
+    stmt = sa.select(agent_versions.c.snapshot).where(
+        agent_versions.c.agent_id == agent_id, agent_versions.c.version == version
+    )
+    snapshot: dict[str, Any] | None = await conn.scalar(stmt)
+    return snapshot
+
+
+async def next_due_at(conn: AsyncConnection, campaign_id: str) -> datetime | None:
+    stmt = (
+        sa.select(leads.c.next_attempt_at)
+        .where(leads.c.campaign_id == campaign_id, leads.c.status.in_(ls.DUE))
+        .order_by(leads.c.next_attempt_at)
+        .limit(1)
+    )
+    value: datetime | None = await conn.scalar(stmt)
+    return value
+
+
+async def claim_due(conn: AsyncConnection, campaign_id: str, now: datetime, limit: int) -> Sequence[RowMapping]:
+    """Due leads in next_attempt_at order, locked for this transaction (PostgreSQL: SKIP LOCKED, so
+    workers never wait on each other; SQLite: the single writer transaction holds them)."""
+    stmt = (
+        sa.select(*_LEAD_CLAIM_COLUMNS)
+        .where(leads.c.campaign_id == campaign_id, leads.c.status.in_(ls.DUE), leads.c.next_attempt_at <= now)
+        .order_by(leads.c.next_attempt_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return (await conn.execute(stmt)).mappings().all()
+
+
+async def attempts_since(
+    conn: AsyncConnection, org_id: str, numbers: Sequence[str], since: datetime
+) -> dict[str, list[datetime]]:
+    """Start times of the organization's attempts to each number since `since` (any campaign)."""
+    found: dict[str, list[datetime]] = {}
+    for condition in _one_of(conn, calls.c.to_number, numbers):
+        stmt = sa.select(calls.c.to_number, calls.c.started_at).where(
+            calls.c.organization_id == org_id, condition, calls.c.started_at >= since
+        )
+        for number, started in await conn.execute(stmt):
+            found.setdefault(number, []).append(started)
+    return found
+
+
+async def last_answered(
+    conn: AsyncConnection, org_id: str, numbers: Sequence[str], since: datetime
+) -> dict[str, datetime]:
+    """When each number last answered (any campaign of the organization), if since `since`."""
+    found: dict[str, datetime] = {}
+    for condition in _one_of(conn, calls.c.to_number, numbers):
+        stmt = (
+            sa.select(calls.c.to_number, sa.func.max(calls.c.answered_at))
+            .where(
+                calls.c.organization_id == org_id,
+                condition,
+                calls.c.started_at >= since,
+                calls.c.answered_at.is_not(None),
+                calls.c.outcome.in_(("answered", "short_duration", "opted_out")),
+            )
+            .group_by(calls.c.to_number)
+        )
+        for number, at in await conn.execute(stmt):
+            if at is not None:
+                found[number] = at if isinstance(at, datetime) else datetime.fromisoformat(at)
+    return found
+
+
+async def last_completed(
+    conn: AsyncConnection, org_id: str, numbers: Sequence[str], since: datetime
+) -> dict[str, datetime]:
+    """When a lead for each number last completed in any campaign of the organization, if since `since`."""
+    found: dict[str, datetime] = {}
+    for condition in _one_of(conn, leads.c.phone_number, numbers):
+        stmt = sa.select(leads.c.phone_number, leads.c.finished_at).where(
+            leads.c.organization_id == org_id,
+            condition,
+            leads.c.status == ls.COMPLETED,
+            leads.c.finished_at >= since,
+        )
+        for number, at in await conn.execute(stmt):
+            if number not in found or at > found[number]:
+                found[number] = at
+    return found
+
+
+async def insert_calls(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(calls.insert(), rows)
+
+
+async def delete_calls(conn: AsyncConnection, call_ids: Sequence[str]) -> None:
+    for condition in _one_of(conn, calls.c.id, call_ids):
+        await conn.execute(calls.delete().where(condition, calls.c.status == "pending"))
+
+
+def _grouped(rows: dict[str, dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row_id, values in rows.items():
+        key = tuple(sorted(values))
+        groups.setdefault(key, []).append({"_id": row_id, **{f"v_{k}": v for k, v in values.items()}})
+    return groups
+
+
+async def _update_many(conn: AsyncConnection, table: sa.Table, rows: dict[str, dict[str, Any]]) -> None:
+    """UPDATE table SET ... WHERE id = ..., one executemany per set of columns."""
+    for columns, params in _grouped(rows).items():
+        stmt = (
+            table.update()
+            .where(table.c.id == sa.bindparam("_id"))
+            .values({c: sa.bindparam(f"v_{c}", type_=table.c[c].type) for c in columns})
+        )
+        await conn.execute(stmt, params)
+
+
+async def update_leads(conn: AsyncConnection, rows: dict[str, dict[str, Any]]) -> None:
+    await _update_many(conn, leads, rows)
+
+
+async def update_calls(conn: AsyncConnection, rows: dict[str, dict[str, Any]]) -> None:
+    await _update_many(conn, calls, rows)
+
+
+async def live_calls(conn: AsyncConnection) -> Sequence[RowMapping]:
+    stmt = sa.select(calls).where(calls.c.status.in_(LIVE_CALL))
+    return (await conn.execute(stmt)).mappings().all()
+
+
+async def lead_rows(conn: AsyncConnection, lead_ids: Sequence[str]) -> dict[str, RowMapping]:
+    found: dict[str, RowMapping] = {}
+    for condition in _one_of(conn, leads.c.id, lead_ids):
+        for row in (await conn.execute(sa.select(*_LEAD_CLAIM_COLUMNS).where(condition))).mappings():
+            found[row["id"]] = row
+    return found
+
+
+async def skip_number_everywhere(
+    conn: AsyncConnection, org_id: str, number: str, reason: str, now: datetime
+) -> dict[str, dict[str, int]]:
+    """Due leads of `number` in every campaign of the organization become skipped.
+    Returns {campaign_id: {old status: how many}}."""
+    stmt = sa.select(leads.c.id, leads.c.campaign_id, leads.c.status).where(
+        leads.c.organization_id == org_id, leads.c.phone_number == number, leads.c.status.in_(ls.DUE)
+    )
+    moved: dict[str, dict[str, int]] = {}
+    ids = []
+    for lead_id, campaign_id, status in await conn.execute(stmt):
+        ids.append(lead_id)
+        per = moved.setdefault(campaign_id, {})
+        per[status] = per.get(status, 0) + 1
+    if ids:
+        await conn.execute(
+            leads.update()
+            .where(leads.c.id.in_(ids))
+            .values(status=ls.SKIPPED, reason=reason, next_attempt_at=None, finished_at=now, updated_at=now)
+        )
+    return moved
+
+
+async def end_open_leads(conn: AsyncConnection, campaign_id: str, reason: str, now: datetime) -> dict[str, int]:
+    """Due leads of a campaign that ends become cancelled; returns how many left each status."""
+    moved: dict[str, int] = {}
+    for status in ls.DUE:
+        result = await conn.execute(
+            leads.update()
+            .where(leads.c.campaign_id == campaign_id, leads.c.status == status)
+            .values(status=ls.CANCELLED, reason=reason, next_attempt_at=None, finished_at=now, updated_at=now)
+        )
+        moved[status] = int(result.rowcount or 0)
+    return moved
+
+
+async def set_campaign_status(
+    conn: AsyncConnection, campaign_id: str, expected: str, status: str, now: datetime, reason: str | None
+) -> bool:
+    """Move a campaign from `expected` to `status` (bumping its version); False if it moved meanwhile."""
+    values: dict[str, Any] = {
+        "status": status,
+        "status_reason": reason,
+        "updated_at": now,
+        "version": campaigns.c.version + 1,
+    }
+    if status in ("completed", "cancelled"):
+        values["completed_at"] = now
+    if status == "active":
+        values["started_at"] = sa.func.coalesce(campaigns.c.started_at, now)
+    result = await conn.execute(
+        campaigns.update().where(campaigns.c.id == campaign_id, campaigns.c.status == expected).values(**values)
+    )
+    return bool(result.rowcount)
+
+
+async def lock_campaigns(conn: AsyncConnection, campaign_ids: Sequence[str]) -> dict[str, str]:
+    """Current status of campaigns, read under a share lock so a pause waits for this transaction."""
+    if not campaign_ids:
+        return {}
+    stmt = sa.select(campaigns.c.id, campaigns.c.status).where(campaigns.c.id.in_(list(campaign_ids)))
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(read=True)
+    return {row.id: row.status for row in await conn.execute(stmt)}

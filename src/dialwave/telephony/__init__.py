@@ -1,0 +1,1 @@
+"""Carriers: one Protocol (base.py), one module per carrier."""

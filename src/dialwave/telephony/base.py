@@ -1,0 +1,81 @@
+"""The carrier Protocol (ENGINE.md): originate, hangup, a stream of call events, status for reconciliation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from dialwave.errors import DialwaveError
+
+EventKind = Literal["ringing", "answered", "ended"]
+
+
+class CarrierError(DialwaveError):
+    """The carrier refused or failed a request (the attempt ends as provider_error)."""
+
+    status_code = 502
+    type = "provider_error"
+
+
+@dataclass(frozen=True)
+class DialRequest:
+    call_id: str  # our idempotency key: one per (lead, attempt)
+    organization_id: str
+    campaign_id: str
+    lead_id: str
+    attempt: int
+    from_number: str
+    to_number: str
+    caller_id: str  # phone_number_id
+    at: datetime  # when the attempt starts (engine clock)
+    ring_timeout_seconds: int
+    machine_detection: bool
+    system_prompt: str
+    opening_message: str
+    variables: dict[str, Any]
+    agent_id: str | None
+    agent_version: int | None
+    carrier_settings: dict[str, Any] = field(default_factory=dict)  # the phone number's provider settings
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    call_id: str
+    kind: EventKind
+    at: datetime
+    provider_call_id: str | None = None
+    answered_by: Literal["human", "machine"] | None = None
+    outcome: str | None = None  # for "ended": answered, voicemail, busy, no_answer, failed, provider_error
+    sip_code: int | None = None
+    conversion: bool | None = None
+
+
+@dataclass(frozen=True)
+class CallStatus:
+    state: Literal["ringing", "in_call", "ended"]
+    provider_call_id: str | None
+    events: tuple[CallEvent, ...]  # what happened so far, in order (lets the engine catch up)
+
+
+class Carrier(Protocol):
+    name: str
+    simulated: bool  # only a simulated carrier may run on a scaled or virtual clock
+
+    async def originate(self, request: DialRequest) -> str:
+        """Place the call; returns the provider's reference. Raises CarrierError."""
+        ...
+
+    async def hangup(self, call_id: str) -> None: ...
+
+    def poll(self, now: datetime) -> list[CallEvent]:
+        """Events that happened up to `now`, in time order, each once."""
+        ...
+
+    def next_event_at(self) -> datetime | None:
+        """When the next event is due (simulated carriers), or None when events come from outside."""
+        ...
+
+    async def status(self, call_id: str) -> CallStatus | None:
+        """The carrier's view of one of our calls, or None if it never heard of it."""
+        ...

@@ -1,0 +1,158 @@
+"""The simulated carrier: seeded random outcomes from a model, on the engine's clock.
+
+The model is a phone number's `simulated` settings (the same keys as a `simulate` scenario's
+`carrier`): outcome rates, ring and talk time ranges, conversion rate, and optional scripted outcomes
+per called number (`scripted: {"+1...": ["busy", "answered"]}`: the n-th attempt gets the n-th entry,
+the last repeats). Every draw comes from a generator seeded by (seed, called number, attempt), so a
+scenario replays identically whatever order the engine dials in."""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from dialwave.clock import Clock
+from dialwave.domain.resources import SimulatedSettings
+from dialwave.telephony.base import CallEvent, CallStatus, CarrierError, DialRequest
+
+SIP_CODES = {"answered": 200, "voicemail": 200, "busy": 486, "no_answer": 487, "failed": 404}
+MACHINE_HANGUP_SECONDS = 4.0  # detect the machine, hang up
+
+
+@dataclass
+class _Call:
+    request: DialRequest
+    events: list[CallEvent] = field(default_factory=list)
+    delivered: int = 0
+    ended: bool = False
+
+
+class SimulatedCarrier:
+    name = "simulated"
+    simulated = True
+
+    def __init__(self, clock: Clock, default: SimulatedSettings | None = None, *, fail_originate: float = 0.0) -> None:
+        self.clock = clock
+        self.default = default or SimulatedSettings()
+        self.fail_originate = fail_originate  # share of originate() calls that raise (provider outage)
+        self._calls: dict[str, _Call] = {}
+        self._heap: list[tuple[datetime, int, str, int]] = []  # (at, seq, call_id, event index)
+        self._seq = 0
+        self.originated = 0
+
+    def _model(self, request: DialRequest) -> SimulatedSettings:
+        raw = request.carrier_settings.get("simulated") if request.carrier_settings else None
+        return SimulatedSettings.model_validate(raw) if raw else self.default
+
+    def _plan(self, request: DialRequest, model: SimulatedSettings) -> list[CallEvent]:
+        rng = random.Random(f"{model.seed}:{request.to_number}:{request.attempt}")
+        script = model.scripted.get(request.to_number) if model.scripted else None
+        if script:
+            outcome = script[min(request.attempt, len(script)) - 1]
+        else:
+            names, weights = zip(*model.outcomes.items(), strict=True)
+            outcome = rng.choices(names, weights)[0]
+        ring = rng.uniform(*model.ring_seconds)
+        talk = rng.uniform(*model.talk_seconds)
+        converted = rng.random() < model.conversion_rate
+        t0, cid = request.at, request.call_id
+        ref = f"sim-{cid}"
+
+        def at(seconds: float) -> datetime:
+            return t0 + timedelta(seconds=seconds)
+
+        def end(seconds: float, what: str, **kw: Any) -> CallEvent:
+            return CallEvent(cid, "ended", at(seconds), ref, outcome=what, sip_code=SIP_CODES.get(what, 503), **kw)
+
+        ringing = CallEvent(cid, "ringing", at(min(ring, 0.5)), ref)
+        timeout = float(request.ring_timeout_seconds)
+        if outcome in ("answered", "voicemail") and ring >= timeout:
+            return [ringing, end(timeout, "no_answer")]
+        if outcome == "answered":
+            return [
+                ringing,
+                CallEvent(cid, "answered", at(ring), ref, answered_by="human"),
+                end(ring + talk, "answered", conversion=converted),
+            ]
+        if outcome == "voicemail":
+            length = MACHINE_HANGUP_SECONDS if request.machine_detection else talk
+            return [
+                ringing,
+                CallEvent(cid, "answered", at(ring), ref, answered_by="machine"),
+                end(ring + length, "voicemail"),
+            ]
+        if outcome == "no_answer":
+            return [ringing, end(timeout, "no_answer")]
+        if outcome == "busy":
+            return [ringing, end(min(ring, 3.0), "busy")]
+        return [end(min(ring, 1.0), "failed")]
+
+    async def originate(self, request: DialRequest) -> str:
+        if request.call_id in self._calls:
+            return f"sim-{request.call_id}"  # idempotent: the same attempt is never placed twice
+        model = self._model(request)
+        if self.fail_originate and random.Random(f"fail:{request.call_id}").random() < self.fail_originate:
+            raise CarrierError("simulated carrier outage")
+        call = _Call(request, self._plan(request, model))
+        self._calls[request.call_id] = call
+        self.originated += 1
+        for i, event in enumerate(call.events):
+            self._seq += 1
+            heapq.heappush(self._heap, (event.at, self._seq, request.call_id, i))
+        return f"sim-{request.call_id}"
+
+    async def hangup(self, call_id: str) -> None:
+        call = self._calls.get(call_id)
+        if call is None or call.ended:
+            return
+        now = self.clock.now()
+        kept = [e for e in call.events[: call.delivered]]
+        answered = any(e.kind == "answered" for e in kept)
+        outcome = "answered" if answered else "no_answer"
+        ref = f"sim-{call_id}"
+        call.events = [*kept, CallEvent(call_id, "ended", now, ref, outcome=outcome, sip_code=200 if answered else 487)]
+        self._seq += 1
+        heapq.heappush(self._heap, (now, self._seq, call_id, len(call.events) - 1))
+
+    def poll(self, now: datetime) -> list[CallEvent]:
+        out: list[CallEvent] = []
+        while self._heap and self._heap[0][0] <= now:
+            _, _, call_id, index = heapq.heappop(self._heap)
+            call = self._calls[call_id]
+            if index != call.delivered or call.ended or index >= len(call.events):
+                continue  # superseded by a hangup
+            event = call.events[index]
+            call.delivered += 1
+            call.ended = event.kind == "ended"
+            out.append(event)
+        return out
+
+    def next_event_at(self) -> datetime | None:
+        while self._heap:
+            at, _, call_id, index = self._heap[0]
+            call = self._calls[call_id]
+            if index == call.delivered and not call.ended and index < len(call.events):
+                return at
+            heapq.heappop(self._heap)
+        return None
+
+    async def status(self, call_id: str) -> CallStatus | None:
+        call = self._calls.get(call_id)
+        if call is None:
+            return None
+        now = self.clock.now()
+        happened = tuple(e for e in call.events if e.at <= now)
+        state = (
+            "ended"
+            if any(e.kind == "ended" for e in happened)
+            else ("in_call" if any(e.kind == "answered" for e in happened) else "ringing")
+        )
+        return CallStatus(state, f"sim-{call_id}", happened)  # type: ignore[arg-type]
+
+    def forget(self) -> None:
+        """Drop every call (a carrier that lost its state, for recovery tests)."""
+        self._calls.clear()
+        self._heap.clear()
