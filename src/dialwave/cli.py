@@ -33,16 +33,24 @@ def migrate() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "",
     port: Annotated[int, typer.Option(help="TCP port")] = 0,
+    time_scale: Annotated[
+        float | None, typer.Option(help="simulated carrier only: one real second = N engine seconds (demo)")
+    ] = None,
+    engine: Annotated[bool, typer.Option(help="run the dispatcher beside the API")] = True,
 ) -> None:
-    """Run the API (and, once the engine lands, the dispatcher beside it)."""
+    """Run the API and the dispatcher beside it."""
     import uvicorn
 
     from dialwave.api.app import create_app
 
     settings = get_settings()
+    if time_scale is not None:
+        if time_scale <= 0:
+            raise typer.BadParameter("must be positive", param_hint="--time-scale")
+        settings = settings.model_copy(update={"time_scale": time_scale})
     configure_logging(settings.log_level, settings.log_json)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, run_engine=engine and settings.engine),
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,

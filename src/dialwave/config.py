@@ -24,6 +24,11 @@ class Settings(BaseSettings):
 
     idempotency_ttl_hours: int = 24
 
+    # The dispatcher (`dialwave serve` runs it beside the API).
+    engine: bool = True
+    time_scale: float = 1.0  # simulated carrier only: one real second = this many engine seconds
+    number_attempts_per_24h: int | None = None  # organization-wide cap per number across campaigns
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -9,10 +9,12 @@ from fastapi import FastAPI
 
 from dialwave import __version__
 from dialwave.api import errors
+from dialwave.api.deps import EngineSignal
 from dialwave.api.middleware import IdempotencyMiddleware, RequestIdMiddleware
 from dialwave.api.routes import agents, campaigns, leads, records
 from dialwave.clock import Clock, SystemClock
 from dialwave.config import Settings, get_settings
+from dialwave.engine.service import EngineService
 from dialwave.store.db import Database
 
 DESCRIPTION = """Outbound voice campaigns for AI voice agents.
@@ -22,21 +24,38 @@ Authenticate with `Authorization: Bearer dw_live_...` or `X-API-Key`. Errors alw
 path (`schedule.windows[1].end`). Every POST takes an `Idempotency-Key`."""
 
 
-def create_app(settings: Settings | None = None, db: Database | None = None, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    db: Database | None = None,
+    clock: Clock | None = None,
+    *,
+    run_engine: bool = False,
+    engine_signal: EngineSignal | None = None,
+) -> FastAPI:
+    """The API. `run_engine` also runs the dispatcher in this process (dialwave serve); tests that drive
+    an engine on a virtual clock pass its `engine_signal` instead."""
     settings = settings or get_settings()
     database = db or Database(settings.database_url)
     owns_db = db is None
+    service = EngineService(settings, database) if run_engine else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        if owns_db:
-            await database.dispose()
+        if service is not None:
+            await service.start()
+        try:
+            yield
+        finally:
+            if service is not None:
+                await service.stop()
+            if owns_db:
+                await database.dispose()
 
     app = FastAPI(title="dialwave", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.db = database
-    app.state.clock = clock or SystemClock()
+    app.state.clock = clock or (service.clock if service is not None else SystemClock())
+    app.state.engine_signal = service.signal if service is not None else engine_signal
     errors.install(app)
     for router in (records.health, agents.router, campaigns.router, leads.router, records.router):
         app.include_router(router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Optional
 
@@ -53,11 +54,26 @@ async def writer(who: Annotated[Principal, Depends(principal)]) -> Principal:
     return who
 
 
+EngineSignal = Callable[[str, str | None], None]
+
+
+def _no_engine(org_id: str, campaign_id: str | None) -> None:
+    return None
+
+
+def get_signal(request: Request) -> EngineSignal:
+    """Tell the dispatcher (when it runs in this process) that an organization's or a campaign's
+    guards changed; call it after the change is committed, before answering."""
+    signal: EngineSignal = getattr(request.app.state, "engine_signal", None) or _no_engine
+    return signal
+
+
 Reader = Annotated[Principal, Depends(reader)]
 Writer = Annotated[Principal, Depends(writer)]
 Db = Annotated[Database, Depends(get_db)]
 Now = Annotated[datetime, Depends(get_now)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
+Signal = Annotated[EngineSignal, Depends(get_signal)]
 
 
 def partial(model: type[BaseModel], name: str) -> type[BaseModel]:

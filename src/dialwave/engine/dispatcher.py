@@ -9,6 +9,7 @@ runner.VirtualRunner)."""
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,18 +18,18 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import lead_states as ls
-from dialwave.domain.handoff import handoff
 from dialwave.domain.outcomes import PROVIDER_ERROR, classify
 from dialwave.domain.phone import mask
 from dialwave.engine import lifecycle
-from dialwave.engine.claims import CallerLoad, ClaimContext, claim
+from dialwave.engine.claims import CallerLoad, claim
+from dialwave.engine.dial import Memory, dial_request, recheck
 from dialwave.engine.recovery import recover
 from dialwave.engine.state import CampaignState, Live, Reservation, Writes
 from dialwave.engine.writes import apply_end, flush
 from dialwave.store.db import Database
 from dialwave.store.repositories import dispatch as repo
 from dialwave.store.repositories.campaigns import add_counts
-from dialwave.telephony.base import CallEvent, Carrier, CarrierError, DialRequest
+from dialwave.telephony.base import CallEvent, Carrier, CarrierError
 
 log = structlog.get_logger("dialwave.engine")
 RING_GRACE = timedelta(seconds=5)
@@ -36,11 +37,28 @@ RING_GRACE = timedelta(seconds=5)
 
 @dataclass(frozen=True)
 class EngineSettings:
-    horizon: timedelta = timedelta(milliseconds=250)  # how far ahead a claim reserves pace slots
+    horizon: timedelta = timedelta(milliseconds=250)  # how far ahead pace slots are given out
+    batch: timedelta = timedelta(seconds=2)  # a claim takes about this long's worth of leads at full pace
+    max_batch: int = 1000
+    claim_delay: timedelta = timedelta(seconds=1)  # let leads that come due one by one (retries) batch up
     flush_every: timedelta = timedelta(milliseconds=100)  # group commit period (engine time)
     flush_max: int = 2000  # ... or this many buffered row changes
     refresh_every: timedelta | None = timedelta(seconds=1)  # re-read campaigns (None: only when told)
     number_attempts_per_24h: int | None = None  # organization-wide cap per number, all campaigns
+
+    @classmethod
+    def virtual(cls, **overrides: object) -> EngineSettings:
+        """For a virtual clock: nothing outside the process changes the database, so campaigns are
+        re-read only when told (invalidate), and commits are grouped over longer engine time."""
+        values: dict[str, object] = {
+            "horizon": timedelta(seconds=1),
+            "batch": timedelta(seconds=10),
+            "claim_delay": timedelta(seconds=5),
+            "flush_every": timedelta(seconds=60),
+            "refresh_every": None,
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
 
 
 class Engine:
@@ -56,6 +74,8 @@ class Engine:
         self.org_busy: dict[str, int] = {}
         self.org_caps: dict[str, int | None] = {}
         self.blocked: set[tuple[str, str]] = set()  # (org, number) put on the DNC list by an outcome
+        self.memory = Memory()
+        self.now: datetime | None = None
         self.writes = Writes()
         self.last_flush: datetime | None = None
         self.next_refresh: datetime | None = None
@@ -74,6 +94,7 @@ class Engine:
 
     # -- the tick ------------------------------------------------------------------------------
     async def tick(self, now: datetime) -> None:
+        self.now = now
         if not self.started:
             await lifecycle.refresh(self, now)
             await recover(self, now)
@@ -90,7 +111,7 @@ class Engine:
         if self._wants_claim(now):
             await self._claim(now)
             await self._run_due(now)
-        if self._flush_due(now) or self.writes.finished:
+        if self._flush_due(now):
             await self._write(now, lambda conn: flush(self, conn, now))
         if self.writes.finished:
             await lifecycle.check_done(self, now)
@@ -98,18 +119,35 @@ class Engine:
     def next_wake(self) -> datetime | None:
         """When this engine next has something to do (carrier events aside)."""
         times = [self.reservations[0].slot] if self.reservations else []
+        while self.ring_deadlines and self.ring_deadlines[0][1] not in self.live:
+            heapq.heappop(self.ring_deadlines)  # that call already ended
         if self.ring_deadlines:
             times.append(self.ring_deadlines[0][0])
+        now = self.now
         for camp in self.campaigns.values():
-            if camp.status == "active" and camp.due_known and camp.next_due is not None and camp.free > 0:
-                times.append(camp.pacer.next_slot(camp.next_due))
+            if camp.status != "active" or camp.stale or now is None:
+                continue
+            if camp.waiting and camp.room > 0:
+                # the next pace slot (of the campaign, and of the head's caller id) comes into the horizon
+                feed_at = camp.pacer.next_slot(now) - self.settings.horizon
+                load = self.callers.get(camp.waiting[0].caller.phone_number_id)
+                if load is not None and load.pacer is not None:
+                    feed_at = max(feed_at, load.pacer.next_slot(now) - self.settings.horizon)
+                if feed_at > now:
+                    times.append(feed_at)
+            if camp.due_known and camp.next_due is not None and camp.held <= self._target(camp) // 2:
+                times.append(max(self._claim_at(camp), now))
         if not self.writes.empty and self.last_flush is not None:
             times.append(self.last_flush + self.settings.flush_every)
         times.extend(t for t in (self.next_refresh, self.lifecycle_at) if t is not None)
         return min(times) if times else None
 
-    async def flush_now(self, now: datetime) -> None:
+    async def write_buffer(self, now: datetime) -> None:
+        """Group-commit whatever is buffered."""
         await self._write(now, lambda conn: flush(self, conn, now))
+
+    async def flush_now(self, now: datetime) -> None:
+        await self.write_buffer(now)
         if self.writes.finished:
             await lifecycle.check_done(self, now)
 
@@ -121,6 +159,7 @@ class Engine:
         events.sort(key=lambda e: e.at)
         i = 0
         while True:
+            self._feed(now)
             slot = self.reservations[0].slot if self.reservations else None
             if slot is not None and slot > now:
                 slot = None
@@ -142,45 +181,71 @@ class Engine:
 
     def _carrier_of(self, campaign_id: str, caller_id: str) -> Carrier | None:
         camp = self.campaigns.get(campaign_id)
-        number = camp.numbers.get(caller_id) if camp is not None else None
-        return self.carriers.get(number["provider"] if number is not None else "simulated")
+        return self.carriers.get(camp.provider(caller_id) if camp is not None else "simulated")
+
+    def _target(self, camp: CampaignState) -> int:
+        """How many leads a campaign holds claimed (waiting or slotted) at most."""
+        wanted = math.ceil(camp.config.pacing.attempts_per_second * self.settings.batch.total_seconds())
+        return max(1, min(self.settings.max_batch, wanted))
+
+    def _feed(self, now: datetime) -> None:
+        """Give pace slots to claimed leads while concurrency (campaign, organization, caller id) allows."""
+        until = now + self.settings.horizon
+        for camp in self.campaigns.values():
+            if not camp.waiting or camp.stale or camp.status != "active":
+                continue
+            cap = self.org_caps.get(camp.org_id)
+            while camp.waiting and camp.room > 0:
+                if cap is not None and self.org_busy.get(camp.org_id, 0) + self._org_slotted(camp.org_id) >= cap:
+                    break
+                r = camp.waiting[0]
+                load = self.callers.setdefault(r.caller.phone_number_id, CallerLoad())
+                limit = camp.caller_limit(r.caller.phone_number_id)
+                if limit is not None and load.busy >= limit:
+                    break
+                slots = camp.pacer.take(now, until, 1)
+                if not slots:
+                    break
+                slot = slots[0]
+                if load.pacer is not None:
+                    own = load.pacer.take(slot, until, 1)
+                    if not own:
+                        camp.pacer.give_back(1)
+                        break
+                    slot = max(slot, own[0])
+                camp.waiting.popleft()
+                r.slot = slot
+                camp.slotted += 1
+                load.busy += 1
+                heapq.heappush(self.reservations, r)
+
+    def _org_slotted(self, org_id: str) -> int:
+        return sum(c.slotted for c in self.campaigns.values() if c.org_id == org_id)
 
     async def _start(self, r: Reservation, now: datetime) -> None:
         camp = self.campaigns.get(r.campaign_id)
         self.callers[r.caller.phone_number_id].busy -= 1
         if camp is not None:
-            camp.reserved -= 1
-        if camp is None or camp.stale or camp.status != "active" or (r.org_id, r.lead["phone_number"]) in self.blocked:
+            camp.slotted -= 1
+        number = r.lead["phone_number"]
+        if camp is None:
+            self.release(r, now, final=True)
+            return
+        if camp.stale or camp.status != "active" or (r.org_id, number) in self.blocked:
             self.release(r, now)
             return
-        number = camp.numbers.get(r.caller.phone_number_id)
-        provider = number["provider"] if number is not None else "simulated"
-        given = handoff(camp.agent, camp.config, r.lead["variables"] or {}, r.lead.get("agent_overrides"))
-        request = DialRequest(
-            call_id=r.call_id,
-            organization_id=r.org_id,
-            campaign_id=r.campaign_id,
-            lead_id=r.lead["id"],
-            attempt=r.attempt,
-            from_number=r.caller.number,
-            to_number=r.lead["phone_number"],
-            caller_id=r.caller.phone_number_id,
-            at=r.slot,
-            ring_timeout_seconds=camp.config.ring_timeout_seconds,
-            machine_detection=camp.config.machine_detection.enabled,
-            system_prompt=given.system_prompt,
-            opening_message=given.opening_message,
-            variables=given.variables,
-            agent_id=camp.config.agent_id,
-            agent_version=camp.agent_version,
-            carrier_settings=dict(number["config"]) if number is not None else {},
-        )
+        when = recheck(camp, r, self.memory, self.settings.number_attempts_per_24h)
+        if when != r.slot:
+            self.release(r, now, when or r.slot + timedelta(hours=1), "waiting for a dialable time")
+            return
+        provider = camp.provider(r.caller.phone_number_id)
+        request = dial_request(camp, r)
         live = Live(
             call_id=r.call_id,
             campaign_id=r.campaign_id,
             org_id=r.org_id,
             lead_id=r.lead["id"],
-            to_number=r.lead["phone_number"],
+            to_number=number,
             lead_timezone=r.lead["timezone"],
             attempt=r.attempt,
             caller_id=r.caller.phone_number_id,
@@ -190,7 +255,8 @@ class Engine:
         )
         self.track(live, +1)
         self.stats["dialed"] += 1
-        self.writes.call(r.call_id, status="dialing")
+        self.memory.started((r.org_id, number), r.slot)
+        self.writes.call(r.call_id, status="dialing", started_at=r.slot)
         heapq.heappush(self.ring_deadlines, (r.slot + live.ring_timeout + RING_GRACE, r.call_id))
         carrier = self.carriers.get(provider)
         if carrier is None:
@@ -199,22 +265,34 @@ class Engine:
         try:
             live.provider_call_id = await carrier.originate(request)
         except CarrierError as exc:
-            log.warning("originate failed", call_id=r.call_id, to=mask(live.to_number), error=exc.message)
+            log.warning("originate failed", call_id=r.call_id, to=mask(number), error=exc.message)
             self.end(live, CallEvent(r.call_id, "ended", now, outcome=PROVIDER_ERROR), exc.message)
             return
         self.writes.call(r.call_id, provider_call_id=live.provider_call_id)
 
-    def release(self, r: Reservation, now: datetime) -> None:
-        """A reservation that will not be dialed: its lead goes back as it was, no attempt counted."""
+    def release(
+        self,
+        r: Reservation,
+        now: datetime,
+        when: datetime | None = None,
+        reason: str | None = None,
+        *,
+        final: bool = False,
+    ) -> None:
+        """A reservation that will not be dialed: its lead goes back as it was, no attempt counted
+        (`final`: its campaign ended, the lead is cancelled)."""
         self.writes.released_calls.append(r.call_id)
+        status = ls.CANCELLED if final else r.prior_status
         self.writes.lead(
             r.lead["id"],
-            status=r.prior_status,
+            status=status,
             attempts=r.attempt - 1,
-            next_attempt_at=max(r.lead["next_attempt_at"] or now, now),
+            next_attempt_at=None if final else when or max(r.lead["next_attempt_at"] or now, now),
+            reason="the campaign ended" if final else reason,
+            finished_at=now if final else None,
             updated_at=now,
         )
-        self.writes.move(r.campaign_id, "in_progress", r.prior_status)
+        self.writes.move(r.campaign_id, "in_progress", status)
         camp = self.campaigns.get(r.campaign_id)
         if camp is not None:
             camp.due_known = False
@@ -276,16 +354,21 @@ class Engine:
         self.last_flush = now
 
     def _wants_claim(self, now: datetime) -> bool:
-        for camp in self.campaigns.values():
-            if camp.status != "active" or camp.stale or camp.free <= 0:
-                continue
-            due = not camp.due_known or (camp.next_due is not None and camp.next_due <= now)
-            if due and camp.pacer.next_slot(now) <= now + self.settings.horizon:
-                return True
-        return False
+        return any(self._needs_leads(camp, now) for camp in self.campaigns.values())
+
+    def _needs_leads(self, camp: CampaignState, now: datetime) -> bool:
+        if camp.status != "active" or camp.stale or camp.held > self._target(camp) // 2:
+            return False
+        return not camp.due_known or (camp.next_due is not None and self._claim_at(camp) <= now)
+
+    def _claim_at(self, camp: CampaignState) -> datetime:
+        assert camp.next_due is not None
+        if camp.held == 0 and camp.in_flight == 0 and camp.next_due <= (self.now or camp.next_due):
+            return camp.next_due  # idle campaign: no reason to wait
+        return camp.next_due + self.settings.claim_delay
 
     async def _claim(self, now: datetime) -> None:
-        wanted = [c for c in self.campaigns.values() if c.status == "active" and not c.stale and c.free > 0]
+        wanted = [c for c in self.campaigns.values() if self._needs_leads(c, now)]
 
         async def work(conn: AsyncConnection) -> None:
             await flush(self, conn, now)
@@ -297,25 +380,16 @@ class Engine:
                     continue
                 if camp.due_known and (camp.next_due is None or camp.next_due > now):
                     continue
-                await self._claim_one(conn, camp, now)
+                result = await claim(
+                    conn, camp, now, self._target(camp) - camp.held, self.settings.number_attempts_per_24h
+                )
+                self.stats["decisions"] += result.decided
+                camp.waiting.extend(result.reservations)
+                if any(result.deltas.values()):
+                    await add_counts(conn, camp.id, **result.deltas)
+                camp.next_due = await repo.next_due_at(conn, camp.id)
+                camp.due_known = True
+                if camp.next_due is None and camp.in_flight == 0 and camp.held == 0:
+                    self.writes.finished.add(camp.id)
 
         await self._write(now, work)
-
-    async def _claim_one(self, conn: AsyncConnection, camp: CampaignState, now: datetime) -> None:
-        cap = self.org_caps.get(camp.org_id)
-        org_free = None
-        if cap is not None:
-            reserved = sum(c.reserved for c in self.campaigns.values() if c.org_id == camp.org_id)
-            org_free = cap - self.org_busy.get(camp.org_id, 0) - reserved
-        ctx = ClaimContext(self.callers, org_free, self.settings.number_attempts_per_24h, self.settings.horizon)
-        fresh: list[Reservation] = []
-        deltas, decided = await claim(conn, camp, ctx, now, fresh)
-        self.stats["decisions"] += decided
-        for r in fresh:
-            heapq.heappush(self.reservations, r)
-        if any(deltas.values()):
-            await add_counts(conn, camp.id, **deltas)
-        camp.next_due = await repo.next_due_at(conn, camp.id)
-        camp.due_known = True
-        if camp.next_due is None and camp.in_flight == 0 and camp.reserved == 0:
-            self.writes.finished.add(camp.id)

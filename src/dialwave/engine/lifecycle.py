@@ -74,17 +74,24 @@ async def _state(
     return state
 
 
-def _release_all(engine: Engine, campaign_id: str, now: datetime) -> None:
+def _release_all(engine: Engine, campaign_id: str, now: datetime, *, final: bool = False) -> None:
+    """Every claimed lead of the campaign goes back to the queue (its guards are to be checked again),
+    or is cancelled (`final`: the campaign ended)."""
     keep = []
     for r in engine.reservations:
         if r.campaign_id == campaign_id:
             engine.callers[r.caller.phone_number_id].busy -= 1
-            engine.release(r, now)
+            engine.release(r, now, final=final)
         else:
             keep.append(r)
     if len(keep) != len(engine.reservations):
         heapq.heapify(keep)
         engine.reservations = keep
+    camp = engine.campaigns.get(campaign_id)
+    if camp is not None:
+        while camp.waiting:
+            engine.release(camp.waiting.popleft(), now, final=final)
+        camp.slotted = 0
 
 
 async def refresh(engine: Engine, now: datetime) -> None:
@@ -124,7 +131,7 @@ async def refresh(engine: Engine, now: datetime) -> None:
                     upcoming.append(state.times.not_before)
             engine.campaigns[row["id"]] = state
         for gone in set(engine.campaigns) - seen:
-            _release_all(engine, gone, now)
+            _release_all(engine, gone, now, final=True)
             del engine.campaigns[gone]
         for camp in engine.campaigns.values():
             if camp.status == "active" and not camp.due_known:
@@ -157,10 +164,13 @@ async def check_done(engine: Engine, now: datetime) -> None:
         if engine.campaigns[c].status == "active"
         and engine.campaigns[c].config.auto_complete
         and engine.campaigns[c].in_flight == 0
-        and engine.campaigns[c].reserved == 0
+        and engine.campaigns[c].held == 0
+        and engine.campaigns[c].due_known
+        and engine.campaigns[c].next_due is None
     ]
     if not candidates:
         return
+    await engine.write_buffer(now)
     async with engine.db.write() as conn:
         for camp in candidates:
             row = await repo.campaign_row(conn, camp.id)

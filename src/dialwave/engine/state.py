@@ -3,7 +3,7 @@ of writes that the next group commit flushes."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,15 +30,30 @@ class CampaignState:
     numbers: dict[str, RowMapping]  # phone_number_id -> row
     pacer: Pacer
     in_flight: int = 0
-    reserved: int = 0
+    slotted: int = 0  # reservations with a start slot (in the dispatcher's heap)
+    waiting: deque[Reservation] = field(default_factory=deque)  # claimed, waiting for capacity and a slot
     next_due: datetime | None = None
     due_known: bool = False
     turn: int = 0  # round-robin counter
     stale: bool = False  # invalidated: its reservations must not start
 
     @property
-    def free(self) -> int:
-        return self.config.pacing.max_concurrency - self.in_flight - self.reserved
+    def room(self) -> int:
+        """Calls that may still be given a slot without ever exceeding max_concurrency."""
+        return self.config.pacing.max_concurrency - self.in_flight - self.slotted
+
+    def provider(self, caller_id: str) -> str:
+        row = self.numbers.get(caller_id)
+        return str(row["provider"]) if row is not None else "simulated"
+
+    def caller_limit(self, caller_id: str) -> int | None:
+        row = self.numbers.get(caller_id)
+        limit = row["config"].get("max_concurrency") if row is not None else None
+        return int(limit) if limit is not None else None
+
+    @property
+    def held(self) -> int:
+        return self.slotted + len(self.waiting)
 
 
 @dataclass
@@ -51,6 +66,8 @@ class Reservation:
     attempt: int
     caller: Caller
     prior_status: str
+    claimed_at: datetime | None = None
+    recent: list[datetime] = field(default_factory=list)  # attempts to this number in the 24 h before the claim
 
     def __lt__(self, other: Reservation) -> bool:
         return (self.slot, self.call_id) < (other.slot, other.call_id)

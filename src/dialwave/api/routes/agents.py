@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import JSONResponse
 
 from dialwave.api import serialize
-from dialwave.api.deps import Db, Now, Reader, Writer, partial
+from dialwave.api.deps import Db, Now, Reader, Signal, Writer, partial
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import AgentOut, Page, PhoneNumberOut
 from dialwave.domain.resources import AgentConfig, PhoneNumberConfig
@@ -123,14 +123,17 @@ async def update_number(
     who: Writer,
     db: Db,
     now: Now,
+    signal: Signal,
     patch: PhoneNumberPatch = Body(openapi_examples={"deactivate": {"value": {"active": False}}}),  # type: ignore[valid-type]
 ) -> JSONResponse:
     body: dict[str, Any] = patch.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
     row = await service.update_number(db, who.organization_id, number_id, body, now)
+    signal(who.organization_id, None)  # caller ids in use are re-read (active, limits)
     return JSONResponse(serialize.phone_number(row))
 
 
 @router.delete("/phone-numbers/{number_id}", status_code=204, responses=WRITE_ERRORS)
-async def delete_number(number_id: str, who: Writer, db: Db) -> Response:
+async def delete_number(number_id: str, who: Writer, db: Db, signal: Signal) -> Response:
     await service.delete_number(db, who.organization_id, number_id)
+    signal(who.organization_id, None)
     return Response(status_code=204)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from dialwave.api import serialize
-from dialwave.api.deps import Db, Now, Reader, Writer, partial
+from dialwave.api.deps import Db, Now, Reader, Signal, Writer, partial
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import CampaignOut, Page
 from dialwave.domain.campaign_config import CampaignConfig
@@ -84,6 +84,7 @@ async def update_campaign(
     who: Writer,
     db: Db,
     now: Now,
+    signal: Signal,
     patch: CampaignPatch = Body(openapi_examples=PATCH_EXAMPLES),  # type: ignore[valid-type]
     if_match: str | None = Header(None, max_length=64, description="the version you read; stale -> 409"),
 ) -> JSONResponse:
@@ -92,18 +93,21 @@ async def update_campaign(
     ids at once; agent, overrides, variables and time zone need a pause first."""
     body: dict[str, Any] = patch.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
     row = await service.update_campaign(db, who.organization_id, campaign_id, body, if_match, now)
+    signal(who.organization_id, campaign_id)
     return JSONResponse(serialize.campaign(row), headers={"ETag": f'"{row["version"]}"'})
 
 
 @router.delete("/{campaign_id}", status_code=204, responses=WRITE_ERRORS)
-async def delete_campaign(campaign_id: str, who: Writer, db: Db) -> Response:
+async def delete_campaign(campaign_id: str, who: Writer, db: Db, signal: Signal) -> Response:
     await service.delete_campaign(db, who.organization_id, campaign_id)
+    signal(who.organization_id, campaign_id)
     return Response(status_code=204)
 
 
 def _action(name: str, doc: str) -> None:
-    async def handler(campaign_id: str, who: Writer, db: Db, now: Now) -> JSONResponse:
+    async def handler(campaign_id: str, who: Writer, db: Db, now: Now, signal: Signal) -> JSONResponse:
         row = await service.act(db, who.organization_id, campaign_id, name, now)
+        signal(who.organization_id, campaign_id)  # a pause stops new dials before this answers
         return JSONResponse(serialize.campaign(row), headers={"ETag": f'"{row["version"]}"'})
 
     handler.__doc__ = doc

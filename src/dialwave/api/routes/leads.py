@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
 from dialwave.api import serialize
-from dialwave.api.deps import AppSettings, Db, Now, Reader, Writer
+from dialwave.api.deps import AppSettings, Db, Now, Reader, Signal, Writer
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import ErrorBody, ImportResult, LeadOut, LeadsBatch, Page
 from dialwave.errors import NotFound, PayloadTooLarge, ValidationFailed
@@ -38,6 +38,7 @@ async def add_leads(
     db: Db,
     now: Now,
     settings: AppSettings,
+    signal: Signal,
     body: LeadsBatch = Body(
         openapi_examples={
             "recipients with metadata": {
@@ -62,6 +63,7 @@ async def add_leads(
     report = await service.add_leads(
         db, who.organization_id, campaign_id, leads, body.default_region, now, settings.import_max_errors_listed
     )
+    signal(who.organization_id, campaign_id)
     return JSONResponse(report.as_dict())
 
 
@@ -111,6 +113,7 @@ async def import_leads(
     db: Db,
     now: Now,
     settings: AppSettings,
+    signal: Signal,
     default_region: str | None = Query(None, min_length=2, max_length=2, description="region for numbers without +"),
 ) -> JSONResponse:
     """CSV import, streamed: column `phone_number` (or `phone`, `number`), optional `timezone`, every other
@@ -155,6 +158,7 @@ async def import_leads(
         )
     finally:
         binary.close()
+    signal(who.organization_id, campaign_id)
     return JSONResponse(report.as_dict())
 
 
@@ -183,6 +187,7 @@ async def get_lead(campaign_id: str, lead_id: str, who: Reader, db: Db) -> JSONR
 
 
 @router.delete("/{lead_id}", status_code=204, responses=WRITE_ERRORS)
-async def delete_lead(campaign_id: str, lead_id: str, who: Writer, db: Db) -> Response:
+async def delete_lead(campaign_id: str, lead_id: str, who: Writer, db: Db, signal: Signal) -> Response:
     await campaign_service.delete_lead(db, who.organization_id, campaign_id, lead_id)
+    signal(who.organization_id, campaign_id)
     return Response(status_code=204)

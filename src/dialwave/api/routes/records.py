@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import JSONResponse
 
 from dialwave.api import serialize
-from dialwave.api.deps import Db, Now, Reader, Writer
+from dialwave.api.deps import Db, Now, Reader, Signal, Writer
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import CallOut, DncAdd, DncAddResult, DncOut, Page
 from dialwave.errors import NotFound
@@ -50,10 +50,12 @@ async def add_dnc(
     who: Writer,
     db: Db,
     now: Now,
+    signal: Signal,
     body: DncAdd = Body(openapi_examples={"opt-out": {"value": {"numbers": ["+14155550123"], "reason": "opt-out"}}}),
 ) -> JSONResponse:
     """Numbers on the list are never dialed by any campaign of the organization (campaign dnc settings apply)."""
     added, already = await dnc_service.add(db, who.organization_id, body.numbers, body.reason, now)
+    signal(who.organization_id, None)  # claimed leads of these numbers are not dialed
     return JSONResponse({"added": added, "already_listed": already})
 
 

@@ -139,3 +139,8 @@ async def update_number(conn: AsyncConnection, number_id: str, config: dict[str,
 
 async def delete_number(conn: AsyncConnection, number_id: str) -> None:
     await conn.execute(phone_numbers.delete().where(phone_numbers.c.id == number_id))
+
+
+async def providers_in_use(conn: AsyncConnection) -> set[str]:
+    """Carriers the phone numbers of every organization use."""
+    return set((await conn.scalars(sa.select(phone_numbers.c.provider).distinct())).all())

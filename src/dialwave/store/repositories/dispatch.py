@@ -252,7 +252,8 @@ async def set_campaign_status(
 
 
 async def lock_campaigns(conn: AsyncConnection, campaign_ids: Sequence[str]) -> dict[str, str]:
-    """Current status of campaigns, read under a share lock so a pause waits for this transaction."""
+    """Current status of campaigns, read under a share lock so a pause waits for this transaction.
+    (SQLite: a pause cannot commit during this transaction anyway; the engine hears of it in-process.)"""
     if not campaign_ids:
         return {}
     stmt = sa.select(campaigns.c.id, campaigns.c.status).where(campaigns.c.id.in_(list(campaign_ids)))

@@ -1,0 +1,69 @@
+"""Right before a dial: the guards again (the claim may be a while ago), and the request to the carrier."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from dialwave.domain.dialable import earliest
+from dialwave.domain.handoff import handoff
+from dialwave.engine.claims import DAY, cap_for, capped_until
+from dialwave.engine.state import CampaignState, Reservation
+from dialwave.telephony.base import DialRequest
+
+
+class Memory:
+    """What this engine saw since its claims read the database: attempts started, answers and
+    completions per (organization, number). Lets the dial-time guards include them."""
+
+    def __init__(self) -> None:
+        self.starts: dict[tuple[str, str], list[datetime]] = {}
+        self.answered: dict[tuple[str, str], datetime] = {}
+        self.completed: dict[tuple[str, str], datetime] = {}
+
+    def started(self, key: tuple[str, str], at: datetime) -> None:
+        kept = [t for t in self.starts.get(key, []) if t > at - DAY]
+        kept.append(at)
+        self.starts[key] = kept
+
+
+def recheck(camp: CampaignState, r: Reservation, memory: Memory, number_cap: int | None) -> datetime | None:
+    """`r.slot` when the lead may still be dialed then; else when it may be (None: not within 14 days)."""
+    number = r.lead["phone_number"]
+    key = (r.org_id, number)
+    at = r.slot
+    cool = camp.config.cooldowns
+    if cool.after_success_hours and key in memory.answered:
+        at = max(at, memory.answered[key] + timedelta(hours=cool.after_success_hours))
+    if cool.after_completion_hours and key in memory.completed:
+        at = max(at, memory.completed[key] + timedelta(hours=cool.after_completion_hours))
+    when = earliest(camp.times, number, r.lead["timezone"], at)
+    cap = cap_for(number, number_cap)
+    if when is not None and cap is not None:
+        since = r.claimed_at or r.slot
+        later = [t for t in memory.starts.get(key, []) if t >= since]
+        when = capped_until(r.recent + later, cap, when)
+    return when
+
+
+def dial_request(camp: CampaignState, r: Reservation) -> DialRequest:
+    number = camp.numbers.get(r.caller.phone_number_id)
+    given = handoff(camp.agent, camp.config, r.lead["variables"] or {}, r.lead.get("agent_overrides"))
+    return DialRequest(
+        call_id=r.call_id,
+        organization_id=r.org_id,
+        campaign_id=r.campaign_id,
+        lead_id=r.lead["id"],
+        attempt=r.attempt,
+        from_number=r.caller.number,
+        to_number=r.lead["phone_number"],
+        caller_id=r.caller.phone_number_id,
+        at=r.slot,
+        ring_timeout_seconds=camp.config.ring_timeout_seconds,
+        machine_detection=camp.config.machine_detection.enabled,
+        system_prompt=given.system_prompt,
+        opening_message=given.opening_message,
+        variables=given.variables,
+        agent_id=camp.config.agent_id,
+        agent_version=camp.agent_version,
+        carrier_settings=dict(number["config"]) if number is not None else {},
+    )

@@ -1,0 +1,56 @@
+"""The dispatcher as a background service of the API process (`dialwave serve`)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import structlog
+
+from dialwave.clock import Clock, SystemClock
+from dialwave.config import Settings
+from dialwave.engine.dispatcher import Engine, EngineSettings
+from dialwave.engine.runner import RealtimeRunner, ScaledClock
+from dialwave.errors import DialwaveError
+from dialwave.store.db import Database
+from dialwave.store.repositories.agents import providers_in_use
+from dialwave.telephony.base import Carrier
+from dialwave.telephony.simulated import SimulatedCarrier
+
+log = structlog.get_logger("dialwave.engine")
+
+
+class EngineService:
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self.scaled = ScaledClock(settings.time_scale) if settings.time_scale != 1.0 else None
+        self.clock: Clock = self.scaled or SystemClock()
+        carriers: dict[str, Carrier] = {"simulated": SimulatedCarrier(self.clock)}
+        self.engine = Engine(db, carriers, EngineSettings(number_attempts_per_24h=settings.number_attempts_per_24h))
+        self.runner = RealtimeRunner(self.engine, self.scaled)
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self.scaled is not None:
+            async with self.db.read() as conn:
+                real = sorted(p for p in await providers_in_use(conn) if p != "simulated")
+            if real:
+                raise DialwaveError(
+                    f"--time-scale is for the simulated carrier only; phone numbers use {', '.join(real)}"
+                )
+        self.task = asyncio.create_task(self.runner.run(), name="dialwave-dispatcher")
+        log.info("dispatcher started", time_scale=self.settings.time_scale, started_at=datetime.now(UTC).isoformat())
+
+    def signal(self, org_id: str, campaign_id: str | None) -> None:
+        self.engine.invalidate(org_id, campaign_id)
+        self.runner.nudge()
+
+    async def stop(self) -> None:
+        if self.task is None:
+            return
+        self.runner.stop()
+        try:
+            await asyncio.wait_for(self.task, 10)
+        except TimeoutError:
+            self.task.cancel()
