@@ -363,8 +363,8 @@ class Engine:
 
     def _claim_at(self, camp: CampaignState) -> datetime:
         assert camp.next_due is not None
-        if camp.held == 0 and camp.in_flight == 0 and camp.next_due <= (self.now or camp.next_due):
-            return camp.next_due  # idle campaign: no reason to wait
+        if camp.held == 0 and camp.in_flight == 0:
+            return camp.next_due  # an idle campaign has nothing to batch with
         return camp.next_due + self.settings.claim_delay
 
     async def _claim(self, now: datetime) -> None:

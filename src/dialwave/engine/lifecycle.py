@@ -25,11 +25,11 @@ if TYPE_CHECKING:
 
 
 def _not_before(row: RowMapping, config: CampaignConfig) -> datetime | None:
-    bounds = [config.schedule.start_at]
-    if row["started_at"] is not None:
-        bounds.append(row["started_at"] + timedelta(seconds=config.pacing.initial_delay_seconds))
-    present = [b for b in bounds if b is not None]
-    return max(present) if present else None
+    """No dial before start_at, and none before `initial_delay_seconds` after the campaign went live."""
+    bounds = [b for b in (config.schedule.start_at, row["started_at"]) if b is not None]
+    if not bounds:
+        return None
+    return max(bounds) + timedelta(seconds=config.pacing.initial_delay_seconds)
 
 
 async def _state(

@@ -1,0 +1,136 @@
+"""An engine on a virtual clock with the simulated carrier, driven through the real API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from dialwave.api.app import create_app
+from dialwave.clock import VirtualClock
+from dialwave.config import Settings
+from dialwave.domain.resources import SimulatedSettings
+from dialwave.engine.dispatcher import Engine, EngineSettings
+from dialwave.engine.runner import VirtualRunner
+from dialwave.services.auth import create_key
+from dialwave.store.db import Database
+from dialwave.store.tables import calls, campaigns, leads
+from dialwave.telephony.simulated import SimulatedCarrier
+from tests.conftest import Api
+
+ALL_DAY = [{"start": "00:00", "end": "24:00"}]
+
+
+@dataclass
+class Rig:
+    api: Api
+    db: Database
+    clock: VirtualClock
+    carrier: SimulatedCarrier
+    engine: Engine
+    runner: VirtualRunner
+
+    async def number(self, e164: str = "+12125550100", **over: Any) -> str:
+        body = {"number": e164, "simulated": over.pop("simulated", None), **over}
+        body = {k: v for k, v in body.items() if v is not None}
+        return str((await self.api.ok("post", "/v1/phone-numbers", 201, json=body))["id"])
+
+    async def campaign(
+        self,
+        numbers: list[str],
+        *,
+        callers: list[str] | None = None,
+        start: bool = True,
+        lead_extra: dict[str, dict[str, Any]] | None = None,
+        **config: Any,
+    ) -> str:
+        """A campaign dialing `numbers` (E.164) with a fresh agent; started unless start=False."""
+        agent = await self.api.ok(
+            "post",
+            "/v1/agents",
+            201,
+            json={"name": "a", "system_prompt": "Call {{name}}", "opening_message": "Hi {{name}}"},
+        )
+        if callers is None:
+            callers = [await self.number()]
+        body: dict[str, Any] = {
+            "name": f"c{len(self.engine.campaigns)}-{self.clock.now().timestamp()}-{numbers[:1]}",
+            "agent_id": agent["id"],
+            "caller_ids": [{"phone_number_id": c} for c in callers],
+            "dynamic_variables": {"name": "there"},
+            **config,
+        }
+        body.setdefault("schedule", {"windows": ALL_DAY})
+        created = await self.api.ok("post", "/v1/campaigns", 201, json=body)
+        extra = lead_extra or {}
+        batch = [{"phone_number": n, **extra.get(n, {})} for n in numbers]
+        for i in range(0, len(batch), 10_000):
+            report = await self.api.ok(
+                "post", f"/v1/campaigns/{created['id']}/leads", json={"leads": batch[i : i + 10_000]}
+            )
+            assert report["rejected"] == 0, report
+        if start:
+            await self.api.ok("post", f"/v1/campaigns/{created['id']}/start")
+        return str(created["id"])
+
+    async def run(self, delta: timedelta) -> None:
+        await self.runner.run_for(delta)
+
+    async def until_idle(self, limit: timedelta = timedelta(days=10)) -> None:
+        assert await self.runner.run_until_idle(limit), "the engine did not become idle"
+
+    async def get(self, campaign_id: str) -> dict[str, Any]:
+        return dict(await self.api.ok("get", f"/v1/campaigns/{campaign_id}"))
+
+    async def calls(self, campaign_id: str | None = None) -> list[dict[str, Any]]:
+        stmt = sa.select(calls).order_by(calls.c.started_at, calls.c.id)
+        if campaign_id:
+            stmt = stmt.where(calls.c.campaign_id == campaign_id)
+        async with self.db.read() as conn:
+            return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+    async def leads(self, campaign_id: str) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            stmt = sa.select(leads).where(leads.c.campaign_id == campaign_id).order_by(leads.c.phone_number)
+            return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+    async def counts_check(self, campaign_id: str) -> None:
+        """The maintained counters equal a fresh count of the leads."""
+        async with self.db.read() as conn:
+            rows = (await conn.execute(sa.select(campaigns).where(campaigns.c.id == campaign_id))).mappings().one()
+            actual = dict(
+                (
+                    await conn.execute(
+                        sa.select(leads.c.status, sa.func.count())
+                        .where(leads.c.campaign_id == campaign_id)
+                        .group_by(leads.c.status)
+                    )
+                ).all()
+            )
+        in_progress = actual.pop("dialing", 0) + actual.pop("in_call", 0)
+        expected = {"in_progress": in_progress, **actual}
+        for name in ("queued", "in_progress", "completed", "failed", "skipped", "retry_pending", "cancelled"):
+            assert rows[f"count_{name}"] == expected.get(name, 0), (name, rows[f"count_{name}"], expected)
+
+
+@asynccontextmanager
+async def make_rig(
+    db_url: str, db: Database, start: datetime, model: SimulatedSettings | None = None, **engine_over: Any
+) -> AsyncIterator[Rig]:
+    clock = VirtualClock(start)
+    carrier = SimulatedCarrier(clock, model)
+    engine = Engine(db, {"simulated": carrier}, EngineSettings.virtual(**engine_over))
+    app = create_app(Settings(database_url=db_url), db=db, clock=clock, engine_signal=engine.invalidate)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dialwave.test") as client:
+        created = await create_key(db, f"org-{start.timestamp()}", ["read", "write"], start)
+        api = Api(client, created.key, created.organization_id)
+        yield Rig(api, db, clock, carrier, engine, VirtualRunner(engine, clock))
+
+
+def model(**over: Any) -> SimulatedSettings:
+    return SimulatedSettings.model_validate(over)
