@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from dialwave.api.app import create_app
 from dialwave.clock import VirtualClock
 from dialwave.config import Settings
+from dialwave.domain.campaign_config import CampaignConfig
 from dialwave.domain.resources import SimulatedSettings
 from dialwave.engine.dispatcher import Engine, EngineSettings
 from dialwave.engine.runner import VirtualRunner
@@ -120,16 +121,26 @@ class Rig:
 
 @asynccontextmanager
 async def make_rig(
-    db_url: str, db: Database, start: datetime, model: SimulatedSettings | None = None, **engine_over: Any
+    db_url: str,
+    db: Database,
+    start: datetime,
+    model: SimulatedSettings | None = None,
+    org: str | None = None,
+    **engine_over: Any,
 ) -> AsyncIterator[Rig]:
     clock = VirtualClock(start)
     carrier = SimulatedCarrier(clock, model)
     engine = Engine(db, {"simulated": carrier}, EngineSettings.virtual(**engine_over))
     app = create_app(Settings(database_url=db_url), db=db, clock=clock, engine_signal=engine.invalidate)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dialwave.test") as client:
-        created = await create_key(db, f"org-{start.timestamp()}", ["read", "write"], start)
+        created = await create_key(db, org or f"org-{start.timestamp()}", ["read", "write"], start)
         api = Api(client, created.key, created.organization_id)
         yield Rig(api, db, clock, carrier, engine, VirtualRunner(engine, clock))
+
+
+def config_of(campaign: dict[str, Any]) -> CampaignConfig:
+    """The configuration part of a campaign as the API returns it."""
+    return CampaignConfig.model_validate({k: v for k, v in campaign.items() if k in CampaignConfig.model_fields})
 
 
 def model(**over: Any) -> SimulatedSettings:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -72,7 +71,9 @@ def test_no_opening_returns_none() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    zone=st.sampled_from(["America/New_York", "Europe/Paris", "Australia/Lord_Howe", "Asia/Kolkata", "America/Santiago"]),
+    zone=st.sampled_from(
+        ["America/New_York", "Europe/Paris", "Australia/Lord_Howe", "Asia/Kolkata", "America/Santiago"]
+    ),
     start=st.integers(0, 23 * 60),
     length=st.integers(1, 23 * 60),
     days=st.sets(st.integers(1, 7), min_size=1),
