@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -124,6 +125,24 @@ def keys_revoke(key_id: str) -> None:
         typer.echo(f"no active key {key_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {key_id}")
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[Path, typer.Option(help="scenario JSON (docs/simulate.md)", exists=True, dir_okay=False)],
+    out: Annotated[Path, typer.Option(help="directory for calls.jsonl and summary.json")],
+) -> None:
+    """Run a campaign on the real engine, a virtual clock and the simulated carrier (a forecast)."""
+    from dialwave.errors import DialwaveError
+    from dialwave.simulate import simulate as run
+
+    configure_logging("warning")
+    try:
+        summary = asyncio.run(run(scenario, out))
+    except DialwaveError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(summary, indent=2))
 
 
 @app.command()

@@ -107,9 +107,11 @@ def is_open(windows: WeeklyWindows, t: datetime) -> bool:
 
 def next_opening(windows: WeeklyWindows, t: datetime) -> datetime | None:
     """`t` if open at t, else the start of the next interval; None when nothing opens within 8 days."""
-    for a, b in intervals(windows, t):
-        if b > t:
-            return max(a, t)
+    first = _local_day(t, windows.zone) - DAY
+    for i in range(HORIZON_DAYS + 2):
+        for a, b in _intervals_on(windows, first + timedelta(days=i)):
+            if b > t:
+                return max(a, t)
     return None
 
 

@@ -52,8 +52,8 @@ class EngineSettings:
         re-read only when told (invalidate), and commits are grouped over longer engine time."""
         values: dict[str, object] = {
             "horizon": timedelta(seconds=1),
-            "batch": timedelta(seconds=10),
-            "claim_delay": timedelta(seconds=5),
+            "batch": timedelta(seconds=60),
+            "claim_delay": timedelta(seconds=30),
             "flush_every": timedelta(seconds=60),
             "refresh_every": None,
         }
@@ -158,8 +158,8 @@ class Engine:
             events.extend(carrier.poll(now))
         events.sort(key=lambda e: e.at)
         i = 0
+        self._feed(now)
         while True:
-            self._feed(now)
             slot = self.reservations[0].slot if self.reservations else None
             if slot is not None and slot > now:
                 slot = None
@@ -169,6 +169,8 @@ class Engine:
             if event is not None and (slot is None or event.at <= slot):
                 self.on_event(event)
                 i += 1
+                if event.kind == "ended":
+                    self._feed(now)  # capacity came free
             else:
                 await self._start(heapq.heappop(self.reservations), now)
         while self.ring_deadlines and self.ring_deadlines[0][0] <= now:
@@ -363,8 +365,8 @@ class Engine:
 
     def _claim_at(self, camp: CampaignState) -> datetime:
         assert camp.next_due is not None
-        if camp.held == 0 and camp.in_flight == 0:
-            return camp.next_due  # an idle campaign has nothing to batch with
+        if camp.backlog or (camp.held == 0 and camp.in_flight == 0):
+            return camp.next_due  # a backlog is claimed at once; an idle campaign has nothing to batch with
         return camp.next_due + self.settings.claim_delay
 
     async def _claim(self, now: datetime) -> None:
@@ -380,14 +382,14 @@ class Engine:
                     continue
                 if camp.due_known and (camp.next_due is None or camp.next_due > now):
                     continue
-                result = await claim(
-                    conn, camp, now, self._target(camp) - camp.held, self.settings.number_attempts_per_24h
-                )
+                want = self._target(camp) - camp.held
+                result = await claim(conn, camp, now, want, self.settings.number_attempts_per_24h)
                 self.stats["decisions"] += result.decided
                 camp.waiting.extend(result.reservations)
                 if any(result.deltas.values()):
                     await add_counts(conn, camp.id, **result.deltas)
-                camp.next_due = await repo.next_due_at(conn, camp.id)
+                camp.backlog = result.decided >= want  # it took all it asked for: more are due
+                camp.next_due = now if camp.backlog else await repo.next_due_at(conn, camp.id)
                 camp.due_known = True
                 if camp.next_due is None and camp.in_flight == 0 and camp.held == 0:
                     self.writes.finished.add(camp.id)

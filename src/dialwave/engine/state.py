@@ -34,6 +34,7 @@ class CampaignState:
     waiting: deque[Reservation] = field(default_factory=deque)  # claimed, waiting for capacity and a slot
     next_due: datetime | None = None
     due_known: bool = False
+    backlog: bool = False  # the last claim found more due leads than it took
     turn: int = 0  # round-robin counter
     stale: bool = False  # invalidated: its reservations must not start
 

@@ -253,10 +253,12 @@ async def set_campaign_status(
 
 async def lock_campaigns(conn: AsyncConnection, campaign_ids: Sequence[str]) -> dict[str, str]:
     """Current status of campaigns, read under a share lock so a pause waits for this transaction.
-    (SQLite: a pause cannot commit during this transaction anyway; the engine hears of it in-process.)"""
+    SQLite has one engine, in the API's process: a pause cannot commit during this transaction, and the
+    engine hears of it in-process (invalidate) before the pause answers; no query needed."""
     if not campaign_ids:
         return {}
+    if conn.dialect.name != "postgresql":
+        return dict.fromkeys(campaign_ids, "active")  # the caller's in-process state is authoritative
     stmt = sa.select(campaigns.c.id, campaigns.c.status).where(campaigns.c.id.in_(list(campaign_ids)))
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(read=True)
+    stmt = stmt.with_for_update(read=True)
     return {row.id: row.status for row in await conn.execute(stmt)}

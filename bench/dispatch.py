@@ -1,0 +1,194 @@
+"""Dispatcher throughput and pace accuracy, on a virtual clock with a zero-latency simulated carrier.
+
+python bench/dispatch.py [--backends sqlite,postgresql] [--sizes 10000,1000000] [--decisions 20000]
+
+1. Dial decisions per second (wall clock) with N leads queued: no window limits (all day, every day;
+   the callees are in New York and the run starts at 10:00 there), pace 500/s (the maximum),
+   concurrency 1000, every call answered and ended at once. The figure at 1,000,000 queued leads should
+   be within 1.5x of the one at 10,000 (the cost of a decision must not grow with the queue).
+2. Pace accuracy: 50 attempts/s configured, attempts started in 60 virtual seconds (3,000 expected).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
+
+from dialwave.clock import VirtualClock
+from dialwave.domain.campaign_config import CampaignConfig
+from dialwave.domain.resources import SimulatedSettings
+from dialwave.engine.dispatcher import Engine, EngineSettings
+from dialwave.engine.runner import VirtualRunner
+from dialwave.ids import new_id, new_ids
+from dialwave.services import campaigns as campaign_service
+from dialwave.services.auth import create_key
+from dialwave.store.db import Database
+from dialwave.store.migrate import upgrade
+from dialwave.store.repositories import agents as agent_repo
+from dialwave.store.repositories import campaigns as campaign_repo
+from dialwave.store.repositories.leads import insert_leads
+from dialwave.telephony.simulated import SimulatedCarrier
+
+START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # Monday, 10:00 in New York
+PG = os.environ.get("DIALWAVE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+ZERO = SimulatedSettings(outcomes={"answered": 1.0}, ring_seconds=(0, 0), talk_seconds=(0, 0), conversion_rate=1.0)
+
+
+async def fresh_database(backend: str) -> str:
+    if backend == "sqlite":
+        url = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
+    else:
+        name = f"dw_bench_{uuid.uuid4().hex[:8]}"
+        conn = await asyncpg.connect(PG)
+        await conn.execute(f"CREATE DATABASE {name}")
+        await conn.close()
+        url = PG.rsplit("/", 1)[0] + "/" + name
+    await asyncio.to_thread(upgrade, url)
+    return url
+
+
+async def drop_database(url: str) -> None:
+    if url.startswith("postgresql"):
+        conn = await asyncpg.connect(PG)
+        await conn.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+        await conn.close()
+
+
+async def seed(db: Database, leads: int, pace: float, concurrency: int) -> str:
+    """An active campaign with `leads` queued leads (inserted directly: setup, not measured)."""
+    key = await create_key(db, "bench", ["read", "write"], START)
+    org = key.organization_id
+    agent_id, number_id = new_id("agt"), new_id("pn")
+    agent = {"name": "a", "status": "live", "system_prompt": "", "opening_message": "Hi"}
+    number = {"number": "+12125550100", "provider": "simulated", "active": True}
+    async with db.write() as conn:
+        await agent_repo.insert_agent(conn, agent_id, org, agent, START)
+        await agent_repo.insert_number(conn, number_id, org, number, START)
+    config = CampaignConfig.model_validate(
+        {
+            "name": f"bench {leads}",
+            "agent_id": agent_id,
+            "caller_ids": [{"phone_number_id": number_id}],
+            "schedule": {"windows": [{"start": "00:00", "end": "24:00"}]},
+            "pacing": {"max_concurrency": concurrency, "attempts_per_second": pace},
+            "dnc": {"enabled": False},
+        }
+    )
+    campaign = await campaign_service.create_campaign(db, org, config, START)
+    cid = campaign["id"]
+    batch = 20_000
+    for offset in range(0, leads, batch):
+        count = min(batch, leads - offset)
+        ids = new_ids("lead", count)
+        rows = [
+            {
+                "id": ids[i],
+                "organization_id": org,
+                "campaign_id": cid,
+                "phone_number": f"+1212{offset + i:07d}",
+                "variables": {},
+                "timezone": None,
+                "agent_overrides": None,
+                "status": "queued",
+                "attempts": 0,
+                "next_attempt_at": START,
+                "created_at": START,
+                "updated_at": START,
+            }
+            for i in range(count)
+        ]
+        async with db.write() as conn:
+            await insert_leads(conn, rows)
+            await campaign_repo.add_counts(conn, cid, total=count, queued=count)
+            await campaign_repo.set_common_keys(conn, cid, [])
+    await campaign_service.act(db, org, cid, "start", START)
+    return str(cid)
+
+
+async def decisions_per_second(backend: str, leads: int, decisions: int) -> float:
+    url = await fresh_database(backend)
+    db = Database(url)
+    try:
+        started = time.perf_counter()
+        await seed(db, leads, pace=500, concurrency=1000)
+        print(f"  [{backend}] seeded {leads:,} leads in {time.perf_counter() - started:.1f}s", flush=True)
+        clock = VirtualClock(START)
+        engine = Engine(db, {"simulated": SimulatedCarrier(clock, ZERO)}, EngineSettings.virtual())
+        runner = VirtualRunner(engine, clock)
+        await runner.run_for(timedelta(seconds=2))  # warm up: first claim, caches
+        before, t0 = engine.stats["decisions"], time.perf_counter()
+        decisions = min(decisions, int(leads * 0.8))  # every call is answered: one decision per lead
+        while engine.stats["decisions"] - before < decisions:
+            await runner.run_for(timedelta(seconds=10))
+        rate = (engine.stats["decisions"] - before) / (time.perf_counter() - t0)
+        print(
+            f"  [{backend}] {leads:,} queued: {rate:,.0f} decisions/s ({engine.stats['dialed']:,} dialed)", flush=True
+        )
+        return rate
+    finally:
+        await db.dispose()
+        await drop_database(url)
+
+
+async def pace_accuracy(backend: str) -> float:
+    url = await fresh_database(backend)
+    db = Database(url)
+    try:
+        await seed(db, 5_000, pace=50, concurrency=1000)
+        clock = VirtualClock(START)
+        carrier = SimulatedCarrier(
+            clock, SimulatedSettings(outcomes={"answered": 1.0}, ring_seconds=(1, 5), talk_seconds=(5, 15))
+        )
+        engine = Engine(db, {"simulated": carrier}, EngineSettings.virtual())
+        await VirtualRunner(engine, clock).run_for(timedelta(seconds=60))
+        async with db.read() as conn:
+            import sqlalchemy as sa
+
+            from dialwave.store.tables import calls
+
+            stmt = sa.select(sa.func.count()).where(
+                calls.c.started_at >= START, calls.c.started_at < START + timedelta(seconds=60)
+            )
+            started = int(await conn.scalar(stmt) or 0)
+        achieved = started / 60
+        print(
+            f"  [{backend}] pace: configured 50/s, achieved {achieved:.2f}/s over 60 s ({started} attempts, {abs(achieved - 50) / 50:.2%} off)"
+        )
+        return achieved
+    finally:
+        await db.dispose()
+        await drop_database(url)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--sizes", default="10000,1000000")
+    parser.add_argument("--decisions", type=int, default=20_000)
+    args = parser.parse_args()
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    for backend in args.backends.split(","):
+        figures = {}
+        for size in (int(s) for s in args.sizes.split(",")):
+            figures[size] = await decisions_per_second(backend, size, args.decisions)
+        if len(figures) > 1:
+            small, large = figures[min(figures)], figures[max(figures)]
+            print(f"  [{backend}] {max(figures):,} vs {min(figures):,}: {small / large:.2f}x slower (target <= 1.5x)")
+        await pace_accuracy(backend)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,195 @@
+"""`dialwave simulate`: the real engine on a virtual clock, in a throwaway database, against the
+simulated carrier. Everything goes through the public API (the same code path as `dialwave serve`),
+so a simulation is also a campaign forecast. The file formats are documented in docs/simulate.md;
+their key names are fixed."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from dialwave.api.app import create_app
+from dialwave.clock import VirtualClock
+from dialwave.config import Settings
+from dialwave.domain.resources import SimulatedSettings
+from dialwave.engine.dispatcher import Engine, EngineSettings
+from dialwave.engine.runner import VirtualRunner
+from dialwave.errors import ValidationFailed
+from dialwave.services.auth import create_key
+from dialwave.store.db import Database
+from dialwave.store.migrate import upgrade
+from dialwave.store.tables import calls, campaigns
+from dialwave.telephony.simulated import SimulatedCarrier
+
+LEAD_BATCH = 10_000
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start_at: AwareDatetime
+    campaign: dict[str, Any]
+    caller_numbers: list[str] = Field(min_length=1)
+    agent: dict[str, Any]
+    leads: str | list[dict[str, Any]]
+    dnc: list[str] = Field(default_factory=list)
+    carrier: SimulatedSettings = Field(default_factory=SimulatedSettings)
+    max_days: float = Field(60, gt=0, le=366, description="stop after this much virtual time")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class _Client:
+    def __init__(self, client: httpx.AsyncClient, key: str) -> None:
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+    async def call(self, method: str, url: str, what: str, **kw: Any) -> Any:
+        headers = {**self.headers, **kw.pop("headers", {})}
+        response = await self.client.request(method, url, headers=headers, **kw)
+        if response.status_code >= 300:
+            raise ValidationFailed(f"scenario {what}: {response.text}")
+        return response.json() if response.content else None
+
+
+async def _setup(api: _Client, sc: Scenario, base: Path) -> str:
+    agent = await api.call("POST", "/v1/agents", "agent", json=sc.agent)
+    numbers = []
+    for number in sc.caller_numbers:
+        body = {"number": number, "provider": "simulated", "simulated": sc.carrier.model_dump(mode="json")}
+        numbers.append(await api.call("POST", "/v1/phone-numbers", f"caller number {number}", json=body))
+    campaign = dict(sc.campaign)
+    campaign.setdefault("agent_id", agent["id"])
+    campaign.setdefault("caller_ids", [{"phone_number_id": n["id"]} for n in numbers])
+    created = await api.call("POST", "/v1/campaigns", "campaign", json=campaign)
+    cid = created["id"]
+    if isinstance(sc.leads, str):
+        path = (base / sc.leads).resolve()
+        with path.open("rb") as fh:
+            report = await api.call(
+                "POST",
+                f"/v1/campaigns/{cid}/leads/import",
+                "leads",
+                content=fh.read(),
+                headers={"Content-Type": "text/csv"},
+            )
+        reports = [report]
+    else:
+        reports = []
+        for i in range(0, len(sc.leads), LEAD_BATCH):
+            batch = {"leads": sc.leads[i : i + LEAD_BATCH]}
+            reports.append(await api.call("POST", f"/v1/campaigns/{cid}/leads", "leads", json=batch))
+    if not any(r["accepted"] for r in reports):
+        raise ValidationFailed(f"scenario leads: none accepted: {reports[0]['errors'][:5]}")
+    for i in range(0, len(sc.dnc), LEAD_BATCH):
+        await api.call("POST", "/v1/dnc", "dnc", json={"numbers": sc.dnc[i : i + LEAD_BATCH], "reason": "scenario"})
+    await api.call("POST", f"/v1/campaigns/{cid}/start", "start")
+    return str(cid)
+
+
+def peak_concurrency(intervals: list[tuple[datetime, datetime | None]]) -> int:
+    points = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals if b is not None])
+    level = top = 0
+    for _, step in points:
+        level += step
+        top = max(top, level)
+    return top
+
+
+async def _export(db: Database, cid: str, out: Path) -> dict[str, Any]:
+    outcomes: Counter[str] = Counter()
+    intervals: list[tuple[datetime, datetime | None]] = []
+    starts: list[datetime] = []
+    attempts = 0
+    async with db.read() as conn:
+        camp = (await conn.execute(sa.select(campaigns).where(campaigns.c.id == cid))).mappings().one()
+        stmt = sa.select(calls).where(calls.c.campaign_id == cid).order_by(calls.c.started_at, calls.c.id)
+        with (out / "calls.jsonl").open("w", encoding="utf-8") as fh:
+            async for row in (await conn.stream(stmt)).mappings():
+                fh.write(json.dumps(_line(row)) + "\n")
+                attempts += 1
+                outcomes[row["outcome"] or row["status"]] += 1
+                if row["started_at"] is not None:
+                    starts.append(row["started_at"])
+                    intervals.append((row["started_at"], row["ended_at"]))
+    leads = int(camp["count_total"])
+    span = (max(starts) - min(starts)).total_seconds() if len(starts) > 1 else 0.0
+    return {
+        "outcomes": dict(sorted(outcomes.items())),
+        "completed_at": _iso(camp["completed_at"]) if camp["status"] == "completed" else None,
+        "attempts_per_lead": round(attempts / leads, 4) if leads else 0.0,
+        "peak_concurrency": peak_concurrency(intervals),
+        "achieved_attempts_per_second": round(len(starts) / span, 4) if span > 0 else float(len(starts)),
+        "campaign_status": camp["status"],
+        "status_reason": camp["status_reason"],
+        "leads": leads,
+        "attempts": attempts,
+        "counts": {
+            k: int(camp[f"count_{k}"])
+            for k in ("completed", "failed", "skipped", "cancelled", "queued", "retry_pending")
+        },
+        "first_attempt_at": _iso(min(starts)) if starts else None,
+        "last_attempt_at": _iso(max(starts)) if starts else None,
+    }
+
+
+def _line(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "campaign_id": row["campaign_id"],
+        "lead_id": row["lead_id"],
+        "phone_number": row["to_number"],
+        "from_number": row["from_number"],
+        "attempt": row["attempt"],
+        "started_at": _iso(row["started_at"]),
+        "answered_at": _iso(row["answered_at"]),
+        "ended_at": _iso(row["ended_at"]),
+        "outcome": row["outcome"],
+        "sip_code": row["sip_code"],
+        "duration_seconds": row["duration_seconds"],
+        "conversion": row["conversion"],
+    }
+
+
+async def simulate(scenario_file: Path, out: Path) -> dict[str, Any]:
+    raw = json.loads(scenario_file.read_text("utf-8"))
+    try:
+        sc = Scenario.model_validate(raw)
+    except Exception as exc:
+        raise ValidationFailed(f"scenario: {exc}") from exc
+    wall = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="dialwave-sim-") as tmp:
+        url = f"sqlite:///{tmp}/simulation.db"
+        upgrade(url)
+        db = Database(url)
+        try:
+            clock = VirtualClock(sc.start_at)
+            engine = Engine(db, {"simulated": SimulatedCarrier(clock, sc.carrier)}, EngineSettings.virtual())
+            app = create_app(Settings(database_url=url), db=db, clock=clock, engine_signal=engine.invalidate)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://simulation", timeout=600) as client:
+                key = await create_key(db, "simulation", ["read", "write"], sc.start_at)
+                cid = await _setup(_Client(client, key.key), sc, scenario_file.parent)
+                runner = VirtualRunner(engine, clock)
+                finished = await runner.run_until_idle(timedelta(days=sc.max_days))
+            summary = await _export(db, cid, out)
+        finally:
+            await db.dispose()
+    summary["finished"] = finished
+    summary["virtual_seconds"] = round((clock.now() - sc.start_at).total_seconds(), 3)
+    summary["wall_seconds"] = round(time.perf_counter() - wall, 3)
+    summary["decisions"] = engine.stats["decisions"]
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
+    return summary
