@@ -177,9 +177,8 @@ async def main() -> None:
     parser.add_argument("--sizes", default="10000,1000000")
     parser.add_argument("--decisions", type=int, default=20_000)
     args = parser.parse_args()
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
+    machine = platform.processor() or platform.machine()
+    print(f"machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
     for backend in args.backends.split(","):
         figures = {}
         for size in (int(s) for s in args.sizes.split(",")):

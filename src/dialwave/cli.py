@@ -138,7 +138,7 @@ def simulate(
 
     configure_logging("warning")
     try:
-        summary = asyncio.run(run(scenario, out))
+        summary = run(scenario, out)
     except DialwaveError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from exc

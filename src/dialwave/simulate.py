@@ -5,6 +5,7 @@ their key names are fixed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
 import time
@@ -162,14 +163,24 @@ def _line(row: Any) -> dict[str, Any]:
     }
 
 
-async def simulate(scenario_file: Path, out: Path) -> dict[str, Any]:
-    raw = json.loads(scenario_file.read_text("utf-8"))
+def load_scenario(scenario_file: Path) -> Scenario:
     try:
-        sc = Scenario.model_validate(raw)
-    except Exception as exc:
-        raise ValidationFailed(f"scenario: {exc}") from exc
-    wall = time.perf_counter()
+        return Scenario.model_validate(json.loads(scenario_file.read_text("utf-8")))
+    except (OSError, ValueError) as exc:
+        raise ValidationFailed(f"scenario {scenario_file}: {exc}") from exc
+
+
+def simulate(scenario_file: Path, out: Path) -> dict[str, Any]:
+    """Run a scenario file; writes out/calls.jsonl and out/summary.json and returns the summary."""
+    sc = load_scenario(scenario_file)
     out.mkdir(parents=True, exist_ok=True)
+    summary = asyncio.run(run_scenario(sc, scenario_file.parent, out))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
+    return summary
+
+
+async def run_scenario(sc: Scenario, base: Path, out: Path) -> dict[str, Any]:
+    wall = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dialwave-sim-") as tmp:
         url = f"sqlite:///{tmp}/simulation.db"
         upgrade(url)
@@ -181,7 +192,7 @@ async def simulate(scenario_file: Path, out: Path) -> dict[str, Any]:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://simulation", timeout=600) as client:
                 key = await create_key(db, "simulation", ["read", "write"], sc.start_at)
-                cid = await _setup(_Client(client, key.key), sc, scenario_file.parent)
+                cid = await _setup(_Client(client, key.key), sc, base)
                 runner = VirtualRunner(engine, clock)
                 finished = await runner.run_until_idle(timedelta(days=sc.max_days))
             summary = await _export(db, cid, out)
@@ -191,5 +202,4 @@ async def simulate(scenario_file: Path, out: Path) -> dict[str, Any]:
     summary["virtual_seconds"] = round((clock.now() - sc.start_at).total_seconds(), 3)
     summary["wall_seconds"] = round(time.perf_counter() - wall, 3)
     summary["decisions"] = engine.stats["decisions"]
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
     return summary
