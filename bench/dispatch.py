@@ -162,8 +162,10 @@ async def pace_accuracy(backend: str) -> float:
             )
             started = int(await conn.scalar(stmt) or 0)
         achieved = started / 60
+        off = abs(achieved - 50) / 50
         print(
-            f"  [{backend}] pace: configured 50/s, achieved {achieved:.2f}/s over 60 s ({started} attempts, {abs(achieved - 50) / 50:.2%} off)"
+            f"  [{backend}] pace: configured 50/s, achieved {achieved:.2f}/s over 60 s "
+            f"({started} attempts, {off:.2%} off)"
         )
         return achieved
     finally:
