@@ -25,10 +25,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(database_url: str) -> Iterator[str]:
-    settings = Settings(database_url=database_url)
+def running_server(database_url: str, *, engine: bool = False, time_scale: float = 1.0) -> Iterator[str]:
+    settings = Settings(database_url=database_url, time_scale=time_scale)
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    app = create_app(settings, run_engine=engine)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -127,8 +127,11 @@ class LeadOut(Out):
     agent_overrides: dict[str, JsonValue] | None
     status: Literal["queued", "dialing", "in_call", "retry_pending", "completed", "failed", "skipped", "cancelled"]
     attempts: int
-    last_outcome: str | None
+    last_outcome: str | None = Field(description="the last attempt's outcome, or no_conversion")
     next_attempt_at: datetime | None
+    reason: str | None = Field(description="why it is where it is, e.g. 'on a do-not-call list', 'busy retry 1'")
+    retries: dict[str, int] = Field(description="retries used per outcome")
+    finished_at: datetime | None
     created_at: datetime
     updated_at: datetime
 
@@ -140,9 +143,14 @@ class CallOut(Out):
     attempt: int
     from_number: str
     to_number: str
-    status: str
+    status: Literal["pending", "dialing", "ringing", "in_call", "ended"] = Field(
+        description="pending: the intent to dial is recorded; the carrier hears of it at started_at"
+    )
     outcome: str | None
     conversion: bool | None
+    caller_id: str | None = Field(description="the phone number id that placed the call")
+    agent_version: int | None
+    reason: str | None = Field(description="the retry decision taken after the call")
     started_at: datetime | None
     answered_at: datetime | None
     ended_at: datetime | None

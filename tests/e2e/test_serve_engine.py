@@ -1,0 +1,80 @@
+"""`dialwave serve` runs the dispatcher beside the API; --time-scale speeds up the simulated carrier."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from dialwave.store.migrate import upgrade
+from tests.e2e.server import new_key, running_server
+
+
+def zone_at_noon() -> str:
+    """A fixed-offset zone where it is about noon right now (legal hours hold whenever the test runs)."""
+    offset = 12 - datetime.now(UTC).hour  # hours east of UTC
+    return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
+
+
+def test_started_campaign_is_dialed_to_completion_by_the_server(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    upgrade(url)
+    key = new_key(url, "acme")
+    headers = {"Authorization": f"Bearer {key}"}
+    with running_server(url, engine=True, time_scale=60) as base, httpx.Client(base_url=base, headers=headers) as http:
+        agent = http.post("/v1/agents", json={"name": "a", "opening_message": "Hi"}).json()
+        model = {"outcomes": {"answered": 0.7, "busy": 0.3}, "ring_seconds": [1, 3], "talk_seconds": [5, 20]}
+        number = http.post("/v1/phone-numbers", json={"number": "+12125550100", "simulated": model}).json()
+        camp = http.post(
+            "/v1/campaigns",
+            json={
+                "name": "live",
+                "agent_id": agent["id"],
+                "caller_ids": [{"phone_number_id": number["id"]}],
+                "schedule": {"windows": [{"start": "00:00", "end": "24:00"}]},
+                "pacing": {"max_concurrency": 5, "attempts_per_second": 5},
+                "retry": {"on": {"busy": {"max_retries": 1, "interval_minutes": [1]}}},
+            },
+        ).json()
+        zone = zone_at_noon()
+        leads = [{"phone_number": f"+1212555{1000 + i:04d}", "timezone": zone} for i in range(20)]
+        assert http.post(f"/v1/campaigns/{camp['id']}/leads", json={"leads": leads}).json()["accepted"] == 20
+        assert http.post(f"/v1/campaigns/{camp['id']}/start").json()["status"] == "active"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = http.get(f"/v1/campaigns/{camp['id']}").json()
+            if state["status"] == "completed":
+                break
+            time.sleep(0.2)
+        assert state["status"] == "completed", state
+        assert state["counts"]["completed"] + state["counts"]["failed"] == 20
+        calls = http.get("/v1/calls", params={"campaign_id": camp["id"], "limit": 500}).json()["data"]
+        assert len(calls) >= 20 and all(c["status"] == "ended" for c in calls)
+        lead = http.get(f"/v1/campaigns/{camp['id']}/leads", params={"limit": 1}).json()["data"][0]
+        assert lead["attempts"] >= 1 and lead["last_outcome"] in ("answered", "no_conversion", "busy", "short_duration")
+
+
+def test_time_scale_is_refused_with_a_real_carrier(tmp_path: Path) -> None:
+    db = tmp_path / "real.db"
+    url = f"sqlite:///{db}"
+    upgrade(url)
+    key = new_key(url, "acme")
+    with running_server(url) as base:
+        body = {"number": "+12125550100", "provider": "sip", "sip": {"trunk_uri": "sip:trunk.example.com"}}
+        response = httpx.post(f"{base}/v1/phone-numbers", json=body, headers={"Authorization": f"Bearer {key}"})
+        assert response.status_code == 201, response.text
+    env = {**os.environ, "DIALWAVE_DATABASE_URL": url}
+    done = subprocess.run(
+        [sys.executable, "-m", "dialwave.cli", "serve", "--port", "0", "--time-scale", "10"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "--time-scale is for the simulated carrier only" in done.stdout + done.stderr
