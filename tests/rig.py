@@ -35,6 +35,7 @@ class Rig:
     carrier: SimulatedCarrier
     engine: Engine
     runner: VirtualRunner
+    default_caller: str | None = None
 
     async def number(self, e164: str = "+12125550100", **over: Any) -> str:
         body = {"number": e164, "simulated": over.pop("simulated", None), **over}
@@ -58,7 +59,9 @@ class Rig:
             json={"name": "a", "system_prompt": "Call {{name}}", "opening_message": "Hi {{name}}"},
         )
         if callers is None:
-            callers = [await self.number()]
+            if self.default_caller is None:
+                self.default_caller = await self.number()
+            callers = [self.default_caller]
         body: dict[str, Any] = {
             "name": f"c{len(self.engine.campaigns)}-{self.clock.now().timestamp()}-{numbers[:1]}",
             "agent_id": agent["id"],

@@ -20,6 +20,8 @@ from dialwave.store.repositories import orgs
 app = typer.Typer(help="dialwave: outbound voice campaigns for AI voice agents", no_args_is_help=True)
 keys = typer.Typer(help="API keys", no_args_is_help=True)
 app.add_typer(keys, name="keys")
+orgs_app = typer.Typer(help="Organizations", no_args_is_help=True)
+app.add_typer(orgs_app, name="orgs")
 
 
 @app.command()
@@ -125,6 +127,31 @@ def keys_revoke(key_id: str) -> None:
         typer.echo(f"no active key {key_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {key_id}")
+
+
+@orgs_app.command("limit")
+def orgs_limit(
+    org: Annotated[str, typer.Option(help="organization name")],
+    max_concurrency: Annotated[int, typer.Option(help="calls in flight across all its campaigns; 0 = no cap")],
+) -> None:
+    """Cap an organization's calls in flight across all of its campaigns."""
+    if max_concurrency < 0:
+        raise typer.BadParameter("must be >= 0", param_hint="--max-concurrency")
+
+    async def run() -> bool:
+        db = Database(get_settings().database_url)
+        try:
+            async with db.write() as conn:
+                return await orgs.set_max_concurrency(conn, org, max_concurrency or None)
+        finally:
+            await db.dispose()
+
+    if not asyncio.run(run()):
+        typer.echo(f"no organization named {org}", err=True)
+        raise typer.Exit(1)
+    typer.echo(
+        f"{org}: max_concurrency {max_concurrency or 'unlimited'} (the running dispatcher applies it within 1 s)"
+    )
 
 
 @app.command()

@@ -40,3 +40,20 @@ def test_read_only_key(tmp_path: Path) -> None:
     dialwave("migrate", db=db)
     out = json.loads(dialwave("keys", "create", "--org", "acme", "--scope", "read", "--json", db=db).stdout)
     assert out["scopes"] == ["read"]
+
+
+def test_orgs_limit_sets_and_clears_the_organization_cap(tmp_path: Path) -> None:
+    db = tmp_path / "cli.db"
+    dialwave("migrate", db=db)
+    dialwave("keys", "create", "--org", "acme", db=db)
+    assert "max_concurrency 25" in dialwave("orgs", "limit", "--org", "acme", "--max-concurrency", "25", db=db).stdout
+    assert "unlimited" in dialwave("orgs", "limit", "--org", "acme", "--max-concurrency", "0", db=db).stdout
+    env = {**os.environ, "DIALWAVE_DATABASE_URL": f"sqlite:///{db}"}
+    missing = subprocess.run(
+        [sys.executable, "-m", "dialwave.cli", "orgs", "limit", "--org", "nobody", "--max-concurrency", "3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 1 and "no organization named nobody" in missing.stderr

@@ -282,3 +282,58 @@ async def test_scheduled_start_and_initial_delay(db_url: str, db: Database) -> N
         (call,) = await rig.calls(cid)
         assert call["started_at"] == begin + timedelta(seconds=120)
         assert (await rig.get(cid))["status"] == "completed"
+
+
+async def test_cooldown_after_success_holds_the_number_in_another_campaign(db_url: str, db: Database) -> None:
+    start = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    async with make_rig(db_url, db, start, model(outcomes={"answered": 1.0}, talk_seconds=(60, 60))) as rig:
+        first = await rig.campaign(["+12125550150"])
+        await rig.run(timedelta(minutes=5))
+        (answered,) = await rig.calls(first)
+        second = await rig.campaign(["+12125550150"], cooldowns={"after_success_hours": 2})
+        await rig.until_idle()
+        (later,) = await rig.calls(second)
+        assert later["started_at"] >= answered["answered_at"] + timedelta(hours=2)
+        assert later["started_at"] < answered["answered_at"] + timedelta(hours=2, minutes=1)  # waited, not skipped
+
+
+async def test_auto_dnc_outcome_adds_the_number_and_cancels_its_retries_everywhere(db_url: str, db: Database) -> None:
+    start = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    scripted = {"+12125550160": ["busy", "answered"], "+12125550161": ["busy"]}
+    async with make_rig(db_url, db, start, model(outcomes={"answered": 1.0}, scripted=scripted)) as rig:
+        retry = {"max_attempts": 4, "on": {"busy": {"max_retries": 3, "interval_minutes": [10]}}}
+        other = await rig.campaign(["+12125550160"], retry=retry)  # its retry will be pending
+        await rig.run(timedelta(minutes=2))
+        opted = await rig.campaign(["+12125550160"], retry=retry, dnc={"auto_add_on": ["busy"]}, start=False)
+        await rig.api.ok("post", f"/v1/campaigns/{opted}/start")
+        await rig.until_idle()
+        dnc = await rig.api.ok("get", "/v1/dnc", params={"phone_number": "+12125550160"})
+        assert dnc["data"] and dnc["data"][0]["source"] == "auto"
+        assert [c["attempt"] for c in await rig.calls(other)] == [1]  # its pending retry was cancelled
+        (lead,) = await rig.leads(other)
+        assert lead["status"] == "skipped"
+        await rig.counts_check(other)
+        await rig.counts_check(opted)
+
+
+async def test_organization_concurrency_cap_spans_campaigns(db_url: str, db: Database) -> None:
+
+    from dialwave.store.tables import organizations
+
+    start = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    async with make_rig(db_url, db, start, model(outcomes={"answered": 1.0}, talk_seconds=(60, 60))) as rig:
+        async with db.write() as conn:
+            await conn.execute(
+                organizations.update().where(organizations.c.id == rig.api.org_id).values(max_concurrency=3)
+            )
+        a = await rig.campaign([f"+1212555{6000 + i:04d}" for i in range(10)], pacing={"max_concurrency": 3})
+        b = await rig.campaign([f"+1212555{7000 + i:04d}" for i in range(10)], pacing={"max_concurrency": 3})
+        await rig.until_idle()
+        calls = await rig.calls(a) + await rig.calls(b)
+        assert len(calls) == 20
+        points = sorted([(c["started_at"], 1) for c in calls] + [(c["ended_at"], -1) for c in calls])
+        level = top = 0
+        for _, step in points:
+            level += step
+            top = max(top, level)
+        assert top == 3

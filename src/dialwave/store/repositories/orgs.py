@@ -96,3 +96,10 @@ async def put_idempotent(
             created_at=now,
         )
     )
+
+
+async def set_max_concurrency(conn: AsyncConnection, org_name: str, value: int | None) -> bool:
+    result = await conn.execute(
+        organizations.update().where(organizations.c.name == org_name).values(max_concurrency=value)
+    )
+    return bool(result.rowcount)
