@@ -113,6 +113,11 @@ async def seed(db: Database, leads: int, pace: float, concurrency: int) -> str:
             await campaign_repo.add_counts(conn, cid, total=count, queued=count)
             await campaign_repo.set_common_keys(conn, cid, [])
     await campaign_service.act(db, org, cid, "start", START)
+    if db.dialect == "postgresql":
+        # what autovacuum does after a bulk load anyway; doing it here keeps it out of the measurement
+        async with db.writer.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.exec_driver_sql("VACUUM ANALYZE leads")
     return str(cid)
 
 

@@ -100,6 +100,7 @@ class RealtimeRunner:
 
     async def run(self) -> None:
         while not self._stop:
+            self._wake.clear()  # a nudge during the tick below wakes the wait at once
             try:
                 await self.engine.tick(self.now())
                 nxt = _next(self.engine)
@@ -109,10 +110,6 @@ class RealtimeRunner:
             except Exception:
                 log.exception("engine tick failed; retrying in 1 s")
                 delay = 1.0
-            self._wake.clear()
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
-            else:
-                await asyncio.sleep(0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(delay, 0.001))  # never a busy loop
         await self.engine.flush_now(self.now())
