@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from dialwave.simulate import peak_concurrency
 from dialwave.store.db import Database
 from tests.rig import make_rig, model
 
@@ -204,13 +206,8 @@ async def test_concurrency_caps_of_campaign_and_caller_id(db_url: str, db: Datab
         calls = await rig.calls(cid)
         assert len(calls) == 60
 
-        def peak(subset: list[dict[str, object]]) -> int:
-            points = sorted([(c["started_at"], 1) for c in subset] + [(c["ended_at"], -1) for c in subset])  # type: ignore[misc]
-            level = top = 0
-            for _, step in points:
-                level += step
-                top = max(top, level)
-            return top
+        def peak(subset: list[dict[str, Any]]) -> int:
+            return peak_concurrency([(c["started_at"], c["ended_at"]) for c in subset])
 
         assert peak(calls) == 6
         assert peak([c for c in calls if c["caller_id"] == a]) <= 2
@@ -331,9 +328,4 @@ async def test_organization_concurrency_cap_spans_campaigns(db_url: str, db: Dat
         await rig.until_idle()
         calls = await rig.calls(a) + await rig.calls(b)
         assert len(calls) == 20
-        points = sorted([(c["started_at"], 1) for c in calls] + [(c["ended_at"], -1) for c in calls])
-        level = top = 0
-        for _, step in points:
-            level += step
-            top = max(top, level)
-        assert top == 3
+        assert peak_concurrency([(c["started_at"], c["ended_at"]) for c in calls]) == 3

@@ -87,7 +87,7 @@ class Recipient:
     zones: tuple[str, ...]
 
 
-FACT_PREFIX = 9  # "+" and 8 digits: country code, area code and exchange decide region, type and zone
+FACT_PREFIX = 8  # "+" and 7 digits: country code, area code and exchange decide region, type and zone
 
 
 def _number_facts(e164: str) -> tuple[str | None, str | None, tuple[str, ...]]:
