@@ -16,9 +16,10 @@ class Memory:
     completions per (organization, number). Lets the dial-time guards include them."""
 
     def __init__(self) -> None:
-        self.starts: dict[tuple[str, str], list[datetime]] = {}
-        self.answered: dict[tuple[str, str], datetime] = {}
+        self.starts: dict[tuple[str, str], list[datetime]] = {}  # only numbers under a per-number cap
+        self.answered: dict[tuple[str, str], datetime] = {}  # only organizations using cooldowns
         self.completed: dict[tuple[str, str], datetime] = {}
+        self.cooldown_orgs: set[str] = set()
 
     def started(self, key: tuple[str, str], at: datetime) -> None:
         kept = [t for t in self.starts.get(key, []) if t > at - DAY]

@@ -21,7 +21,7 @@ from dialwave.domain import lead_states as ls
 from dialwave.domain.outcomes import PROVIDER_ERROR, classify
 from dialwave.domain.phone import mask
 from dialwave.engine import lifecycle
-from dialwave.engine.claims import CallerLoad, claim
+from dialwave.engine.claims import CallerLoad, cap_for, claim
 from dialwave.engine.dial import Memory, dial_request, recheck
 from dialwave.engine.recovery import recover
 from dialwave.engine.state import CampaignState, Live, Reservation, Writes
@@ -257,7 +257,8 @@ class Engine:
         )
         self.track(live, +1)
         self.stats["dialed"] += 1
-        self.memory.started((r.org_id, number), r.slot)
+        if cap_for(number, self.settings.number_attempts_per_24h) is not None:
+            self.memory.started((r.org_id, number), r.slot)
         self.writes.call(r.call_id, status="dialing", started_at=r.slot)
         heapq.heappush(self.ring_deadlines, (r.slot + live.ring_timeout + RING_GRACE, r.call_id))
         carrier = self.carriers.get(provider)

@@ -133,6 +133,11 @@ async def refresh(engine: Engine, now: datetime) -> None:
         for gone in set(engine.campaigns) - seen:
             _release_all(engine, gone, now, final=True)
             del engine.campaigns[gone]
+        engine.memory.cooldown_orgs = {
+            c.org_id
+            for c in engine.campaigns.values()
+            if c.config.cooldowns.after_success_hours or c.config.cooldowns.after_completion_hours
+        }
         for camp in engine.campaigns.values():
             if camp.status == "active" and not camp.due_known:
                 camp.next_due = await repo.next_due_at(conn, camp.id)

@@ -60,10 +60,11 @@ def apply_end(
     )
     final = decision.status in ls.FINAL
     key = (live.org_id, live.to_number)
-    if live.answered_at is not None:
-        engine.memory.answered[key] = live.answered_at
-    if decision.status == ls.COMPLETED:
-        engine.memory.completed[key] = at
+    if live.org_id in engine.memory.cooldown_orgs:
+        if live.answered_at is not None:
+            engine.memory.answered[key] = live.answered_at
+        if decision.status == ls.COMPLETED:
+            engine.memory.completed[key] = at
     w.lead(
         live.lead_id,
         status=decision.status,
