@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Generator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -21,8 +24,44 @@ def async_url(url: str) -> str:
     return url
 
 
-def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60)
+class _InlineQueue:
+    """Stands in for aiosqlite's queue to its worker thread: runs each call at once, in the caller's thread."""
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            result = function()
+        except BaseException as exc:  # handed to the awaiting coroutine, as the worker thread would
+            if future is not None and not future.done():
+                future.set_exception(exc)
+            return
+        if future is not None and not future.done():
+            future.set_result(result)
+
+
+class _InlineConnection(aiosqlite.Connection):
+    """aiosqlite without its thread: every SQLite call runs on the event loop's thread. No thread
+    hand-off per statement (the dominant cost of small transactions), but the loop waits for each call:
+    for single-purpose processes (dialwave simulate), not for the API server."""
+
+    def __init__(self, database: str) -> None:
+        super().__init__(lambda: sqlite3.connect(database, isolation_level=None), 64)
+        self._tx = _InlineQueue()  # type: ignore[assignment]
+
+    def __await__(self) -> Generator[Any, None, aiosqlite.Connection]:
+        return self._connect().__await__()
+
+
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, inline: bool = False) -> AsyncEngine:
+    if inline:
+        path = url.split(":///", 1)[1]
+
+        async def creator() -> aiosqlite.Connection:
+            return await _InlineConnection(path)
+
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60, async_creator=creator)
+    else:
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _: Any) -> None:
@@ -45,12 +84,12 @@ class Database:
     """SQLite: one writer connection (writes are serialised anyway) and a pool of readers.
     PostgreSQL: one pool for both."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, inline_sqlite: bool = False) -> None:
         self.url = async_url(url)
         self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
         if self.dialect == "sqlite":
-            self.writer = _sqlite_engine(self.url, immediate=True, pool_size=1)
-            self.reader = _sqlite_engine(self.url, immediate=False, pool_size=pool_size)
+            self.writer = _sqlite_engine(self.url, immediate=True, pool_size=1, inline=inline_sqlite)
+            self.reader = _sqlite_engine(self.url, immediate=False, pool_size=pool_size, inline=inline_sqlite)
         else:
             self.writer = create_async_engine(self.url, pool_size=pool_size, max_overflow=20, pool_pre_ping=False)
             self.reader = self.writer
