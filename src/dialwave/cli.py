@@ -191,6 +191,10 @@ Try it:
          -d '{{"name": "Demo agent", "opening_message": "Hi {{{{name}}}}!", "required_variables": ["name"]}}'
     curl -s {base}/v1/campaigns -H "Authorization: Bearer $DIALWAVE_KEY"
 
+Add leads, POST /v1/campaigns/{{id}}/start, and the dispatcher in this server dials them through the
+simulated carrier (outcomes drawn from each phone number's "simulated" model); watch
+GET /v1/campaigns/{{id}} and GET /v1/calls?campaign_id={{id}}.
+
 API docs: {base}/docs   OpenAPI: {base}/openapi.json
 """
     )

@@ -7,6 +7,7 @@ import heapq
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+import structlog
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,6 +23,8 @@ from dialwave.store.repositories.campaigns import add_counts
 
 if TYPE_CHECKING:
     from dialwave.engine.dispatcher import Engine
+
+log = structlog.get_logger("dialwave.engine")
 
 
 def _not_before(row: RowMapping, config: CampaignConfig) -> datetime | None:
@@ -107,6 +110,7 @@ async def refresh(engine: Engine, now: datetime) -> None:
             sched = config.schedule
             if status == "scheduled" and (sched.start_at is None or sched.start_at <= now):
                 await repo.set_campaign_status(conn, row["id"], status, "active", now, None)
+                log.info("scheduled campaign started", campaign_id=row["id"], at=now.isoformat())
                 reread = await repo.campaign_row(conn, row["id"])
                 assert reread is not None
                 row, status = reread, "active"
@@ -157,6 +161,7 @@ async def _finish(conn: AsyncConnection, row: RowMapping, reason: str, now: date
         cancelled=moved["queued"] + moved["retry_pending"],
     )
     await repo.set_campaign_status(conn, row["id"], row["status"], "completed", now, reason)
+    log.info("campaign completed", campaign_id=row["id"], reason=reason, cancelled_leads=sum(moved.values()))
 
 
 async def check_done(engine: Engine, now: datetime) -> None:
@@ -186,3 +191,4 @@ async def check_done(engine: Engine, now: datetime) -> None:
                 conn, camp.id, "active", "completed", now, "nothing left to dial"
             ):
                 del engine.campaigns[camp.id]
+                log.info("campaign completed", campaign_id=camp.id, reason="nothing left to dial")
