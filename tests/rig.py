@@ -138,7 +138,11 @@ async def make_rig(
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dialwave.test") as client:
         created = await create_key(db, org or f"org-{start.timestamp()}", ["read", "write"], start)
         api = Api(client, created.key, created.organization_id)
-        yield Rig(api, db, clock, carrier, engine, VirtualRunner(engine, clock))
+        rig = Rig(api, db, clock, carrier, engine, VirtualRunner(engine, clock))
+        try:
+            yield rig
+        finally:
+            await rig.engine.close()
 
 
 def config_of(campaign: dict[str, Any]) -> CampaignConfig:

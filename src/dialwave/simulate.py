@@ -195,6 +195,7 @@ async def run_scenario(sc: Scenario, base: Path, out: Path) -> dict[str, Any]:
                 cid = await _setup(_Client(client, key.key), sc, base)
                 runner = VirtualRunner(engine, clock)
                 finished = await runner.run_until_idle(timedelta(days=sc.max_days))
+                await engine.close()
             summary = await _export(db, cid, out)
         finally:
             await db.dispose()

@@ -227,6 +227,7 @@ async def test_crash_between_intent_and_outcome_never_redials(db_url: str, db: D
         from dialwave.engine.dispatcher import Engine, EngineSettings
         from dialwave.engine.runner import VirtualRunner
 
+        await rig.engine.close()  # a dead process loses its database session, and with it its leases
         rig.engine = Engine(rig.db, {"simulated": rig.carrier}, EngineSettings.virtual())
         rig.runner = VirtualRunner(rig.engine, rig.clock)
         await rig.until_idle()
@@ -256,6 +257,7 @@ async def test_attempt_the_carrier_never_heard_of_is_a_provider_error_and_retrie
         from dialwave.engine.dispatcher import Engine, EngineSettings
         from dialwave.engine.runner import VirtualRunner
 
+        await rig.engine.close()  # a dead process loses its database session, and with it its leases
         rig.engine = Engine(rig.db, {"simulated": rig.carrier}, EngineSettings.virtual())
         rig.runner = VirtualRunner(rig.engine, rig.clock)
         await rig.until_idle()

@@ -23,6 +23,7 @@ from dialwave.domain.phone import mask
 from dialwave.engine import lifecycle
 from dialwave.engine.claims import CallerLoad, cap_for, claim
 from dialwave.engine.dial import Memory, dial_request, recheck
+from dialwave.engine.leases import Leases
 from dialwave.engine.recovery import recover
 from dialwave.engine.state import CampaignState, Live, Reservation, Writes
 from dialwave.engine.writes import apply_end, flush
@@ -75,6 +76,7 @@ class Engine:
         self.org_caps: dict[str, int | None] = {}
         self.blocked: set[tuple[str, str]] = set()  # (org, number) put on the DNC list by an outcome
         self.memory = Memory()
+        self.leases = Leases(db)
         self.now: datetime | None = None
         self.writes = Writes()
         self.last_flush: datetime | None = None
@@ -83,6 +85,10 @@ class Engine:
         self.dirty = True  # campaigns must be re-read
         self.started = False
         self.stats = {"decisions": 0, "dialed": 0, "ended": 0, "flushes": 0}
+
+    async def close(self) -> None:
+        """Stop owning campaigns (another worker may take them over)."""
+        await self.leases.close()
 
     def invalidate(self, org_id: str | None = None, campaign_id: str | None = None) -> None:
         """A campaign's status or config, its leads, or the DNC list changed (the API calls this after
@@ -96,15 +102,16 @@ class Engine:
     async def tick(self, now: datetime) -> None:
         self.now = now
         if not self.started:
-            await lifecycle.refresh(self, now)
-            await recover(self, now)
+            await recover(self, now, await lifecycle.refresh(self, now))
             self.started = True
         await self._run_due(now)
         refresh_due = self.next_refresh is not None and now >= self.next_refresh
         lifecycle_due = self.lifecycle_at is not None and now >= self.lifecycle_at
         if self.dirty or refresh_due or lifecycle_due:
             await self._write(now, lambda conn: flush(self, conn, now))
-            await lifecycle.refresh(self, now)
+            taken_over = await lifecycle.refresh(self, now)
+            if taken_over:
+                await recover(self, now, taken_over)
             self.dirty = False
             if self.settings.refresh_every is not None:
                 self.next_refresh = now + self.settings.refresh_every

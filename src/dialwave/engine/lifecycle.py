@@ -97,10 +97,14 @@ def _release_all(engine: Engine, campaign_id: str, now: datetime, *, final: bool
         camp.slotted = 0
 
 
-async def refresh(engine: Engine, now: datetime) -> None:
-    """Re-read the campaigns the engine serves; apply scheduled transitions."""
+async def refresh(engine: Engine, now: datetime) -> set[str]:
+    """Re-read the campaigns this engine owns (taking over those no worker owns); apply scheduled
+    transitions. Returns the campaigns it newly owns (their calls in flight need reconciling)."""
     async with engine.db.write() as conn:
-        rows = await repo.engine_campaigns(conn)
+        running = await repo.engine_campaigns(conn)
+        fresh = await engine.leases.acquire(r["id"] for r in running)
+        finished = engine.leases.owned - {r["id"] for r in running}
+        rows = [r for r in running if r["id"] in engine.leases.owned]
         engine.org_caps = await repo.org_caps(conn, (r["organization_id"] for r in rows))
         seen: set[str] = set()
         upcoming: list[datetime] = []
@@ -118,6 +122,7 @@ async def refresh(engine: Engine, now: datetime) -> None:
                 _release_all(engine, row["id"], now)
                 await flush(engine, conn, now)  # released leads must be queued before they are cancelled
                 await _finish(conn, row, "schedule.end_at passed", now)
+                finished.add(row["id"])
                 continue
             for t in (sched.start_at if status == "scheduled" else None, sched.end_at):
                 if t is not None and t > now:
@@ -149,6 +154,8 @@ async def refresh(engine: Engine, now: datetime) -> None:
             if camp.status == "active" and camp.config.auto_complete:
                 engine.writes.finished.add(camp.id)
         engine.lifecycle_at = min(upcoming) if upcoming else None
+    await engine.leases.release(finished)
+    return fresh - finished
 
 
 async def _finish(conn: AsyncConnection, row: RowMapping, reason: str, now: datetime) -> None:

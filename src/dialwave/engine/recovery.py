@@ -20,10 +20,11 @@ if TYPE_CHECKING:
 log = structlog.get_logger("dialwave.engine")
 
 
-async def recover(engine: Engine, now: datetime) -> int:
-    """Adopt or close every call the database shows in flight; returns how many."""
+async def recover(engine: Engine, now: datetime, campaign_ids: set[str]) -> int:
+    """Adopt or close every call of these campaigns that the database shows in flight and this engine
+    does not track (left by a stopped or dead worker); returns how many."""
     async with engine.db.read() as conn:
-        calls = await repo.live_calls(conn)
+        calls = [c for c in await repo.live_calls(conn, sorted(campaign_ids)) if c["id"] not in engine.live]
         leads = await repo.lead_rows(conn, [c["lead_id"] for c in calls])
         numbers = await repo.numbers_by_id(conn, list({c["caller_id"] for c in calls if c["caller_id"]}))
     for call in calls:

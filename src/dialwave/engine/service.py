@@ -54,3 +54,4 @@ class EngineService:
             await asyncio.wait_for(self.task, 10)
         except TimeoutError:
             self.task.cancel()
+        await self.engine.close()

@@ -182,9 +182,27 @@ async def update_calls(conn: AsyncConnection, rows: dict[str, dict[str, Any]]) -
     await _update_many(conn, calls, rows)
 
 
-async def live_calls(conn: AsyncConnection) -> Sequence[RowMapping]:
-    stmt = sa.select(calls).where(calls.c.status.in_(LIVE_CALL))
-    return (await conn.execute(stmt)).mappings().all()
+async def live_calls(conn: AsyncConnection, campaign_ids: Sequence[str]) -> Sequence[RowMapping]:
+    """Calls between intent and hang-up of these campaigns."""
+    found: list[RowMapping] = []
+    for condition in _one_of(conn, calls.c.campaign_id, campaign_ids):
+        stmt = sa.select(calls).where(condition, calls.c.status.in_(LIVE_CALL))
+        found.extend((await conn.execute(stmt)).mappings().all())
+    return found
+
+
+_LEASE_KEY = "hashtextextended(:campaign_id, 0)"
+
+
+async def try_lease(conn: AsyncConnection, campaign_id: str) -> bool:
+    """PostgreSQL: take the campaign's dispatch lease (a session advisory lock) if no worker holds it.
+    It lasts as long as the session: a worker that dies loses its connection, and its leases."""
+    taken = await conn.scalar(sa.text(f"SELECT pg_try_advisory_lock({_LEASE_KEY})"), {"campaign_id": campaign_id})
+    return bool(taken)
+
+
+async def release_lease(conn: AsyncConnection, campaign_id: str) -> None:
+    await conn.execute(sa.text(f"SELECT pg_advisory_unlock({_LEASE_KEY})"), {"campaign_id": campaign_id})
 
 
 async def lead_rows(conn: AsyncConnection, lead_ids: Sequence[str]) -> dict[str, RowMapping]:

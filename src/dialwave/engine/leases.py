@@ -1,0 +1,51 @@
+"""Which campaigns this dispatcher owns. On PostgreSQL several `serve` processes share the database:
+each campaign is dispatched by one of them at a time, through a session advisory lock held on a
+dedicated connection. When a worker dies its connection closes, the lock goes with it, and another
+worker takes the campaign over at its next refresh (and reconciles the calls left in flight).
+SQLite has one worker, which owns every campaign."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dialwave.store.db import Database
+from dialwave.store.repositories import dispatch as repo
+
+
+class Leases:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.owned: set[str] = set()
+        self._conn: AsyncConnection | None = None
+
+    async def acquire(self, campaign_ids: Iterable[str]) -> set[str]:
+        """Try to own each campaign not owned yet; returns the ones newly owned."""
+        wanted = [c for c in campaign_ids if c not in self.owned]
+        if self.db.dialect != "postgresql":
+            self.owned.update(wanted)
+            return set(wanted)
+        if wanted and self._conn is None:
+            self._conn = await self.db.writer.connect()
+            await self._conn.execution_options(isolation_level="AUTOCOMMIT")
+        new = set()
+        for campaign_id in wanted:
+            assert self._conn is not None
+            if await repo.try_lease(self._conn, campaign_id):
+                new.add(campaign_id)
+        self.owned |= new
+        return new
+
+    async def release(self, campaign_ids: Iterable[str]) -> None:
+        for campaign_id in list(campaign_ids):
+            if campaign_id in self.owned and self._conn is not None:
+                await repo.release_lease(self._conn, campaign_id)
+            self.owned.discard(campaign_id)
+
+    async def close(self) -> None:
+        """Give up every lease (closing the session releases its advisory locks)."""
+        self.owned.clear()
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
