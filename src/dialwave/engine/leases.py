@@ -44,8 +44,10 @@ class Leases:
             self.owned.discard(campaign_id)
 
     async def close(self) -> None:
-        """Give up every lease (closing the session releases its advisory locks)."""
+        """Give up every lease: the session is ended (not returned to the pool, which would keep its
+        advisory locks), as a worker's death would end it."""
         self.owned.clear()
         if self._conn is not None:
+            await self._conn.invalidate()
             await self._conn.close()
             self._conn = None

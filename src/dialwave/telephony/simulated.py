@@ -42,6 +42,7 @@ class SimulatedCarrier:
         self._heap: list[tuple[datetime, int, str, int]] = []  # (at, seq, call_id, event index)
         self._seq = 0
         self.originated = 0
+        self.owners: dict[str, SimulatedCarrierView] = {}
 
     def _model(self, request: DialRequest) -> SimulatedSettings:
         raw = request.carrier_settings.get("simulated") if request.carrier_settings else None
@@ -152,7 +153,49 @@ class SimulatedCarrier:
         )
         return CallStatus(state, f"sim-{call_id}", happened)  # type: ignore[arg-type]
 
+    def view(self) -> SimulatedCarrierView:
+        """A handle for one of several dispatchers sharing this carrier (like workers sharing a real
+        one): each receives the events of the calls it placed or reconciled."""
+        return SimulatedCarrierView(self)
+
+    def route(self, now: datetime) -> None:
+        for event in self.poll(now):
+            owner = self.owners.get(event.call_id)
+            if owner is not None:
+                owner.inbox.append(event)
+
     def forget(self) -> None:
         """Drop every call (a carrier that lost its state, for recovery tests)."""
         self._calls.clear()
         self._heap.clear()
+
+
+class SimulatedCarrierView:
+    name = "simulated"
+    simulated = True
+
+    def __init__(self, carrier: SimulatedCarrier) -> None:
+        self.carrier = carrier
+        self.inbox: list[CallEvent] = []
+
+    async def originate(self, request: DialRequest) -> str:
+        ref = await self.carrier.originate(request)
+        self.carrier.owners[request.call_id] = self
+        return ref
+
+    async def hangup(self, call_id: str) -> None:
+        await self.carrier.hangup(call_id)
+
+    def poll(self, now: datetime) -> list[CallEvent]:
+        self.carrier.route(now)
+        out, self.inbox = self.inbox, []
+        return out
+
+    def next_event_at(self) -> datetime | None:
+        return self.carrier.next_event_at()
+
+    async def status(self, call_id: str) -> CallStatus | None:
+        found = await self.carrier.status(call_id)
+        if found is not None:
+            self.carrier.owners[call_id] = self  # later events of the call come here
+        return found
