@@ -125,8 +125,22 @@ def _lookup_facts(e164: str) -> tuple[str | None, str | None, tuple[str, ...]]:
     return region, state, zones
 
 
+_RECIPIENTS: dict[tuple[str, str | None, str], Recipient] = {}
+
+
 def recipient(e164: str, lead_timezone: str | None, campaign_zone: str, book: RuleBook | None = None) -> Recipient:
-    book = book or rule_book()
+    if book is not None:
+        return _recipient(e164, lead_timezone, campaign_zone, book)
+    key = (e164[:FACT_PREFIX], lead_timezone, campaign_zone)
+    found = _RECIPIENTS.get(key)
+    if found is None:
+        if len(_RECIPIENTS) >= 200_000:
+            _RECIPIENTS.clear()
+        found = _RECIPIENTS[key] = _recipient(e164, lead_timezone, campaign_zone, rule_book())
+    return found
+
+
+def _recipient(e164: str, lead_timezone: str | None, campaign_zone: str, book: RuleBook) -> Recipient:
     region, state, zones = _number_facts(e164)
     rule = book.default
     if region and state and f"{region}-{state}" in book.rules:
