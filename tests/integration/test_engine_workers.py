@@ -23,11 +23,8 @@ async def step(engines: list[Engine], clock: VirtualClock, carrier: SimulatedCar
     clock.set(max(min(times), now + timedelta(milliseconds=1)) if times else now + timedelta(seconds=1))
 
 
-async def test_two_workers_split_campaigns_and_one_takes_over_when_the_other_dies(
-    db_url: str, db: Database, backend: str
-) -> None:
-    if backend == "sqlite":
-        pytest.skip("SQLite runs one dispatcher by design")
+@pytest.mark.parametrize("backend", ["postgresql"])  # SQLite runs one dispatcher by design
+async def test_two_workers_split_campaigns_and_one_takes_over_when_the_other_dies(db_url: str, db: Database) -> None:
     start = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
     async with make_rig(db_url, db, start, model(outcomes={"answered": 1.0}, talk_seconds=(90, 90))) as rig:
         settings = EngineSettings.virtual(refresh_every=timedelta(seconds=1))
