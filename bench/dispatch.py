@@ -33,6 +33,7 @@ from dialwave.engine.runner import VirtualRunner
 from dialwave.ids import new_id, new_ids
 from dialwave.services import campaigns as campaign_service
 from dialwave.services.auth import create_key
+from dialwave.services.leads import after_bulk_load
 from dialwave.store.db import Database
 from dialwave.store.migrate import upgrade
 from dialwave.store.repositories import agents as agent_repo
@@ -113,12 +114,10 @@ async def seed(db: Database, leads: int, pace: float, concurrency: int) -> str:
             await campaign_repo.add_counts(conn, cid, total=count, queued=count)
             await campaign_repo.set_common_keys(conn, cid, [])
     await campaign_service.act(db, org, cid, "start", START)
-    maintenance = os.environ.get("DIALWAVE_BENCH_PG_AFTER_LOAD", "VACUUM ANALYZE")  # or ANALYZE, or none
-    if db.dialect == "postgresql" and maintenance.lower() != "none":
-        # what autovacuum does after a bulk load anyway; doing it here keeps it out of the measurement
-        async with db.writer.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.exec_driver_sql(f"{maintenance} leads")
+    # what the import API does after a big load (ANALYZE on PostgreSQL); DIALWAVE_BENCH_SKIP_ANALYZE=1 to
+    # see the engine on stale statistics
+    if not os.environ.get("DIALWAVE_BENCH_SKIP_ANALYZE"):
+        await after_bulk_load(db, leads)
     return str(cid)
 
 
@@ -138,6 +137,7 @@ async def decisions_per_second(backend: str, leads: int, decisions: int) -> floa
         while engine.stats["decisions"] - before < decisions:
             await runner.run_for(timedelta(seconds=10))
         rate = (engine.stats["decisions"] - before) / (time.perf_counter() - t0)
+        await engine.close()
         print(
             f"  [{backend}] {leads:,} queued: {rate:,.0f} decisions/s ({engine.stats['dialed']:,} dialed)", flush=True
         )
@@ -158,6 +158,7 @@ async def pace_accuracy(backend: str) -> float:
         )
         engine = Engine(db, {"simulated": carrier}, EngineSettings.virtual())
         await VirtualRunner(engine, clock).run_for(timedelta(seconds=60))
+        await engine.close()
         async with db.read() as conn:
             import sqlalchemy as sa
 

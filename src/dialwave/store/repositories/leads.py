@@ -199,3 +199,10 @@ async def list_calls(
     if outcome:
         stmt = stmt.where(calls.c.outcome == outcome)
     return await page(conn, stmt, calls.c.id, limit, cursor)
+
+
+async def refresh_statistics(conn: AsyncConnection) -> None:
+    """PostgreSQL: re-sample the leads table, so the dispatcher's claims get good plans at once after a
+    bulk load instead of after autovacuum's next ANALYZE. (SQLite plans these queries from the schema.)"""
+    if conn.dialect.name == "postgresql":
+        await conn.exec_driver_sql("ANALYZE leads")
