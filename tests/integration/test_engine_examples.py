@@ -283,17 +283,22 @@ async def test_scheduled_start_and_initial_delay(db_url: str, db: Database) -> N
         assert (await rig.get(cid))["status"] == "completed"
 
 
-async def test_cooldown_after_success_holds_the_number_in_another_campaign(db_url: str, db: Database) -> None:
+@pytest.mark.parametrize(
+    ("cooldown", "since"), [("after_success_hours", "answered_at"), ("after_completion_hours", "ended_at")]
+)
+async def test_cooldown_holds_the_number_in_another_campaign(
+    db_url: str, db: Database, cooldown: str, since: str
+) -> None:
     start = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
     async with make_rig(db_url, db, start, model(outcomes={"answered": 1.0}, talk_seconds=(60, 60))) as rig:
         first = await rig.campaign(["+12125550150"])
         await rig.run(timedelta(minutes=5))
-        (answered,) = await rig.calls(first)
-        second = await rig.campaign(["+12125550150"], cooldowns={"after_success_hours": 2})
+        (done,) = await rig.calls(first)
+        second = await rig.campaign(["+12125550150"], cooldowns={cooldown: 2})
         await rig.until_idle()
         (later,) = await rig.calls(second)
-        assert later["started_at"] >= answered["answered_at"] + timedelta(hours=2)
-        assert later["started_at"] < answered["answered_at"] + timedelta(hours=2, minutes=1)  # waited, not skipped
+        assert later["started_at"] >= done[since] + timedelta(hours=2)
+        assert later["started_at"] < done[since] + timedelta(hours=2, minutes=1)  # waited, not skipped
 
 
 async def test_auto_dnc_outcome_adds_the_number_and_cancels_its_retries_everywhere(db_url: str, db: Database) -> None:

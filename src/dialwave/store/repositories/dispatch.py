@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dialwave.domain import lead_states as ls
 from dialwave.store.repositories.leads import _one_of, _sqlite_time
 from dialwave.store.tables import agent_versions, calls, campaigns, leads, organizations, phone_numbers
+from dialwave.store.types import UTCDateTime
 
 LIVE_CALL = ("pending", "dialing", "ringing", "in_call")
 _LEAD_CLAIM_COLUMNS = (
@@ -105,45 +106,46 @@ async def attempts_since(
     return found
 
 
+async def _latest(
+    conn: AsyncConnection, number: sa.Column[str], at: sa.Column[datetime], numbers: Sequence[str], *where: Any
+) -> dict[str, datetime]:
+    """The latest `at` per number among rows matching `where`."""
+    found: dict[str, datetime] = {}
+    for condition in _one_of(conn, number, numbers):
+        latest = sa.func.max(at, type_=UTCDateTime())
+        stmt = sa.select(number, latest).where(condition, *where).group_by(number)
+        found.update({n: t for n, t in await conn.execute(stmt) if t is not None})
+    return found
+
+
 async def last_answered(
     conn: AsyncConnection, org_id: str, numbers: Sequence[str], since: datetime
 ) -> dict[str, datetime]:
     """When each number last answered (any campaign of the organization), if since `since`."""
-    found: dict[str, datetime] = {}
-    for condition in _one_of(conn, calls.c.to_number, numbers):
-        stmt = (
-            sa.select(calls.c.to_number, sa.func.max(calls.c.answered_at))
-            .where(
-                calls.c.organization_id == org_id,
-                condition,
-                calls.c.started_at >= since,
-                calls.c.answered_at.is_not(None),
-                calls.c.outcome.in_(("answered", "short_duration", "opted_out")),
-            )
-            .group_by(calls.c.to_number)
-        )
-        for number, at in await conn.execute(stmt):
-            if at is not None:
-                found[number] = at if isinstance(at, datetime) else datetime.fromisoformat(at)
-    return found
+    return await _latest(
+        conn,
+        calls.c.to_number,
+        calls.c.answered_at,
+        numbers,
+        calls.c.organization_id == org_id,
+        calls.c.started_at >= since,
+        calls.c.outcome.in_(("answered", "short_duration", "opted_out")),
+    )
 
 
 async def last_completed(
     conn: AsyncConnection, org_id: str, numbers: Sequence[str], since: datetime
 ) -> dict[str, datetime]:
     """When a lead for each number last completed in any campaign of the organization, if since `since`."""
-    found: dict[str, datetime] = {}
-    for condition in _one_of(conn, leads.c.phone_number, numbers):
-        stmt = sa.select(leads.c.phone_number, leads.c.finished_at).where(
-            leads.c.organization_id == org_id,
-            condition,
-            leads.c.status == ls.COMPLETED,
-            leads.c.finished_at >= since,
-        )
-        for number, at in await conn.execute(stmt):
-            if number not in found or at > found[number]:
-                found[number] = at
-    return found
+    return await _latest(
+        conn,
+        leads.c.phone_number,
+        leads.c.finished_at,
+        numbers,
+        leads.c.organization_id == org_id,
+        leads.c.status == ls.COMPLETED,
+        leads.c.finished_at >= since,
+    )
 
 
 async def insert_calls(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
