@@ -151,6 +151,7 @@ def _line(row: Any) -> dict[str, Any]:
         "campaign_id": row["campaign_id"],
         "lead_id": row["lead_id"],
         "phone_number": row["to_number"],
+        "to_number": row["to_number"],
         "from_number": row["from_number"],
         "attempt": row["attempt"],
         "started_at": _iso(row["started_at"]),
