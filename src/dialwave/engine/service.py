@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import structlog
 
@@ -40,7 +39,7 @@ class EngineService:
                     f"--time-scale is for the simulated carrier only; phone numbers use {', '.join(real)}"
                 )
         self.task = asyncio.create_task(self.runner.run(), name="dialwave-dispatcher")
-        log.info("dispatcher started", time_scale=self.settings.time_scale, started_at=datetime.now(UTC).isoformat())
+        log.info("dispatcher started", time_scale=self.settings.time_scale)
 
     def signal(self, org_id: str, campaign_id: str | None) -> None:
         self.engine.invalidate(org_id, campaign_id)
