@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dialwave.domain.campaign_config import Retry, RetryRule
-from dialwave.domain.outcomes import INTERNAL_ERROR, OPTED_OUT, REACHED
+from dialwave.domain.outcomes import OPTED_OUT, REACHED
 
 COMPLETED, FAILED = "completed", "failed"
 
@@ -38,8 +38,3 @@ def decide(retry: Retry, reason: str, attempts: int, retries: dict[str, int], en
     wait = rule.interval_minutes[min(done, len(rule.interval_minutes) - 1)]
     after = {**retries, reason: done + 1}
     return Decision("retry_pending", ended_at + timedelta(minutes=wait), after, f"{reason} retry {done + 1}")
-
-
-def internal_error_rule(retry: Retry) -> RetryRule:
-    rule: RetryRule = getattr(retry.on, INTERNAL_ERROR)
-    return rule

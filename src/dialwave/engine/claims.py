@@ -74,7 +74,8 @@ async def claim(
         on_dnc = custom_dnc & set(numbers)
         if check_org_dnc:
             on_dnc |= await dnc_contains(conn, camp.org_id, numbers)
-        capped = [n for n in numbers if cap_for(n, number_cap) is not None]
+        caps = {n: cap_for(n, number_cap) for n in numbers}
+        capped = [n for n, cap in caps.items() if cap is not None]
         recent = await repo.attempts_since(conn, camp.org_id, capped, now - DAY) if capped else {}
         waits = await _cooldowns(conn, camp, numbers, now)
         ids = new_ids("call", len(rows))
@@ -86,7 +87,7 @@ async def claim(
                 _leave(left, row, ls.SKIPPED, None, "on a do-not-call list", now, out.deltas)
                 continue
             when = earliest(camp.times, number, row["timezone"], max(now, waits.get(number, now)))
-            cap = cap_for(number, number_cap)
+            cap = caps[number]
             if when is not None and cap is not None:
                 when = capped_until(recent.get(number, []) + in_batch.get(number, []), cap, when)
             if when is None:

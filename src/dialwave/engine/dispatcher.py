@@ -184,11 +184,11 @@ class Engine:
             _, call_id = heapq.heappop(self.ring_deadlines)
             live = self.live.get(call_id)
             if live is not None and live.answered_at is None:
-                hanging = self._carrier_of(live.campaign_id, live.caller_id)
+                hanging = self.carrier_of(live.campaign_id, live.caller_id)
                 if hanging is not None:
                     await hanging.hangup(call_id)  # its "ended" event (no_answer) follows
 
-    def _carrier_of(self, campaign_id: str, caller_id: str) -> Carrier | None:
+    def carrier_of(self, campaign_id: str, caller_id: str) -> Carrier | None:
         camp = self.campaigns.get(campaign_id)
         return self.carriers.get(camp.provider(caller_id) if camp is not None else "simulated")
 

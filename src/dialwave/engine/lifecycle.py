@@ -19,7 +19,8 @@ from dialwave.engine.claims import CallerLoad
 from dialwave.engine.state import CampaignState
 from dialwave.engine.writes import flush
 from dialwave.store.repositories import dispatch as repo
-from dialwave.store.repositories.campaigns import add_counts
+from dialwave.store.repositories.agents import get_numbers
+from dialwave.store.repositories.leads import cancel_open_leads
 
 if TYPE_CHECKING:
     from dialwave.engine.dispatcher import Engine
@@ -39,7 +40,7 @@ async def _state(
     engine: Engine, conn: AsyncConnection, row: RowMapping, config: CampaignConfig, old: CampaignState | None
 ) -> CampaignState:
     ids = [c.phone_number_id for c in config.caller_ids]
-    numbers = await repo.numbers_by_id(conn, ids)
+    numbers = await get_numbers(conn, row["organization_id"], ids)
     callers = [
         Caller(c.phone_number_id, numbers[c.phone_number_id]["number"], c.weight)
         for c in config.caller_ids
@@ -159,16 +160,9 @@ async def refresh(engine: Engine, now: datetime) -> set[str]:
 
 
 async def _finish(conn: AsyncConnection, row: RowMapping, reason: str, now: datetime) -> None:
-    moved = await repo.end_open_leads(conn, row["id"], reason, now)
-    await add_counts(
-        conn,
-        row["id"],
-        queued=-moved["queued"],
-        retry_pending=-moved["retry_pending"],
-        cancelled=moved["queued"] + moved["retry_pending"],
-    )
+    cancelled = await cancel_open_leads(conn, row["id"], reason, now)
     await repo.set_campaign_status(conn, row["id"], row["status"], "completed", now, reason)
-    log.info("campaign completed", campaign_id=row["id"], reason=reason, cancelled_leads=sum(moved.values()))
+    log.info("campaign completed", campaign_id=row["id"], reason=reason, cancelled_leads=cancelled)
 
 
 async def check_done(engine: Engine, now: datetime) -> None:

@@ -26,7 +26,6 @@ async def recover(engine: Engine, now: datetime, campaign_ids: set[str]) -> int:
     async with engine.db.read() as conn:
         calls = [c for c in await repo.live_calls(conn, sorted(campaign_ids)) if c["id"] not in engine.live]
         leads = await repo.lead_rows(conn, [c["lead_id"] for c in calls])
-        numbers = await repo.numbers_by_id(conn, list({c["caller_id"] for c in calls if c["caller_id"]}))
     for call in calls:
         lead = leads.get(call["lead_id"])
         camp = engine.campaigns.get(call["campaign_id"])
@@ -46,8 +45,7 @@ async def recover(engine: Engine, now: datetime, campaign_ids: set[str]) -> int:
             ring_timeout=timedelta(seconds=camp.config.ring_timeout_seconds if camp else 30),
         )
         engine.track(live, +1)
-        number = numbers.get(call["caller_id"])
-        carrier = engine.carriers.get(number["provider"] if number else "simulated")
+        carrier = engine.carrier_of(call["campaign_id"], call["caller_id"] or "")
         status = await carrier.status(call["id"]) if carrier is not None else None
         if status is None:
             log.warning("in-doubt attempt unknown to its carrier: provider_error", call_id=call["id"])

@@ -92,7 +92,6 @@ class Live:
     answered_at: datetime | None = None
     provider_call_id: str | None = None
     ring_timeout: timedelta = timedelta(seconds=30)
-    timeout_sent: bool = False
 
 
 @dataclass

@@ -41,6 +41,7 @@ def apply_end(
     w = engine.writes
     at = event.at
     decision = _decision(camp, live, classified, at)
+    assert ls.can_move(live.lead_status, decision.status), (live.lead_status, decision.status)
     next_at = None
     if decision.status == ls.RETRY_PENDING and decision.retry_at is not None and camp is not None:
         next_at = earliest(camp.times, live.to_number, live.lead_timezone, decision.retry_at) or decision.retry_at

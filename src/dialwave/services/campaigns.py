@@ -235,14 +235,7 @@ async def act(db: Database, org_id: str, campaign_id: str, action: str, now: dat
                 values["agent_version_used"] = config.agent_version or agent["version"]
                 values["started_at"] = now
         if step.target == rules.CANCELLED:
-            moved = await lead_repo.cancel_open_leads(conn, campaign_id, now)
-            await repo.add_counts(
-                conn,
-                campaign_id,
-                queued=-moved["queued"],
-                retry_pending=-moved["retry_pending"],
-                cancelled=moved["queued"] + moved["retry_pending"],
-            )
+            await lead_repo.cancel_open_leads(conn, campaign_id, "the campaign was cancelled", now)
             values["completed_at"] = now
         if not await repo.update_campaign(conn, campaign_id, row["version"], values):
             raise Conflict("the campaign changed while updating: retry", code="VERSION_MISMATCH")

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import lead_states as ls
 from dialwave.store.repositories.leads import _one_of, _sqlite_time
-from dialwave.store.tables import agent_versions, calls, campaigns, leads, organizations, phone_numbers
+from dialwave.store.tables import agent_versions, calls, campaigns, leads, organizations
 from dialwave.store.types import UTCDateTime
 
 LIVE_CALL = ("pending", "dialing", "ringing", "in_call")
@@ -50,13 +50,6 @@ async def org_caps(conn: AsyncConnection, org_ids: Iterable[str]) -> dict[str, i
         return {}
     stmt = sa.select(organizations.c.id, organizations.c.max_concurrency).where(organizations.c.id.in_(ids))
     return {row.id: row.max_concurrency for row in await conn.execute(stmt)}
-
-
-async def numbers_by_id(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, RowMapping]:
-    if not ids:
-        return {}
-    stmt = sa.select(phone_numbers).where(phone_numbers.c.id.in_(list(ids)))
-    return {row["id"]: row for row in (await conn.execute(stmt)).mappings()}
 
 
 async def agent_snapshot(conn: AsyncConnection, agent_id: str, version: int) -> dict[str, Any] | None:
@@ -253,19 +246,6 @@ async def skip_number_everywhere(
             .where(leads.c.id.in_(ids))
             .values(status=ls.SKIPPED, reason=reason, next_attempt_at=None, finished_at=now, updated_at=now)
         )
-    return moved
-
-
-async def end_open_leads(conn: AsyncConnection, campaign_id: str, reason: str, now: datetime) -> dict[str, int]:
-    """Due leads of a campaign that ends become cancelled; returns how many left each status."""
-    moved: dict[str, int] = {}
-    for status in ls.DUE:
-        result = await conn.execute(
-            leads.update()
-            .where(leads.c.campaign_id == campaign_id, leads.c.status == status)
-            .values(status=ls.CANCELLED, reason=reason, next_attempt_at=None, finished_at=now, updated_at=now)
-        )
-        moved[status] = int(result.rowcount or 0)
     return moved
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dialwave.store.repositories.campaigns import add_counts
 from dialwave.store.repositories.paging import page
 from dialwave.store.tables import calls, dnc_numbers, leads
 
@@ -125,17 +126,20 @@ async def delete_lead(conn: AsyncConnection, lead_id: str) -> None:
     await conn.execute(leads.delete().where(leads.c.id == lead_id))
 
 
-async def cancel_open_leads(conn: AsyncConnection, campaign_id: str, now: datetime) -> dict[str, int]:
-    """Mark queued and retry-pending leads cancelled; returns how many left each status."""
+async def cancel_open_leads(conn: AsyncConnection, campaign_id: str, reason: str, now: datetime) -> int:
+    """Queued and retry-pending leads of a campaign that ends become cancelled, counters included;
+    returns how many."""
     moved: dict[str, int] = {}
     for status in ("queued", "retry_pending"):
         result = await conn.execute(
             leads.update()
             .where(leads.c.campaign_id == campaign_id, leads.c.status == status)
-            .values(status="cancelled", next_attempt_at=None, updated_at=now)
+            .values(status="cancelled", reason=reason, next_attempt_at=None, finished_at=now, updated_at=now)
         )
         moved[status] = int(result.rowcount or 0)
-    return moved
+    total = moved["queued"] + moved["retry_pending"]
+    await add_counts(conn, campaign_id, queued=-moved["queued"], retry_pending=-moved["retry_pending"], cancelled=total)
+    return total
 
 
 async def dnc_is_empty(conn: AsyncConnection, org_id: str) -> bool:
