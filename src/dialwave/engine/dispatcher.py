@@ -329,7 +329,6 @@ class Engine:
         elif event.kind == "answered":
             if live.answered_at is None:
                 live.answered_at = event.at
-                live.lead_status = ls.IN_CALL
                 self.writes.call(live.call_id, status="in_call", answered_at=event.at)
                 self.writes.lead(live.lead_id, status=ls.IN_CALL, updated_at=event.at)
         else:

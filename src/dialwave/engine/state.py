@@ -88,10 +88,13 @@ class Live:
     caller_id: str
     started_at: datetime
     retries: dict[str, int]
-    lead_status: str = "dialing"
     answered_at: datetime | None = None
     provider_call_id: str | None = None
     ring_timeout: timedelta = timedelta(seconds=30)
+
+    @property
+    def lead_status(self) -> str:
+        return "in_call" if self.answered_at is not None else "dialing"
 
 
 @dataclass
