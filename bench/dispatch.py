@@ -32,6 +32,7 @@ from dialwave.engine.dispatcher import Engine, EngineSettings
 from dialwave.engine.runner import VirtualRunner
 from dialwave.ids import new_id, new_ids
 from dialwave.services import campaigns as campaign_service
+from dialwave.services.webhooks import UrlGuard
 from dialwave.services.auth import create_key
 from dialwave.services.leads import after_bulk_load
 from dialwave.store.db import Database
@@ -86,7 +87,7 @@ async def seed(db: Database, leads: int, pace: float, concurrency: int) -> str:
             "dnc": {"enabled": False},
         }
     )
-    campaign = await campaign_service.create_campaign(db, org, config, START)
+    campaign, _ = await campaign_service.create_campaign(db, org, config, START, UrlGuard())
     cid = campaign["id"]
     batch = 20_000
     for offset in range(0, leads, batch):

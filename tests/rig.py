@@ -129,12 +129,14 @@ async def make_rig(
     start: datetime,
     model: SimulatedSettings | None = None,
     org: str | None = None,
+    allow_loopback: bool = False,
     **engine_over: Any,
 ) -> AsyncIterator[Rig]:
     clock = VirtualClock(start)
     carrier = SimulatedCarrier(clock, model)
     engine = Engine(db, {"simulated": carrier}, EngineSettings.virtual(**engine_over))
-    app = create_app(Settings(database_url=db_url), db=db, clock=clock, engine_signal=engine.invalidate)
+    settings = Settings(database_url=db_url, webhook_allow_loopback=allow_loopback)
+    app = create_app(settings, db=db, clock=clock, engine_signal=engine.invalidate)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dialwave.test") as client:
         created = await create_key(db, org or f"org-{start.timestamp()}", ["read", "write"], start)
         api = Api(client, created.key, created.organization_id)
@@ -147,7 +149,9 @@ async def make_rig(
 
 def config_of(campaign: dict[str, Any]) -> CampaignConfig:
     """The configuration part of a campaign as the API returns it."""
-    return CampaignConfig.model_validate({k: v for k, v in campaign.items() if k in CampaignConfig.model_fields})
+    config = {k: v for k, v in campaign.items() if k in CampaignConfig.model_fields}
+    config["webhook"] = {k: v for k, v in config["webhook"].items() if k in ("url", "metadata")}
+    return CampaignConfig.model_validate(config)
 
 
 def model(**over: Any) -> SimulatedSettings:

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     time_scale: float = 1.0  # simulated carrier only: one real second = this many engine seconds
     number_attempts_per_24h: int | None = None  # organization-wide cap per number across campaigns
 
+    # Webhooks (`dialwave serve` runs the delivery worker beside the API).
+    webhooks: bool = True
+    webhook_allow_loopback: bool = False  # development and tests: http:// and loopback addresses allowed
+    webhook_timeout_seconds: float = 10.0
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -11,11 +11,14 @@ from dialwave import __version__
 from dialwave.api import errors
 from dialwave.api.deps import EngineSignal
 from dialwave.api.middleware import IdempotencyMiddleware, RequestIdMiddleware
-from dialwave.api.routes import agents, campaigns, leads, records
+from dialwave.api.routes import agents, campaigns, leads, records, webhooks
 from dialwave.clock import Clock, SystemClock
 from dialwave.config import Settings, get_settings
 from dialwave.engine.service import EngineService
+from dialwave.services.webhooks import UrlGuard
 from dialwave.store.db import Database
+from dialwave.webhooks.transport import HttpxTransport
+from dialwave.webhooks.worker import DeliveryService, DeliverySettings, DeliveryWorker
 
 DESCRIPTION = """Outbound voice campaigns for AI voice agents.
 
@@ -38,14 +41,25 @@ def create_app(
     database = db or Database(settings.database_url)
     owns_db = db is None
     service = EngineService(settings, database) if run_engine else None
+    delivery: DeliveryService | None = None
+    if run_engine and settings.webhooks:
+        options = DeliverySettings(
+            timeout=settings.webhook_timeout_seconds, allow_loopback=settings.webhook_allow_loopback
+        )
+        worker = DeliveryWorker(database, HttpxTransport(), SystemClock(), options)
+        delivery = DeliveryService(worker)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if service is not None:
             await service.start()
+        if delivery is not None:
+            await delivery.start()
         try:
             yield
         finally:
+            if delivery is not None:
+                await delivery.stop()
             if service is not None:
                 await service.stop()
             if owns_db:
@@ -56,8 +70,9 @@ def create_app(
     app.state.db = database
     app.state.clock = clock or (service.clock if service is not None else SystemClock())
     app.state.engine_signal = service.signal if service is not None else engine_signal
+    app.state.url_guard = UrlGuard(allow_loopback=settings.webhook_allow_loopback)
     errors.install(app)
-    for router in (records.health, agents.router, campaigns.router, leads.router, records.router):
+    for router in (records.health, agents.router, campaigns.router, leads.router, records.router, webhooks.router):
         app.include_router(router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestIdMiddleware)

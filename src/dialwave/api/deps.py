@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 
 from dialwave.config import Settings
 from dialwave.services.auth import Principal, authenticate
+from dialwave.services.webhooks import UrlGuard
 from dialwave.store.db import Database
 
 bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer dw_live_...")
@@ -68,12 +69,19 @@ def get_signal(request: Request) -> EngineSignal:
     return signal
 
 
+def get_guard(request: Request) -> UrlGuard:
+    """The SSRF policy for URLs saved through the API."""
+    guard: UrlGuard = request.app.state.url_guard
+    return guard
+
+
 Reader = Annotated[Principal, Depends(reader)]
 Writer = Annotated[Principal, Depends(writer)]
 Db = Annotated[Database, Depends(get_db)]
 Now = Annotated[datetime, Depends(get_now)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 Signal = Annotated[EngineSignal, Depends(get_signal)]
+Guard = Annotated[UrlGuard, Depends(get_guard)]
 
 
 def partial(model: type[BaseModel], name: str) -> type[BaseModel]:

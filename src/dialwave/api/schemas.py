@@ -7,7 +7,7 @@ from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from dialwave.domain.campaign_config import AgentOverrides, CampaignConfig
+from dialwave.domain.campaign_config import AgentOverrides, CampaignConfig, Webhook
 from dialwave.domain.resources import AgentConfig, SimulatedSettings
 
 T = TypeVar("T")
@@ -81,8 +81,17 @@ class Counts(Out):
     cancelled: int
 
 
+class WebhookOut(Webhook):
+    endpoint_id: str | None = Field(
+        None,
+        description="the endpoint delivering to webhook.url (see /v1/webhook-endpoints/{id}/deliveries)",
+    )
+    secret: str | None = Field(None, description="the endpoint's signing secret: only in the answer that created it")
+
+
 class CampaignOut(CampaignConfig):
     id: str = Field(examples=["cmp_01jd3m0f8x9v7k2q4r6t8w0y2a"])
+    webhook: WebhookOut
     status: Literal["draft", "scheduled", "active", "paused", "completed", "cancelled"]
     status_reason: str | None
     agent_version_used: int | None
@@ -176,3 +185,42 @@ class DncOut(Out):
     reason: str | None
     source: str
     created_at: datetime
+
+
+class EndpointOut(Out):
+    id: str = Field(examples=["whe_01jd3m0f8x9v7k2q4r6t8w0y2a"])
+    url: str
+    description: str | None
+    event_types: list[str] | None
+    enabled: bool
+    disabled_reason: str | None
+    campaign_id: str | None = Field(description="set: this is the campaign's own webhook.url endpoint")
+    created_at: datetime
+    updated_at: datetime
+
+
+class EndpointCreated(EndpointOut):
+    secret: str = Field(examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], description="shown once")
+
+
+class AttemptOut(Out):
+    attempt: int
+    at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+class DeliveryOut(Out):
+    id: str = Field(examples=["dlv_01jd3m0f8x9v7k2q4r6t8w0y2a"])
+    endpoint_id: str
+    event_id: str = Field(description="also the webhook-id header, the same on every attempt")
+    event_type: str
+    status: Literal["pending", "succeeded", "failed"]
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+    attempt_log: list[AttemptOut]

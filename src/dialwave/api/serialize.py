@@ -39,10 +39,15 @@ def phone_number(row: RowMapping) -> dict[str, Any]:
     return {"id": row["id"], **config, "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"])}
 
 
-def campaign(row: RowMapping) -> dict[str, Any]:
+def campaign(row: RowMapping, webhook_secret: str | None = None) -> dict[str, Any]:
+    """`webhook_secret`: the campaign's endpoint was just created; its secret is shown this once."""
+    hook = {**row["config"].get("webhook", {}), "endpoint_id": row.get("webhook_endpoint_id")}
+    if webhook_secret is not None:
+        hook["secret"] = webhook_secret
     return {
         "id": row["id"],
         **row["config"],
+        "webhook": hook,
         "status": row["status"],
         "status_reason": row["status_reason"],
         "agent_version_used": row["agent_version_used"],

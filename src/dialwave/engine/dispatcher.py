@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dialwave.domain import lead_states as ls
 from dialwave.domain.outcomes import PROVIDER_ERROR, classify
 from dialwave.domain.phone import mask
-from dialwave.engine import lifecycle
+from dialwave.engine import events, lifecycle
 from dialwave.engine.claims import CallerLoad, cap_for, claim
 from dialwave.engine.dial import Memory, dial_request, recheck
 from dialwave.engine.leases import Leases
@@ -75,6 +75,7 @@ class Engine:
         self.org_busy: dict[str, int] = {}
         self.org_caps: dict[str, int | None] = {}
         self.blocked: set[tuple[str, str]] = set()  # (org, number) put on the DNC list by an outcome
+        self.listening: set[str] = set()  # organizations with an enabled webhook endpoint (they get events)
         self.memory = Memory()
         self.leases = Leases(db)
         self.now: datetime | None = None
@@ -261,8 +262,10 @@ class Engine:
             started_at=r.slot,
             retries=dict(r.lead.get("retries") or {}),
             ring_timeout=timedelta(seconds=camp.config.ring_timeout_seconds),
+            from_number=r.caller.number,
         )
         self.track(live, +1)
+        events.call_started(self, live)
         self.stats["dialed"] += 1
         if cap_for(number, self.settings.number_attempts_per_24h) is not None:
             self.memory.started((r.org_id, number), r.slot)
@@ -331,6 +334,7 @@ class Engine:
                 live.answered_at = event.at
                 self.writes.call(live.call_id, status="in_call", answered_at=event.at)
                 self.writes.lead(live.lead_id, status=ls.IN_CALL, updated_at=event.at)
+                events.call_answered(self, live, event.at)
         else:
             self.end(live, event, None)
 

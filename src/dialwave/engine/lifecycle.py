@@ -15,12 +15,14 @@ from dialwave.domain.caller_ids import Caller
 from dialwave.domain.campaign_config import CampaignConfig
 from dialwave.domain.dialable import CampaignTimes
 from dialwave.domain.pacing import Pacer
+from dialwave.engine import events
 from dialwave.engine.claims import CallerLoad
 from dialwave.engine.state import CampaignState
 from dialwave.engine.writes import flush
 from dialwave.store.repositories import dispatch as repo
 from dialwave.store.repositories.agents import get_numbers
 from dialwave.store.repositories.leads import cancel_open_leads
+from dialwave.store.repositories.webhooks import orgs_listening
 
 if TYPE_CHECKING:
     from dialwave.engine.dispatcher import Engine
@@ -107,6 +109,7 @@ async def refresh(engine: Engine, now: datetime) -> set[str]:
         finished = engine.leases.owned - {r["id"] for r in running}
         rows = [r for r in running if r["id"] in engine.leases.owned]
         engine.org_caps = await repo.org_caps(conn, (r["organization_id"] for r in rows))
+        engine.listening = await orgs_listening(conn, (r["organization_id"] for r in rows))
         seen: set[str] = set()
         upcoming: list[datetime] = []
         for row in rows:
@@ -115,6 +118,7 @@ async def refresh(engine: Engine, now: datetime) -> set[str]:
             sched = config.schedule
             if status == "scheduled" and (sched.start_at is None or sched.start_at <= now):
                 await repo.set_campaign_status(conn, row["id"], status, "active", now, None)
+                await events.campaign_moved(engine, conn, row["id"], status, "active", "schedule.start_at reached", now)
                 log.info("scheduled campaign started", campaign_id=row["id"], at=now.isoformat())
                 reread = await repo.campaign_row(conn, row["id"])
                 assert reread is not None
@@ -122,7 +126,7 @@ async def refresh(engine: Engine, now: datetime) -> set[str]:
             if sched.end_at is not None and sched.end_at <= now:
                 _release_all(engine, row["id"], now)
                 await flush(engine, conn, now)  # released leads must be queued before they are cancelled
-                await _finish(conn, row, "schedule.end_at passed", now)
+                await _finish(engine, conn, row, "schedule.end_at passed", now)
                 finished.add(row["id"])
                 continue
             for t in (sched.start_at if status == "scheduled" else None, sched.end_at):
@@ -159,9 +163,10 @@ async def refresh(engine: Engine, now: datetime) -> set[str]:
     return fresh - finished
 
 
-async def _finish(conn: AsyncConnection, row: RowMapping, reason: str, now: datetime) -> None:
+async def _finish(engine: Engine, conn: AsyncConnection, row: RowMapping, reason: str, now: datetime) -> None:
     cancelled = await cancel_open_leads(conn, row["id"], reason, now)
-    await repo.set_campaign_status(conn, row["id"], row["status"], "completed", now, reason)
+    if await repo.set_campaign_status(conn, row["id"], row["status"], "completed", now, reason):
+        await events.campaign_moved(engine, conn, row["id"], row["status"], "completed", reason, now)
     log.info("campaign completed", campaign_id=row["id"], reason=reason, cancelled_leads=cancelled)
 
 
@@ -191,5 +196,6 @@ async def check_done(engine: Engine, now: datetime) -> None:
             if left == 0 and await repo.set_campaign_status(
                 conn, camp.id, "active", "completed", now, "nothing left to dial"
             ):
+                await events.campaign_moved(engine, conn, camp.id, "active", "completed", "nothing left to dial", now)
                 del engine.campaigns[camp.id]
                 log.info("campaign completed", campaign_id=camp.id, reason="nothing left to dial")

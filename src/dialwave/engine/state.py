@@ -91,6 +91,7 @@ class Live:
     answered_at: datetime | None = None
     provider_call_id: str | None = None
     ring_timeout: timedelta = timedelta(seconds=30)
+    from_number: str = ""
 
     @property
     def lead_status(self) -> str:
@@ -105,7 +106,8 @@ class Writes:
     leads: dict[str, dict[str, Any]] = field(default_factory=dict)
     counts: dict[str, Counter[str]] = field(default_factory=dict)
     released_calls: list[str] = field(default_factory=list)
-    dnc: list[tuple[str, str, str]] = field(default_factory=list)  # (org, number, reason)
+    dnc: list[tuple[str, str, str, str | None]] = field(default_factory=list)  # (org, number, reason, campaign)
+    events: list[dict[str, Any]] = field(default_factory=list)  # outbox rows, committed with the changes
     finished: set[str] = field(default_factory=set)  # campaigns whose leads reached a final status
 
     def call(self, call_id: str, **values: Any) -> None:
@@ -122,8 +124,8 @@ class Writes:
             counter[new] += 1
 
     def __len__(self) -> int:
-        return len(self.calls) + len(self.leads) + len(self.released_calls) + len(self.dnc)
+        return len(self.calls) + len(self.leads) + len(self.released_calls) + len(self.dnc) + len(self.events)
 
     @property
     def empty(self) -> bool:
-        return not (self.calls or self.leads or self.released_calls or self.dnc or self.counts)
+        return not (self.calls or self.leads or self.released_calls or self.dnc or self.counts or self.events)

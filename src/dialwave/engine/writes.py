@@ -13,10 +13,12 @@ from dialwave.domain import lead_states as ls
 from dialwave.domain.dialable import earliest
 from dialwave.domain.outcomes import Classified
 from dialwave.domain.retry import Decision, decide, final_status
+from dialwave.engine import events
 from dialwave.engine.state import CampaignState, Live, Writes
 from dialwave.store.repositories import dispatch as repo
 from dialwave.store.repositories.campaigns import add_counts
 from dialwave.store.repositories.leads import dnc_add
+from dialwave.store.repositories.webhooks import insert_events
 from dialwave.telephony.base import CallEvent
 
 if TYPE_CHECKING:
@@ -47,14 +49,14 @@ def apply_end(
         next_at = earliest(camp.times, live.to_number, live.lead_timezone, decision.retry_at) or decision.retry_at
         if camp.due_known:
             camp.next_due = next_at if camp.next_due is None else min(camp.next_due, next_at)
-    talk = (at - live.answered_at).total_seconds() if live.answered_at else 0.0
+    talk = round(max((at - live.answered_at).total_seconds(), 0.0), 3) if live.answered_at else 0.0
     w.call(
         live.call_id,
         status="ended",
         outcome=classified.outcome,
         conversion=event.conversion,
         ended_at=at,
-        duration_seconds=round(max(talk, 0.0), 3),
+        duration_seconds=talk,
         sip_code=event.sip_code,
         provider_call_id=live.provider_call_id or event.provider_call_id,
         reason=note or decision.why,
@@ -77,6 +79,19 @@ def apply_end(
         updated_at=at,
     )
     w.move(live.campaign_id, "in_progress", ls.counter(decision.status))
+    events.call_ended(
+        engine,
+        live,
+        at,
+        outcome=classified.outcome,
+        reason=classified.reason,
+        sip_code=event.sip_code,
+        conversion=event.conversion,
+        duration=talk,
+        lead_status=decision.status,
+        next_attempt_at=next_at,
+        why=note or decision.why,
+    )
     if final or camp is None:
         w.finished.add(live.campaign_id)
     if camp is not None:
@@ -85,7 +100,8 @@ def apply_end(
             triggers.add("completed")
         hit = sorted(triggers & set(camp.config.dnc.auto_add_on))
         if hit:
-            w.dnc.append((live.org_id, live.to_number, f"added automatically: {hit[0]} (campaign {camp.id})"))
+            reason = f"added automatically: {hit[0]} (campaign {camp.id})"
+            w.dnc.append((live.org_id, live.to_number, reason, camp.id))
             engine.blocked.add((live.org_id, live.to_number))
 
 
@@ -102,9 +118,11 @@ async def flush(engine: Engine, conn: AsyncConnection, now: datetime) -> None:
     if w.leads:
         await repo.update_leads(conn, w.leads)
     counts: dict[str, Counter[str]] = {k: Counter(v) for k, v in w.counts.items()}
-    for org_id, number, reason in w.dnc:
-        await dnc_add(conn, org_id, [number], reason, "auto", now)
+    for org_id, number, reason, campaign_id in w.dnc:
+        added = await dnc_add(conn, org_id, [number], reason, "auto", now)
         moved = await repo.skip_number_everywhere(conn, org_id, number, "on the do-not-call list", now)
+        if added:
+            events.dnc_added(engine, org_id, number, reason, moved, campaign_id, now)
         for campaign_id, per_status in moved.items():
             counter = counts.setdefault(campaign_id, Counter())
             for status, n in per_status.items():
@@ -114,4 +132,7 @@ async def flush(engine: Engine, conn: AsyncConnection, now: datetime) -> None:
                 engine.campaigns[campaign_id].due_known = False
     for campaign_id, counter in counts.items():
         await add_counts(conn, campaign_id, **{k: v for k, v in counter.items() if v})
+    if engine.writes.events or w.events:  # dnc_added events above went to the new buffer
+        await insert_events(conn, w.events + engine.writes.events)
+        engine.writes.events = []
     engine.stats["flushes"] += 1

@@ -15,10 +15,13 @@ from dialwave.domain.templates import variables_in
 from dialwave.errors import Conflict, NotFound, ValidationFailed
 from dialwave.ids import new_id
 from dialwave.services.validation import raise_fields, refuse_read_only, validate
+from dialwave.services.webhooks import UrlGuard, sync_campaign_endpoint
 from dialwave.store.db import Database
 from dialwave.store.repositories import agents as agent_repo
 from dialwave.store.repositories import campaigns as repo
 from dialwave.store.repositories import leads as lead_repo
+from dialwave.store.repositories.campaigns import counts_of
+from dialwave.webhooks.events import campaign_status_rows, emit_rows
 
 READ_ONLY = (
     "id",
@@ -96,9 +99,14 @@ async def _check_references(
     raise_fields(errors)
 
 
-async def create_campaign(db: Database, org_id: str, body: CampaignConfig, now: datetime) -> RowMapping:
+async def create_campaign(
+    db: Database, org_id: str, body: CampaignConfig, now: datetime, guard: UrlGuard
+) -> tuple[RowMapping, str | None]:
+    """The new campaign, and the signing secret of its webhook endpoint when it has a webhook.url."""
     campaign_id = new_id("cmp")
     config = body.model_dump(mode="json")
+    if body.webhook.url:
+        await guard.check(body.webhook.url, "webhook.url")
     async with db.write() as conn:
         await _check_references(conn, org_id, body, None)
         if await repo.name_taken(conn, org_id, body.name):
@@ -119,9 +127,10 @@ async def create_campaign(db: Database, org_id: str, body: CampaignConfig, now: 
                 "updated_at": now,
             },
         )
+        _, secret = await sync_campaign_endpoint(conn, org_id, campaign_id, body.webhook.url, now)
         row = await repo.get_campaign(conn, org_id, campaign_id)
     assert row is not None
-    return row
+    return row, secret
 
 
 async def get_campaign(db: Database, org_id: str, campaign_id: str) -> RowMapping:
@@ -147,8 +156,9 @@ def parse_if_match(value: str | None) -> int | None:
 
 
 async def update_campaign(
-    db: Database, org_id: str, campaign_id: str, patch: Any, if_match: str | None, now: datetime
-) -> RowMapping:
+    db: Database, org_id: str, campaign_id: str, patch: Any, if_match: str | None, now: datetime, guard: UrlGuard
+) -> tuple[RowMapping, str | None]:
+    """The updated campaign, and the secret of its webhook endpoint when this change created it."""
     if not isinstance(patch, dict):
         raise ValidationFailed("body: must be a JSON object (merge patch)", fields={"body": "must be a JSON object"})
     refuse_read_only(patch, READ_ONLY, STATUS_HINT)
@@ -170,7 +180,9 @@ async def update_campaign(
         if refusal:
             raise Conflict(refusal.message, code=refusal.code, fields=refusal.fields)
         if not paths:
-            return row
+            return row, None
+        if config.webhook.url and config.webhook.url != row["config"].get("webhook", {}).get("url"):
+            await guard.check(config.webhook.url, "webhook.url")
         await _check_references(conn, org_id, config, row["lead_common_keys"])
         if "name" in paths and await repo.name_taken(conn, org_id, config.name, campaign_id):
             raise ValidationFailed(
@@ -179,9 +191,10 @@ async def update_campaign(
         values = {"config": new, "name": config.name, "agent_id": config.agent_id, "updated_at": now}
         if not await repo.update_campaign(conn, campaign_id, row["version"], values):
             raise Conflict("the campaign changed while updating: retry", code="VERSION_MISMATCH")
+        _, secret = await sync_campaign_endpoint(conn, org_id, campaign_id, config.webhook.url, now)
         updated = await repo.get_campaign(conn, org_id, campaign_id)
     assert updated is not None
-    return updated
+    return updated, secret
 
 
 async def _start_blockers(
@@ -240,7 +253,18 @@ async def act(db: Database, org_id: str, campaign_id: str, action: str, now: dat
         if not await repo.update_campaign(conn, campaign_id, row["version"], values):
             raise Conflict("the campaign changed while updating: retry", code="VERSION_MISMATCH")
         updated = await repo.get_campaign(conn, org_id, campaign_id)
-    assert updated is not None
+        assert updated is not None
+        rows = campaign_status_rows(
+            org_id,
+            campaign_id,
+            row["status"],
+            step.target,
+            f"{action} requested through the API",
+            now,
+            config.webhook.metadata,
+            counts_of(updated),
+        )
+        await emit_rows(conn, org_id, rows)
     return updated
 
 

@@ -8,6 +8,7 @@ from dialwave.domain.phone import InvalidPhoneNumber, normalize
 from dialwave.errors import NotFound, ValidationFailed
 from dialwave.store.db import Database
 from dialwave.store.repositories import leads as repo
+from dialwave.webhooks.events import emit_rows, event_row
 
 
 def normalize_one(raw: str, path: str) -> str:
@@ -36,8 +37,10 @@ async def add(db: Database, org_id: str, numbers: list[str], reason: str | None,
     """Returns (added, already listed)."""
     normalized = list(dict.fromkeys(normalize_all(numbers)))
     async with db.write() as conn:
-        added = await repo.dnc_add(conn, org_id, normalized, reason, "api", now)
-    return added, len(numbers) - added
+        added = await repo.dnc_added(conn, org_id, normalized, reason, "api", now)
+        data = [{"phone_number": n, "source": "api", "reason": reason, "campaign_id": None} for n in added]
+        await emit_rows(conn, org_id, [event_row(org_id, "lead.dnc_added", d, now) for d in data])
+    return len(added), len(numbers) - len(added)
 
 
 async def remove(db: Database, org_id: str, raw: str) -> None:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import campaign_rules as rules
 from dialwave.domain.campaign_config import CampaignConfig, is_time_zone
@@ -27,6 +28,7 @@ from dialwave.store.db import Database
 from dialwave.store.repositories import agents as agent_repo
 from dialwave.store.repositories import campaigns as campaign_repo
 from dialwave.store.repositories import leads as repo
+from dialwave.webhooks.events import emit
 
 PHONE_COLUMNS = ("phone_number", "phone", "number", "phonenumber", "phone number", "mobile", "msisdn", "to")
 TIMEZONE_COLUMNS = ("timezone", "time_zone", "tz")
@@ -77,6 +79,7 @@ class ImportContext:
     defaults: frozenset[str]
     check_org_dnc: bool
     custom_dnc: frozenset[str]
+    metadata: dict[str, Any] = field(default_factory=dict)  # the campaign's webhook.metadata (echoed in events)
 
 
 @dataclass
@@ -145,11 +148,16 @@ class LeadWriter:
                 fresh.append(cand)
         return fresh
 
-    async def write(self, batch: list[Candidate]) -> None:
+    async def write(self, batch: list[Candidate], *, last: str | None = None) -> None:
+        """Write a batch; `last` (the import's source, json or csv): it is the import's final write, and
+        import.completed is recorded in its transaction."""
         batch = self._dedupe_in_file(batch)
-        if not batch:
-            return
         ctx, now = self.ctx, self.now
+        if not batch:
+            if last is not None:
+                async with self.db.write() as conn:
+                    await self._completed(conn, last)
+            return
         async with self.db.write() as conn:
             campaign = await campaign_repo.get_campaign(conn, ctx.org_id, ctx.campaign_id, for_update=True)
             if campaign is None:
@@ -193,6 +201,16 @@ class LeadWriter:
                 merged = sorted(keys or set()) if common is None else sorted(set(common) & (keys or set()))
                 if merged != common:
                     await campaign_repo.set_common_keys(conn, ctx.campaign_id, merged)
+            if last is not None:
+                await self._completed(conn, last)
+
+    async def _completed(self, conn: AsyncConnection, source: str) -> None:
+        report = self.report.as_dict()
+        data = {"campaign_id": self.ctx.campaign_id, "source": source, **report, "errors": report["errors"][:20]}
+        ctx = self.ctx
+        await emit(
+            conn, ctx.org_id, "import.completed", data, self.now, campaign_id=ctx.campaign_id, metadata=ctx.metadata
+        )
 
 
 async def prepare(
@@ -224,6 +242,7 @@ async def prepare(
         defaults=frozenset(config.dynamic_variables),
         check_org_dnc=dnc.enabled and "organization" in dnc.sources,
         custom_dnc=frozenset(dnc.custom_numbers if dnc.enabled and "custom" in dnc.sources else ()),
+        metadata=config.webhook.metadata,
     )
     return ctx, ImportReport(max_errors=max_errors)
 
@@ -247,7 +266,7 @@ async def add_leads(
         )
         if cand:
             batch.append(cand)
-    await LeadWriter(db, ctx, report, now).write(batch)
+    await LeadWriter(db, ctx, report, now).write(batch, last="json")
     await after_bulk_load(db, report.accepted)
     return report
 
@@ -364,6 +383,8 @@ async def import_csv(
             pending.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await pending
+    # A CSV import spans many transactions: its completion is recorded in one more, after the last batch.
+    await writer.write([], last="csv")
     await after_bulk_load(db, report.accepted)
     return report
 

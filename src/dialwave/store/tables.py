@@ -185,3 +185,77 @@ idempotency_keys = sa.Table(
     sa.Column("response_body", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False, index=True),
 )
+
+# -- events and webhooks --------------------------------------------------------------------------------
+
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    # set: the campaign's own `webhook.url` destination, kept in step with the campaign's config
+    sa.Column("campaign_id", ID, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), unique=True),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("description", sa.String(512)),
+    sa.Column("event_types", JSONType),  # null: every event
+    sa.Column("secrets", JSONType, nullable=False),  # [{"secret": "whsec_...", "expires_at": iso | null}], newest first
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("disabled_reason", sa.String(256)),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_webhook_endpoints_org", "organization_id", "enabled"),
+)
+
+UNSENT = sa.text("fanned_out = false")
+PENDING = sa.text("status = 'pending'")
+
+# The outbox: written in the transaction of the change that causes the event.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("id", ID, nullable=False, unique=True),
+    sa.Column("organization_id", ID, nullable=False),
+    sa.Column("campaign_id", ID),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),  # the envelope, byte for byte as sent (signatures cover it)
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("fanned_out", sa.Boolean, nullable=False),  # deliveries created for the endpoints of the moment
+    sa.Index("ix_events_unsent", "seq", postgresql_where=UNSENT, sqlite_where=UNSENT),
+    sa.Index("ix_events_org_created", "organization_id", "created_at"),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("organization_id", ID, nullable=False),
+    sa.Column("endpoint_id", ID, sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event_id", ID, sa.ForeignKey("events.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event_type", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending, succeeded, failed
+    sa.Column("attempts", sa.Integer, nullable=False),  # sends so far (all rounds)
+    sa.Column("failures", sa.Integer, nullable=False),  # failed sends in this round (drives the backoff)
+    sa.Column("next_attempt_at", UTCDateTime()),  # also the claim's lease: a claimed delivery is due again after it
+    sa.Column("last_attempt_at", UTCDateTime()),
+    sa.Column("last_status_code", sa.Integer),
+    sa.Column("last_error", sa.String(512)),
+    sa.Column("delivered_at", UTCDateTime()),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("endpoint_id", "event_id"),
+    sa.Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=PENDING, sqlite_where=PENDING),
+    sa.Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
+)
+
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", ID, sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("error", sa.String(512)),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Index("ix_webhook_attempts_delivery", "delivery_id", "attempt"),
+)

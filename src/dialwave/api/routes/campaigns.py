@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from dialwave.api import serialize
-from dialwave.api.deps import Db, Now, Reader, Signal, Writer, partial
+from dialwave.api.deps import Db, Guard, Now, Reader, Signal, Writer, partial
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import CampaignOut, Page
 from dialwave.domain.campaign_config import CampaignConfig
@@ -53,10 +53,16 @@ PATCH_EXAMPLES: Any = {
 
 @router.post("", status_code=201, response_model=CampaignOut, responses=WRITE_ERRORS)
 async def create_campaign(
-    who: Writer, db: Db, now: Now, body: CampaignConfig = Body(openapi_examples={"sales": {"value": CREATE_EXAMPLE}})
+    who: Writer,
+    db: Db,
+    now: Now,
+    guard: Guard,
+    signal: Signal,
+    body: CampaignConfig = Body(openapi_examples={"sales": {"value": CREATE_EXAMPLE}}),
 ) -> JSONResponse:
-    row = await service.create_campaign(db, who.organization_id, body, now)
-    return JSONResponse(serialize.campaign(row), status_code=201, headers={"ETag": f'"{row["version"]}"'})
+    row, secret = await service.create_campaign(db, who.organization_id, body, now, guard)
+    signal(who.organization_id, row["id"])  # with a webhook.url, the engine starts writing events
+    return JSONResponse(serialize.campaign(row, secret), status_code=201, headers={"ETag": f'"{row["version"]}"'})
 
 
 @router.get("", response_model=Page[CampaignOut], responses=READ_ERRORS)
@@ -85,6 +91,7 @@ async def update_campaign(
     db: Db,
     now: Now,
     signal: Signal,
+    guard: Guard,
     patch: CampaignPatch = Body(openapi_examples=PATCH_EXAMPLES),  # type: ignore[valid-type]
     if_match: str | None = Header(None, max_length=64, description="the version you read; stale -> 409"),
 ) -> JSONResponse:
@@ -92,9 +99,9 @@ async def update_campaign(
     on the status (the edit matrix): an active campaign takes pacing, windows, retry, DNC, webhook and caller
     ids at once; agent, overrides, variables and time zone need a pause first."""
     body: dict[str, Any] = patch.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
-    row = await service.update_campaign(db, who.organization_id, campaign_id, body, if_match, now)
+    row, secret = await service.update_campaign(db, who.organization_id, campaign_id, body, if_match, now, guard)
     signal(who.organization_id, campaign_id)
-    return JSONResponse(serialize.campaign(row), headers={"ETag": f'"{row["version"]}"'})
+    return JSONResponse(serialize.campaign(row, secret), headers={"ETag": f'"{row["version"]}"'})
 
 
 @router.delete("/{campaign_id}", status_code=204, responses=WRITE_ERRORS)

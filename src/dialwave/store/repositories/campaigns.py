@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain.campaign_rules import FINAL
 from dialwave.store.repositories.paging import page
-from dialwave.store.tables import campaigns
+from dialwave.store.tables import campaigns, webhook_endpoints
 
 COUNTERS = ("total", "queued", "in_progress", "completed", "failed", "skipped", "retry_pending", "cancelled")
 
@@ -20,19 +20,28 @@ async def insert_campaign(conn: AsyncConnection, values: dict[str, Any]) -> None
     await conn.execute(campaigns.insert().values(**values))
 
 
+def _with_endpoint() -> sa.Select[Any]:
+    """Campaign rows with the id of the campaign's own webhook endpoint (null without webhook.url)."""
+    endpoint = (
+        sa.select(webhook_endpoints.c.id).where(webhook_endpoints.c.campaign_id == campaigns.c.id).scalar_subquery()
+    )
+    return sa.select(campaigns, endpoint.label("webhook_endpoint_id"))
+
+
 async def get_campaign(
     conn: AsyncConnection, org_id: str, campaign_id: str, *, for_update: bool = False
 ) -> RowMapping | None:
-    stmt = sa.select(campaigns).where(campaigns.c.id == campaign_id, campaigns.c.organization_id == org_id)
+    stmt = _with_endpoint().where(campaigns.c.id == campaign_id, campaigns.c.organization_id == org_id)
     if for_update and conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
-    return (await conn.execute(stmt)).mappings().first()
+    row: RowMapping | None = (await conn.execute(stmt)).mappings().first()
+    return row
 
 
 async def list_campaigns(
     conn: AsyncConnection, org_id: str, status: str | None, limit: int, cursor: str | None
 ) -> tuple[Sequence[RowMapping], str | None]:
-    stmt = sa.select(campaigns).where(campaigns.c.organization_id == org_id)
+    stmt = _with_endpoint().where(campaigns.c.organization_id == org_id)
     if status:
         stmt = stmt.where(campaigns.c.status == status)
     return await page(conn, stmt, campaigns.c.id, limit, cursor)

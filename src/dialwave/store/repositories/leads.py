@@ -19,18 +19,21 @@ from dialwave.store.tables import calls, dnc_numbers, leads
 _IN_CHUNK = 900  # stays under SQLite's bound-parameter limit
 
 
-async def _insert_ignore(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> int:
-    """Insert rows, skipping those that hit a unique key; returns how many were inserted.
+async def _insert_ignore(
+    conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]], key: sa.Column[Any] | None = None
+) -> list[Any]:
+    """Insert rows, skipping those that hit a unique key; returns the `key` (default: the first primary
+    key column) of each inserted row.
 
     Counted with RETURNING: asyncpg's executemany reports no row count, so a count from rowcount
     would take skipped rows for inserted ones."""
     if not rows:
-        return 0
+        return []
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    key = next(iter(table.primary_key.columns))
+    key = key if key is not None else next(iter(table.primary_key.columns))
     stmt = dialect_insert(table).on_conflict_do_nothing().returning(key)
     result = await conn.execute(stmt, rows)
-    return len(result.all())
+    return list(result.scalars().all())
 
 
 def _one_of(conn: AsyncConnection, column: sa.Column[str], values: Sequence[str]) -> list[sa.ColumnElement[bool]]:
@@ -103,7 +106,7 @@ async def insert_leads(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int
         await conn.exec_driver_sql(_SQLITE_INSERT, params)
         after = await conn.scalar(sa.text("SELECT total_changes()"))
         return int(after or 0) - int(before or 0)
-    return await _insert_ignore(conn, leads, rows)
+    return len(await _insert_ignore(conn, leads, rows))
 
 
 async def get_lead(conn: AsyncConnection, org_id: str, campaign_id: str, lead_id: str) -> RowMapping | None:
@@ -158,11 +161,18 @@ async def dnc_contains(conn: AsyncConnection, org_id: str, numbers: Sequence[str
 async def dnc_add(
     conn: AsyncConnection, org_id: str, numbers: Iterable[str], reason: str | None, source: str, now: datetime
 ) -> int:
+    return len(await dnc_added(conn, org_id, numbers, reason, source, now))
+
+
+async def dnc_added(
+    conn: AsyncConnection, org_id: str, numbers: Iterable[str], reason: str | None, source: str, now: datetime
+) -> list[str]:
+    """Like dnc_add, returning the numbers that were not listed before."""
     rows = [
         {"organization_id": org_id, "phone_number": n, "reason": reason, "source": source, "created_at": now}
         for n in numbers
     ]
-    return await _insert_ignore(conn, dnc_numbers, rows)
+    return [str(n) for n in await _insert_ignore(conn, dnc_numbers, rows, dnc_numbers.c.phone_number)]
 
 
 async def dnc_remove(conn: AsyncConnection, org_id: str, number: str) -> bool:

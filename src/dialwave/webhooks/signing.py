@@ -1,0 +1,58 @@
+"""Standard Webhooks signatures: `webhook-id`, `webhook-timestamp`, `webhook-signature` (HMAC-SHA256 over
+`{id}.{timestamp}.{body}` with the base64-decoded `whsec_` secret; one `v1,<sig>` per live secret)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets as _secrets
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+PREFIX = "whsec_"
+
+
+def new_secret() -> str:
+    return PREFIX + base64.b64encode(_secrets.token_bytes(24)).decode("ascii")
+
+
+def is_secret(value: str) -> bool:
+    if not value.startswith(PREFIX):
+        return False
+    try:
+        key = base64.b64decode(value[len(PREFIX) :], validate=True)
+    except ValueError:
+        return False
+    return 16 <= len(key) <= 64
+
+
+def _key(secret: str) -> bytes:
+    return base64.b64decode(secret.removeprefix(PREFIX))
+
+
+def signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode("ascii")
+
+
+def headers(secrets: Iterable[str], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The three headers; several secrets (a rotation in progress) give several space-separated signatures."""
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(signature(s, msg_id, timestamp, body) for s in secrets),
+        "content-type": "application/json",
+        "user-agent": "dialwave-webhooks/1",
+    }
+
+
+def live_secrets(stored: list[dict[str, Any]], now: datetime) -> list[str]:
+    """The secrets still valid at `now` (the newest first): a rotated-out secret signs until it expires."""
+    out = []
+    for item in stored:
+        expires = item.get("expires_at")
+        if expires is None or datetime.fromisoformat(expires) > now:
+            out.append(str(item["secret"]))
+    return out
