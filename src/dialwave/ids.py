@@ -17,10 +17,19 @@ def _encode(value: int, length: int) -> str:
     return "".join(reversed(out))
 
 
+_last = 0
+
+
 def new_id(prefix: str) -> str:
+    """Monotonic within the process: an id made later sorts later, even within one millisecond (events
+    of one instant are ordered by (created_at, id))."""
+    global _last
     ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    return f"{prefix}_{_encode((ms << 80) | rand, 26)}"
+    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    if value <= _last:
+        value = _last + 1
+    _last = value
+    return f"{prefix}_{_encode(value, 26)}"
 
 
 _FROM_RFC4648 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET)

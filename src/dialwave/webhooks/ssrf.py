@@ -76,6 +76,8 @@ def refusal(address: IP, allow_loopback: bool) -> str | None:
         return "a cloud metadata address"
     if address.is_loopback:
         return None if allow_loopback else "a loopback address"
+    if address.is_unspecified:
+        return "not a public address"
     if address.is_link_local:
         return "a link-local address"
     if address.is_private:
@@ -114,8 +116,8 @@ def _check(host: str, addresses: list[IP], scheme: str, allow_loopback: bool) ->
     for address in addresses:
         why = refusal(address, allow_loopback)
         if why is not None:
-            shown = "" if str(address) == host else f"resolves to {address}, "
-            raise UnsafeUrl(f"host '{host}' {shown}which is {why}")
+            shown = "is" if str(address) == host else f"resolves to {address}, which is"
+            raise UnsafeUrl(f"host '{host}' {shown} {why}")
         if scheme == "http" and not address.is_loopback:
             raise UnsafeUrl("must be https:// (plain http is allowed to loopback addresses only)")
 

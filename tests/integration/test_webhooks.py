@@ -1,0 +1,282 @@
+"""Webhooks end to end, on SQLite and PostgreSQL: the engine and the API write events, the delivery
+worker (virtual clock) sends them over real HTTP to receivers that verify them with `standardwebhooks`."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from dialwave.clock import VirtualClock
+from dialwave.domain.webhooks import EVENT_TYPES
+from dialwave.store.db import Database
+from dialwave.store.tables import events, webhook_deliveries
+from dialwave.webhooks.transport import HttpxTransport
+from dialwave.webhooks.worker import DeliverySettings, DeliveryWorker
+from tests.receiver import Receiver, free_port, serving
+from tests.rig import Rig, make_rig, model
+
+pytestmark = pytest.mark.asyncio
+START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # Monday 10:00 in New York
+
+
+def worker(db: Database, clock: VirtualClock, **over: Any) -> DeliveryWorker:
+    return DeliveryWorker(db, HttpxTransport(), clock, DeliverySettings(allow_loopback=True, timeout=5, **over))
+
+
+async def drain(w: DeliveryWorker, clock: VirtualClock, until: datetime | None = None) -> None:
+    """Run delivery rounds, moving the virtual clock to each next due time (not past `until`)."""
+    for _ in range(10_000):
+        if await w.run_once():
+            continue
+        due = await w.next_due()
+        if due is None or (until is not None and due > until):
+            if until is not None and until > clock.now():
+                clock.set(until)
+            return
+        if due > clock.now():
+            clock.set(due)
+    raise AssertionError("deliveries never settled")
+
+
+async def outbox(db: Database) -> list[dict[str, Any]]:
+    async with db.read() as conn:
+        rows = (await conn.execute(sa.select(events).order_by(events.c.seq))).mappings().all()
+    return [json.loads(r["payload"]) for r in rows]
+
+
+async def deliveries(db: Database) -> list[dict[str, Any]]:
+    async with db.read() as conn:
+        return [dict(r) for r in (await conn.execute(sa.select(webhook_deliveries))).mappings()]
+
+
+async def endpoint(rig: Rig, url: str, **extra: Any) -> dict[str, Any]:
+    return dict(await rig.api.ok("post", "/v1/webhook-endpoints", 201, json={"url": url, **extra}))
+
+
+async def test_every_event_type_arrives_signed_with_campaign_metadata_and_in_order(db_url: str, db: Database) -> None:
+    org_rx, camp_rx = Receiver(), Receiver()
+    async with (
+        make_rig(db_url, db, START, model(seed=3, outcomes={"answered": 0.6, "busy": 0.4}), allow_loopback=True) as rig,
+        serving(org_rx, free_port()) as org_url,
+        serving(camp_rx, free_port()) as camp_url,
+    ):
+        ep = await endpoint(rig, org_url)
+        assert ep["secret"].startswith("whsec_")
+        org_rx.secrets = [ep["secret"]]
+        numbers = [f"+1212555{2000 + i:04d}" for i in range(12)]
+        cid = await rig.campaign(
+            numbers,
+            start=False,
+            webhook={"url": camp_url, "metadata": {"crm_list": "trials"}},
+            dnc={"auto_add_on": ["completed"]},
+            retry={"max_attempts": 2, "on": {"busy": {"enabled": True, "max_retries": 1, "interval_minutes": [10]}}},
+        )
+        camp = await rig.get(cid)
+        assert camp["webhook"]["endpoint_id"] and "secret" not in camp["webhook"]  # shown once, at creation
+        created = await rig.api.ok("get", f"/v1/webhook-endpoints/{camp['webhook']['endpoint_id']}")
+        assert created["campaign_id"] == cid and "secret" not in created
+        rotated = await rig.api.ok("post", f"/v1/webhook-endpoints/{created['id']}/rotate-secret")
+        camp_rx.secrets = [rotated["secret"]]
+        await rig.api.ok("post", f"/v1/campaigns/{cid}/start")
+        await rig.until_idle()
+        await rig.api.ok("post", "/v1/dnc", json={"numbers": ["+12125559999"], "reason": "asked by email"})
+        await drain(worker(db, rig.clock), rig.clock)
+
+        sent = await outbox(db)
+        calls = await rig.calls(cid)
+        kinds = Counter(e["type"] for e in sent)
+        assert set(kinds) == set(EVENT_TYPES), kinds
+        assert kinds["call.started"] == kinds["call.ended"] == len(calls)
+        assert kinds["call.answered"] == sum(1 for c in calls if c["answered_at"])
+        assert kinds["lead.completed"] + kinds["lead.failed"] == len(numbers)
+        assert kinds["lead.dnc_added"] == kinds["lead.completed"] + 1  # auto-added on completion, + the API's
+        # Every event reached the organization endpoint once, verified by standardwebhooks.
+        assert set(org_rx.processed) == {e["id"] for e in sent} and not org_rx.rejected
+        assert Counter(org_rx.requests) == Counter(e["id"] for e in sent)
+        # The campaign endpoint got its campaign's events, each with the campaign's metadata.
+        mine = [e for e in sent if e["data"].get("campaign_id") == cid]
+        assert set(camp_rx.processed) == {e["id"] for e in mine}
+        assert all(e["metadata"] == {"crm_list": "trials"} for e in camp_rx.processed.values())
+        by_api = [
+            e for e in org_rx.processed.values() if e["type"] == "lead.dnc_added" and e["data"]["source"] == "api"
+        ]
+        assert len(by_api) == 1 and by_api[0]["metadata"] == {}
+        # The order per campaign is reconstructible from the timestamps.
+        ordered = sorted(camp_rx.processed.values(), key=lambda e: (e["created_at"], e["id"]))
+        assert [e["type"] for e in ordered[:2]] == ["import.completed", "campaign.status_changed"]
+        assert ordered[1]["data"]["to"] == "active"
+        assert [e["type"] for e in ordered[-2:]] == ["campaign.status_changed", "campaign.completed"]
+        per_call: dict[str, list[str]] = {}
+        for e in ordered:
+            if e["type"].startswith("call."):
+                per_call.setdefault(e["data"]["call_id"], []).append(e["type"])
+        for seq in per_call.values():
+            assert seq in (["call.started", "call.ended"], ["call.started", "call.answered", "call.ended"]), seq
+        ended = {e["data"]["call_id"]: e["data"] for e in sent if e["type"] == "call.ended"}
+        for call in calls:
+            data = ended[call["id"]]
+            assert (data["outcome"], data["sip_code"], data["conversion"]) == (
+                call["outcome"],
+                call["sip_code"],
+                call["conversion"],
+            )
+            assert data["duration_seconds"] == pytest.approx(call["duration_seconds"])
+        done = [e for e in sent if e["type"] == "campaign.completed"]
+        assert len(done) == 1 and done[0]["data"]["counts"]["total"] == len(numbers)
+
+
+async def test_a_receiver_down_for_hours_then_up_gets_every_event_once(db_url: str, db: Database) -> None:
+    rx = Receiver()
+    port = free_port()
+    async with make_rig(db_url, db, START, model(seed=5), allow_loopback=True) as rig:
+        ep = await endpoint(rig, f"http://127.0.0.1:{port}/hook", event_types=["call.*", "campaign.*"])
+        rx.secrets = [ep["secret"]]
+        cid = await rig.campaign([f"+1212555{3000 + i:04d}" for i in range(6)])
+        await rig.until_idle()
+        w = worker(db, rig.clock)
+        down_until = rig.clock.now() + timedelta(hours=3)
+        await drain(w, rig.clock, until=down_until)  # nobody listens: every send is refused
+        pending = await deliveries(db)
+        assert pending and all(d["status"] == "pending" and d["attempts"] >= 6 for d in pending)
+        log = await rig.api.ok("get", f"/v1/webhook-endpoints/{ep['id']}/deliveries")
+        first = log["data"][0]
+        assert first["attempt_log"][0]["status_code"] is None and "Connect" in first["attempt_log"][0]["error"]
+        gaps = [
+            datetime.fromisoformat(b["at"]) - datetime.fromisoformat(a["at"])
+            for a, b in zip(first["attempt_log"], first["attempt_log"][1:], strict=False)
+        ]
+        assert gaps == sorted(gaps) and gaps[0] < timedelta(seconds=10)  # backing off
+        async with serving(rx, port):
+            await drain(w, rig.clock)
+        sent = [e for e in await outbox(db) if e["type"].split(".")[0] in ("call", "campaign")]
+        assert set(rx.processed) == {e["id"] for e in sent}
+        assert all(d["status"] == "succeeded" for d in await deliveries(db))
+        assert not rx.rejected
+        assert any(e["type"] == "campaign.completed" and e["data"]["campaign_id"] == cid for e in sent)
+
+
+async def test_a_worker_that_dies_between_send_and_record_causes_a_resend_not_a_loss(db_url: str, db: Database) -> None:
+    rx = Receiver()
+    async with make_rig(db_url, db, START, model(seed=9), allow_loopback=True) as rig, serving(rx, free_port()) as url:
+        ep = await endpoint(rig, url, event_types=["campaign.status_changed"])
+        rx.secrets = [ep["secret"]]
+        await rig.campaign(["+12125554000"])
+        dying = worker(db, rig.clock, lease=timedelta(seconds=60))
+        await dying.fan_out(rig.clock.now())
+        claimed = await dying.claim(rig.clock.now())
+        assert len(claimed) == 1
+        await dying.send(claimed)  # ... and the process dies before it records the result
+        assert len(rx.requests) == 1
+        survivor = worker(db, rig.clock, lease=timedelta(seconds=60))
+        assert await survivor.run_once() == 0  # still leased by the dead worker
+        rig.clock.advance(timedelta(seconds=61))
+        assert await survivor.run_once() == 1
+        assert rx.requests == [rx.requests[0]] * 2  # the same webhook-id, sent again
+        assert len(rx.processed) == 1  # and processed once by the idempotent receiver
+        [row] = await deliveries(db)
+        assert row["status"] == "succeeded" and row["attempts"] == 2
+
+
+async def test_410_disables_the_endpoint_and_a_delivery_can_be_resent(db_url: str, db: Database) -> None:
+    rx = Receiver(status=410)
+    async with make_rig(db_url, db, START, model(seed=2), allow_loopback=True) as rig, serving(rx, free_port()) as url:
+        ep = await endpoint(rig, url, event_types=["campaign.status_changed"])
+        rx.secrets = [ep["secret"]]
+        await rig.campaign(["+12125554100"], start=False)
+        cid = (await rig.api.ok("get", "/v1/campaigns"))["data"][0]["id"]
+        await rig.api.ok("post", f"/v1/campaigns/{cid}/start")
+        w = worker(db, rig.clock)
+        await drain(w, rig.clock)
+        state = await rig.api.ok("get", f"/v1/webhook-endpoints/{ep['id']}")
+        assert state["enabled"] is False and "410" in state["disabled_reason"]
+        [failed] = (await rig.api.ok("get", f"/v1/webhook-endpoints/{ep['id']}/deliveries?status=failed"))["data"]
+        assert failed["attempts"] == 1 and failed["last_status_code"] == 410
+        retry = f"/v1/webhook-endpoints/{ep['id']}/deliveries/{failed['id']}/retry"
+        refused = await rig.api.post(retry)
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "ENDPOINT_DISABLED"
+        await rig.api.ok("patch", f"/v1/webhook-endpoints/{ep['id']}", json={"enabled": True})
+        rx.status = 200
+        again = await rig.api.ok("post", retry)
+        assert again["status"] == "pending"
+        await drain(w, rig.clock)
+        done = (await rig.api.ok("get", f"/v1/webhook-endpoints/{ep['id']}/deliveries"))["data"]
+        assert [d["status"] for d in done] == ["succeeded"] and done[0]["attempts"] == 2
+        assert rx.requests == [failed["event_id"]] * 2 and list(rx.processed) == [failed["event_id"]]
+
+
+async def test_a_rotated_secret_and_the_old_one_both_verify_until_the_old_expires(db_url: str, db: Database) -> None:
+    old_rx, new_rx = Receiver(), Receiver()
+    async with (
+        make_rig(db_url, db, START, model(seed=2), allow_loopback=True) as rig,
+        serving(old_rx, free_port()) as old_url,
+        serving(new_rx, free_port()) as new_url,
+    ):
+        a = await endpoint(rig, old_url, event_types=["lead.dnc_added"])
+        b = await endpoint(rig, new_url, event_types=["lead.dnc_added"], secret=a["secret"])
+        old_rx.secrets = [a["secret"]]
+        rotated = await rig.api.ok("post", f"/v1/webhook-endpoints/{b['id']}/rotate-secret?keep_old_seconds=3600")
+        new_rx.secrets = [rotated["secret"]]
+        await rig.api.ok("post", "/v1/dnc", json={"numbers": ["+12125554200"]})
+        w = worker(db, rig.clock)
+        await drain(w, rig.clock)
+        assert len(new_rx.processed) == 1 and not new_rx.rejected
+        assert len(new_rx.headers[0]["webhook-signature"].split(" ")) == 2  # new and old
+        from standardwebhooks.webhooks import Webhook
+
+        envelope = next(iter(new_rx.processed.values()))
+        body = json.dumps(envelope, separators=(",", ":"))
+        Webhook(a["secret"]).verify(body, new_rx.headers[0])  # the old secret still verifies
+        rig.clock.advance(timedelta(hours=2))
+        await rig.api.ok("post", "/v1/dnc", json={"numbers": ["+12125554201"]})
+        await drain(w, rig.clock)
+        assert len(new_rx.headers[-1]["webhook-signature"].split(" ")) == 1  # the old one expired
+
+
+BAD_URLS = [
+    "https://127.0.0.1/hook",
+    "https://10.0.0.1/hook",
+    "https://169.254.169.254/latest/meta-data/",
+    "https://[::1]/hook",
+    "https://localhost/hook",  # a name resolving to loopback
+    "https://2130706433/hook",  # 127.0.0.1 in decimal
+    "https://0x7f000001/hook",
+    "http://hooks.example.com/hook",
+]
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+async def test_unsafe_urls_are_refused_when_saved(db_url: str, db: Database, url: str) -> None:
+    async with make_rig(db_url, db, START) as rig:
+        response = await rig.api.post("/v1/webhook-endpoints", json={"url": url})
+        assert response.status_code == 422, response.text
+        assert "url" in response.json()["error"]["fields"]
+        response = await rig.api.post("/v1/campaigns", json={"name": "x", "webhook": {"url": url}})
+        assert response.status_code == 422 and "webhook.url" in response.json()["error"]["fields"]
+        assert (await rig.api.ok("get", "/v1/webhook-endpoints"))["data"] == []
+
+
+async def test_a_name_that_resolves_to_loopback_at_send_time_is_refused(db_url: str, db: Database) -> None:
+    class Rebinding:
+        async def resolve(self, host: str, port: int) -> list[str]:
+            return ["127.0.0.1"]
+
+    async with make_rig(db_url, db, START) as rig:
+        ep = await endpoint(rig, "https://hooks.example.com/in", event_types=["lead.dnc_added"])
+        await rig.api.ok("post", "/v1/dnc", json={"numbers": ["+12125554300"]})
+        w = DeliveryWorker(db, HttpxTransport(), rig.clock, DeliverySettings(), resolver=Rebinding())
+        assert await w.run_once() == 1
+        [d] = (await rig.api.ok("get", f"/v1/webhook-endpoints/{ep['id']}/deliveries"))["data"]
+        assert d["status"] == "pending" and d["last_status_code"] is None
+        assert d["last_error"] == "refused: host 'hooks.example.com' resolves to 127.0.0.1, which is a loopback address"
+
+
+async def test_no_endpoint_no_events(db_url: str, db: Database) -> None:
+    async with make_rig(db_url, db, START, model(seed=1)) as rig:
+        await rig.campaign(["+12125554400"])
+        await rig.until_idle()
+        assert await outbox(db) == []

@@ -1,0 +1,78 @@
+"""A webhook receiver for tests: a real HTTP server on loopback (uvicorn, in the test's event loop) that
+verifies every request with the `standardwebhooks` library and processes each webhook-id once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Receiver:
+    secrets: list[str] = field(default_factory=list)  # a request passes when one of them verifies it
+    status: int = 204  # what to answer (after verification)
+    processed: dict[str, dict[str, Any]] = field(default_factory=dict)  # webhook-id -> envelope, first seen
+    requests: list[str] = field(default_factory=list)  # webhook-id of every request, duplicates included
+    rejected: list[str] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+
+    async def handle(self, request: Request) -> Response:
+        body = await request.body()
+        headers = dict(request.headers)
+        self.headers.append(headers)
+        envelope = None
+        for secret in self.secrets:
+            try:
+                envelope = Webhook(secret).verify(body, headers)
+                break
+            except WebhookVerificationError:
+                continue
+        if envelope is None:
+            self.rejected.append(headers.get("webhook-id", "?"))
+            return Response(status_code=401)
+        msg_id = headers["webhook-id"]
+        self.requests.append(msg_id)
+        if self.status < 300:
+            self.processed.setdefault(msg_id, envelope)  # idempotent: a repeated id is acknowledged, not redone
+        return Response(status_code=self.status)
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/hook", self.handle, methods=["POST"])])
+
+
+@asynccontextmanager
+async def serving(receiver: Receiver, port: int) -> AsyncIterator[str]:
+    config = uvicorn.Config(receiver.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+        if task.done():
+            task.result()
+    try:
+        yield f"http://127.0.0.1:{port}/hook"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def payloads(receiver: Receiver) -> list[dict[str, Any]]:
+    return [json.loads(json.dumps(e)) for e in receiver.processed.values()]
