@@ -59,7 +59,7 @@ class Receiver:
 
 
 @asynccontextmanager
-async def serving(receiver: Receiver, port: int) -> AsyncIterator[str]:
+async def serving(receiver: Receiver | ConsentService, port: int) -> AsyncIterator[str]:
     config = uvicorn.Config(receiver.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -76,3 +76,34 @@ async def serving(receiver: Receiver, port: int) -> AsyncIterator[str]:
 
 def payloads(receiver: Receiver) -> list[dict[str, Any]]:
     return [json.loads(json.dumps(e)) for e in receiver.processed.values()]
+
+
+@dataclass
+class ConsentService:
+    """A pre-dial hook: denies the numbers in `deny`, answers `slow` numbers after `delay` seconds."""
+
+    deny: dict[str, str] = field(default_factory=dict)  # number -> reason
+    slow: set[str] = field(default_factory=set)
+    delay: float = 1.0
+    secret: str | None = None
+    asked: list[dict[str, Any]] = field(default_factory=list)
+    verified: int = 0
+
+    async def handle(self, request: Request) -> Response:
+        body = await request.body()
+        if self.secret is not None:
+            Webhook(self.secret).verify(body, dict(request.headers))  # raises (-> 500) when forged
+            self.verified += 1
+        question = json.loads(body)
+        self.asked.append(question)
+        number = question["phone_number"]
+        if number in self.slow:
+            await asyncio.sleep(self.delay)
+        if number in self.deny:
+            answer: dict[str, Any] = {"allow": False, "reason": self.deny[number]}
+        else:
+            answer = {"allow": True}
+        return Response(json.dumps(answer), media_type="application/json")
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/hook", self.handle, methods=["POST"])])

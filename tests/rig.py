@@ -134,7 +134,7 @@ async def make_rig(
 ) -> AsyncIterator[Rig]:
     clock = VirtualClock(start)
     carrier = SimulatedCarrier(clock, model)
-    engine = Engine(db, {"simulated": carrier}, EngineSettings.virtual(**engine_over))
+    engine = Engine(db, {"simulated": carrier}, EngineSettings.virtual(allow_loopback=allow_loopback, **engine_over))
     settings = Settings(database_url=db_url, webhook_allow_loopback=allow_loopback)
     app = create_app(settings, db=db, clock=clock, engine_signal=engine.invalidate)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dialwave.test") as client:

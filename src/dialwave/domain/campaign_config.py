@@ -11,10 +11,11 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from dialwave.domain.phone import InvalidPhoneNumber, normalize
 from dialwave.domain.templates import VARIABLE_NAME
+from dialwave.domain.webhooks import is_secret
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
@@ -192,6 +193,27 @@ class Webhook(Strict):
     metadata: dict[str, JsonValue] = Field(default_factory=dict, max_length=64)
 
 
+class PreDialHook(Strict):
+    """Asked before each dial: answers {"allow": false, "reason": "..."} to skip the lead (an external
+    DNC or consent check). Errors and timeouts follow `on_error`."""
+
+    url: HttpUrlStr | None = Field(None, description="required (checked with the other cross-field rules)")
+    timeout_ms: int = Field(2000, ge=100, le=10_000)
+    on_error: Literal["allow", "deny"] = Field(
+        "deny", description="deny (fail closed): the lead waits 5 minutes and is asked again; allow: dial"
+    )
+    secret: str | None = Field(
+        None, max_length=128, description="whsec_ secret: requests are signed per Standard Webhooks when set"
+    )
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        if value is not None and not is_secret(value):
+            raise ValueError("must be whsec_ followed by base64 of 16 to 64 bytes")
+        return value
+
+
 class CallerId(Strict):
     phone_number_id: str = Field(min_length=1, max_length=40)
     weight: int = Field(1, ge=1, le=1000)
@@ -215,6 +237,7 @@ class CampaignConfig(Strict):
     agent_overrides: AgentOverrides = Field(default_factory=AgentOverrides)
     dynamic_variables: dict[VarName, JsonValue] = Field(default_factory=dict, max_length=200)
     webhook: Webhook = Field(default_factory=Webhook)
+    pre_dial_hook: PreDialHook | None = None
     auto_complete: bool = True
 
 
@@ -229,6 +252,8 @@ def check(config: CampaignConfig) -> dict[str, str]:
     name = config.name.strip()
     if not name:
         errors["name"] = "must not be blank"
+    if config.pre_dial_hook is not None and not config.pre_dial_hook.url:
+        errors["pre_dial_hook.url"] = "required (to remove the hook, set pre_dial_hook to null)"
     sched = config.schedule
     if len(set(sched.days_of_week)) != len(sched.days_of_week):
         errors["schedule.days_of_week"] = "must not repeat a day"

@@ -56,6 +56,7 @@ LIVE_EDITABLE = ALWAYS_EDITABLE | {
     "retry",
     "dnc",
     "webhook",
+    "pre_dial_hook",
     "caller_ids",
     "caller_id_strategy",
     "cooldowns",

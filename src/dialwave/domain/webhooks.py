@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import random
 from datetime import datetime, timedelta
 
@@ -54,3 +56,17 @@ def matches(event_types: list[str] | None, event_type: str) -> bool:
         return True
     family = event_type.split(".", 1)[0] + ".*"
     return event_type in event_types or family in event_types
+
+
+SECRET_PREFIX = "whsec_"
+
+
+def is_secret(value: str) -> bool:
+    """A Standard Webhooks secret: `whsec_` + base64 of 16 to 64 bytes."""
+    if not value.startswith(SECRET_PREFIX):
+        return False
+    try:
+        key = base64.b64decode(value[len(SECRET_PREFIX) :], validate=True)
+    except (ValueError, binascii.Error):
+        return False
+    return 16 <= len(key) <= 64

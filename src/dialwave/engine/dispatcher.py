@@ -24,6 +24,7 @@ from dialwave.engine import events, lifecycle
 from dialwave.engine.claims import CallerLoad, cap_for, claim
 from dialwave.engine.dial import Memory, dial_request, recheck
 from dialwave.engine.leases import Leases
+from dialwave.engine.predial import RETRY_AFTER_ERROR_SECONDS, PreDialClient
 from dialwave.engine.recovery import recover
 from dialwave.engine.state import CampaignState, Live, Reservation, Writes
 from dialwave.engine.writes import apply_end, flush
@@ -46,6 +47,7 @@ class EngineSettings:
     flush_max: int = 2000  # ... or this many buffered row changes
     refresh_every: timedelta | None = timedelta(seconds=1)  # re-read campaigns (None: only when told)
     number_attempts_per_24h: int | None = None  # organization-wide cap per number, all campaigns
+    allow_loopback: bool = False  # pre-dial hooks may call loopback addresses (development, tests)
 
     @classmethod
     def virtual(cls, **overrides: object) -> EngineSettings:
@@ -78,6 +80,7 @@ class Engine:
         self.listening: set[str] = set()  # organizations with an enabled webhook endpoint (they get events)
         self.memory = Memory()
         self.leases = Leases(db)
+        self.predial = PreDialClient(allow_loopback=self.settings.allow_loopback)
         self.now: datetime | None = None
         self.writes = Writes()
         self.last_flush: datetime | None = None
@@ -90,6 +93,7 @@ class Engine:
     async def close(self) -> None:
         """Stop owning campaigns (another worker may take them over)."""
         await self.leases.close()
+        await self.predial.close()
 
     def invalidate(self, org_id: str | None = None, campaign_id: str | None = None) -> None:
         """A campaign's status or config, its leads, or the DNC list changed (the API calls this after
@@ -227,6 +231,7 @@ class Engine:
                 r.slot = slot
                 camp.slotted += 1
                 load.busy += 1
+                r.hook = self.predial.ask(camp, r)
                 heapq.heappush(self.reservations, r)
 
     def _org_slotted(self, org_id: str) -> int:
@@ -248,6 +253,15 @@ class Engine:
         if when != r.slot:
             self.release(r, now, when or r.slot + timedelta(hours=1), "waiting for a dialable time")
             return
+        if r.hook is not None:
+            verdict = await r.hook
+            if verdict.error is not None and not verdict.allow:  # fail closed: ask again later
+                self.release(r, now, now + timedelta(seconds=RETRY_AFTER_ERROR_SECONDS), verdict.error)
+                return
+            if not verdict.allow:
+                reason = f"pre-dial hook: {verdict.reason or 'not allowed'}"
+                self.release(r, now, reason=reason, final=True, status=ls.SKIPPED)
+                return
         provider = camp.provider(r.caller.phone_number_id)
         request = dial_request(camp, r)
         live = Live(
@@ -291,17 +305,20 @@ class Engine:
         reason: str | None = None,
         *,
         final: bool = False,
+        status: str | None = None,
     ) -> None:
         """A reservation that will not be dialed: its lead goes back as it was, no attempt counted
-        (`final`: its campaign ended, the lead is cancelled)."""
+        (`final`: the lead is done, cancelled because its campaign ended, or given `status`)."""
+        if r.hook is not None and not r.hook.done():
+            r.hook.cancel()
         self.writes.released_calls.append(r.call_id)
-        status = ls.CANCELLED if final else r.prior_status
+        status = status or (ls.CANCELLED if final else r.prior_status)
         self.writes.lead(
             r.lead["id"],
             status=status,
             attempts=r.attempt - 1,
             next_attempt_at=None if final else when or max(r.lead["next_attempt_at"] or now, now),
-            reason="the campaign ended" if final else reason,
+            reason=(reason or "the campaign ended") if final else reason,
             finished_at=now if final else None,
             updated_at=now,
         )

@@ -26,7 +26,14 @@ class EngineService:
         self.scaled = ScaledClock(settings.time_scale) if settings.time_scale != 1.0 else None
         self.clock: Clock = self.scaled or SystemClock()
         carriers: dict[str, Carrier] = {"simulated": SimulatedCarrier(self.clock)}
-        self.engine = Engine(db, carriers, EngineSettings(number_attempts_per_24h=settings.number_attempts_per_24h))
+        self.engine = Engine(
+            db,
+            carriers,
+            EngineSettings(
+                number_attempts_per_24h=settings.number_attempts_per_24h,
+                allow_loopback=settings.webhook_allow_loopback,
+            ),
+        )
         self.runner = RealtimeRunner(self.engine, self.scaled)
         self.task: asyncio.Task[None] | None = None
 

@@ -3,10 +3,11 @@ of writes that the next group commit flushes."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import RowMapping
 
@@ -14,6 +15,9 @@ from dialwave.domain.caller_ids import Caller
 from dialwave.domain.campaign_config import CampaignConfig
 from dialwave.domain.dialable import CampaignTimes
 from dialwave.domain.pacing import Pacer
+
+if TYPE_CHECKING:
+    from dialwave.engine.predial import Verdict
 
 
 @dataclass
@@ -69,6 +73,7 @@ class Reservation:
     prior_status: str
     claimed_at: datetime | None = None
     recent: list[datetime] = field(default_factory=list)  # attempts to this number in the 24 h before the claim
+    hook: asyncio.Task[Verdict] | None = None  # the pre-dial hook's answer, asked when the slot was given
 
     def __lt__(self, other: Reservation) -> bool:
         return (self.slot, self.call_id) < (other.slot, other.call_id)

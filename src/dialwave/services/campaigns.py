@@ -99,14 +99,25 @@ async def _check_references(
     raise_fields(errors)
 
 
+async def _check_urls(guard: UrlGuard, config: CampaignConfig, old: dict[str, Any] | None) -> None:
+    """The SSRF guard on the URLs we will call (only those that changed)."""
+    urls = {"webhook.url": config.webhook.url}
+    if config.pre_dial_hook is not None and config.pre_dial_hook.url:
+        urls["pre_dial_hook.url"] = config.pre_dial_hook.url
+    for path, url in urls.items():
+        head, key = path.split(".")
+        before = ((old or {}).get(head) or {}).get(key)
+        if url and url != before:
+            await guard.check(url, path)
+
+
 async def create_campaign(
     db: Database, org_id: str, body: CampaignConfig, now: datetime, guard: UrlGuard
 ) -> tuple[RowMapping, str | None]:
     """The new campaign, and the signing secret of its webhook endpoint when it has a webhook.url."""
     campaign_id = new_id("cmp")
     config = body.model_dump(mode="json")
-    if body.webhook.url:
-        await guard.check(body.webhook.url, "webhook.url")
+    await _check_urls(guard, body, None)
     async with db.write() as conn:
         await _check_references(conn, org_id, body, None)
         if await repo.name_taken(conn, org_id, body.name):
@@ -181,8 +192,7 @@ async def update_campaign(
             raise Conflict(refusal.message, code=refusal.code, fields=refusal.fields)
         if not paths:
             return row, None
-        if config.webhook.url and config.webhook.url != row["config"].get("webhook", {}).get("url"):
-            await guard.check(config.webhook.url, "webhook.url")
+        await _check_urls(guard, config, row["config"])
         await _check_references(conn, org_id, config, row["lead_common_keys"])
         if "name" in paths and await repo.name_taken(conn, org_id, config.name, campaign_id):
             raise ValidationFailed(

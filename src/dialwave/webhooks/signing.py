@@ -11,21 +11,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-PREFIX = "whsec_"
+from dialwave.domain.webhooks import SECRET_PREFIX as PREFIX
+from dialwave.domain.webhooks import is_secret
+
+__all__ = ["headers", "is_secret", "live_secrets", "new_secret", "signature"]
 
 
 def new_secret() -> str:
     return PREFIX + base64.b64encode(_secrets.token_bytes(24)).decode("ascii")
-
-
-def is_secret(value: str) -> bool:
-    if not value.startswith(PREFIX):
-        return False
-    try:
-        key = base64.b64decode(value[len(PREFIX) :], validate=True)
-    except ValueError:
-        return False
-    return 16 <= len(key) <= 64
 
 
 def _key(secret: str) -> bytes:

@@ -136,7 +136,7 @@ class DeliveryWorker:
             body = row["payload"].encode()
             live = signing.live_secrets(row["secrets"], now)
             headers = signing.headers(live, row["event_id"], int(self.wall()), body)
-            status = await self.transport.post(target, headers, body, self.settings.timeout)
+            status = (await self.transport.post(target, headers, body, self.settings.timeout)).status
         except UnsafeUrl as exc:
             error = f"refused: {exc.message}"
         except TransportError as exc:
