@@ -32,9 +32,9 @@ from dialwave.engine.dispatcher import Engine, EngineSettings
 from dialwave.engine.runner import VirtualRunner
 from dialwave.ids import new_id, new_ids
 from dialwave.services import campaigns as campaign_service
-from dialwave.services.webhooks import UrlGuard
 from dialwave.services.auth import create_key
 from dialwave.services.leads import after_bulk_load
+from dialwave.services.webhooks import UrlGuard
 from dialwave.store.db import Database
 from dialwave.store.migrate import upgrade
 from dialwave.store.repositories import agents as agent_repo

@@ -10,6 +10,8 @@ import httpx
 from dialwave.clock import VirtualClock
 from dialwave.store.db import Database
 from dialwave.store.tables import calls
+from dialwave.webhooks.transport import HttpxTransport
+from dialwave.webhooks.worker import DeliveryWorker
 from tests import helpers
 from tests.conftest import Api
 
@@ -29,6 +31,11 @@ async def test_every_route_hides_other_tenants(api: Api, other_api: Api, db: Dat
         "lead_id": lead["id"],
         "call_id": "call_tenant_a_0001",
     }
+    endpoint = await api.ok("post", "/v1/webhook-endpoints", 201, json={"url": "https://hooks.example.com/in"})
+    await api.ok("post", "/v1/dnc", json={"numbers": ["+14155550999"]})  # an event, then a delivery
+    assert await DeliveryWorker(db, HttpxTransport(), clock).fan_out(clock.now()) == 1
+    delivery = (await api.ok("get", f"/v1/webhook-endpoints/{endpoint['id']}/deliveries"))["data"][0]
+    ids |= {"endpoint_id": endpoint["id"], "delivery_id": delivery["id"]}
     async with db.write() as conn:
         await conn.execute(
             calls.insert().values(
@@ -61,7 +68,7 @@ async def test_every_route_hides_other_tenants(api: Api, other_api: Api, db: Dat
             assert response.status_code == 404, (method, template, response.text)
             assert response.json()["error"]["type"] == "not_found"
             tried += 1
-    assert tried >= 17
+    assert tried >= 23
     # Lists never show another tenant's objects.
     for url, params in (
         ("/v1/campaigns", {}),
@@ -69,6 +76,7 @@ async def test_every_route_hides_other_tenants(api: Api, other_api: Api, db: Dat
         ("/v1/phone-numbers", {}),
         ("/v1/calls", {"campaign_id": cmp["id"]}),
         ("/v1/calls", {}),
+        ("/v1/webhook-endpoints", {}),
     ):
         assert (await other_api.ok("get", url, params=params))["data"] == [], url
     # ... and the owner still sees everything, untouched.
