@@ -25,8 +25,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(database_url: str, *, engine: bool = False, time_scale: float = 1.0) -> Iterator[str]:
-    settings = Settings(database_url=database_url, time_scale=time_scale)
+def running_server(
+    database_url: str, *, engine: bool = False, time_scale: float = 1.0, allow_loopback: bool = False
+) -> Iterator[str]:
+    settings = Settings(database_url=database_url, time_scale=time_scale, webhook_allow_loopback=allow_loopback)
     port = free_port()
     app = create_app(settings, run_engine=engine)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from dialwave.clock import VirtualClock
 from dialwave.domain.webhooks import EVENT_TYPES
 from dialwave.store.db import Database
+from dialwave.store.repositories import webhooks as repo
 from dialwave.store.tables import events, webhook_deliveries
+from dialwave.webhooks.signing import new_secret
 from dialwave.webhooks.transport import HttpxTransport
 from dialwave.webhooks.worker import DeliverySettings, DeliveryWorker
 from tests.receiver import Receiver, free_port, serving
@@ -280,3 +282,34 @@ async def test_no_endpoint_no_events(db_url: str, db: Database) -> None:
         await rig.campaign(["+12125554400"])
         await rig.until_idle()
         assert await outbox(db) == []
+
+
+async def test_unsafe_urls_saved_earlier_are_refused_at_send_time(db_url: str, db: Database) -> None:
+    """Endpoints saved while DIALWAVE_WEBHOOK_ALLOW_LOOPBACK was set (or before a policy change) are
+    checked again at every send: nothing is sent, each attempt records why."""
+    async with make_rig(db_url, db, START) as rig:
+        now = rig.clock.now()
+        async with db.write() as conn:
+            for i, url in enumerate(BAD_URLS):
+                await repo.insert_endpoint(
+                    conn,
+                    {
+                        "id": f"whe_bad{i}",
+                        "organization_id": rig.api.org_id,
+                        "url": url,
+                        "secrets": [{"secret": new_secret(), "expires_at": None}],
+                        "enabled": True,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                )
+        await rig.api.ok("post", "/v1/dnc", json={"numbers": ["+12125554500"]})
+        w = DeliveryWorker(db, HttpxTransport(), rig.clock, DeliverySettings())
+        assert await w.run_once() == len(BAD_URLS)
+        rows = {d["endpoint_id"]: d for d in await deliveries(db)}
+        for i, url in enumerate(BAD_URLS):
+            error = rows[f"whe_bad{i}"]["last_error"]
+            assert error.startswith("refused: "), (url, error)
+            assert rows[f"whe_bad{i}"]["last_status_code"] is None
+        assert "resolves to" in rows["whe_bad4"]["last_error"] and "loopback" in rows["whe_bad4"]["last_error"]
+        assert "must be https://" in rows["whe_bad7"]["last_error"]

@@ -154,17 +154,21 @@ class DeliveryWorker:
             self.stats["sent"] += 1
             values: dict[str, Any] = {
                 "id": row["id"],
+                "status": "pending",
+                "failures": row["failures"],
+                "next_attempt_at": None,
+                "delivered_at": None,
                 "last_attempt_at": r.at,
                 "last_status_code": r.status_code,
                 "last_error": r.error if r.error is None else r.error[:512],
             }
             if r.ok:
                 self.stats["succeeded"] += 1
-                values.update(status="succeeded", delivered_at=now, next_attempt_at=None)
+                values.update(status="succeeded", delivered_at=now)
             elif r.status_code == 410:
                 reason = f"the endpoint answered 410 Gone at {now.isoformat()}"
                 disabled[row["endpoint_id"]] = reason
-                values.update(status="failed", next_attempt_at=None, last_error="410 Gone: endpoint disabled")
+                values.update(status="failed", last_error="410 Gone: endpoint disabled")
             else:
                 self.stats["failed_sends"] += 1
                 failures = row["failures"] + 1

@@ -151,13 +151,13 @@ async def record_results(
 ) -> None:
     """Each delivery's new state, its attempt rows, and the endpoints that answered 410 (now disabled)."""
     d = webhook_deliveries
-    for values in updates:
-        delivery_id = values.pop("id")
-        await conn.execute(d.update().where(d.c.id == delivery_id).values(**values))
+    if updates:  # one executemany: every update sets the same columns
+        columns = [k for k in updates[0] if k != "id"]
+        update = d.update().where(d.c.id == sa.bindparam("b_id")).values({c: sa.bindparam(f"b_{c}") for c in columns})
+        await conn.execute(update, [{f"b_{k}": v for k, v in u.items()} for u in updates])
     if attempts:  # a delivery whose endpoint was deleted meanwhile is gone, and so is its log
         ids = [a["delivery_id"] for a in attempts]
-        stmt = sa.select(d.c.id).where(d.c.id.in_(ids))
-        alive = set((await conn.execute(stmt)).scalars().all())
+        alive = set((await conn.execute(sa.select(d.c.id).where(d.c.id.in_(ids)))).scalars().all())
         kept = [a for a in attempts if a["delivery_id"] in alive]
         if kept:
             await conn.execute(webhook_attempts.insert(), kept)
