@@ -33,7 +33,7 @@ from dialwave.store.migrate import upgrade
 from dialwave.store.repositories.webhooks import insert_events
 from dialwave.store.tables import webhook_deliveries
 from dialwave.webhooks.events import event_row
-from dialwave.webhooks.transport import HttpxTransport
+from dialwave.webhooks.transport import AiohttpTransport
 from dialwave.webhooks.worker import DeliverySettings, DeliveryWorker
 
 PG = os.environ.get("DIALWAVE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
@@ -83,7 +83,8 @@ async def run(args: argparse.Namespace) -> None:
     settings = DeliverySettings(
         allow_loopback=True, concurrency=args.concurrency, batch=args.batch, fanout_batch=max(args.batch, 2000)
     )
-    worker = DeliveryWorker(db, HttpxTransport(max_connections=args.concurrency), SystemClock(), settings)
+    transport = AiohttpTransport(args.concurrency)
+    worker = DeliveryWorker(db, transport, SystemClock(), settings)
     started = time.perf_counter()
     rounds = 0
     while await worker.run_once() or await worker.next_due() is not None:

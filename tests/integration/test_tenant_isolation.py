@@ -10,7 +10,7 @@ import httpx
 from dialwave.clock import VirtualClock
 from dialwave.store.db import Database
 from dialwave.store.tables import calls
-from dialwave.webhooks.transport import HttpxTransport
+from dialwave.webhooks.transport import AiohttpTransport
 from dialwave.webhooks.worker import DeliveryWorker
 from tests import helpers
 from tests.conftest import Api
@@ -33,7 +33,7 @@ async def test_every_route_hides_other_tenants(api: Api, other_api: Api, db: Dat
     }
     endpoint = await api.ok("post", "/v1/webhook-endpoints", 201, json={"url": "https://hooks.example.com/in"})
     await api.ok("post", "/v1/dnc", json={"numbers": ["+14155550999"]})  # an event, then a delivery
-    assert await DeliveryWorker(db, HttpxTransport(), clock).fan_out(clock.now()) == 1
+    assert await DeliveryWorker(db, AiohttpTransport(), clock).fan_out(clock.now()) == 1
     delivery = (await api.ok("get", f"/v1/webhook-endpoints/{endpoint['id']}/deliveries"))["data"][0]
     ids |= {"endpoint_id": endpoint["id"], "delivery_id": delivery["id"]}
     async with db.write() as conn:

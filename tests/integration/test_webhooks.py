@@ -17,7 +17,7 @@ from dialwave.store.db import Database
 from dialwave.store.repositories import webhooks as repo
 from dialwave.store.tables import events, webhook_deliveries
 from dialwave.webhooks.signing import new_secret
-from dialwave.webhooks.transport import HttpxTransport
+from dialwave.webhooks.transport import AiohttpTransport
 from dialwave.webhooks.worker import DeliverySettings, DeliveryWorker
 from tests.receiver import Receiver, free_port, serving
 from tests.rig import Rig, make_rig, model
@@ -27,7 +27,7 @@ START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # Monday 10:00 in New York
 
 
 def worker(db: Database, clock: VirtualClock, **over: Any) -> DeliveryWorker:
-    return DeliveryWorker(db, HttpxTransport(), clock, DeliverySettings(allow_loopback=True, timeout=5, **over))
+    return DeliveryWorker(db, AiohttpTransport(), clock, DeliverySettings(allow_loopback=True, timeout=5, **over))
 
 
 async def drain(w: DeliveryWorker, clock: VirtualClock, until: datetime | None = None) -> None:
@@ -270,7 +270,7 @@ async def test_a_name_that_resolves_to_loopback_at_send_time_is_refused(db_url: 
     async with make_rig(db_url, db, START) as rig:
         ep = await endpoint(rig, "https://hooks.example.com/in", event_types=["lead.dnc_added"])
         await rig.api.ok("post", "/v1/dnc", json={"numbers": ["+12125554300"]})
-        w = DeliveryWorker(db, HttpxTransport(), rig.clock, DeliverySettings(), resolver=Rebinding())
+        w = DeliveryWorker(db, AiohttpTransport(), rig.clock, DeliverySettings(), resolver=Rebinding())
         assert await w.run_once() == 1
         [d] = (await rig.api.ok("get", f"/v1/webhook-endpoints/{ep['id']}/deliveries"))["data"]
         assert d["status"] == "pending" and d["last_status_code"] is None
@@ -304,7 +304,7 @@ async def test_unsafe_urls_saved_earlier_are_refused_at_send_time(db_url: str, d
                     },
                 )
         await rig.api.ok("post", "/v1/dnc", json={"numbers": ["+12125554500"]})
-        w = DeliveryWorker(db, HttpxTransport(), rig.clock, DeliverySettings())
+        w = DeliveryWorker(db, AiohttpTransport(), rig.clock, DeliverySettings())
         assert await w.run_once() == len(BAD_URLS)
         rows = {d["endpoint_id"]: d for d in await deliveries(db)}
         for i, url in enumerate(BAD_URLS):

@@ -17,7 +17,7 @@ from dialwave.config import Settings, get_settings
 from dialwave.engine.service import EngineService
 from dialwave.services.webhooks import UrlGuard
 from dialwave.store.db import Database
-from dialwave.webhooks.transport import HttpxTransport
+from dialwave.webhooks.transport import AiohttpTransport
 from dialwave.webhooks.worker import DeliveryService, DeliverySettings, DeliveryWorker
 
 DESCRIPTION = """Outbound voice campaigns for AI voice agents.
@@ -46,7 +46,7 @@ def create_app(
         options = DeliverySettings(
             timeout=settings.webhook_timeout_seconds, allow_loopback=settings.webhook_allow_loopback
         )
-        worker = DeliveryWorker(database, HttpxTransport(), SystemClock(), options)
+        worker = DeliveryWorker(database, AiohttpTransport(), SystemClock(), options)
         delivery = DeliveryService(worker)
 
     @asynccontextmanager

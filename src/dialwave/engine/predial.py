@@ -14,7 +14,7 @@ from dialwave.domain.campaign_config import PreDialHook
 from dialwave.engine.state import CampaignState, Reservation
 from dialwave.webhooks import signing
 from dialwave.webhooks.ssrf import Resolver, SystemResolver, UnsafeUrl, check_url
-from dialwave.webhooks.transport import HttpxTransport, Transport, TransportError
+from dialwave.webhooks.transport import AiohttpTransport, Transport, TransportError
 
 RETRY_AFTER_ERROR_SECONDS = 300  # fail closed: the lead is asked about again this much later
 
@@ -69,7 +69,7 @@ class PreDialClient:
 
     async def verdict(self, hook: PreDialHook, question: dict[str, Any], call_id: str) -> Verdict:
         if self.transport is None:
-            self.transport = HttpxTransport()
+            self.transport = AiohttpTransport()
         timeout = hook.timeout_ms / 1000
         body = json.dumps(question, separators=(",", ":")).encode()
         headers = {"content-type": "application/json", "user-agent": "dialwave-predial/1"}
