@@ -59,8 +59,18 @@ class Receiver:
 
 
 @asynccontextmanager
-async def serving(receiver: Receiver | ConsentService, port: int) -> AsyncIterator[str]:
-    config = uvicorn.Config(receiver.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+async def serving(
+    receiver: Receiver | ConsentService, port: int, certfile: str | None = None, keyfile: str | None = None
+) -> AsyncIterator[str]:
+    config = uvicorn.Config(
+        receiver.app(),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -4,12 +4,15 @@ worker (virtual clock) sends them over real HTTP to receivers that verify them w
 from __future__ import annotations
 
 import json
+import ssl
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import trustme
 
 from dialwave.clock import VirtualClock
 from dialwave.domain.webhooks import EVENT_TYPES
@@ -313,3 +316,38 @@ async def test_unsafe_urls_saved_earlier_are_refused_at_send_time(db_url: str, d
             assert rows[f"whe_bad{i}"]["last_status_code"] is None
         assert "resolves to" in rows["whe_bad4"]["last_error"] and "loopback" in rows["whe_bad4"]["last_error"]
         assert "must be https://" in rows["whe_bad7"]["last_error"]
+
+
+async def test_https_connects_to_the_checked_address_and_verifies_the_names_certificate(
+    db_url: str, db: Database, tmp_path: Path
+) -> None:
+    """TLS to the address the guard checked, with the URL's name as server name: a certificate for
+    that name passes, a certificate for another name fails (and is retried, never skipped)."""
+    ca = trustme.CA()
+    trust = ssl.create_default_context()
+    ca.configure_trust(trust)
+
+    class Pinned:
+        async def resolve(self, host: str, port: int) -> list[str]:
+            return ["127.0.0.1"]
+
+    for name, good in (("hooks.test", True), ("elsewhere.test", False)):
+        pem = tmp_path / f"{name}.pem"
+        ca.issue_cert(name).private_key_and_cert_chain_pem.write_to_path(str(pem))
+        rx = Receiver()
+        port = free_port()
+        async with make_rig(db_url, db, START, org=f"tls-{name}") as rig, serving(rx, port, str(pem), str(pem)):
+            ep = await endpoint(rig, f"https://hooks.test:{port}/hook", event_types=["lead.dnc_added"])
+            rx.secrets = [ep["secret"]]
+            await rig.api.ok("post", "/v1/dnc", json={"numbers": ["+12125554600"]})
+            options = DeliverySettings(allow_loopback=True)
+            w = DeliveryWorker(db, AiohttpTransport(ssl_context=trust), rig.clock, options, resolver=Pinned())
+            assert await w.run_once() == 1
+            await w.transport.close()
+            [d] = (await rig.api.ok("get", f"/v1/webhook-endpoints/{ep['id']}/deliveries"))["data"]
+            if good:
+                assert d["status"] == "succeeded" and len(rx.processed) == 1
+                assert rx.headers[0]["host"] == f"hooks.test:{port}"
+            else:
+                assert d["status"] == "pending" and not rx.requests
+                assert "certificate" in d["last_error"].lower() or "hostname" in d["last_error"].lower()
