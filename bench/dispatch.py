@@ -34,7 +34,7 @@ from dialwave.ids import new_id, new_ids
 from dialwave.services import campaigns as campaign_service
 from dialwave.services.auth import create_key
 from dialwave.services.leads import after_bulk_load
-from dialwave.services.webhooks import UrlGuard
+from dialwave.services.webhooks import EndpointIn, UrlGuard, create_endpoint
 from dialwave.store.db import Database
 from dialwave.store.migrate import upgrade
 from dialwave.store.repositories import agents as agent_repo
@@ -67,10 +67,15 @@ async def drop_database(url: str) -> None:
         await conn.close()
 
 
+EVENTS = False  # --events: the organization has a webhook endpoint, so the engine writes events
+
+
 async def seed(db: Database, leads: int, pace: float, concurrency: int) -> str:
     """An active campaign with `leads` queued leads (inserted directly: setup, not measured)."""
     key = await create_key(db, "bench", ["read", "write"], START)
     org = key.organization_id
+    if EVENTS:  # never delivered here (no worker runs): this measures writing them
+        await create_endpoint(db, UrlGuard(), org, EndpointIn(url="https://hooks.example.com/in"), START)
     agent_id, number_id = new_id("agt"), new_id("pn")
     agent = {"name": "a", "status": "live", "system_prompt": "", "opening_message": "Hi"}
     number = {"number": "+12125550100", "provider": "simulated", "active": True}
@@ -186,9 +191,12 @@ async def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--sizes", default="10000,1000000")
     parser.add_argument("--decisions", type=int, default=20_000)
+    parser.add_argument("--events", action="store_true", help="with a webhook endpoint: events are written")
     args = parser.parse_args()
+    global EVENTS
+    EVENTS = args.events
     machine = platform.processor() or platform.machine()
-    print(f"machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}; events: {EVENTS}")
     for backend in args.backends.split(","):
         figures = {}
         for size in (int(s) for s in args.sizes.split(",")):

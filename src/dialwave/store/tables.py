@@ -222,7 +222,6 @@ events = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("fanned_out", sa.Boolean, nullable=False),  # deliveries created for the endpoints of the moment
     sa.Index("ix_events_unsent", "seq", postgresql_where=UNSENT, sqlite_where=UNSENT),
-    sa.Index("ix_events_org_created", "organization_id", "created_at"),
 )
 
 webhook_deliveries = sa.Table(

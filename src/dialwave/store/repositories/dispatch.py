@@ -14,7 +14,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import lead_states as ls
-from dialwave.store.repositories.leads import _one_of, _sqlite_time
+from dialwave.store.repositories.leads import _one_of, sqlite_time
 from dialwave.store.tables import agent_versions, calls, campaigns, leads, organizations
 from dialwave.store.types import UTCDateTime
 
@@ -162,7 +162,7 @@ def _grouped(rows: dict[str, dict[str, Any]]) -> dict[tuple[str, ...], list[dict
 def _sqlite_value(value: Any) -> Any:
     """A value as SQLAlchemy's SQLite types would bind it (UTC text times, JSON text, 0/1)."""
     if isinstance(value, datetime):
-        return _sqlite_time(value)
+        return sqlite_time(value)
     if isinstance(value, dict | list):
         return json.dumps(value)
     if isinstance(value, bool):

@@ -64,7 +64,7 @@ _SQLITE_INSERT = (
 )
 
 
-def _sqlite_time(value: datetime) -> str:
+def sqlite_time(value: datetime) -> str:
     """The storage format SQLAlchemy's SQLite DateTime reads back (UTC, naive)."""
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
@@ -82,7 +82,7 @@ async def insert_leads(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int
 
         def stamp(value: datetime) -> str:
             if value not in times:
-                times[value] = _sqlite_time(value)
+                times[value] = sqlite_time(value)
             return times[value]
 
         params = [

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dialwave.store.repositories.leads import sqlite_time
 from dialwave.store.repositories.paging import page
 from dialwave.store.tables import events, webhook_attempts, webhook_deliveries, webhook_endpoints
 
@@ -70,9 +71,23 @@ async def enabled_endpoints(conn: AsyncConnection, org_ids: Iterable[str]) -> Se
 # -- the outbox ------------------------------------------------------------------------------------------
 
 
+_EVENT_COLUMNS = ("id", "organization_id", "campaign_id", "type", "payload", "created_at", "fanned_out")
+_SQLITE_EVENTS = f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
+
+
 async def insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await conn.execute(events.insert(), rows)
+    """SQLite takes plain tuples through the driver's executemany (the engine writes several events per
+    call; SQLAlchemy's per-value processing cost more than the insert)."""
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        params = [
+            (r["id"], r["organization_id"], r["campaign_id"], r["type"], r["payload"], sqlite_time(r["created_at"]), 0)
+            for r in rows
+        ]
+        await conn.exec_driver_sql(_SQLITE_EVENTS, params)
+        return
+    await conn.execute(events.insert(), rows)
 
 
 async def unsent_events(conn: AsyncConnection, limit: int) -> Sequence[RowMapping]:
@@ -90,13 +105,6 @@ async def unsent_events(conn: AsyncConnection, limit: int) -> Sequence[RowMappin
 async def mark_fanned_out(conn: AsyncConnection, seqs: list[int]) -> None:
     if seqs:
         await conn.execute(events.update().where(events.c.seq.in_(seqs)).values(fanned_out=True))
-
-
-async def events_of(conn: AsyncConnection, org_id: str, since: datetime | None = None) -> Sequence[RowMapping]:
-    stmt = sa.select(events).where(events.c.organization_id == org_id).order_by(events.c.seq)
-    if since is not None:
-        stmt = stmt.where(events.c.created_at >= since)
-    return (await conn.execute(stmt)).mappings().all()
 
 
 # -- deliveries ------------------------------------------------------------------------------------------

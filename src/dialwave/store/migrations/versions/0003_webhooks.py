@@ -62,7 +62,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("id", name="uq_events_id"),
     )
     op.create_index("ix_events_unsent", "events", ["seq"], postgresql_where=UNSENT, sqlite_where=UNSENT)
-    op.create_index("ix_events_org_created", "events", ["organization_id", "created_at"])
     op.create_table(
         "webhook_deliveries",
         sa.Column("id", sa.String(40), nullable=False),
