@@ -25,6 +25,8 @@ import sqlalchemy as sa
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
+from _server import _free_port
+
 from dialwave.clock import SystemClock
 from dialwave.services.auth import create_key
 from dialwave.services.webhooks import EndpointIn, UrlGuard, create_endpoint
@@ -38,14 +40,6 @@ from dialwave.webhooks.worker import DeliverySettings, DeliveryWorker
 
 PG = os.environ.get("DIALWAVE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def database(kind: str) -> tuple[str, str | None]:
@@ -65,7 +59,7 @@ async def run(args: argparse.Namespace) -> None:
     now = datetime.now(UTC)
     key = await create_key(db, "bench", ["read", "write"], now)
     org = key.organization_id
-    port = free_port()
+    port = _free_port()
     guard = UrlGuard(allow_loopback=True)
     _, secret = await create_endpoint(db, guard, org, EndpointIn(url=f"http://127.0.0.1:{port}/hook"), now)
     receiver = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured

@@ -8,6 +8,8 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import uvicorn
@@ -67,3 +69,31 @@ def new_key(database_url: str, org: str) -> str:
     thread.start()
     thread.join()
     return result[0]
+
+
+def zone_at_noon() -> str:
+    """A fixed-offset zone where it is about noon right now (legal hours hold whenever the test runs)."""
+    offset = 12 - datetime.now(UTC).hour  # hours east of UTC
+    return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
+
+
+def live_campaign(http: httpx.Client, leads: int, answered: float, **config: Any) -> dict[str, Any]:
+    """An agent, a simulated number and a campaign dialing all day at 5/s, 5 at once, with `leads`
+    leads in a zone where it is noon; started."""
+    agent = http.post("/v1/agents", json={"name": "a", "opening_message": "Hi"}).json()
+    outcomes = {"answered": answered, "busy": round(1 - answered, 6)}
+    model = {"outcomes": outcomes, "ring_seconds": [1, 3], "talk_seconds": [5, 20]}
+    number = http.post("/v1/phone-numbers", json={"number": "+12125550100", "simulated": model}).json()
+    body = {
+        "name": "live",
+        "agent_id": agent["id"],
+        "caller_ids": [{"phone_number_id": number["id"]}],
+        "schedule": {"windows": [{"start": "00:00", "end": "24:00"}]},
+        "pacing": {"max_concurrency": 5, "attempts_per_second": 5},
+        **config,
+    }
+    camp: dict[str, Any] = http.post("/v1/campaigns", json=body).json()
+    batch = [{"phone_number": f"+1212555{1000 + i:04d}", "timezone": zone_at_noon()} for i in range(leads)]
+    assert http.post(f"/v1/campaigns/{camp['id']}/leads", json={"leads": batch}).json()["accepted"] == leads
+    assert http.post(f"/v1/campaigns/{camp['id']}/start").json()["status"] == "active"
+    return camp

@@ -6,19 +6,12 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 from dialwave.store.migrate import upgrade
-from tests.e2e.server import new_key, running_server
-
-
-def zone_at_noon() -> str:
-    """A fixed-offset zone where it is about noon right now (legal hours hold whenever the test runs)."""
-    offset = 12 - datetime.now(UTC).hour  # hours east of UTC
-    return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
+from tests.e2e.server import live_campaign, new_key, running_server
 
 
 def test_started_campaign_is_dialed_to_completion_by_the_server(tmp_path: Path) -> None:
@@ -27,24 +20,8 @@ def test_started_campaign_is_dialed_to_completion_by_the_server(tmp_path: Path) 
     key = new_key(url, "acme")
     headers = {"Authorization": f"Bearer {key}"}
     with running_server(url, engine=True, time_scale=60) as base, httpx.Client(base_url=base, headers=headers) as http:
-        agent = http.post("/v1/agents", json={"name": "a", "opening_message": "Hi"}).json()
-        model = {"outcomes": {"answered": 0.7, "busy": 0.3}, "ring_seconds": [1, 3], "talk_seconds": [5, 20]}
-        number = http.post("/v1/phone-numbers", json={"number": "+12125550100", "simulated": model}).json()
-        camp = http.post(
-            "/v1/campaigns",
-            json={
-                "name": "live",
-                "agent_id": agent["id"],
-                "caller_ids": [{"phone_number_id": number["id"]}],
-                "schedule": {"windows": [{"start": "00:00", "end": "24:00"}]},
-                "pacing": {"max_concurrency": 5, "attempts_per_second": 5},
-                "retry": {"on": {"busy": {"max_retries": 1, "interval_minutes": [1]}}},
-            },
-        ).json()
-        zone = zone_at_noon()
-        leads = [{"phone_number": f"+1212555{1000 + i:04d}", "timezone": zone} for i in range(20)]
-        assert http.post(f"/v1/campaigns/{camp['id']}/leads", json={"leads": leads}).json()["accepted"] == 20
-        assert http.post(f"/v1/campaigns/{camp['id']}/start").json()["status"] == "active"
+        retry = {"on": {"busy": {"max_retries": 1, "interval_minutes": [1]}}}
+        camp = live_campaign(http, 20, answered=0.7, retry=retry)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             state = http.get(f"/v1/campaigns/{camp['id']}").json()

@@ -17,8 +17,7 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 
 from dialwave.store.migrate import upgrade
-from tests.e2e.server import new_key, running_server
-from tests.e2e.test_serve_engine import zone_at_noon
+from tests.e2e.server import live_campaign, new_key, running_server
 
 
 @contextmanager
@@ -59,23 +58,7 @@ def test_the_server_delivers_a_campaigns_events_as_they_happen(tmp_path: Path) -
         endpoint = http.post("/v1/webhook-endpoints", json={"url": hook_url})
         assert endpoint.status_code == 201, endpoint.text
         secret.append(endpoint.json()["secret"])
-        agent = http.post("/v1/agents", json={"name": "a", "opening_message": "Hi"}).json()
-        model = {"outcomes": {"answered": 0.8, "busy": 0.2}, "ring_seconds": [1, 3], "talk_seconds": [5, 20]}
-        number = http.post("/v1/phone-numbers", json={"number": "+12125550100", "simulated": model}).json()
-        camp = http.post(
-            "/v1/campaigns",
-            json={
-                "name": "live",
-                "agent_id": agent["id"],
-                "caller_ids": [{"phone_number_id": number["id"]}],
-                "schedule": {"windows": [{"start": "00:00", "end": "24:00"}]},
-                "pacing": {"max_concurrency": 5, "attempts_per_second": 5},
-                "webhook": {"metadata": {"source": "e2e"}},
-            },
-        ).json()
-        leads = [{"phone_number": f"+1212555{1000 + i:04d}", "timezone": zone_at_noon()} for i in range(8)]
-        assert http.post(f"/v1/campaigns/{camp['id']}/leads", json={"leads": leads}).json()["accepted"] == 8
-        assert http.post(f"/v1/campaigns/{camp['id']}/start").status_code == 200
+        camp = live_campaign(http, 8, answered=0.8, webhook={"metadata": {"source": "e2e"}})
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not any(e["type"] == "campaign.completed" for e in got):
             time.sleep(0.2)
