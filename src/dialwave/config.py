@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     time_scale: float = 1.0  # simulated carrier only: one real second = this many engine seconds
     number_attempts_per_24h: int | None = None  # organization-wide cap per number across campaigns
 
+    # Carriers: the URL Twilio (and other carriers) reach this server at, for their callbacks.
+    public_url: str = "http://127.0.0.1:8080"
+    twilio_api_base: str = "https://api.twilio.com"
+
     # Webhooks (`dialwave serve` runs the delivery worker beside the API).
     webhooks: bool = True
     webhook_allow_loopback: bool = False  # development and tests: http:// and loopback addresses allowed

@@ -11,12 +11,13 @@ from dialwave import __version__
 from dialwave.api import errors
 from dialwave.api.deps import EngineSignal
 from dialwave.api.middleware import IdempotencyMiddleware, RequestIdMiddleware
-from dialwave.api.routes import agents, campaigns, leads, records, webhooks
+from dialwave.api.routes import agents, campaigns, carriers, leads, records, webhooks
 from dialwave.clock import Clock, SystemClock
 from dialwave.config import Settings, get_settings
 from dialwave.engine.service import EngineService
 from dialwave.services.webhooks import UrlGuard
 from dialwave.store.db import Database
+from dialwave.telephony.twilio import TwilioCarrier
 from dialwave.webhooks.transport import AiohttpTransport
 from dialwave.webhooks.worker import DeliveryService, DeliverySettings, DeliveryWorker
 
@@ -34,6 +35,7 @@ def create_app(
     *,
     run_engine: bool = False,
     engine_signal: EngineSignal | None = None,
+    twilio: TwilioCarrier | None = None,
 ) -> FastAPI:
     """The API. `run_engine` also runs the dispatcher in this process (dialwave serve); tests that drive
     an engine on a virtual clock pass its `engine_signal` instead."""
@@ -71,8 +73,11 @@ def create_app(
     app.state.clock = clock or (service.clock if service is not None else SystemClock())
     app.state.engine_signal = service.signal if service is not None else engine_signal
     app.state.url_guard = UrlGuard(allow_loopback=settings.webhook_allow_loopback)
+    app.state.twilio = service.twilio if service is not None else twilio
+    app.state.engine_wake = service.runner.nudge if service is not None else None
     errors.install(app)
-    for router in (records.health, agents.router, campaigns.router, leads.router, records.router, webhooks.router):
+    routers = (records.health, agents.router, campaigns.router, leads.router, records.router, webhooks.router)
+    for router in (*routers, carriers.router):
         app.include_router(router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestIdMiddleware)

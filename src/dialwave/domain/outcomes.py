@@ -66,6 +66,25 @@ def outcome_for_sip(code: int | None) -> str:
     return FAILED
 
 
+# Twilio call statuses (status callbacks and GET /Calls/{sid}) -> outcome, and the order they come in:
+# a callback never moves a call backwards.
+TWILIO_RANK = {"queued": 0, "initiated": 0, "ringing": 1, "in-progress": 2}
+TWILIO_FINAL = {"completed": ANSWERED, "busy": BUSY, "no-answer": NO_ANSWER, "canceled": NO_ANSWER, "failed": FAILED}
+MACHINE_ANSWERS = {"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"}
+
+
+def outcome_for_twilio(status: str, answered: bool, answered_by: str | None, sip_code: int | None) -> str:
+    """A final Twilio status -> outcome. `completed` after an answer is answered (voicemail when AMD said
+    machine); a `failed` with a SIP code goes through the SIP table (503 -> provider_error)."""
+    if status == "completed" and not answered:
+        return NO_ANSWER  # hung up before anyone answered (our cancel after the ring timeout)
+    if status == "completed" and answered_by in MACHINE_ANSWERS:
+        return VOICEMAIL
+    if status == "failed" and sip_code is not None:
+        return outcome_for_sip(sip_code)
+    return TWILIO_FINAL.get(status, FAILED)
+
+
 @dataclass(frozen=True)
 class Classified:
     outcome: str  # stored on the call

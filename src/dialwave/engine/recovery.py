@@ -46,7 +46,9 @@ async def recover(engine: Engine, now: datetime, campaign_ids: set[str]) -> int:
         )
         engine.track(live, +1)
         carrier = engine.carrier_of(call["campaign_id"], call["caller_id"] or "")
-        status = await carrier.status(call["id"]) if carrier is not None else None
+        number = camp.numbers.get(call["caller_id"] or "") if camp is not None else None
+        settings = dict(number["config"]) if number is not None else {}
+        status = await carrier.status(call["id"], call["provider_call_id"], settings) if carrier is not None else None
         if status is None:
             log.warning("in-doubt attempt unknown to its carrier: provider_error", call_id=call["id"])
             engine.end(

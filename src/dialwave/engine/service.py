@@ -15,6 +15,7 @@ from dialwave.store.db import Database
 from dialwave.store.repositories.agents import providers_in_use
 from dialwave.telephony.base import Carrier
 from dialwave.telephony.simulated import SimulatedCarrier
+from dialwave.telephony.twilio import TwilioCarrier
 
 log = structlog.get_logger("dialwave.engine")
 
@@ -25,7 +26,8 @@ class EngineService:
         self.db = db
         self.scaled = ScaledClock(settings.time_scale) if settings.time_scale != 1.0 else None
         self.clock: Clock = self.scaled or SystemClock()
-        carriers: dict[str, Carrier] = {"simulated": SimulatedCarrier(self.clock)}
+        self.twilio = TwilioCarrier(self.clock, settings.public_url, settings.twilio_api_base)
+        carriers: dict[str, Carrier] = {"simulated": SimulatedCarrier(self.clock), "twilio": self.twilio}
         self.engine = Engine(
             db,
             carriers,
@@ -61,3 +63,4 @@ class EngineService:
         except TimeoutError:
             self.task.cancel()
         await self.engine.close()
+        await self.twilio.close()

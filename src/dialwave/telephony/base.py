@@ -76,6 +76,9 @@ class Carrier(Protocol):
         """When the next event is due (simulated carriers), or None when events come from outside."""
         ...
 
-    async def status(self, call_id: str) -> CallStatus | None:
-        """The carrier's view of one of our calls, or None if it never heard of it."""
+    async def status(
+        self, call_id: str, provider_call_id: str | None = None, settings: dict[str, Any] | None = None
+    ) -> CallStatus | None:
+        """The carrier's view of one of our calls (by our id, its reference and the phone number's
+        provider settings), or None if it never heard of it. Raises CarrierError if it cannot tell."""
         ...

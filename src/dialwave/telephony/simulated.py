@@ -140,7 +140,9 @@ class SimulatedCarrier:
             heapq.heappop(self._heap)
         return None
 
-    async def status(self, call_id: str) -> CallStatus | None:
+    async def status(
+        self, call_id: str, provider_call_id: str | None = None, settings: dict[str, Any] | None = None
+    ) -> CallStatus | None:
         call = self._calls.get(call_id)
         if call is None:
             return None
@@ -194,7 +196,9 @@ class SimulatedCarrierView:
     def next_event_at(self) -> datetime | None:
         return self.carrier.next_event_at()
 
-    async def status(self, call_id: str) -> CallStatus | None:
+    async def status(
+        self, call_id: str, provider_call_id: str | None = None, settings: dict[str, Any] | None = None
+    ) -> CallStatus | None:
         found = await self.carrier.status(call_id)
         if found is not None:
             self.carrier.owners[call_id] = self  # later events of the call come here

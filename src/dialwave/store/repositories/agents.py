@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain.campaign_rules import FINAL
 from dialwave.store.repositories.paging import page
-from dialwave.store.tables import agent_versions, agents, campaigns, phone_numbers
+from dialwave.store.tables import agent_versions, agents, calls, campaigns, phone_numbers
 
 
 async def insert_agent(
@@ -144,3 +144,18 @@ async def delete_number(conn: AsyncConnection, number_id: str) -> None:
 async def providers_in_use(conn: AsyncConnection) -> set[str]:
     """Carriers the phone numbers of every organization use."""
     return set((await conn.scalars(sa.select(phone_numbers.c.provider).distinct())).all())
+
+
+async def number_of_call(conn: AsyncConnection, call_id: str) -> RowMapping | None:
+    """The phone number that placed a call (a carrier callback names only the call)."""
+    stmt = (
+        sa.select(phone_numbers)
+        .join(
+            calls,
+            sa.and_(
+                calls.c.caller_id == phone_numbers.c.id, calls.c.organization_id == phone_numbers.c.organization_id
+            ),
+        )
+        .where(calls.c.id == call_id)
+    )
+    return (await conn.execute(stmt)).mappings().first()

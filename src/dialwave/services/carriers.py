@@ -1,0 +1,34 @@
+"""Carrier callbacks: check that a request really comes from the carrier, then hand it to the carrier
+object that tracks the call (in this process, beside the engine)."""
+
+from __future__ import annotations
+
+from twilio.request_validator import RequestValidator
+
+from dialwave.errors import DialwaveError, Forbidden, NotFound
+from dialwave.store.db import Database
+from dialwave.store.repositories.agents import number_of_call
+from dialwave.telephony.twilio import TwilioCarrier
+
+
+class NoCarrierHere(DialwaveError):
+    status_code = 503
+    type = "unavailable"
+
+
+async def twilio_status(
+    db: Database, carrier: TwilioCarrier | None, call_id: str, form: dict[str, str], signature: str | None
+) -> int:
+    """Verify X-Twilio-Signature with the auth token of the number that placed the call, over the URL
+    Twilio was given; returns how many call events the callback added (0 for a repeat or a late one)."""
+    async with db.read() as conn:
+        number = await number_of_call(conn, call_id)
+    token = ((number["config"].get("twilio") or {}).get("auth_token")) if number is not None else None
+    if number is None or number["provider"] != "twilio" or not token:
+        raise NotFound(f"no Twilio call '{call_id}'")
+    if carrier is None:
+        raise NoCarrierHere("no dispatcher runs in this process: send carrier callbacks to `dialwave serve`")
+    url = carrier.callback_url(call_id)
+    if not signature or not RequestValidator(token).validate(url, form, signature):
+        raise Forbidden("X-Twilio-Signature does not match this request", code="BAD_SIGNATURE")
+    return len(carrier.on_callback(call_id, form))

@@ -1,0 +1,207 @@
+"""Twilio, through the official SDK (async client): calls.create with status callbacks and async AMD,
+TwiML that connects the answered call to the agent's media stream, hang-up, and status for
+reconciliation. Status callbacks reach us at POST /v1/carriers/twilio/status/{call_id} (signature
+checked there); `on_callback` turns them into call events, never moving a call backwards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from xml.sax.saxutils import quoteattr
+
+import aiohttp
+import structlog
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+from dialwave.clock import Clock
+from dialwave.domain.outcomes import MACHINE_ANSWERS, TWILIO_FINAL, TWILIO_RANK, outcome_for_twilio
+from dialwave.domain.phone import mask
+from dialwave.telephony.base import CallEvent, CallStatus, CarrierError, DialRequest
+
+log = structlog.get_logger("dialwave.telephony.twilio")
+CALLBACK_EVENTS = ["initiated", "ringing", "answered", "completed"]
+
+
+@dataclass
+class _Track:
+    sid: str
+    settings: dict[str, Any]
+    rank: int = 0
+    answered: bool = False
+    answered_by: str | None = None
+    ended: bool = False
+
+
+def twiml(request: DialRequest, stream_url: str | None) -> str:
+    """Connect the answered call to the agent's media stream, with the call's variables as parameters."""
+    if not stream_url:
+        return "<Response><Say>" + _text(request.opening_message) + "</Say><Hangup/></Response>"
+    params = {"call_id": request.call_id, "campaign_id": request.campaign_id, "lead_id": request.lead_id}
+    params |= {f"var_{k}": str(v) for k, v in request.variables.items()}
+    inner = "".join(f"<Parameter name={quoteattr(k)} value={quoteattr(v)}/>" for k, v in params.items())
+    return f"<Response><Connect><Stream url={quoteattr(stream_url)}>{inner}</Stream></Connect></Response>"
+
+
+def _text(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class TwilioCarrier:
+    name = "twilio"
+    simulated = False
+
+    def __init__(self, clock: Clock, public_url: str, api_base: str = "https://api.twilio.com") -> None:
+        self.clock = clock
+        self.public_url = public_url.rstrip("/")
+        self.api_base = api_base
+        self._clients: dict[tuple[str, str], Client] = {}
+        self._http: AsyncTwilioHttpClient | None = None
+        self.tracks: dict[str, _Track] = {}
+        self.queue: list[CallEvent] = []
+
+    def _client(self, settings: dict[str, Any]) -> Client:
+        twilio = settings.get("twilio") or {}
+        sid, token = twilio.get("account_sid"), twilio.get("auth_token")
+        if not sid or not token:
+            raise CarrierError("the phone number has no Twilio account_sid/auth_token")
+        key = (sid, token)
+        if key not in self._clients:
+            if self._http is None:
+                self._http = AsyncTwilioHttpClient(timeout=10)
+            client = Client(sid, token, http_client=self._http)
+            client.api.base_url = self.api_base
+            self._clients[key] = client
+        return self._clients[key]
+
+    def callback_url(self, call_id: str) -> str:
+        return f"{self.public_url}/v1/carriers/twilio/status/{call_id}"
+
+    async def originate(self, request: DialRequest) -> str:
+        if request.call_id in self.tracks:
+            return self.tracks[request.call_id].sid  # one attempt is never placed twice
+        client = self._client(request.carrier_settings)
+        options: dict[str, Any] = {}
+        if request.machine_detection:
+            options = {
+                "machine_detection": "DetectMessageEnd",
+                "async_amd": "true",
+                "async_amd_status_callback": self.callback_url(request.call_id),
+                "async_amd_status_callback_method": "POST",
+            }
+        try:
+            call = await client.calls.create_async(
+                to=request.to_number,
+                from_=request.from_number,
+                twiml=twiml(request, request.carrier_settings.get("stream_url")),
+                status_callback=self.callback_url(request.call_id),
+                status_callback_event=CALLBACK_EVENTS,
+                status_callback_method="POST",
+                timeout=request.ring_timeout_seconds,
+                **options,
+            )
+        except TwilioRestException as exc:
+            raise _error(exc) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise CarrierError(f"Twilio unreachable: {type(exc).__name__}") from exc
+        sid = str(call.sid)
+        self.tracks[request.call_id] = _Track(sid, request.carrier_settings)
+        log.info("twilio call created", call_id=request.call_id, sid=sid, to=mask(request.to_number))
+        return sid
+
+    async def hangup(self, call_id: str) -> None:
+        track = self.tracks.get(call_id)
+        if track is None or track.ended:
+            return
+        status = "completed" if track.answered else "canceled"
+        try:
+            await self._client(track.settings).calls(track.sid).update_async(status=status)
+        except TwilioRestException as exc:
+            if exc.status != 404:
+                raise _error(exc) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise CarrierError(f"Twilio unreachable: {type(exc).__name__}") from exc
+
+    def on_callback(self, call_id: str, form: dict[str, str]) -> list[CallEvent]:
+        """A status or AMD callback: the events it adds (none for a duplicate or a late, older one)."""
+        track = self.tracks.get(call_id)
+        sid = form.get("CallSid") or ""
+        if track is None:
+            track = self.tracks[call_id] = _Track(sid, {})  # a callback for a call adopted after a restart
+        if track.ended:
+            return []
+        now = self.clock.now()
+        out: list[CallEvent] = []
+        if form.get("AnsweredBy"):
+            track.answered_by = form["AnsweredBy"]
+        status = form.get("CallStatus", "")
+        final = status in TWILIO_FINAL
+        rank = 3 if final else TWILIO_RANK.get(status, -1)
+        if rank <= track.rank and not final:
+            return out  # a repeat, an older status arriving late, or an AMD-only callback
+        if status == "ringing":
+            out.append(CallEvent(call_id, "ringing", now, sid))
+        if status == "in-progress" and not track.answered:
+            track.answered = True
+            who: Literal["human", "machine"] = "machine" if track.answered_by in MACHINE_ANSWERS else "human"
+            out.append(CallEvent(call_id, "answered", now, sid, answered_by=who))
+        if final:
+            answered = track.answered or (status == "completed" and int(form.get("CallDuration") or 0) > 0)
+            code = int(form["SipResponseCode"]) if form.get("SipResponseCode", "").isdigit() else None
+            outcome = outcome_for_twilio(status, answered, track.answered_by, code)
+            out.append(CallEvent(call_id, "ended", now, sid, outcome=outcome, sip_code=code))
+            track.ended = True
+        track.rank = max(track.rank, rank)
+        self.queue.extend(out)
+        return out
+
+    def poll(self, now: datetime) -> list[CallEvent]:
+        out, self.queue = self.queue, []
+        return out
+
+    def next_event_at(self) -> datetime | None:
+        return None  # events come from Twilio's callbacks
+
+    async def status(
+        self, call_id: str, provider_call_id: str | None = None, settings: dict[str, Any] | None = None
+    ) -> CallStatus | None:
+        track = self.tracks.get(call_id)
+        sid = provider_call_id or (track.sid if track else None)
+        if not sid:
+            return None  # never created at Twilio
+        client = self._client(settings or (track.settings if track else {}))
+        try:
+            call = await client.calls(sid).fetch_async()
+        except TwilioRestException as exc:
+            if exc.status == 404:
+                return None
+            raise _error(exc) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise CarrierError(f"Twilio unreachable: {type(exc).__name__}") from exc
+        self.tracks.setdefault(call_id, _Track(sid, settings or {}))
+        form = {"CallSid": sid, "CallStatus": str(call.status), "CallDuration": str(call.duration or 0)}
+        if getattr(call, "answered_by", None):
+            form["AnsweredBy"] = str(call.answered_by)
+        events = tuple(self.on_callback(call_id, form))
+        self.queue = [e for e in self.queue if e not in events]  # handed over in the status instead
+        current = str(call.status)
+        state: Literal["ringing", "in_call", "ended"] = (
+            "ended" if current in TWILIO_FINAL else "in_call" if current == "in-progress" else "ringing"
+        )
+        return CallStatus(state, sid, events)
+
+    async def close(self) -> None:
+        if self._http is not None and self._http.session is not None:
+            await self._http.session.close()
+
+
+def _error(exc: TwilioRestException) -> CarrierError:
+    """A refused request is a provider error for the attempt; 429 keeps Twilio's Retry-After."""
+    retry = None
+    details = getattr(exc, "details", None) or {}
+    if isinstance(details, dict):
+        retry = details.get("retry_after")
+    message = f"Twilio {exc.status} ({exc.code}): {exc.msg}"[:240]
+    return CarrierError(message, headers={"Retry-After": str(retry)} if retry else None)
