@@ -49,28 +49,26 @@ class Rig:
         callers: list[str] | None = None,
         start: bool = True,
         lead_extra: dict[str, dict[str, Any]] | None = None,
+        agent: dict[str, Any] | None = None,
         **config: Any,
     ) -> str:
-        """A campaign dialing `numbers` (E.164) with a fresh agent; started unless start=False."""
-        agent = await self.api.ok(
-            "post",
-            "/v1/agents",
-            201,
-            json={"name": "a", "system_prompt": "Call {{name}}", "opening_message": "Hi {{name}}"},
-        )
+        """A campaign dialing `numbers` (E.164) with a fresh agent (`agent`: more of its fields);
+        started unless start=False."""
+        body = {"name": "a", "system_prompt": "Call {{name}}", "opening_message": "Hi {{name}}", **(agent or {})}
+        created_agent = await self.api.ok("post", "/v1/agents", 201, json=body)
         if callers is None:
             if self.default_caller is None:
                 self.default_caller = await self.number()
             callers = [self.default_caller]
-        body: dict[str, Any] = {
+        campaign: dict[str, Any] = {
             "name": f"c{len(self.engine.campaigns)}-{self.clock.now().timestamp()}-{numbers[:1]}",
-            "agent_id": agent["id"],
+            "agent_id": created_agent["id"],
             "caller_ids": [{"phone_number_id": c} for c in callers],
             "dynamic_variables": {"name": "there"},
             **config,
         }
-        body.setdefault("schedule", {"windows": ALL_DAY})
-        created = await self.api.ok("post", "/v1/campaigns", 201, json=body)
+        campaign.setdefault("schedule", {"windows": ALL_DAY})
+        created = await self.api.ok("post", "/v1/campaigns", 201, json=campaign)
         extra = lead_extra or {}
         batch = [{"phone_number": n, **extra.get(n, {})} for n in numbers]
         for i in range(0, len(batch), 10_000):
@@ -130,13 +128,16 @@ async def make_rig(
     model: SimulatedSettings | None = None,
     org: str | None = None,
     allow_loopback: bool = False,
+    carriers: dict[str, Any] | None = None,
     **engine_over: Any,
 ) -> AsyncIterator[Rig]:
     clock = VirtualClock(start)
     carrier = SimulatedCarrier(clock, model)
-    engine = Engine(db, {"simulated": carrier}, EngineSettings.virtual(allow_loopback=allow_loopback, **engine_over))
-    settings = Settings(database_url=db_url, webhook_allow_loopback=allow_loopback)
-    app = create_app(settings, db=db, clock=clock, engine_signal=engine.invalidate)
+    extra = {name: make(clock) for name, make in (carriers or {}).items()}  # name -> factory(clock)
+    settings = EngineSettings.virtual(allow_loopback=allow_loopback, **engine_over)
+    engine = Engine(db, {"simulated": carrier, **extra}, settings)
+    app_settings = Settings(database_url=db_url, webhook_allow_loopback=allow_loopback)
+    app = create_app(app_settings, db=db, clock=clock, engine_signal=engine.invalidate, twilio=extra.get("twilio"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dialwave.test") as client:
         created = await create_key(db, org or f"org-{start.timestamp()}", ["read", "write"], start)
         api = Api(client, created.key, created.organization_id)

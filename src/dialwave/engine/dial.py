@@ -67,4 +67,6 @@ def dial_request(camp: CampaignState, r: Reservation) -> DialRequest:
         agent_id=camp.config.agent_id,
         agent_version=camp.agent_version,
         carrier_settings=dict(number["config"]) if number is not None else {},
+        agent_sip_uri=camp.agent.get("sip_uri"),
+        agent_stream_url=camp.agent.get("media_stream_url"),
     )

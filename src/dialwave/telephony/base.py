@@ -37,6 +37,8 @@ class DialRequest:
     agent_id: str | None
     agent_version: int | None
     carrier_settings: dict[str, Any] = field(default_factory=dict)  # the phone number's provider settings
+    agent_sip_uri: str | None = None  # the agent runtime's SIP endpoint (SIP bridge)
+    agent_stream_url: str | None = None  # the agent runtime's media stream (Twilio <Connect><Stream>)
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ class TwilioCarrier:
             call = await client.calls.create_async(
                 to=request.to_number,
                 from_=request.from_number,
-                twiml=twiml(request, request.carrier_settings.get("stream_url")),
+                twiml=twiml(request, request.agent_stream_url),
                 status_callback=self.callback_url(request.call_id),
                 status_callback_event=CALLBACK_EVENTS,
                 status_callback_method="POST",

@@ -1,0 +1,146 @@
+"""The Twilio carrier, on SQLite and PostgreSQL: the official SDK talks to a local fake of Twilio's
+documented REST API; status callbacks are signed as Twilio signs them (the SDK's RequestValidator)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from dialwave.clock import Clock
+from dialwave.store.db import Database
+from dialwave.telephony.twilio import TwilioCarrier
+from tests.receiver import free_port, serving
+from tests.rig import Rig, make_rig, model
+from tests.twilio_fake import ACCOUNT, TOKEN, FakeTwilio, callback
+
+pytestmark = pytest.mark.asyncio
+START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+PUBLIC = "https://dialwave.example.com"
+A, B, C = "+12125557001", "+12125557002", "+12125557003"
+STREAM = "wss://agent.example.com/stream"
+NO_RETRIES = {"max_attempts": 1}
+
+
+@asynccontextmanager
+async def twilio_rig(db_url: str, db: Database) -> AsyncIterator[tuple[Rig, FakeTwilio, str]]:
+    fake = FakeTwilio()
+    async with serving(fake, free_port()) as url:  # type: ignore[arg-type]
+        api_base = url.removesuffix("/hook")
+
+        def carrier(clock: Clock) -> TwilioCarrier:
+            return TwilioCarrier(clock, PUBLIC, api_base)
+
+        async with make_rig(db_url, db, START, model(seed=1), carriers={"twilio": carrier}) as rig:
+            body = {
+                "number": "+12125550100",
+                "provider": "twilio",
+                "twilio": {"account_sid": ACCOUNT, "auth_token": TOKEN},
+            }
+            number = await rig.api.ok("post", "/v1/phone-numbers", 201, json=body)
+            yield rig, fake, number["id"]
+            await rig.engine.carriers["twilio"].close()  # type: ignore[attr-defined]
+
+
+async def send(rig: Rig, call_id: str, sid: str, status: str | None = None, **extra: str) -> int:
+    params = {"CallSid": sid, **({"CallStatus": status} if status else {}), **extra}
+    response = await callback(rig.api.client, PUBLIC, call_id, params)
+    return response.status_code
+
+
+async def call_ids(rig: Rig, cid: str) -> dict[str, dict[str, Any]]:
+    return {c["to_number"]: c for c in await rig.calls(cid)}
+
+
+async def test_answered_busy_and_unanswered_calls_through_the_sdk(db_url: str, db: Database) -> None:
+    async with twilio_rig(db_url, db) as (rig, fake, pn):
+        cid = await rig.campaign(
+            [A, B, C], callers=[pn], agent={"media_stream_url": STREAM}, ring_timeout_seconds=20, retry=NO_RETRIES
+        )
+        await rig.run(timedelta(seconds=5))
+        assert len(fake.created) == 3
+        calls = await call_ids(rig, cid)
+        first = next(p for p in fake.created if p["To"] == A)
+        call_a = calls[A]
+        assert first["From"] == "+12125550100" and first["Timeout"] == "20"
+        assert first["StatusCallback"] == f"{PUBLIC}/v1/carriers/twilio/status/{call_a['id']}"
+        assert first["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
+        assert first["StatusCallbackMethod"] == "POST" and "MachineDetection" not in first
+        assert f'<Connect><Stream url="{STREAM}">' in first["Twiml"]
+        assert f'<Parameter name="call_id" value="{call_a["id"]}"/>' in first["Twiml"]
+        assert '<Parameter name="var_name" value="there"/>' in first["Twiml"]
+        assert call_a["provider_call_id"] == fake.sid_for(A)
+        for status in ("initiated", "ringing", "in-progress"):
+            assert await send(rig, call_a["id"], fake.sid_for(A), status) == 204
+        assert await send(rig, calls[B]["id"], fake.sid_for(B), "ringing") == 204
+        assert await send(rig, calls[B]["id"], fake.sid_for(B), "busy", SipResponseCode="486") == 204
+        await send(rig, calls[C]["id"], fake.sid_for(C), "ringing")
+        await rig.run(timedelta(seconds=30))  # C rings past its 20 s: we cancel it at Twilio
+        assert fake.updates == [(fake.sid_for(C), {"Status": "canceled"})]
+        await send(rig, calls[C]["id"], fake.sid_for(C), "canceled")
+        await send(rig, call_a["id"], fake.sid_for(A), "completed", CallDuration="35")
+        await rig.until_idle()
+        done = await call_ids(rig, cid)
+        assert (done[A]["outcome"], done[B]["outcome"], done[C]["outcome"]) == ("answered", "busy", "no_answer")
+        assert done[B]["sip_code"] == 486
+        assert done[A]["duration_seconds"] == pytest.approx(30, abs=1)  # answered -> completed, engine time
+        assert (await rig.get(cid))["status"] == "completed"
+        await rig.counts_check(cid)
+
+
+async def test_forged_replayed_and_out_of_order_callbacks(db_url: str, db: Database) -> None:
+    async with twilio_rig(db_url, db) as (rig, fake, pn):
+        cid = await rig.campaign([A], callers=[pn], retry=NO_RETRIES)
+        await rig.run(timedelta(seconds=2))
+        call = (await call_ids(rig, cid))[A]
+        sid = fake.sid_for(A)
+        forged = await callback(rig.api.client, PUBLIC, call["id"], {"CallSid": sid, "CallStatus": "busy"}, "wrong")
+        assert forged.status_code == 403 and forged.json()["error"]["code"] == "BAD_SIGNATURE"
+        unsigned = await rig.api.client.post(f"/v1/carriers/twilio/status/{call['id']}", data={"CallStatus": "busy"})
+        assert unsigned.status_code == 403
+        assert (await rig.api.client.post("/v1/carriers/twilio/status/call_nope", data={})).status_code == 404
+        await rig.run(timedelta(seconds=1))
+        assert (await call_ids(rig, cid))[A]["status"] == "dialing"  # the forgery changed nothing
+        await send(rig, call["id"], sid, "in-progress")
+        await send(rig, call["id"], sid, "in-progress")  # replayed
+        await send(rig, call["id"], sid, "ringing")  # late: older than what we know
+        await rig.run(timedelta(seconds=10))
+        assert (await call_ids(rig, cid))[A]["status"] == "in_call"
+        await send(rig, call["id"], sid, "completed", CallDuration="9")
+        await send(rig, call["id"], sid, "completed", CallDuration="9")  # replayed
+        await send(rig, call["id"], sid, "in-progress")  # late
+        await rig.until_idle()
+        [done] = await rig.calls(cid)
+        assert done["status"] == "ended" and done["outcome"] == "answered" and rig.engine.stats["ended"] == 1
+        [lead] = await rig.leads(cid)
+        assert lead["attempts"] == 1 and lead["status"] == "completed"
+
+
+async def test_async_amd_reports_a_machine_as_voicemail(db_url: str, db: Database) -> None:
+    async with twilio_rig(db_url, db) as (rig, fake, pn):
+        cid = await rig.campaign([A], callers=[pn], retry=NO_RETRIES, machine_detection={"enabled": True})
+        await rig.run(timedelta(seconds=2))
+        params = fake.created[0]
+        assert (params["MachineDetection"], params["AsyncAmd"]) == ("DetectMessageEnd", "true")
+        call = (await call_ids(rig, cid))[A]
+        assert params["AsyncAmdStatusCallback"] == f"{PUBLIC}/v1/carriers/twilio/status/{call['id']}"
+        sid = fake.sid_for(A)
+        await send(rig, call["id"], sid, "in-progress")
+        await send(rig, call["id"], sid, AnsweredBy="machine_end_beep", MachineDetectionDuration="4100")
+        await send(rig, call["id"], sid, "completed", CallDuration="20")
+        await rig.until_idle()
+        assert (await call_ids(rig, cid))[A]["outcome"] == "voicemail"
+
+
+async def test_twilio_errors_are_provider_errors_never_crashes(db_url: str, db: Database) -> None:
+    async with twilio_rig(db_url, db) as (rig, fake, pn):
+        fake.fail_next = [(503, {}), (429, {"Retry-After": "30"})]
+        cid = await rig.campaign([A, B], callers=[pn], retry=NO_RETRIES)
+        await rig.until_idle()
+        calls = await rig.calls(cid)
+        assert [c["outcome"] for c in calls] == ["provider_error", "provider_error"]
+        assert sorted(c["reason"][:10] for c in calls) == ["Twilio 429", "Twilio 503"]
+        assert (await rig.get(cid))["status"] == "completed"
