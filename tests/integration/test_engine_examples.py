@@ -336,3 +336,27 @@ async def test_organization_concurrency_cap_spans_campaigns(db_url: str, db: Dat
         calls = await rig.calls(a) + await rig.calls(b)
         assert len(calls) == 20
         assert peak_concurrency([(c["started_at"], c["ended_at"]) for c in calls]) == 3
+
+
+async def test_a_run_of_carrier_failures_pauses_the_campaign_with_a_reason(db_url: str, db: Database) -> None:
+    start = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    async with make_rig(db_url, db, start, model(seed=3, outcomes={"answered": 1.0})) as rig:
+        rig.carrier.fail_originate = 1.0  # the carrier is down: every originate fails
+        numbers = [f"+1212555{5000 + i:04d}" for i in range(40)]
+        retry = {"on": {"provider_error": {"enabled": True, "max_retries": 2, "interval_minutes": [5]}}}
+        cid = await rig.campaign(numbers, pacing={"max_concurrency": 2, "attempts_per_second": 1}, retry=retry)
+        await rig.run(timedelta(minutes=5))
+        camp = await rig.get(cid)
+        assert camp["status"] == "paused"
+        assert camp["status_reason"].startswith("paused by the circuit breaker: 10 calls in a row ended as provider")
+        assert "simulated carrier outage" in camp["status_reason"]
+        calls = await rig.calls(cid)
+        assert 10 <= len(calls) <= 12 and all(c["outcome"] == "provider_error" for c in calls)
+        await rig.run(timedelta(hours=1))
+        assert len(await rig.calls(cid)) == len(calls)  # nothing dialed while paused
+        rig.carrier.fail_originate = 0.0  # the carrier is back
+        await rig.api.ok("post", f"/v1/campaigns/{cid}/resume")
+        await rig.until_idle()
+        done = await rig.get(cid)
+        assert done["status"] == "completed" and done["counts"]["completed"] == 40
+        await rig.counts_check(cid)

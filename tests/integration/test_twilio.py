@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from dialwave.clock import Clock
+from dialwave.engine.dispatcher import Engine, EngineSettings
+from dialwave.engine.runner import VirtualRunner
 from dialwave.store.db import Database
 from dialwave.telephony.twilio import TwilioCarrier
 from tests.receiver import free_port, serving
@@ -43,6 +45,10 @@ async def twilio_rig(db_url: str, db: Database) -> AsyncIterator[tuple[Rig, Fake
             number = await rig.api.ok("post", "/v1/phone-numbers", 201, json=body)
             yield rig, fake, number["id"]
             await rig.engine.carriers["twilio"].close()  # type: ignore[attr-defined]
+
+
+def fake_base(rig: Rig) -> str:
+    return str(rig.engine.carriers["twilio"].api_base)  # type: ignore[attr-defined]
 
 
 async def send(rig: Rig, call_id: str, sid: str, status: str | None = None, **extra: str) -> int:
@@ -144,3 +150,39 @@ async def test_twilio_errors_are_provider_errors_never_crashes(db_url: str, db: 
         assert [c["outcome"] for c in calls] == ["provider_error", "provider_error"]
         assert sorted(c["reason"][:10] for c in calls) == ["Twilio 429", "Twilio 503"]
         assert (await rig.get(cid))["status"] == "completed"
+
+
+async def test_after_a_restart_calls_are_asked_about_at_twilio_not_redialed(db_url: str, db: Database) -> None:
+    async with twilio_rig(db_url, db) as (rig, fake, pn):
+        retry = {
+            "max_attempts": 2,
+            "on": {"provider_error": {"enabled": True, "max_retries": 1, "interval_minutes": [1]}},
+        }
+        cid = await rig.campaign([A, B], callers=[pn], retry=retry)
+        await rig.run(timedelta(seconds=2))
+        before = await call_ids(rig, cid)
+        await send(rig, before[A]["id"], fake.sid_for(A), "in-progress")
+        await rig.run(timedelta(seconds=1))
+        # The process dies. Twilio still has A in progress; B's call is unknown there.
+        await rig.engine.close()
+        await rig.engine.carriers["twilio"].close()  # type: ignore[attr-defined]
+        del fake.calls[fake.sid_for(B)]
+        app: Any = rig.api.client._transport.app  # type: ignore[attr-defined]
+        fresh = TwilioCarrier(rig.clock, PUBLIC, fake_base(rig))
+        rig.engine = Engine(db, {"simulated": rig.carrier, "twilio": fresh}, EngineSettings.virtual())
+        rig.runner = VirtualRunner(rig.engine, rig.clock)
+        app.state.twilio, app.state.engine_signal = fresh, rig.engine.invalidate
+        try:
+            await rig.run(timedelta(seconds=1))  # start-up reconciliation
+            after = await call_ids(rig, cid)
+            assert after[A]["status"] == "in_call"  # adopted, not redialed
+            first_b = next(c for c in await rig.calls(cid) if c["id"] == before[B]["id"])
+            assert first_b["outcome"] == "provider_error"
+            assert first_b["reason"].startswith("the carrier never heard of this attempt")
+            await send(rig, before[A]["id"], fake.sid_for(A), "completed", CallDuration="12")
+            await rig.run(timedelta(minutes=2))  # B's retry is due after 1 minute
+            b_calls = [c for c in await rig.calls(cid) if c["to_number"] == B]
+            assert [c["attempt"] for c in b_calls] == [1, 2]
+            assert [p["To"] for p in fake.created].count(A) == 1  # A was placed once
+        finally:
+            await fresh.close()

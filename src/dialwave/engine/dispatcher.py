@@ -48,6 +48,7 @@ class EngineSettings:
     refresh_every: timedelta | None = timedelta(seconds=1)  # re-read campaigns (None: only when told)
     number_attempts_per_24h: int | None = None  # organization-wide cap per number, all campaigns
     allow_loopback: bool = False  # pre-dial hooks may call loopback addresses (development, tests)
+    breaker_failures: int = 10  # this many calls in a row ending as provider_error pause the campaign (0: never)
 
     @classmethod
     def virtual(cls, **overrides: object) -> EngineSettings:
@@ -87,6 +88,7 @@ class Engine:
         self.next_refresh: datetime | None = None
         self.lifecycle_at: datetime | None = None
         self.dirty = True  # campaigns must be re-read
+        self.tripped: dict[str, str] = {}  # campaign -> why its circuit breaker pauses it
         self.started = False
         self.stats = {"decisions": 0, "dialed": 0, "ended": 0, "flushes": 0}
 
@@ -125,6 +127,8 @@ class Engine:
             await self._run_due(now)
         if self._flush_due(now):
             await self._write(now, lambda conn: flush(self, conn, now))
+        if self.tripped:
+            await lifecycle.trip_breakers(self, now)
         if self.writes.finished:
             await lifecycle.check_done(self, now)
 
@@ -363,6 +367,8 @@ class Engine:
         talk = (event.at - live.answered_at).total_seconds() if live.answered_at else None
         classified = classify(event.outcome or PROVIDER_ERROR, talk, event.conversion, threshold)
         apply_end(self, live, event, classified, note, camp)
+        if camp is not None:
+            lifecycle.count_failure(self, camp, classified.outcome == PROVIDER_ERROR, note)
 
     # -- writes and claims ---------------------------------------------------------------------------
     def _flush_due(self, now: datetime) -> bool:

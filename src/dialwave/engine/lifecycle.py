@@ -199,3 +199,29 @@ async def check_done(engine: Engine, now: datetime) -> None:
                 await events.campaign_moved(engine, conn, camp.id, "active", "completed", "nothing left to dial", now)
                 del engine.campaigns[camp.id]
                 log.info("campaign completed", campaign_id=camp.id, reason="nothing left to dial")
+
+
+def count_failure(engine: Engine, camp: CampaignState, failed: bool, note: str | None) -> None:
+    """The circuit breaker: `breaker_failures` calls in a row ending as provider_error (carrier down,
+    credentials revoked, rate limited) pause the campaign instead of burning through its leads."""
+    limit = engine.settings.breaker_failures
+    camp.carrier_failures = camp.carrier_failures + 1 if failed else 0
+    if limit and camp.carrier_failures >= limit and camp.id not in engine.tripped and camp.status == "active":
+        last = f" (last: {note})" if note else ""
+        engine.tripped[camp.id] = (
+            f"paused by the circuit breaker: {camp.carrier_failures} calls in a row ended as provider errors"
+            f"{last}; check the carrier, then resume"
+        )
+
+
+async def trip_breakers(engine: Engine, now: datetime) -> None:
+    """Pause the campaigns whose breaker tripped (after the writes that led to it are committed)."""
+    tripped, engine.tripped = engine.tripped, {}
+    await engine.write_buffer(now)
+    async with engine.db.write() as conn:
+        for campaign_id, reason in tripped.items():
+            if await repo.set_campaign_status(conn, campaign_id, "active", "paused", now, reason[:1000]):
+                await events.campaign_moved(engine, conn, campaign_id, "active", "paused", reason, now)
+                log.warning("circuit breaker tripped", campaign_id=campaign_id, reason=reason)
+    for campaign_id in tripped:
+        engine.invalidate(campaign_id=campaign_id)

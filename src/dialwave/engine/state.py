@@ -41,6 +41,7 @@ class CampaignState:
     backlog: bool = False  # the last claim found more due leads than it took
     turn: int = 0  # round-robin counter
     stale: bool = False  # invalidated: its reservations must not start
+    carrier_failures: int = 0  # calls in a row that ended as provider_error (the circuit breaker)
 
     @property
     def room(self) -> int:
