@@ -186,3 +186,26 @@ async def test_after_a_restart_calls_are_asked_about_at_twilio_not_redialed(db_u
             assert [p["To"] for p in fake.created].count(A) == 1  # A was placed once
         finally:
             await fresh.close()
+
+
+async def test_a_lost_callback_does_not_hold_a_call_open(db_url: str, db: Database) -> None:
+    """We cancel a call ringing too long, but Twilio's "canceled" callback never arrives; an answered call's
+    "completed" never arrives either: past their deadlines the engine asks Twilio (GET /Calls/{sid})."""
+    async with twilio_rig(db_url, db) as (rig, fake, pn):
+        cid = await rig.campaign(
+            [A, B], callers=[pn], retry=NO_RETRIES, ring_timeout_seconds=20, agent={"max_call_duration_seconds": 60}
+        )
+        await rig.run(timedelta(seconds=2))
+        calls = await call_ids(rig, cid)
+        await send(rig, calls[A]["id"], fake.sid_for(A), "ringing")
+        await send(rig, calls[B]["id"], fake.sid_for(B), "in-progress")
+        await rig.run(timedelta(seconds=30))
+        assert fake.updates == [(fake.sid_for(A), {"Status": "canceled"})]  # ... and its callback is lost
+        fake.calls[fake.sid_for(B)].update(status="completed", duration="50")  # ... this one's too
+        await rig.until_idle()
+        done = await call_ids(rig, cid)
+        assert done[A]["outcome"] == "no_answer" and done[B]["outcome"] == "answered"
+        cancel_at = done[A]["started_at"] + timedelta(seconds=25)  # ring timeout + grace
+        assert done[A]["ended_at"] == cancel_at + timedelta(seconds=60)  # asked 60 s after the cancel
+        assert done[B]["ended_at"] == done[B]["answered_at"] + timedelta(seconds=120)  # 60 s allowed + 60 s
+        assert (await rig.get(cid))["status"] == "completed"

@@ -25,7 +25,7 @@ from dialwave.engine.claims import CallerLoad, cap_for, claim
 from dialwave.engine.dial import Memory, dial_request, recheck
 from dialwave.engine.leases import Leases
 from dialwave.engine.predial import RETRY_AFTER_ERROR_SECONDS, PreDialClient
-from dialwave.engine.recovery import recover
+from dialwave.engine.recovery import at_deadline, max_talk, recover
 from dialwave.engine.state import CampaignState, Live, Reservation, Writes
 from dialwave.engine.writes import apply_end, flush
 from dialwave.store.db import Database
@@ -73,7 +73,7 @@ class Engine:
         self.campaigns: dict[str, CampaignState] = {}
         self.reservations: list[Reservation] = []  # a heap by slot
         self.live: dict[str, Live] = {}
-        self.ring_deadlines: list[tuple[datetime, str]] = []  # a heap: hang up calls ringing too long
+        self.ring_deadlines: list[tuple[datetime, str]] = []  # a heap: ring timeouts and stuck-call checks
         self.callers: dict[str, CallerLoad] = {}
         self.org_busy: dict[str, int] = {}
         self.org_caps: dict[str, int | None] = {}
@@ -192,10 +192,8 @@ class Engine:
         while self.ring_deadlines and self.ring_deadlines[0][0] <= now:
             _, call_id = heapq.heappop(self.ring_deadlines)
             live = self.live.get(call_id)
-            if live is not None and live.answered_at is None:
-                hanging = self.carrier_of(live.campaign_id, live.caller_id)
-                if hanging is not None:
-                    await hanging.hangup(call_id)  # its "ended" event (no_answer) follows
+            if live is not None:
+                await at_deadline(self, live, now)  # hang up a call ringing too long; ask about a stuck one
 
     def carrier_of(self, campaign_id: str, caller_id: str) -> Carrier | None:
         camp = self.campaigns.get(campaign_id)
@@ -349,13 +347,15 @@ class Engine:
         if event.provider_call_id and not live.provider_call_id:
             live.provider_call_id = event.provider_call_id
         if event.kind == "ringing":
-            self.writes.call(live.call_id, status="ringing")
+            if live.answered_at is None:  # a repeat after the answer (a status replay) changes nothing
+                self.writes.call(live.call_id, status="ringing")
         elif event.kind == "answered":
             if live.answered_at is None:
                 live.answered_at = event.at
                 self.writes.call(live.call_id, status="in_call", answered_at=event.at)
                 self.writes.lead(live.lead_id, status=ls.IN_CALL, updated_at=event.at)
                 events.call_answered(self, live, event.at)
+                heapq.heappush(self.ring_deadlines, (event.at + max_talk(self, live), live.call_id))
         else:
             self.end(live, event, None)
 

@@ -4,6 +4,7 @@ retried by policy."""
 
 from __future__ import annotations
 
+import heapq
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ import structlog
 from dialwave.domain.outcomes import PROVIDER_ERROR
 from dialwave.engine.state import Live
 from dialwave.store.repositories import dispatch as repo
-from dialwave.telephony.base import CallEvent
+from dialwave.telephony.base import CallEvent, CarrierError
 
 if TYPE_CHECKING:
     from dialwave.engine.dispatcher import Engine
@@ -63,3 +64,50 @@ async def recover(engine: Engine, now: datetime, campaign_ids: set[str]) -> int:
     if calls:
         log.info("recovered in-flight attempts", count=len(calls))
     return len(calls)
+
+
+STUCK_AFTER = timedelta(seconds=60)  # no "ended" this long after our hang-up or the longest allowed call
+
+
+def max_talk(engine: Engine, live: Live) -> timedelta:
+    """How long an answered call may last before we ask the carrier whether it still exists."""
+    camp = engine.campaigns.get(live.campaign_id)
+    limit = 600
+    if camp is not None:
+        override = camp.config.agent_overrides.max_call_duration_seconds
+        limit = override or camp.agent.get("max_call_duration_seconds") or 600
+    return timedelta(seconds=limit) + STUCK_AFTER
+
+
+async def at_deadline(engine: Engine, live: Live, now: datetime) -> None:
+    """A call reached a deadline: still ringing past the ring timeout -> hang up (its "ended" follows);
+    already hung up, or answered past its longest allowed duration, and still no "ended" -> ask the carrier
+    (a lost callback must not hold a concurrency slot forever)."""
+    carrier = engine.carrier_of(live.campaign_id, live.caller_id)
+    if carrier is None:
+        return
+    if live.answered_at is None and not live.hung_up:
+        live.hung_up = True
+        heapq.heappush(engine.ring_deadlines, (now + STUCK_AFTER, live.call_id))
+        try:
+            await carrier.hangup(live.call_id)
+        except CarrierError as exc:
+            log.warning("hangup failed: the call will be asked about", call_id=live.call_id, error=exc.message)
+        return
+    if live.answered_at is not None and now < live.answered_at + max_talk(engine, live):
+        return  # an older deadline of a call answered since
+    camp = engine.campaigns.get(live.campaign_id)
+    number = camp.numbers.get(live.caller_id) if camp is not None else None
+    try:
+        status = await carrier.status(live.call_id, live.provider_call_id, dict(number["config"]) if number else {})
+    except CarrierError as exc:
+        log.warning("status of a stuck call failed: asking again later", call_id=live.call_id, error=exc.message)
+        heapq.heappush(engine.ring_deadlines, (now + STUCK_AFTER, live.call_id))
+        return
+    if status is None:
+        engine.end(live, CallEvent(live.call_id, "ended", now, outcome=PROVIDER_ERROR), "the carrier lost this attempt")
+        return
+    for event in status.events:
+        engine.on_event(event)
+    if live.call_id in engine.live:  # the carrier says it goes on: look again later
+        heapq.heappush(engine.ring_deadlines, (now + STUCK_AFTER, live.call_id))

@@ -98,6 +98,7 @@ class Live:
     provider_call_id: str | None = None
     ring_timeout: timedelta = timedelta(seconds=30)
     from_number: str = ""
+    hung_up: bool = False  # we asked the carrier to end it (its "ended" event is awaited)
 
     @property
     def lead_status(self) -> str:
