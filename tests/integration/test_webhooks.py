@@ -351,3 +351,26 @@ async def test_https_connects_to_the_checked_address_and_verifies_the_names_cert
             else:
                 assert d["status"] == "pending" and not rx.requests
                 assert "certificate" in d["last_error"].lower() or "hostname" in d["last_error"].lower()
+
+
+async def test_a_campaigns_webhook_endpoint_follows_its_webhook_url(db_url: str, db: Database) -> None:
+    async with make_rig(db_url, db, START) as rig:
+        created = await rig.api.ok(
+            "post", "/v1/campaigns", 201, json={"name": "w", "webhook": {"url": "https://a.example.com/h"}}
+        )
+        hook = created["webhook"]
+        assert hook["secret"].startswith("whsec_") and hook["endpoint_id"]
+        patched = await rig.api.ok(
+            "patch", f"/v1/campaigns/{created['id']}", json={"webhook": {"url": "https://b.example.com/h"}}
+        )
+        assert patched["webhook"]["endpoint_id"] == hook["endpoint_id"] and "secret" not in patched["webhook"]
+        endpoint = await rig.api.ok("get", f"/v1/webhook-endpoints/{hook['endpoint_id']}")
+        assert endpoint["url"] == "https://b.example.com/h" and endpoint["campaign_id"] == created["id"]
+        refused = await rig.api.patch(
+            f"/v1/webhook-endpoints/{hook['endpoint_id']}", json={"url": "https://c.example.com"}
+        )
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "CAMPAIGN_ENDPOINT"
+        assert (await rig.api.delete(f"/v1/webhook-endpoints/{hook['endpoint_id']}")).status_code == 409
+        cleared = await rig.api.ok("patch", f"/v1/campaigns/{created['id']}", json={"webhook": {"url": None}})
+        assert cleared["webhook"]["endpoint_id"] is None
+        assert (await rig.api.get(f"/v1/webhook-endpoints/{hook['endpoint_id']}")).status_code == 404
