@@ -1,0 +1,281 @@
+"""A SIP trunk carrier on `sippy` (PyPI, a maintained RFC 3261 stack and B2BUA).
+
+sippy runs its own event loop (a process-wide global) in one thread: commands go in through
+`ED2.callFromThread`, events come back to asyncio through `loop.call_soon_threadsafe`. One SIP stack per
+process (`SipStack.get`).
+
+A call: INVITE `sip:<E.164>@<trunk>` with our caller id in From and P-Asserted-Identity, the dial's
+context as X- headers, and an SDP offer. Only 180/183 count as ringing (sippy also reports 100). The
+final response goes through the one SIP table in the domain; a 408 that never rang (no reply at all)
+is a provider error, not a no-answer. Our hang-up sends CANCEL while ringing (the 487 that follows ends
+it as no_answer) or BYE once answered; the callee's BYE ends it as answered."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import structlog
+
+from dialwave.clock import Clock
+from dialwave.domain.outcomes import ANSWERED, NO_ANSWER, PROVIDER_ERROR, outcome_for_sip
+from dialwave.domain.phone import mask
+from dialwave.telephony.base import CallEvent, CallStatus, CarrierError, DialRequest
+
+log = structlog.get_logger("dialwave.telephony.sip")
+NO_REPLY_SECONDS = 8  # no response at all to the INVITE within this: provider_error
+
+SDP = (
+    "v=0\r\no=dialwave {sess} 1 IN IP4 {ip}\r\ns=dialwave\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
+    "m=audio {port} RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+    "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\n"
+)
+
+
+def trunk_address(uri: str) -> tuple[str, int]:
+    """`sip:host[:port][;params]` (or `host[:port]`) -> (host, port)."""
+    rest = uri.split(":", 1)[1] if uri.lower().startswith(("sip:", "sips:")) else uri
+    rest = rest.split(";", 1)[0].split("@")[-1]
+    if rest.startswith("["):
+        host, _, port = rest[1:].partition("]")
+        return host, int(port.lstrip(":") or 5060)
+    host, _, port = rest.partition(":")
+    return host, int(port or 5060)
+
+
+class SipStack:
+    """The process's sippy stack, in its own thread."""
+
+    _instance: ClassVar[SipStack | None] = None
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="sippy", daemon=True)
+        self.thread.start()
+        if not self.ready.wait(10):
+            raise CarrierError("the SIP stack did not start")
+        if self.error is not None:
+            raise CarrierError(f"the SIP stack did not start: {self.error}") from self.error
+
+    @classmethod
+    def get(cls, host: str, port: int) -> SipStack:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = SipStack(host, port)
+            return cls._instance
+
+    def _run(self) -> None:
+        try:
+            from sippy.Core.EventDispatcher import ED2
+            from sippy.SipConf import SipConf
+            from sippy.SipLogger import SipLogger
+            from sippy.SipTransactionManager import SipTransactionManager
+
+            ED2.my_ident = threading.get_ident()
+            SipConf.my_address = self.host
+            SipConf.my_port = self.port
+            SipConf.my_uaname = "dialwave"
+            logger = SipLogger("dialwave")
+            logger.level = 3  # errors only: sippy's INFO dumps whole SIP messages, phone numbers included
+            self.config: dict[str, Any] = {"_sip_address": self.host, "_sip_port": self.port, "_sip_logger": logger}
+            self.config["_sip_tm"] = SipTransactionManager(self.config, self._out_of_dialog)
+            self.ed = ED2
+        except BaseException as exc:  # reported to the constructor
+            self.error = exc
+            self.ready.set()
+            return
+        self.ready.set()
+        ED2.loop()
+
+    @staticmethod
+    def _out_of_dialog(req: Any, sip_t: Any) -> tuple[Any, None, None]:
+        if req.getMethod() in ("OPTIONS", "NOTIFY"):
+            return (req.genResponse(200, "OK"), None, None)
+        return (req.genResponse(481, "Call Leg/Transaction Does Not Exist"), None, None)
+
+    def call(self, fn: Any, *args: Any) -> None:
+        self.ed.callFromThread(fn, *args)
+
+
+@dataclass
+class _Leg:
+    request: DialRequest
+    ua: Any = None
+    rang: bool = False
+    answered: bool = False
+    hung_up: bool = False  # by us
+    ended: bool = False
+    sip_code: int | None = None
+
+
+class SipCarrier:
+    name = "sip"
+    simulated = False
+
+    def __init__(self, clock: Clock, host: str = "127.0.0.1", port: int = 5070) -> None:
+        self.clock = clock
+        self.host, self.port = host, port
+        self.legs: dict[str, _Leg] = {}
+        self.queue: list[CallEvent] = []
+        self.wake: Any = None  # the runner's nudge: events arrive from the network at any time
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stack: SipStack | None = None
+
+    def _ensure(self) -> SipStack:
+        if self._stack is None:
+            self._loop = asyncio.get_running_loop()
+            self._stack = SipStack.get(self.host, self.port)
+        return self._stack
+
+    async def originate(self, request: DialRequest) -> str:
+        if request.call_id in self.legs:
+            return request.call_id  # one attempt is never placed twice
+        sip = request.carrier_settings.get("sip") or {}
+        if not sip.get("trunk_uri"):
+            raise CarrierError("the phone number has no sip.trunk_uri")
+        stack = self._ensure()
+        leg = self.legs[request.call_id] = _Leg(request)
+        trunk = trunk_address(sip["trunk_uri"])
+        stack.call(self._invite, stack, leg, trunk, sip.get("username"), sip.get("password"))
+        log.info("sip invite", call_id=request.call_id, to=mask(request.to_number), trunk=f"{trunk[0]}:{trunk[1]}")
+        return request.call_id
+
+    # -- in the sippy thread ------------------------------------------------------------------------
+    def _invite(self, stack: SipStack, leg: _Leg, trunk: tuple[str, int], user: str | None, pw: str | None) -> None:
+        from sippy.CCEvents import CCEventTry
+        from sippy.MsgBody import MsgBody
+        from sippy.SipCallId import SipCallId
+        from sippy.SipHeader import SipHeader
+        from sippy.UA import UA
+
+        r = leg.request
+        try:
+            ua = UA(
+                stack.config,
+                event_cb=lambda event, ua: self._sippy_event(leg, event),
+                username=user,
+                password=pw,
+                nh_address=trunk,
+            )
+            ua.no_reply_time = NO_REPLY_SECONDS
+            leg.ua = ua
+            sdp = MsgBody(SDP.format(sess=int(time.time()), ip=self.host, port=40000 + (hash(r.call_id) % 10000) * 2))
+            event = CCEventTry((SipCallId(), r.from_number, r.to_number, sdp, None, None))
+            headers = [
+                SipHeader(name="P-Asserted-Identity", bodys=f"<sip:{r.from_number}@{self.host}>"),
+                SipHeader(name="X-Dialwave-Call-Id", bodys=r.call_id),
+                SipHeader(name="X-Dialwave-Campaign-Id", bodys=r.campaign_id),
+                SipHeader(name="X-Dialwave-Lead-Id", bodys=r.lead_id),
+                SipHeader(name="X-Dialwave-Attempt", bodys=str(r.attempt)),
+            ]
+            headers += [
+                SipHeader(name=f"X-Dialwave-Var-{name}", bodys=quote(str(value), safe=""))
+                for name, value in list(r.variables.items())[:20]
+            ]
+            event.extra_headers = tuple(headers)
+            ua.recvEvent(event)
+        except Exception as exc:  # a bad trunk address, a stack error: the attempt fails, the engine goes on
+            self._from_thread(leg, "ended", outcome=PROVIDER_ERROR, note=f"SIP INVITE failed: {exc}")
+
+    def _sippy_event(self, leg: _Leg, event: Any) -> None:
+        name = event.name
+        data = event.getData()
+        if name in ("CCEventRing", "CCEventPreConnect"):
+            code = data[0] if data else None
+            if code in (180, 183) and not leg.rang:
+                leg.rang = True
+                self._from_thread(leg, "ringing")
+        elif name == "CCEventConnect":
+            leg.answered = True
+            self._from_thread(leg, "answered", sip_code=data[0] if data else 200)
+        elif name == "CCEventFail":
+            code = data[0] if data else None
+            if leg.hung_up and not leg.answered:
+                self._from_thread(leg, "ended", outcome=NO_ANSWER, sip_code=code or 487)
+            elif code == 408 and not leg.rang:
+                self._from_thread(leg, "ended", outcome=PROVIDER_ERROR, sip_code=None, note="no reply to the INVITE")
+            else:
+                self._from_thread(leg, "ended", outcome=outcome_for_sip(code), sip_code=code)
+        elif name == "CCEventDisconnect":
+            if leg.answered:  # the callee's BYE
+                self._from_thread(leg, "ended", outcome=ANSWERED, sip_code=200)
+            elif leg.hung_up:
+                self._from_thread(leg, "ended", outcome=NO_ANSWER, sip_code=487)
+            elif not leg.rang:  # sippy's no-reply timer: nothing ever answered the INVITE
+                self._from_thread(leg, "ended", outcome=PROVIDER_ERROR, note="no reply to the INVITE")
+            else:
+                self._from_thread(leg, "ended", outcome=NO_ANSWER)
+
+    def _hangup(self, leg: _Leg) -> None:
+        from sippy.CCEvents import CCEventDisconnect
+
+        if leg.ua is not None:
+            leg.ua.recvEvent(CCEventDisconnect())
+        # sippy reports nothing for our own BYE or CANCEL: the call ends here (the 487 to a CANCEL is ours)
+        if leg.answered:
+            self._from_thread(leg, "ended", outcome=ANSWERED, sip_code=200)
+        else:
+            self._from_thread(leg, "ended", outcome=NO_ANSWER, sip_code=487)
+
+    def _from_thread(self, leg: _Leg, kind: str, **values: Any) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._event, leg, kind, values)
+
+    # -- back in asyncio ----------------------------------------------------------------------------
+    def _event(self, leg: _Leg, kind: str, values: dict[str, Any]) -> None:
+        if leg.ended:
+            return
+        now = self.clock.now()
+        call_id = leg.request.call_id
+        if kind == "ringing":
+            self.queue.append(CallEvent(call_id, "ringing", now, call_id))
+        elif kind == "answered":
+            self.queue.append(CallEvent(call_id, "answered", now, call_id, answered_by="human"))
+        else:
+            leg.ended = True
+            leg.sip_code = values.get("sip_code")
+            self.queue.append(
+                CallEvent(call_id, "ended", now, call_id, outcome=values["outcome"], sip_code=values.get("sip_code"))
+            )
+            if values.get("note"):
+                log.warning("sip call failed", call_id=call_id, reason=values["note"])
+        if self.wake is not None:
+            self.wake()
+
+    async def hangup(self, call_id: str) -> None:
+        leg = self.legs.get(call_id)
+        if leg is None or leg.ended or leg.hung_up or self._stack is None:
+            return
+        leg.hung_up = True
+        self._stack.call(self._hangup, leg)
+
+    def poll(self, now: datetime) -> list[CallEvent]:
+        out, self.queue = self.queue, []
+        return out
+
+    def next_event_at(self) -> datetime | None:
+        return None  # events come from the network
+
+    async def status(
+        self, call_id: str, provider_call_id: str | None = None, settings: dict[str, Any] | None = None
+    ) -> CallStatus | None:
+        """A SIP trunk has no call-status query: a call this process does not hold a dialog for is gone
+        (after a restart our dialogs are lost with the process)."""
+        leg = self.legs.get(call_id)
+        if leg is None:
+            return None
+        state = "ended" if leg.ended else "in_call" if leg.answered else "ringing"
+        return CallStatus(state, call_id, ())  # type: ignore[arg-type]
+
+    async def close(self) -> None:
+        for leg in list(self.legs.values()):
+            if not leg.ended:
+                await self.hangup(leg.request.call_id)

@@ -1,0 +1,112 @@
+"""The SIP carrier against a real SIP peer: sipp (Debian's sip-tester) as the trunk, on loopback, in
+real time (a real peer answers in real time; the engine's own tests use a virtual clock)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from dialwave.clock import SystemClock
+from dialwave.telephony.base import CallEvent, DialRequest
+from dialwave.telephony.sip import SipCarrier
+from tests.sipp_peer import free_udp_port, sipp_trunk
+
+pytestmark = pytest.mark.asyncio
+STACK_PORT = free_udp_port()  # one sippy stack per process
+
+
+def request(number: str, trunk_port: int, attempt: int = 1) -> DialRequest:
+    return DialRequest(
+        call_id=f"call_{number[1:]}_{attempt}_{datetime.now(UTC).timestamp()}",
+        organization_id="org",
+        campaign_id="cmp",
+        lead_id="lead",
+        attempt=attempt,
+        from_number="+12125550100",
+        to_number=number,
+        caller_id="pn",
+        at=datetime.now(UTC),
+        ring_timeout_seconds=30,
+        machine_detection=False,
+        system_prompt="",
+        opening_message="Hi",
+        variables={"name": "Ada Lovelace"},
+        agent_id=None,
+        agent_version=None,
+        carrier_settings={"sip": {"trunk_uri": f"sip:127.0.0.1:{trunk_port}"}},
+    )
+
+
+async def events_of(carrier: SipCarrier, call_id: str, *, hangup_after: float | None = None) -> list[CallEvent]:
+    got: list[CallEvent] = []
+    arrived = asyncio.Event()
+    carrier.wake = arrived.set
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    hung = False
+    start = loop.time()
+    while not any(e.kind == "ended" for e in got):
+        if hangup_after is not None and not hung and loop.time() - start >= hangup_after:
+            await carrier.hangup(call_id)
+            hung = True
+        remaining = deadline - loop.time()
+        assert remaining > 0, f"no end: {got}"
+        arrived.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(arrived.wait(), min(remaining, 0.1 if hangup_after is not None else remaining))
+        got.extend(e for e in carrier.poll(datetime.now(UTC)) if e.call_id == call_id)
+    return got
+
+
+@pytest.fixture
+def carrier() -> SipCarrier:
+    return SipCarrier(SystemClock(), port=STACK_PORT)
+
+
+@pytest.mark.parametrize(
+    ("number", "hangup_after", "kinds", "outcome", "code"),
+    [
+        ("+12125557010", None, ["ringing", "answered", "ended"], "answered", 200),  # the callee's BYE
+        ("+12125557022", 1.0, ["ringing", "ended"], "no_answer", 487),  # our CANCEL at the ring timeout
+        ("+12125557011", None, ["ended"], "busy", 486),
+        ("+12125557014", None, ["ended"], "failed", 603),  # declined
+        ("+12125557015", None, ["ended"], "provider_error", 503),
+        ("+12125557012", None, ["ringing", "ended"], "no_answer", 480),  # the callee side gives up
+        ("+12125557013", None, ["ringing", "ended"], "no_answer", 408),  # ... with 408 after ringing
+    ],
+)
+async def test_every_outcome_through_sipp(
+    carrier: SipCarrier,
+    tmp_path: Path,
+    number: str,
+    hangup_after: float | None,
+    kinds: list[str],
+    outcome: str,
+    code: int,
+) -> None:
+    with sipp_trunk(tmp_path, hold_ms=800, ring_ms=1500) as port:
+        req = request(number, port)
+        assert await carrier.originate(req) == req.call_id
+        got = await events_of(carrier, req.call_id, hangup_after=hangup_after)
+    assert [e.kind for e in got] == kinds
+    assert (got[-1].outcome, got[-1].sip_code) == (outcome, code)
+
+
+async def test_answered_then_our_hangup_sends_bye(carrier: SipCarrier, tmp_path: Path) -> None:
+    with sipp_trunk(tmp_path, hold_ms=10_000) as port:
+        req = request("+12125557030", port)
+        await carrier.originate(req)
+        got = await events_of(carrier, req.call_id, hangup_after=1.5)
+    assert [e.kind for e in got] == ["ringing", "answered", "ended"]
+    assert (got[-1].outcome, got[-1].sip_code) == ("answered", 200)
+
+
+async def test_no_reply_at_all_is_a_provider_error(carrier: SipCarrier) -> None:
+    req = request("+12125557040", free_udp_port())  # nothing listens there
+    await carrier.originate(req)
+    got = await events_of(carrier, req.call_id)
+    assert [e.kind for e in got] == ["ended"] and got[0].outcome == "provider_error"

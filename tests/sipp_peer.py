@@ -1,0 +1,79 @@
+"""sipp (Debian's sip-tester) as the real SIP peer of our tests: a trunk that answers by the last digit
+of the dialed number (tests/sipp/uas_router.xml). Without sipp the tests skip; with CI=true they fail."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent / "sipp"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need_sipp() -> str:
+    path = shutil.which("sipp")
+    if path is None:
+        message = "sipp is not installed (Debian package sip-tester; .ci/run installs it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def sipp_trunk(tmp: Path, hold_ms: int = 1000, ring_ms: int = 30000, extra: tuple[str, ...] = ()) -> Iterator[int]:
+    """A sipp UAS on 127.0.0.1:<port>; yields the port."""
+    sipp = need_sipp()
+    port = free_udp_port()
+    scenario = tmp / f"uas_{port}.xml"
+    text = (HERE / "uas_router.xml").read_text()
+    scenario.write_text(text.replace("HOLD_MS", str(hold_ms)).replace("RING_MS", str(ring_ms)))
+    media = free_udp_port()
+    process = subprocess.Popen(
+        [
+            sipp,
+            "-sf",
+            str(scenario),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-mp",
+            str(media),
+            "-nostdin",
+            "-trace_err",
+            "-error_file",
+            str(tmp / f"uas_{port}_err.log"),
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp,
+    )
+    time.sleep(0.3)  # sipp binds its socket
+    if process.poll() is not None:
+        raise RuntimeError(f"sipp exited at once (code {process.returncode})")
+    try:
+        yield port
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
