@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # Carriers: the URL Twilio (and other carriers) reach this server at, for their callbacks.
     public_url: str = "http://127.0.0.1:8080"
     twilio_api_base: str = "https://api.twilio.com"
+    sip_host: str = "127.0.0.1"  # the address our SIP stack binds and puts in Via/Contact (reachable by trunks)
+    sip_port: int = 5070
 
     # Webhooks (`dialwave serve` runs the delivery worker beside the API).
     webhooks: bool = True

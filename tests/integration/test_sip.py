@@ -5,14 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
+import sqlalchemy as sa
 
+from dialwave.api.app import create_app
 from dialwave.clock import SystemClock
+from dialwave.config import Settings
+from dialwave.engine.dispatcher import Engine, EngineSettings
+from dialwave.engine.runner import RealtimeRunner, ScaledClock
+from dialwave.store.db import Database
+from dialwave.store.tables import calls
 from dialwave.telephony.base import CallEvent, DialRequest
 from dialwave.telephony.sip import SipCarrier
+from tests.conftest import make_api
+from tests.e2e.server import zone_at_noon
 from tests.sipp_peer import free_udp_port, sipp_trunk
 
 pytestmark = pytest.mark.asyncio
@@ -110,3 +121,63 @@ async def test_no_reply_at_all_is_a_provider_error(carrier: SipCarrier) -> None:
     await carrier.originate(req)
     got = await events_of(carrier, req.call_id)
     assert [e.kind for e in got] == ["ended"] and got[0].outcome == "provider_error"
+
+
+async def test_a_campaign_of_200_leads_through_sipp(db_url: str, db: Database, tmp_path: Path) -> None:
+    """The real engine (a scaled clock: 20 engine seconds per real second, so 1-minute retries take 3 s)
+    dials 200 leads through sipp: the counts and the retries come out exactly as configured."""
+    clock = ScaledClock(20)
+    carrier = SipCarrier(clock, port=STACK_PORT)
+    engine = Engine(db, {"sip": carrier}, EngineSettings(breaker_failures=0))
+    runner = RealtimeRunner(engine, clock)
+    carrier.wake = runner.nudge
+    app = create_app(Settings(database_url=db_url), db=db, clock=clock, engine_signal=engine.invalidate)
+    zone = zone_at_noon()
+    with sipp_trunk(tmp_path, hold_ms=1000, ring_ms=1000) as port:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dialwave.test") as http:
+            api = await make_api(http, db, "sip-campaign")
+            number = {"number": "+12125550100", "provider": "sip", "sip": {"trunk_uri": f"sip:127.0.0.1:{port}"}}
+            pn = await api.ok("post", "/v1/phone-numbers", 201, json=number)
+            agent = await api.ok("post", "/v1/agents", 201, json={"name": "a", "opening_message": "Hi"})
+            once = {"enabled": True, "max_retries": 1, "interval_minutes": [1]}
+            camp = await api.ok(
+                "post",
+                "/v1/campaigns",
+                201,
+                json={
+                    "name": "sip",
+                    "agent_id": agent["id"],
+                    "caller_ids": [{"phone_number_id": pn["id"]}],
+                    "schedule": {"windows": [{"start": "00:00", "end": "24:00"}]},
+                    "pacing": {"max_concurrency": 40, "attempts_per_second": 40},
+                    "retry": {"max_attempts": 3, "on": {"busy": once, "no_answer": once, "provider_error": once}},
+                    "ring_timeout_seconds": 120,
+                },
+            )
+            digits = [0, 1, 2, 4, 5]  # answer, busy, no answer (480), decline (603), 503
+            leads = [{"phone_number": f"+1212556{i:03d}{digits[i % 5]}", "timezone": zone} for i in range(200)]
+            assert (await api.ok("post", f"/v1/campaigns/{camp['id']}/leads", json={"leads": leads}))["accepted"] == 200
+            await api.ok("post", f"/v1/campaigns/{camp['id']}/start")
+            task = asyncio.create_task(runner.run())
+            try:
+                for _ in range(600):
+                    state = await api.ok("get", f"/v1/campaigns/{camp['id']}")
+                    if state["status"] == "completed":
+                        break
+                    await asyncio.sleep(0.1)
+            finally:
+                runner.stop()
+                await task
+                await engine.close()
+    assert state["status"] == "completed", state
+    assert state["counts"]["completed"] == 40 and state["counts"]["failed"] == 160
+    async with db.read() as conn:
+        rows = (await conn.execute(sa.select(calls.c.to_number, calls.c.outcome, calls.c.attempt))).all()
+    by_digit: dict[str, Counter[tuple[str | None, int]]] = {}
+    for to, outcome, attempt in rows:
+        by_digit.setdefault(to[-1], Counter())[(outcome, attempt)] += 1
+    assert by_digit["0"] == Counter({("answered", 1): 40})
+    assert by_digit["1"] == Counter({("busy", 1): 40, ("busy", 2): 40})
+    assert by_digit["2"] == Counter({("no_answer", 1): 40, ("no_answer", 2): 40})
+    assert by_digit["4"] == Counter({("failed", 1): 40})  # declined: failed is not retried by default
+    assert by_digit["5"] == Counter({("provider_error", 1): 40, ("provider_error", 2): 40})

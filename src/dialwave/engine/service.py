@@ -15,6 +15,7 @@ from dialwave.store.db import Database
 from dialwave.store.repositories.agents import providers_in_use
 from dialwave.telephony.base import Carrier
 from dialwave.telephony.simulated import SimulatedCarrier
+from dialwave.telephony.sip import SipCarrier
 from dialwave.telephony.twilio import TwilioCarrier
 
 log = structlog.get_logger("dialwave.engine")
@@ -27,7 +28,12 @@ class EngineService:
         self.scaled = ScaledClock(settings.time_scale) if settings.time_scale != 1.0 else None
         self.clock: Clock = self.scaled or SystemClock()
         self.twilio = TwilioCarrier(self.clock, settings.public_url, settings.twilio_api_base)
-        carriers: dict[str, Carrier] = {"simulated": SimulatedCarrier(self.clock), "twilio": self.twilio}
+        self.sip = SipCarrier(self.clock, settings.sip_host, settings.sip_port)
+        carriers: dict[str, Carrier] = {
+            "simulated": SimulatedCarrier(self.clock),
+            "twilio": self.twilio,
+            "sip": self.sip,
+        }
         self.engine = Engine(
             db,
             carriers,
@@ -37,6 +43,7 @@ class EngineService:
             ),
         )
         self.runner = RealtimeRunner(self.engine, self.scaled)
+        self.sip.wake = self.runner.nudge  # SIP events arrive from the network at any time
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -64,3 +71,4 @@ class EngineService:
             self.task.cancel()
         await self.engine.close()
         await self.twilio.close()
+        await self.sip.close()
