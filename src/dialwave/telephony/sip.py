@@ -145,7 +145,7 @@ class SipCarrier:
         leg = self.legs[request.call_id] = _Leg(request)
         trunk = trunk_address(sip["trunk_uri"])
         stack.call(self._invite, stack, leg, trunk, sip.get("username"), sip.get("password"))
-        log.info("sip invite", call_id=request.call_id, to=mask(request.to_number), trunk=f"{trunk[0]}:{trunk[1]}")
+        log.debug("sip invite", call_id=request.call_id, to=mask(request.to_number), trunk=f"{trunk[0]}:{trunk[1]}")
         return request.call_id
 
     # -- in the sippy thread ------------------------------------------------------------------------
