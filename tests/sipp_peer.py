@@ -36,14 +36,23 @@ def free_udp_port() -> int:
 
 
 @contextmanager
-def sipp_trunk(tmp: Path, hold_ms: int = 1000, ring_ms: int = 30000, extra: tuple[str, ...] = ()) -> Iterator[int]:
-    """A sipp UAS on 127.0.0.1:<port>; yields the port."""
+def sipp_trunk(
+    tmp: Path,
+    hold_ms: int = 1000,
+    ring_ms: int = 30000,
+    extra: tuple[str, ...] = (),
+    messages: Path | None = None,
+    media: int | None = None,
+) -> Iterator[int]:
+    """A sipp UAS on 127.0.0.1:<port>; yields the port. `messages`: write every SIP message there."""
     sipp = need_sipp()
     port = free_udp_port()
     scenario = tmp / f"uas_{port}.xml"
     text = (HERE / "uas_router.xml").read_text()
     scenario.write_text(text.replace("HOLD_MS", str(hold_ms)).replace("RING_MS", str(ring_ms)))
-    media = free_udp_port()
+    media = media or free_udp_port()
+    if messages is not None:
+        extra = (*extra, "-trace_msg", "-message_file", str(messages))
     process = subprocess.Popen(
         [
             sipp,

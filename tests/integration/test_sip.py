@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -181,3 +182,33 @@ async def test_a_campaign_of_200_leads_through_sipp(db_url: str, db: Database, t
     assert by_digit["2"] == Counter({("no_answer", 1): 40, ("no_answer", 2): 40})
     assert by_digit["4"] == Counter({("failed", 1): 40})  # declined: failed is not retried by default
     assert by_digit["5"] == Counter({("provider_error", 1): 40, ("provider_error", 2): 40})
+
+
+async def test_the_agent_bridge_connects_the_callee_to_the_agent_with_the_call_context(
+    carrier: SipCarrier, tmp_path: Path
+) -> None:
+    """Third-party call control (RFC 3725, flow I) with sipp as both the callee's trunk and the agent's
+    SIP endpoint: the callee's SDP offer reaches the agent, the agent's answer reaches the callee, and the
+    agent gets the call's context as X- headers."""
+    trunk_media, agent_media = free_udp_port(), free_udp_port()
+    trunk_log, agent_log = tmp_path / "trunk.log", tmp_path / "agent.log"
+    with (
+        sipp_trunk(tmp_path, hold_ms=2000, messages=trunk_log, media=trunk_media) as trunk,
+        sipp_trunk(tmp_path, hold_ms=60_000, messages=agent_log, media=agent_media) as agent,
+    ):
+        req = replace(request("+12125557050", trunk), agent_sip_uri=f"sip:agent0@127.0.0.1:{agent}")
+        await carrier.originate(req)
+        got = await events_of(carrier, req.call_id)
+        await asyncio.sleep(0.5)  # let sipp write its message log
+    assert [e.kind for e in got] == ["ringing", "answered", "ended"]
+    assert (got[-1].outcome, got[-1].sip_code) == ("answered", 200)  # the callee hung up after 2 s
+    to_agent = agent_log.read_text()
+    invite = to_agent[to_agent.index("INVITE sip:agent0@") :]
+    assert f"m=audio {trunk_media} " in invite  # the callee's offer
+    headers = invite.split("\n\n", 1)[0].lower()  # header names are case-insensitive (sippy normalises them)
+    assert f"x-dialwave-call-id: {req.call_id}" in headers
+    assert "x-dialwave-var-name: ada%20lovelace" in headers
+    assert "BYE sip:" in to_agent[to_agent.index("INVITE sip:agent0@") :]  # the agent leg ended with the callee's
+    to_trunk = trunk_log.read_text()
+    ack = to_trunk[to_trunk.index("ACK sip:") :]
+    assert f"m=audio {agent_media} " in ack.split("BYE", 1)[0]  # the agent's answer, in our ACK

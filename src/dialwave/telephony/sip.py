@@ -48,6 +48,25 @@ def trunk_address(uri: str) -> tuple[str, int]:
     return host, int(port or 5060)
 
 
+def _lowercase_transport_params() -> None:
+    """sippy 2.5.0 compares a URI's `transport=` parameter case-sensitively and refuses to send to
+    `transport=UDP` (RFC 3261 19.1.4: case-insensitive; sipp and many trunks write it in capitals).
+    Lower-case it where sippy parses URI parameters."""
+    from sippy.SipURL import SipURL
+
+    if getattr(SipURL.setParams, "dialwave_patched", False):
+        return
+    original = SipURL.setParams
+
+    def set_params(self: Any, params: Any) -> None:
+        original(self, params)
+        if isinstance(self.transport, str):
+            self.transport = self.transport.lower()
+
+    set_params.dialwave_patched = True  # type: ignore[attr-defined]
+    SipURL.setParams = set_params
+
+
 class SipStack:
     """The process's sippy stack, in its own thread."""
 
@@ -79,6 +98,7 @@ class SipStack:
             from sippy.SipLogger import SipLogger
             from sippy.SipTransactionManager import SipTransactionManager
 
+            _lowercase_transport_params()
             ED2.my_ident = threading.get_ident()
             SipConf.my_address = self.host
             SipConf.my_port = self.port
@@ -114,6 +134,8 @@ class _Leg:
     hung_up: bool = False  # by us
     ended: bool = False
     sip_code: int | None = None
+    agent_ua: Any = None  # the agent bridge's leg (3PCC)
+    bridged: bool = False
 
 
 class SipCarrier:
@@ -167,27 +189,83 @@ class SipCarrier:
             )
             ua.no_reply_time = NO_REPLY_SECONDS
             leg.ua = ua
-            sdp = MsgBody(SDP.format(sess=int(time.time()), ip=self.host, port=40000 + (hash(r.call_id) % 10000) * 2))
+            # With an agent to bridge to, the INVITE carries no SDP (RFC 3725 flow I): the callee's 200 OK
+            # brings the offer, which goes to the agent; the agent's answer goes back in our ACK.
+            sdp = None
+            if not r.agent_sip_uri:
+                sdp = MsgBody(
+                    SDP.format(sess=int(time.time()), ip=self.host, port=40000 + (hash(r.call_id) % 10000) * 2)
+                )
             event = CCEventTry((SipCallId(), r.from_number, r.to_number, sdp, None, None))
-            headers = [
+            event.extra_headers = (
                 SipHeader(name="P-Asserted-Identity", bodys=f"<sip:{r.from_number}@{self.host}>"),
                 SipHeader(name="X-Dialwave-Call-Id", bodys=r.call_id),
-                SipHeader(name="X-Dialwave-Campaign-Id", bodys=r.campaign_id),
-                SipHeader(name="X-Dialwave-Lead-Id", bodys=r.lead_id),
-                SipHeader(name="X-Dialwave-Attempt", bodys=str(r.attempt)),
-            ]
-            headers += [
-                SipHeader(name=f"X-Dialwave-Var-{name}", bodys=quote(str(value), safe=""))
-                for name, value in list(r.variables.items())[:20]
-            ]
-            event.extra_headers = tuple(headers)
+            )
             ua.recvEvent(event)
         except Exception as exc:  # a bad trunk address, a stack error: the attempt fails, the engine goes on
             self._from_thread(leg, "ended", outcome=PROVIDER_ERROR, note=f"SIP INVITE failed: {exc}")
 
+    def _bridge(self, leg: _Leg, offer: Any) -> None:
+        """The callee answered (late offer): call the agent's SIP endpoint with the callee's SDP and the
+        dial's context as X- headers."""
+        from sippy.CCEvents import CCEventTry
+        from sippy.SipCallId import SipCallId
+        from sippy.SipHeader import SipHeader
+        from sippy.UA import UA
+
+        r = leg.request
+        assert self._stack is not None and r.agent_sip_uri is not None
+        target = r.agent_sip_uri.split(":", 1)[1] if r.agent_sip_uri.lower().startswith("sip:") else r.agent_sip_uri
+        user = target.split("@", 1)[0] if "@" in target else "agent"
+        ua = UA(
+            self._stack.config,
+            event_cb=lambda event, ua: self._agent_event(leg, event),
+            nh_address=trunk_address(r.agent_sip_uri),
+        )
+        ua.no_reply_time = NO_REPLY_SECONDS
+        leg.agent_ua = ua
+        event = CCEventTry((SipCallId(), r.to_number, user, offer.getCopy() if offer is not None else None, None, None))
+        headers = [
+            SipHeader(name="X-Dialwave-Call-Id", bodys=r.call_id),
+            SipHeader(name="X-Dialwave-Campaign-Id", bodys=r.campaign_id),
+            SipHeader(name="X-Dialwave-Lead-Id", bodys=r.lead_id),
+            SipHeader(name="X-Dialwave-Attempt", bodys=str(r.attempt)),
+            SipHeader(name="X-Dialwave-Agent", bodys=f"{r.agent_id or ''};version={r.agent_version or ''}"),
+        ]
+        headers += [
+            SipHeader(name=f"X-Dialwave-Var-{name}", bodys=quote(str(value), safe=""))
+            for name, value in list(r.variables.items())[:20]
+        ]
+        event.extra_headers = tuple(headers)
+        ua.recvEvent(event)
+
+    def _agent_event(self, leg: _Leg, event: Any) -> None:
+        from sippy.CCEvents import CCEventConnect, CCEventDisconnect
+
+        name = event.name
+        data = event.getData()
+        if name == "CCEventConnect" and not leg.bridged:
+            leg.bridged = True
+            answer = data[2] if data and len(data) > 2 else None
+            leg.ua.recvEvent(CCEventConnect((200, "OK", answer)))  # our ACK to the callee carries the answer
+        elif name in ("CCEventFail", "CCEventDisconnect"):
+            if leg.ua is not None and not leg.ended:
+                leg.ua.recvEvent(CCEventDisconnect())
+            if leg.bridged:  # the agent ended the conversation
+                self._from_thread(leg, "ended", outcome=ANSWERED, sip_code=200)
+            else:
+                code = data[0] if name == "CCEventFail" and data else None
+                note = f"the agent's SIP endpoint did not take the call ({code or 'no reply'})"
+                self._from_thread(leg, "ended", outcome=PROVIDER_ERROR, sip_code=code, note=note)
+
     def _sippy_event(self, leg: _Leg, event: Any) -> None:
         name = event.name
         data = event.getData()
+        if name == "CCEventPreConnect" and leg.request.agent_sip_uri and not leg.answered:
+            leg.answered = True  # the callee picked up; its SDP offer goes to the agent
+            self._from_thread(leg, "answered", sip_code=data[0] if data else 200)
+            self._bridge(leg, data[2] if data and len(data) > 2 else None)
+            return
         if name in ("CCEventRing", "CCEventPreConnect"):
             code = data[0] if data else None
             if code in (180, 183) and not leg.rang:
@@ -205,6 +283,10 @@ class SipCarrier:
             else:
                 self._from_thread(leg, "ended", outcome=outcome_for_sip(code), sip_code=code)
         elif name == "CCEventDisconnect":
+            if leg.agent_ua is not None:
+                from sippy.CCEvents import CCEventDisconnect
+
+                leg.agent_ua.recvEvent(CCEventDisconnect())  # the bridge ends with the callee
             if leg.answered:  # the callee's BYE
                 self._from_thread(leg, "ended", outcome=ANSWERED, sip_code=200)
             elif leg.hung_up:
@@ -219,6 +301,8 @@ class SipCarrier:
 
         if leg.ua is not None:
             leg.ua.recvEvent(CCEventDisconnect())
+        if leg.agent_ua is not None:
+            leg.agent_ua.recvEvent(CCEventDisconnect())
         # sippy reports nothing for our own BYE or CANCEL: the call ends here (the 487 to a CANCEL is ours)
         if leg.answered:
             self._from_thread(leg, "ended", outcome=ANSWERED, sip_code=200)
