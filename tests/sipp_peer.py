@@ -43,12 +43,13 @@ def sipp_trunk(
     extra: tuple[str, ...] = (),
     messages: Path | None = None,
     media: int | None = None,
+    scenario_file: str = "uas_router.xml",
 ) -> Iterator[int]:
     """A sipp UAS on 127.0.0.1:<port>; yields the port. `messages`: write every SIP message there."""
     sipp = need_sipp()
     port = free_udp_port()
     scenario = tmp / f"uas_{port}.xml"
-    text = (HERE / "uas_router.xml").read_text()
+    text = (HERE / scenario_file).read_text()
     scenario.write_text(text.replace("HOLD_MS", str(hold_ms)).replace("RING_MS", str(ring_ms)))
     media = media or free_udp_port()
     if messages is not None:

@@ -212,3 +212,18 @@ async def test_the_agent_bridge_connects_the_callee_to_the_agent_with_the_call_c
     to_trunk = trunk_log.read_text()
     ack = to_trunk[to_trunk.index("ACK sip:") :]
     assert f"m=audio {agent_media} " in ack.split("BYE", 1)[0]  # the agent's answer, in our ACK
+
+
+@pytest.mark.parametrize(
+    ("password", "outcome", "code"), [("s3cret", "answered", 200), ("wrong", "provider_error", 403)]
+)
+async def test_a_trunk_that_wants_digest_authentication(
+    carrier: SipCarrier, tmp_path: Path, password: str, outcome: str, code: int
+) -> None:
+    with sipp_trunk(tmp_path, hold_ms=500, scenario_file="uas_auth.xml") as port:
+        base = request("+12125557060", port)
+        sip = {"trunk_uri": f"sip:127.0.0.1:{port}", "username": "dialwave", "password": password}
+        req = replace(base, carrier_settings={"sip": sip})
+        await carrier.originate(req)
+        got = await events_of(carrier, req.call_id)
+    assert (got[-1].outcome, got[-1].sip_code) == (outcome, code)

@@ -163,6 +163,8 @@ class SipCarrier:
         sip = request.carrier_settings.get("sip") or {}
         if not sip.get("trunk_uri"):
             raise CarrierError("the phone number has no sip.trunk_uri")
+        if sip.get("transport", "udp") != "udp":
+            raise CarrierError("sip.transport tcp is not supported yet: use udp")
         stack = self._ensure()
         leg = self.legs[request.call_id] = _Leg(request)
         trunk = trunk_address(sip["trunk_uri"])
