@@ -129,6 +129,42 @@ def keys_revoke(key_id: str) -> None:
     typer.echo(f"revoked {key_id}")
 
 
+@orgs_app.command("twilio")
+def orgs_twilio(
+    org: Annotated[str, typer.Option(help="organization name")],
+    account_sid: Annotated[str | None, typer.Option(help="AC... (omit with --clear)")] = None,
+    auth_token: Annotated[
+        str | None, typer.Option(envvar="DIALWAVE_TWILIO_AUTH_TOKEN", help="or set DIALWAVE_TWILIO_AUTH_TOKEN")
+    ] = None,
+    clear: Annotated[bool, typer.Option(help="remove the organization's Twilio credentials")] = False,
+) -> None:
+    """Organization-wide Twilio credentials, for its Twilio numbers that carry none of their own."""
+    from dialwave.domain.resources import TwilioSettings
+
+    twilio: dict[str, str] | None = None
+    if not clear:
+        if not account_sid or not auth_token:
+            raise typer.BadParameter("give --account-sid and --auth-token (or --clear)", param_hint="--account-sid")
+        try:
+            TwilioSettings(account_sid=account_sid, auth_token=auth_token)
+        except ValueError as exc:
+            raise typer.BadParameter("must be AC followed by 32 hex digits", param_hint="--account-sid") from exc
+        twilio = {"account_sid": account_sid, "auth_token": auth_token}
+
+    async def run() -> bool:
+        db = Database(get_settings().database_url)
+        try:
+            async with db.write() as conn:
+                return await orgs.set_twilio(conn, org, twilio)
+        finally:
+            await db.dispose()
+
+    if not asyncio.run(run()):
+        typer.echo(f"no organization named {org}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{org}: Twilio credentials {'removed' if clear else 'set for account ' + str(account_sid)}")
+
+
 @orgs_app.command("limit")
 def orgs_limit(
     org: Annotated[str, typer.Option(help="organization name")],

@@ -57,3 +57,34 @@ def test_orgs_limit_sets_and_clears_the_organization_cap(tmp_path: Path) -> None
         timeout=60,
     )
     assert missing.returncode == 1 and "no organization named nobody" in missing.stderr
+
+
+def test_orgs_twilio_sets_and_clears_the_organization_credentials(tmp_path: Path) -> None:
+    db = tmp_path / "cli.db"
+    dialwave("migrate", db=db)
+    dialwave("keys", "create", "--org", "acme", db=db)
+    sid = "AC" + "a" * 32
+    out = dialwave("orgs", "twilio", "--org", "acme", "--account-sid", sid, "--auth-token", "tok", db=db).stdout
+    assert f"set for account {sid}" in out and "tok" not in out
+    assert "removed" in dialwave("orgs", "twilio", "--org", "acme", "--clear", db=db).stdout
+    env = {**os.environ, "DIALWAVE_DATABASE_URL": f"sqlite:///{db}"}
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dialwave.cli",
+            "orgs",
+            "twilio",
+            "--org",
+            "acme",
+            "--account-sid",
+            "nope",
+            "--auth-token",
+            "t",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode != 0 and "AC followed by 32 hex digits" in bad.stderr

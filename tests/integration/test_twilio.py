@@ -9,11 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from dialwave.clock import Clock
 from dialwave.engine.dispatcher import Engine, EngineSettings
 from dialwave.engine.runner import VirtualRunner
 from dialwave.store.db import Database
+from dialwave.store.repositories.orgs import set_twilio
+from dialwave.store.tables import organizations
 from dialwave.telephony.twilio import TwilioCarrier
 from tests.receiver import free_port, serving
 from tests.rig import Rig, make_rig, model
@@ -209,3 +212,30 @@ async def test_a_lost_callback_does_not_hold_a_call_open(db_url: str, db: Databa
         assert done[A]["ended_at"] == cancel_at + timedelta(seconds=60)  # asked 60 s after the cancel
         assert done[B]["ended_at"] == done[B]["answered_at"] + timedelta(seconds=120)  # 60 s allowed + 60 s
         assert (await rig.get(cid))["status"] == "completed"
+
+
+async def test_a_number_without_credentials_uses_the_organizations(db_url: str, db: Database) -> None:
+    fake = FakeTwilio()
+    async with serving(fake, free_port()) as url:  # type: ignore[arg-type]
+        base = url.removesuffix("/hook")
+        carriers = {"twilio": lambda clock: TwilioCarrier(clock, PUBLIC, base)}
+        async with make_rig(db_url, db, START, model(seed=1), carriers=carriers) as rig:
+            try:
+                body = {"number": "+12125550100", "provider": "twilio"}
+                refused = await rig.api.post("/v1/phone-numbers", json=body)
+                assert refused.status_code == 422 and "twilio" in refused.json()["error"]["fields"]
+                async with db.write() as conn:
+                    name = await conn.scalar(
+                        sa.select(organizations.c.name).where(organizations.c.id == rig.api.org_id)
+                    )
+                    assert await set_twilio(conn, name, {"account_sid": ACCOUNT, "auth_token": TOKEN})
+                pn = (await rig.api.ok("post", "/v1/phone-numbers", 201, json=body))["id"]
+                cid = await rig.campaign([A], callers=[pn], retry=NO_RETRIES)
+                await rig.run(timedelta(seconds=2))
+                assert len(fake.created) == 1 and fake.created[0]["From"] == "+12125550100"  # Basic auth passed
+                call = (await call_ids(rig, cid))[A]
+                assert await send(rig, call["id"], fake.sid_for(A), "busy") == 204  # signed with the org's token
+                await rig.until_idle()
+                assert (await call_ids(rig, cid))[A]["outcome"] == "busy"
+            finally:
+                await rig.engine.carriers["twilio"].close()  # type: ignore[attr-defined]

@@ -99,10 +99,7 @@ def check_number(config: PhoneNumberConfig) -> dict[str, str]:
     errors: dict[str, str] = {}
     if config.provider == "sip" and config.sip is None:
         errors["sip"] = "required when provider is sip (trunk_uri at least)"
-    if config.provider == "twilio" and config.twilio is None:
-        errors["twilio"] = "required when provider is twilio (account_sid, auth_token)"
-    if config.provider == "twilio" and config.twilio is not None and not config.twilio.auth_token:
-        errors["twilio.auth_token"] = "required when provider is twilio"
+    # Twilio credentials may also come from the organization (services/agents checks that).
     if config.simulated is not None:
         total = sum(config.simulated.outcomes.values())
         if any(v < 0 for v in config.simulated.outcomes.values()) or abs(total - 1.0) > 1e-6:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
 
 from dialwave.domain.dialable import earliest
 from dialwave.domain.handoff import handoff
@@ -66,7 +69,19 @@ def dial_request(camp: CampaignState, r: Reservation) -> DialRequest:
         variables=given.variables,
         agent_id=camp.config.agent_id,
         agent_version=camp.agent_version,
-        carrier_settings=dict(number["config"]) if number is not None else {},
+        carrier_settings=carrier_settings(camp, number),
         agent_sip_uri=camp.agent.get("sip_uri"),
         agent_stream_url=camp.agent.get("media_stream_url"),
     )
+
+
+def carrier_settings(camp: CampaignState, number: RowMapping | None) -> dict[str, Any]:
+    """The phone number's provider settings; a Twilio number without credentials of its own uses its
+    organization's."""
+    if number is None:
+        return {}
+    settings = dict(number["config"])
+    own = settings.get("twilio") or {}
+    if number["provider"] == "twilio" and not (own.get("account_sid") and own.get("auth_token")) and camp.org_twilio:
+        settings["twilio"] = dict(camp.org_twilio)
+    return settings

@@ -22,6 +22,7 @@ from dialwave.engine.writes import flush
 from dialwave.store.repositories import dispatch as repo
 from dialwave.store.repositories.agents import get_numbers
 from dialwave.store.repositories.leads import cancel_open_leads
+from dialwave.store.repositories.orgs import org_twilio
 from dialwave.store.repositories.webhooks import orgs_listening
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ async def refresh(engine: Engine, now: datetime) -> set[str]:
         rows = [r for r in running if r["id"] in engine.leases.owned]
         engine.org_caps = await repo.org_caps(conn, (r["organization_id"] for r in rows))
         engine.listening = await orgs_listening(conn, (r["organization_id"] for r in rows))
+        twilio = await org_twilio(conn, list({r["organization_id"] for r in rows}))
         seen: set[str] = set()
         upcoming: list[datetime] = []
         for row in rows:
@@ -144,6 +146,8 @@ async def refresh(engine: Engine, now: datetime) -> set[str]:
                 if state.times.not_before is not None and state.times.not_before > now:
                     upcoming.append(state.times.not_before)
             engine.campaigns[row["id"]] = state
+        for camp in engine.campaigns.values():
+            camp.org_twilio = twilio.get(camp.org_id)
         for gone in set(engine.campaigns) - seen:
             _release_all(engine, gone, now, final=True)
             del engine.campaigns[gone]

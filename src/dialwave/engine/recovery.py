@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from dialwave.domain.outcomes import PROVIDER_ERROR
+from dialwave.engine.dial import carrier_settings
 from dialwave.engine.state import Live
 from dialwave.store.repositories import dispatch as repo
 from dialwave.telephony.base import CallEvent, CarrierError
@@ -48,7 +49,7 @@ async def recover(engine: Engine, now: datetime, campaign_ids: set[str]) -> int:
         engine.track(live, +1)
         carrier = engine.carrier_of(call["campaign_id"], call["caller_id"] or "")
         number = camp.numbers.get(call["caller_id"] or "") if camp is not None else None
-        settings = dict(number["config"]) if number is not None else {}
+        settings = carrier_settings(camp, number) if camp is not None else {}
         status = await carrier.status(call["id"], call["provider_call_id"], settings) if carrier is not None else None
         if status is None:
             log.warning("in-doubt attempt unknown to its carrier: provider_error", call_id=call["id"])
@@ -98,8 +99,9 @@ async def at_deadline(engine: Engine, live: Live, now: datetime) -> None:
         return  # an older deadline of a call answered since
     camp = engine.campaigns.get(live.campaign_id)
     number = camp.numbers.get(live.caller_id) if camp is not None else None
+    settings = carrier_settings(camp, number) if camp is not None else {}
     try:
-        status = await carrier.status(live.call_id, live.provider_call_id, dict(number["config"]) if number else {})
+        status = await carrier.status(live.call_id, live.provider_call_id, settings)
     except CarrierError as exc:
         log.warning("status of a stuck call failed: asking again later", call_id=live.call_id, error=exc.message)
         heapq.heappush(engine.ring_deadlines, (now + STUCK_AFTER, live.call_id))

@@ -42,6 +42,7 @@ class CampaignState:
     turn: int = 0  # round-robin counter
     stale: bool = False  # invalidated: its reservations must not start
     carrier_failures: int = 0  # calls in a row that ended as provider_error (the circuit breaker)
+    org_twilio: dict[str, str] | None = None  # the organization's Twilio credentials, for numbers without
 
     @property
     def room(self) -> int:

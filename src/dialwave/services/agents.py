@@ -6,15 +6,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain.campaign_rules import merge_patch
 from dialwave.domain.resources import AgentConfig, PhoneNumberConfig, check_agent, check_number
-from dialwave.errors import Conflict, NotFound
+from dialwave.errors import Conflict, NotFound, ValidationFailed
 from dialwave.ids import new_id
 from dialwave.services.validation import raise_fields, refuse_read_only, validate
 from dialwave.store.db import Database
 from dialwave.store.repositories import agents as repo
 from dialwave.store.repositories import campaigns as campaign_repo
+from dialwave.store.repositories import orgs as orgs_repo
 
 READ_ONLY = ("id", "version", "created_at", "updated_at", "organization_id")
 SECRETS = (("sip", "password"), ("twilio", "auth_token"))
@@ -77,11 +79,25 @@ def _keep_secrets(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return new
 
 
+async def _check_twilio(conn: AsyncConnection, org_id: str, config: dict[str, Any]) -> None:
+    """A Twilio number needs credentials: its own, or the organization's (`dialwave orgs twilio`)."""
+    if config["provider"] != "twilio":
+        return
+    own = config.get("twilio") or {}
+    if own.get("account_sid") and own.get("auth_token"):
+        return
+    if org_id in await orgs_repo.org_twilio(conn, [org_id]):
+        return
+    message = "give account_sid and auth_token, or set the organization's (dialwave orgs twilio)"
+    raise ValidationFailed(f"twilio: {message}", fields={"twilio.auth_token" if own else "twilio": message})
+
+
 async def create_number(db: Database, org_id: str, body: PhoneNumberConfig, now: datetime) -> RowMapping:
     raise_fields(check_number(body))
     config = body.model_dump(mode="json")
     number_id = new_id("pn")
     async with db.write() as conn:
+        await _check_twilio(conn, org_id, config)
         if await repo.number_taken(conn, org_id, config["number"]):
             raise Conflict(f"{config['number']} is already registered in this organization", code="NUMBER_EXISTS")
         await repo.insert_number(conn, number_id, org_id, config, now)
@@ -107,6 +123,7 @@ async def update_number(db: Database, org_id: str, number_id: str, patch: Any, n
         config = validate(PhoneNumberConfig, merge_patch(row["config"], patch))
         raise_fields(check_number(config))
         new = _keep_secrets(row["config"], config.model_dump(mode="json"))
+        await _check_twilio(conn, org_id, new)
         if new["number"] != row["number"] and await repo.number_taken(conn, org_id, new["number"], number_id):
             raise Conflict(f"{new['number']} is already registered in this organization", code="NUMBER_EXISTS")
         await repo.update_number(conn, number_id, new, now)

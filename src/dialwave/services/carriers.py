@@ -8,6 +8,7 @@ from twilio.request_validator import RequestValidator
 from dialwave.errors import DialwaveError, Forbidden, NotFound
 from dialwave.store.db import Database
 from dialwave.store.repositories.agents import number_of_call
+from dialwave.store.repositories.orgs import org_twilio
 from dialwave.telephony.twilio import TwilioCarrier
 
 
@@ -23,7 +24,10 @@ async def twilio_status(
     Twilio was given; returns how many call events the callback added (0 for a repeat or a late one)."""
     async with db.read() as conn:
         number = await number_of_call(conn, call_id)
+        org = await org_twilio(conn, [number["organization_id"]]) if number is not None else {}
     token = ((number["config"].get("twilio") or {}).get("auth_token")) if number is not None else None
+    if number is not None and not token:
+        token = (org.get(number["organization_id"]) or {}).get("auth_token")
     if number is None or number["provider"] != "twilio" or not token:
         raise NotFound(f"no Twilio call '{call_id}'")
     if carrier is None:

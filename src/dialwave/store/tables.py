@@ -27,6 +27,7 @@ organizations = sa.Table(
     sa.Column("name", sa.String(128), nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("max_concurrency", sa.Integer),  # calls in flight across the organization; null = no cap
+    sa.Column("settings", JSONType),  # organization-wide carrier credentials: {"twilio": {account_sid, auth_token}}
 )
 
 api_keys = sa.Table(

@@ -103,3 +103,25 @@ async def set_max_concurrency(conn: AsyncConnection, org_name: str, value: int |
         organizations.update().where(organizations.c.name == org_name).values(max_concurrency=value)
     )
     return bool(result.rowcount)
+
+
+async def set_twilio(conn: AsyncConnection, org_name: str, twilio: dict[str, str] | None) -> bool:
+    """Organization-wide Twilio credentials (used by its Twilio numbers that carry none of their own)."""
+    row = (await conn.execute(sa.select(organizations.c.settings).where(organizations.c.name == org_name))).first()
+    if row is None:
+        return False
+    settings = dict(row[0] or {})
+    if twilio is None:
+        settings.pop("twilio", None)
+    else:
+        settings["twilio"] = twilio
+    await conn.execute(organizations.update().where(organizations.c.name == org_name).values(settings=settings))
+    return True
+
+
+async def org_twilio(conn: AsyncConnection, org_ids: list[str]) -> dict[str, dict[str, str]]:
+    """{organization id: its Twilio credentials}, for those that have them."""
+    if not org_ids:
+        return {}
+    stmt = sa.select(organizations.c.id, organizations.c.settings).where(organizations.c.id.in_(org_ids))
+    return {r.id: r.settings["twilio"] for r in (await conn.execute(stmt)) if r.settings and r.settings.get("twilio")}
