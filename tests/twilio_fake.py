@@ -80,22 +80,22 @@ class FakeTwilio:
         self.calls[sid] = call
         return JSONResponse(self._json(call), status_code=201)
 
-    async def fetch(self, request: Request) -> Response:
+    def _call(self, request: Request) -> dict[str, Any] | JSONResponse:
+        """The call the path names, or the error Twilio would answer."""
         denied = self._auth(request, request.path_params["account"])
         if denied:
             return denied
         call = self.calls.get(request.path_params["sid"])
-        if call is None:
-            return _error(404, 20404, "The requested resource was not found")
-        return JSONResponse(self._json(call))
+        return call if call is not None else _error(404, 20404, "The requested resource was not found")
+
+    async def fetch(self, request: Request) -> Response:
+        call = self._call(request)
+        return call if isinstance(call, JSONResponse) else JSONResponse(self._json(call))
 
     async def update(self, request: Request) -> Response:
-        denied = self._auth(request, request.path_params["account"])
-        if denied:
-            return denied
-        call = self.calls.get(request.path_params["sid"])
-        if call is None:
-            return _error(404, 20404, "The requested resource was not found")
+        call = self._call(request)
+        if isinstance(call, JSONResponse):
+            return call
         form = {k: str(v) for k, v in (await request.form()).items()}
         self.updates.append((call["sid"], form))
         if "Status" in form:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.config import get_settings
 from dialwave.logging import configure_logging
@@ -115,18 +117,25 @@ def keys_list(org: Annotated[str | None, typer.Option(help="only this organizati
 def keys_revoke(key_id: str) -> None:
     """Revoke a key by its id (key_...); it stops working at once."""
 
+    _write(lambda conn: orgs.revoke_key(conn, key_id, datetime.now(UTC)), f"no active key {key_id}")
+    typer.echo(f"revoked {key_id}")
+
+
+def _write(work: Callable[[AsyncConnection], Awaitable[bool]], failure: str) -> None:
+    """Run `work` in one write transaction on the configured database; exit 1 with `failure` if it
+    returns False."""
+
     async def run() -> bool:
         db = Database(get_settings().database_url)
         try:
             async with db.write() as conn:
-                return await orgs.revoke_key(conn, key_id, datetime.now(UTC))
+                return await work(conn)
         finally:
             await db.dispose()
 
     if not asyncio.run(run()):
-        typer.echo(f"no active key {key_id}", err=True)
+        typer.echo(failure, err=True)
         raise typer.Exit(1)
-    typer.echo(f"revoked {key_id}")
 
 
 @orgs_app.command("twilio")
@@ -151,17 +160,7 @@ def orgs_twilio(
             raise typer.BadParameter("must be AC followed by 32 hex digits", param_hint="--account-sid") from exc
         twilio = {"account_sid": account_sid, "auth_token": auth_token}
 
-    async def run() -> bool:
-        db = Database(get_settings().database_url)
-        try:
-            async with db.write() as conn:
-                return await orgs.set_twilio(conn, org, twilio)
-        finally:
-            await db.dispose()
-
-    if not asyncio.run(run()):
-        typer.echo(f"no organization named {org}", err=True)
-        raise typer.Exit(1)
+    _write(lambda conn: orgs.set_twilio(conn, org, twilio), f"no organization named {org}")
     typer.echo(f"{org}: Twilio credentials {'removed' if clear else 'set for account ' + str(account_sid)}")
 
 
@@ -174,17 +173,7 @@ def orgs_limit(
     if max_concurrency < 0:
         raise typer.BadParameter("must be >= 0", param_hint="--max-concurrency")
 
-    async def run() -> bool:
-        db = Database(get_settings().database_url)
-        try:
-            async with db.write() as conn:
-                return await orgs.set_max_concurrency(conn, org, max_concurrency or None)
-        finally:
-            await db.dispose()
-
-    if not asyncio.run(run()):
-        typer.echo(f"no organization named {org}", err=True)
-        raise typer.Exit(1)
+    _write(lambda conn: orgs.set_max_concurrency(conn, org, max_concurrency or None), f"no organization named {org}")
     typer.echo(
         f"{org}: max_concurrency {max_concurrency or 'unlimited'} (the running dispatcher applies it within 1 s)"
     )
