@@ -3,6 +3,7 @@ worker (virtual clock) sends them over real HTTP to receivers that verify them w
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 from collections import Counter
@@ -374,3 +375,21 @@ async def test_a_campaigns_webhook_endpoint_follows_its_webhook_url(db_url: str,
         cleared = await rig.api.ok("patch", f"/v1/campaigns/{created['id']}", json={"webhook": {"url": None}})
         assert cleared["webhook"]["endpoint_id"] is None
         assert (await rig.api.get(f"/v1/webhook-endpoints/{hook['endpoint_id']}")).status_code == 404
+
+
+async def test_two_delivery_workers_share_the_work_without_sending_twice(db_url: str, db: Database) -> None:
+    rx = Receiver()
+    async with make_rig(db_url, db, START, allow_loopback=True) as rig, serving(rx, free_port()) as url:
+        ep = await endpoint(rig, url, event_types=["lead.dnc_added"])
+        rx.secrets = [ep["secret"]]
+        numbers = [f"+1212555{8000 + i:04d}" for i in range(300)]
+        await rig.api.ok("post", "/v1/dnc", json={"numbers": numbers})
+        first, second = worker(db, rig.clock, batch=40), worker(db, rig.clock, batch=40)
+        await first.fan_out(rig.clock.now())
+        for _ in range(50):
+            sent = await asyncio.gather(first.run_once(), second.run_once())
+            if not any(sent):
+                break
+        assert len(rx.requests) == 300 and len(set(rx.requests)) == 300  # each event sent once
+        assert first.stats["sent"] > 0 and second.stats["sent"] > 0  # both took a share
+        assert all(d["status"] == "succeeded" for d in await deliveries(db))
