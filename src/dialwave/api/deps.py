@@ -11,6 +11,8 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, ConfigDict, create_model
 
 from dialwave.config import Settings
+from dialwave.domain import call_tokens
+from dialwave.services import calls as calls_service
 from dialwave.services.auth import Principal, authenticate
 from dialwave.services.webhooks import UrlGuard
 from dialwave.store.db import Database
@@ -69,6 +71,25 @@ def get_signal(request: Request) -> EngineSignal:
     return signal
 
 
+async def call_org(
+    call_id: str,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    x_api_key: Annotated[str | None, Depends(api_key_header)],
+) -> str:
+    """Routes of one call: its per-call token (what the agent runtime holds), or an API key with read
+    scope. Returns the call's organization."""
+    key = x_api_key or (credentials.credentials if credentials else None)
+    if call_tokens.is_call_token(key):
+        assert key is not None
+        org_id = await calls_service.call_of_token(get_db(request), key, call_id, get_now(request))
+        request.state.organization_id = org_id
+        return org_id
+    who = await principal(request, credentials, x_api_key)
+    who.require("read")
+    return who.organization_id
+
+
 def get_guard(request: Request) -> UrlGuard:
     """The SSRF policy for URLs saved through the API."""
     guard: UrlGuard = request.app.state.url_guard
@@ -76,6 +97,7 @@ def get_guard(request: Request) -> UrlGuard:
 
 
 Reader = Annotated[Principal, Depends(reader)]
+CallOrg = Annotated[str, Depends(call_org)]
 Writer = Annotated[Principal, Depends(writer)]
 Db = Annotated[Database, Depends(get_db)]
 Now = Annotated[datetime, Depends(get_now)]

@@ -224,3 +224,29 @@ class DeliveryOut(Out):
     delivered_at: datetime | None
     created_at: datetime
     attempt_log: list[AttemptOut]
+
+
+class ContextAgent(Out):
+    id: str | None
+    version: int | None
+    name: str | None
+
+
+class CallContext(Out):
+    call_id: str
+    campaign_id: str
+    lead_id: str
+    attempt: int
+    to_number: str
+    from_number: str
+    agent: ContextAgent
+    system_prompt: str
+    opening_message: str
+    variables: dict[str, JsonValue]
+    returning: bool = Field(description="this number was reached by an earlier call of the organization")
+    short_term_summaries: list[str]
+    language: str
+    voice: str | None
+    speech_settings: dict[str, JsonValue] | None
+    max_call_duration_seconds: int
+    campaign_context: str | None

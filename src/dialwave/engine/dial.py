@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.engine import RowMapping
 
+from dialwave.domain import call_tokens
 from dialwave.domain.dialable import earliest
 from dialwave.domain.handoff import handoff
 from dialwave.engine.claims import DAY, cap_for, capped_until
@@ -49,9 +50,11 @@ def recheck(camp: CampaignState, r: Reservation, memory: Memory, number_cap: int
     return when
 
 
-def dial_request(camp: CampaignState, r: Reservation) -> DialRequest:
+def dial_request(camp: CampaignState, r: Reservation, token_key: bytes | None = None) -> DialRequest:
     number = camp.numbers.get(r.caller.phone_number_id)
     given = handoff(camp.agent, camp.config, r.lead["variables"] or {}, r.lead.get("agent_overrides"))
+    expires = call_tokens.expiry(r.slot, camp.max_call_seconds)
+    token = call_tokens.mint(token_key, r.call_id, expires) if token_key else None
     return DialRequest(
         call_id=r.call_id,
         organization_id=r.org_id,
@@ -72,6 +75,7 @@ def dial_request(camp: CampaignState, r: Reservation) -> DialRequest:
         carrier_settings=carrier_settings(camp, number),
         agent_sip_uri=camp.agent.get("sip_uri"),
         agent_stream_url=camp.agent.get("media_stream_url"),
+        call_token=token,
     )
 
 

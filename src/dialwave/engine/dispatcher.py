@@ -89,6 +89,7 @@ class Engine:
         self.lifecycle_at: datetime | None = None
         self.dirty = True  # campaigns must be re-read
         self.tripped: dict[str, str] = {}  # campaign -> why its circuit breaker pauses it
+        self.token_key: bytes | None = None  # per-call tokens handed to the agent runtime
         self.started = False
         self.stats = {"decisions": 0, "dialed": 0, "ended": 0, "flushes": 0}
 
@@ -265,7 +266,7 @@ class Engine:
                 self.release(r, now, reason=reason, final=True, status=ls.SKIPPED)
                 return
         provider = camp.provider(r.caller.phone_number_id)
-        request = dial_request(camp, r)
+        request = dial_request(camp, r, self.token_key)
         live = Live(
             call_id=r.call_id,
             campaign_id=r.campaign_id,

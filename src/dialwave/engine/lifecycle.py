@@ -22,7 +22,7 @@ from dialwave.engine.writes import flush
 from dialwave.store.repositories import dispatch as repo
 from dialwave.store.repositories.agents import get_numbers
 from dialwave.store.repositories.leads import cancel_open_leads
-from dialwave.store.repositories.orgs import org_twilio
+from dialwave.store.repositories.orgs import call_token_key, org_twilio
 from dialwave.store.repositories.webhooks import orgs_listening
 
 if TYPE_CHECKING:
@@ -112,6 +112,8 @@ async def refresh(engine: Engine, now: datetime) -> set[str]:
         engine.org_caps = await repo.org_caps(conn, (r["organization_id"] for r in rows))
         engine.listening = await orgs_listening(conn, (r["organization_id"] for r in rows))
         twilio = await org_twilio(conn, list({r["organization_id"] for r in rows}))
+        if engine.token_key is None and rows:
+            engine.token_key = await call_token_key(conn, now)
         seen: set[str] = set()
         upcoming: list[datetime] = []
         for row in rows:

@@ -73,11 +73,7 @@ STUCK_AFTER = timedelta(seconds=60)  # no "ended" this long after our hang-up or
 def max_talk(engine: Engine, live: Live) -> timedelta:
     """How long an answered call may last before we ask the carrier whether it still exists."""
     camp = engine.campaigns.get(live.campaign_id)
-    limit = 600
-    if camp is not None:
-        override = camp.config.agent_overrides.max_call_duration_seconds
-        limit = override or camp.agent.get("max_call_duration_seconds") or 600
-    return timedelta(seconds=limit) + STUCK_AFTER
+    return timedelta(seconds=camp.max_call_seconds if camp is not None else 600) + STUCK_AFTER
 
 
 async def at_deadline(engine: Engine, live: Live, now: datetime) -> None:

@@ -59,6 +59,12 @@ class CampaignState:
         return int(limit) if limit is not None else None
 
     @property
+    def max_call_seconds(self) -> int:
+        """The longest an answered call may last: the campaign's override, else the agent's."""
+        override = self.config.agent_overrides.max_call_duration_seconds
+        return override or int(self.agent.get("max_call_duration_seconds") or 600)
+
+    @property
     def held(self) -> int:
         return self.slotted + len(self.waiting)
 

@@ -259,3 +259,12 @@ webhook_attempts = sa.Table(
     sa.Column("duration_ms", sa.Integer, nullable=False),
     sa.Index("ix_webhook_attempts_delivery", "delivery_id", "attempt"),
 )
+
+# Keys the server generates once and every process shares (e.g. the call-token key).
+server_secrets = sa.Table(
+    "server_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)

@@ -39,6 +39,7 @@ class DialRequest:
     carrier_settings: dict[str, Any] = field(default_factory=dict)  # the phone number's provider settings
     agent_sip_uri: str | None = None  # the agent runtime's SIP endpoint (SIP bridge)
     agent_stream_url: str | None = None  # the agent runtime's media stream (Twilio <Connect><Stream>)
+    call_token: str | None = None  # for the runtime: reads this call's context (GET /v1/calls/{id}/context)
 
 
 @dataclass(frozen=True)

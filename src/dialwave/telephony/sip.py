@@ -234,6 +234,8 @@ class SipCarrier:
             SipHeader(name="X-Dialwave-Attempt", bodys=str(r.attempt)),
             SipHeader(name="X-Dialwave-Agent", bodys=f"{r.agent_id or ''};version={r.agent_version or ''}"),
         ]
+        if r.call_token:  # the runtime reads GET /v1/calls/{id}/context with it
+            headers.append(SipHeader(name="X-Dialwave-Token", bodys=r.call_token))
         headers += [
             SipHeader(name=f"X-Dialwave-Var-{name}", bodys=quote(str(value), safe=""))
             for name, value in list(r.variables.items())[:20]

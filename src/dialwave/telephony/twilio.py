@@ -40,6 +40,8 @@ def twiml(request: DialRequest, stream_url: str | None) -> str:
     if not stream_url:
         return "<Response><Say>" + _text(request.opening_message) + "</Say><Hangup/></Response>"
     params = {"call_id": request.call_id, "campaign_id": request.campaign_id, "lead_id": request.lead_id}
+    if request.call_token:  # the runtime reads GET /v1/calls/{id}/context with it
+        params["token"] = request.call_token
     params |= {f"var_{k}": str(v) for k, v in request.variables.items()}
     inner = "".join(f"<Parameter name={quoteattr(k)} value={quoteattr(v)}/>" for k, v in params.items())
     return f"<Response><Connect><Stream url={quoteattr(stream_url)}>{inner}</Stream></Connect></Response>"

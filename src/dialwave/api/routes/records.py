@@ -8,10 +8,11 @@ from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import JSONResponse
 
 from dialwave.api import serialize
-from dialwave.api.deps import Db, Now, Reader, Signal, Writer
+from dialwave.api.deps import CallOrg, Db, Now, Reader, Signal, Writer
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
-from dialwave.api.schemas import CallOut, DncAdd, DncAddResult, DncOut, Page
+from dialwave.api.schemas import CallContext, CallOut, DncAdd, DncAddResult, DncOut, Page
 from dialwave.errors import NotFound
+from dialwave.services import calls as calls_service
 from dialwave.services import dnc as dnc_service
 from dialwave.services.dnc import normalize_one
 from dialwave.store.repositories import leads as repo
@@ -80,6 +81,14 @@ async def list_calls(
     async with db.read() as conn:
         rows, nxt = await repo.list_calls(conn, who.organization_id, campaign_id, lead_id, outcome, limit, cursor)
     return JSONResponse(serialize.listing([serialize.call(r) for r in rows], nxt))
+
+
+@router.get("/calls/{call_id}/context", response_model=CallContext, responses=READ_ERRORS)
+async def call_context(call_id: str, org_id: CallOrg, db: Db) -> JSONResponse:
+    """What the agent runtime needs when the call is answered: rendered prompt and opening message, the
+    lead's variables, `returning`, voice and language. Authorised by the call's own token (the carrier
+    hands it to the runtime: SIP `X-Dialwave-Token`, Twilio stream parameter `token`) or an API key."""
+    return JSONResponse(await calls_service.context(db, org_id, call_id))
 
 
 @router.get("/calls/{call_id}", response_model=CallOut, responses=READ_ERRORS)

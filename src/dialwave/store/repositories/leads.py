@@ -220,3 +220,25 @@ async def refresh_statistics(conn: AsyncConnection) -> None:
     bulk load instead of after autovacuum's next ANALYZE. (SQLite plans these queries from the schema.)"""
     if conn.dialect.name == "postgresql":
         await conn.exec_driver_sql("ANALYZE leads")
+
+
+async def reached_before(conn: AsyncConnection, org_id: str, number: str, call_id: str) -> bool:
+    """Was this number answered by an earlier call of the organization (the `returning` flag)?"""
+    this = sa.select(calls.c.started_at).where(calls.c.id == call_id).scalar_subquery()
+    stmt = (
+        sa.select(calls.c.id)
+        .where(
+            calls.c.organization_id == org_id,
+            calls.c.to_number == number,
+            calls.c.id != call_id,
+            calls.c.answered_at.is_not(None),
+            calls.c.started_at < this,
+        )
+        .limit(1)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def call_by_id(conn: AsyncConnection, call_id: str) -> RowMapping | None:
+    """A call by id alone (a call token names only its call; the organization comes from the row)."""
+    return (await conn.execute(sa.select(calls).where(calls.c.id == call_id))).mappings().first()

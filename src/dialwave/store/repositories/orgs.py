@@ -6,11 +6,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.ids import new_id
-from dialwave.store.tables import api_keys, idempotency_keys, organizations
+from dialwave.store.tables import api_keys, idempotency_keys, organizations, server_secrets
 
 
 async def get_or_create_org(conn: AsyncConnection, name: str, now: datetime) -> str:
@@ -125,3 +126,21 @@ async def org_twilio(conn: AsyncConnection, org_ids: list[str]) -> dict[str, dic
         return {}
     stmt = sa.select(organizations.c.id, organizations.c.settings).where(organizations.c.id.in_(org_ids))
     return {r.id: r.settings["twilio"] for r in (await conn.execute(stmt)) if r.settings and r.settings.get("twilio")}
+
+
+async def server_secret(conn: AsyncConnection, name: str, make: Any, now: datetime) -> str:
+    """The named server secret, created with `make()` the first time (the first writer wins)."""
+    found = await conn.scalar(sa.select(server_secrets.c.value).where(server_secrets.c.name == name))
+    if found is not None:
+        return str(found)
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = dialect_insert(server_secrets).values(name=name, value=make(), created_at=now).on_conflict_do_nothing()
+    await conn.execute(stmt)
+    return str(await conn.scalar(sa.select(server_secrets.c.value).where(server_secrets.c.name == name)))
+
+
+async def call_token_key(conn: AsyncConnection, now: datetime) -> bytes:
+    """The key of per-call tokens (domain/call_tokens.py), shared by every process."""
+    import secrets
+
+    return (await server_secret(conn, "call_token_key", lambda: secrets.token_urlsafe(32), now)).encode()

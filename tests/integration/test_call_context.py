@@ -1,0 +1,82 @@
+"""The call context an agent runtime fetches, and the per-call token that authorises it (SQLite and
+PostgreSQL; the simulated carrier receives the token the way a real carrier would pass it on)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dialwave.store.db import Database
+from tests.conftest import make_api
+from tests.rig import Rig, make_rig, model
+
+pytestmark = pytest.mark.asyncio
+START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+ADA, BOB = "+12125559001", "+12125559002"
+AGENT = {
+    "system_prompt": "You call {{name}} about {{topic}}.",
+    "voice": "alloy",
+    "language": "en-GB",
+    "required_variables": ["topic"],
+}
+
+
+def token_of(rig: Rig, call_id: str) -> str:
+    token = rig.carrier._calls[call_id].request.call_token  # what the carrier hands the runtime
+    assert token is not None and token.startswith("dwct_")
+    return token
+
+
+async def context(rig: Rig, call_id: str, token: str) -> dict[str, object]:
+    response = await rig.api.client.get(f"/v1/calls/{call_id}/context", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def test_the_context_renders_the_prompt_and_knows_a_returning_person(db_url: str, db: Database) -> None:
+    async with make_rig(db_url, db, START, model(seed=2, outcomes={"answered": 1.0})) as rig:
+        lead_extra = {ADA: {"variables": {"name": "Ada", "topic": "renewal"}}}
+        first = await rig.campaign(
+            [ADA], agent=AGENT, lead_extra=lead_extra, agent_overrides={"max_call_duration_seconds": 300}
+        )
+        await rig.until_idle()
+        [call] = await rig.calls(first)
+        got = await context(rig, call["id"], token_of(rig, call["id"]))
+        assert got["system_prompt"] == "You call Ada about renewal."
+        assert got["opening_message"] == "Hi Ada"
+        assert got["variables"] == {"name": "Ada", "topic": "renewal"}
+        assert (got["voice"], got["language"], got["max_call_duration_seconds"]) == ("alloy", "en-GB", 300)
+        assert got["returning"] is False and got["short_term_summaries"] == []
+        assert got["to_number"] == ADA and got["attempt"] == 1
+        second = await rig.campaign([ADA], agent=AGENT, lead_extra=lead_extra)
+        await rig.until_idle()
+        [again] = await rig.calls(second)
+        assert (await context(rig, again["id"], token_of(rig, again["id"])))["returning"] is True
+        by_key = await rig.api.ok("get", f"/v1/calls/{again['id']}/context")  # an API key works too
+        assert by_key["call_id"] == again["id"]
+
+
+async def test_a_call_token_opens_its_own_call_only_and_expires(db_url: str, db: Database) -> None:
+    async with make_rig(db_url, db, START, model(seed=2, outcomes={"answered": 1.0})) as rig:
+        extra = {n: {"variables": {"name": n[-4:], "topic": "t"}} for n in (ADA, BOB)}
+        cid = await rig.campaign([ADA, BOB], agent=AGENT, lead_extra=extra)
+        await rig.until_idle()
+        calls = {c["to_number"]: c["id"] for c in await rig.calls(cid)}
+        ada_token = token_of(rig, calls[ADA])
+        other = await rig.api.client.get(
+            f"/v1/calls/{calls[BOB]}/context", headers={"Authorization": f"Bearer {ada_token}"}
+        )
+        assert other.status_code == 401 and other.json()["error"]["message"] == "this token is for another call"
+        forged = ada_token[:-4] + ("AAAA" if not ada_token.endswith("AAAA") else "BBBB")
+        response = await rig.api.client.get(
+            f"/v1/calls/{calls[ADA]}/context", headers={"Authorization": f"Bearer {forged}"}
+        )
+        assert response.status_code == 401 and response.json()["error"]["code"] == "BAD_CALL_TOKEN"
+        other_org = await make_api(rig.api.client, db, "someone-else")
+        assert (await other_org.get(f"/v1/calls/{calls[ADA]}/context")).status_code == 404
+        rig.clock.advance(timedelta(minutes=600 // 60 + 61))  # past the longest call (600 s) + 1 h
+        expired = await rig.api.client.get(
+            f"/v1/calls/{calls[ADA]}/context", headers={"Authorization": f"Bearer {ada_token}"}
+        )
+        assert expired.status_code == 401 and expired.json()["error"]["message"] == "this call token has expired"
