@@ -80,3 +80,59 @@ async def test_a_call_token_opens_its_own_call_only_and_expires(db_url: str, db:
             f"/v1/calls/{calls[ADA]}/context", headers={"Authorization": f"Bearer {ada_token}"}
         )
         assert expired.status_code == 401 and expired.json()["error"]["message"] == "this call token has expired"
+
+
+async def post_result(rig: Rig, call_id: str, token: str, body: dict[str, object]) -> dict[str, object]:
+    response = await rig.api.client.post(
+        f"/v1/calls/{call_id}/result", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def test_results_are_idempotent_and_summaries_feed_later_contexts(db_url: str, db: Database) -> None:
+    async with make_rig(db_url, db, START, model(seed=2, outcomes={"answered": 1.0})) as rig:
+        extra = {ADA: {"variables": {"name": "Ada", "topic": "t"}}}
+        summaries = []
+        for i in range(3):
+            cid = await rig.campaign(
+                [ADA], agent=AGENT, lead_extra=extra, agent_overrides={"short_term_summaries_limit": 2}
+            )
+            await rig.until_idle()
+            [call] = await rig.calls(cid)
+            token = token_of(rig, call["id"])
+            got = await context(rig, call["id"], token)
+            assert got["short_term_summaries"] == summaries[::-1][:2]  # newest first, at most 2
+            body = {"summary": f"call {i}: wants a quote", "disposition": "callback", "data": {"plan": "pro"}}
+            first = await post_result(rig, call["id"], token, body)
+            again = await post_result(rig, call["id"], token, body)
+            assert first["summary"] == again["summary"] and again["data"] == {"plan": "pro"}
+            assert first["created_at"] == again["created_at"]
+            summaries.append(body["summary"])
+            rig.clock.advance(timedelta(minutes=5))
+
+
+async def test_an_opt_out_cancels_a_pending_retry_before_the_answer(db_url: str, db: Database) -> None:
+    async with make_rig(db_url, db, START, model(seed=2, outcomes={"answered": 1.0})) as rig:
+        extra = {ADA: {"variables": {"name": "Ada", "topic": "t"}}}
+        retry = {"on": {"no_conversion": {"enabled": True, "max_retries": 3, "interval_minutes": [30]}}}
+        rig.carrier.default = rig.carrier.default.model_copy(update={"conversion_rate": 0.0})
+        cid = await rig.campaign([ADA], agent=AGENT, lead_extra=extra, retry=retry)
+        other = await rig.campaign([ADA], agent=AGENT, lead_extra=extra, start=False, name="other")  # queued too
+        await rig.run(timedelta(minutes=10))  # the call (up to 4 minutes) is over
+        [lead] = await rig.leads(cid)
+        assert lead["status"] == "retry_pending"  # answered, no conversion: retried in 30 minutes
+        [call] = await rig.calls(cid)
+        out = await post_result(rig, call["id"], token_of(rig, call["id"]), {"opted_out": True})
+        assert out["opted_out"] is True
+        # before anything else runs: the number is on the DNC list and nothing is pending for it
+        dnc = await rig.api.ok("get", "/v1/dnc", params={"phone_number": ADA})
+        assert dnc["data"][0]["source"] == "opt_out"
+        assert [lead["status"] for lead in await rig.leads(cid)] == ["skipped"]
+        assert [lead["status"] for lead in await rig.leads(other)] == ["skipped"]
+        await rig.run(timedelta(hours=2))
+        assert len(await rig.calls(cid)) == 1  # the retry was never dialed
+        await rig.counts_check(cid)
+        await rig.counts_check(other)
+        camp = await rig.get(cid)
+        assert camp["counts"]["skipped"] == 1 and camp["counts"]["retry_pending"] == 0

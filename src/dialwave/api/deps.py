@@ -71,23 +71,26 @@ def get_signal(request: Request) -> EngineSignal:
     return signal
 
 
-async def call_org(
-    call_id: str,
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    x_api_key: Annotated[str | None, Depends(api_key_header)],
-) -> str:
-    """Routes of one call: its per-call token (what the agent runtime holds), or an API key with read
-    scope. Returns the call's organization."""
-    key = x_api_key or (credentials.credentials if credentials else None)
-    if call_tokens.is_call_token(key):
-        assert key is not None
-        org_id = await calls_service.call_of_token(get_db(request), key, call_id, get_now(request))
-        request.state.organization_id = org_id
-        return org_id
-    who = await principal(request, credentials, x_api_key)
-    who.require("read")
-    return who.organization_id
+def _call_org(scope: str) -> Any:
+    async def call_org(
+        call_id: str,
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        x_api_key: Annotated[str | None, Depends(api_key_header)],
+    ) -> str:
+        """Routes of one call: its per-call token (what the agent runtime holds), or an API key with
+        `scope`. Returns the call's organization."""
+        key = x_api_key or (credentials.credentials if credentials else None)
+        if call_tokens.is_call_token(key):
+            assert key is not None
+            org_id = await calls_service.call_of_token(get_db(request), key, call_id, get_now(request))
+            request.state.organization_id = org_id
+            return org_id
+        who = await principal(request, credentials, x_api_key)
+        who.require(scope)
+        return who.organization_id
+
+    return call_org
 
 
 def get_guard(request: Request) -> UrlGuard:
@@ -97,7 +100,8 @@ def get_guard(request: Request) -> UrlGuard:
 
 
 Reader = Annotated[Principal, Depends(reader)]
-CallOrg = Annotated[str, Depends(call_org)]
+CallReader = Annotated[str, Depends(_call_org("read"))]
+CallWriter = Annotated[str, Depends(_call_org("write"))]
 Writer = Annotated[Principal, Depends(writer)]
 Db = Annotated[Database, Depends(get_db)]
 Now = Annotated[datetime, Depends(get_now)]

@@ -250,3 +250,16 @@ class CallContext(Out):
     speech_settings: dict[str, JsonValue] | None
     max_call_duration_seconds: int
     campaign_context: str | None
+
+
+class CallResultOut(Out):
+    call_id: str
+    conversion: bool | None
+    disposition: str | None
+    summary: str | None
+    transcript: str | None
+    transcript_url: str | None
+    opted_out: bool
+    data: dict[str, JsonValue] | None
+    created_at: datetime
+    updated_at: datetime

@@ -6,14 +6,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from dialwave.domain import call_tokens
-from dialwave.domain.campaign_config import CampaignConfig
+from dialwave.domain.campaign_config import CampaignConfig, HttpUrlStr
 from dialwave.domain.handoff import handoff
 from dialwave.errors import NotFound, Unauthorized
 from dialwave.store.db import Database
 from dialwave.store.repositories import dispatch as dispatch_repo
 from dialwave.store.repositories import leads as lead_repo
+from dialwave.store.repositories import results as results_repo
+from dialwave.store.repositories.campaigns import add_counts
 from dialwave.store.repositories.orgs import call_token_key
+from dialwave.webhooks.events import emit, iso
 
 
 async def call_of_token(db: Database, token: str, call_id: str, now: datetime) -> str:
@@ -43,6 +50,8 @@ async def context(db: Database, org_id: str, call_id: str) -> dict[str, Any]:
         if config.agent_id and version:
             agent = await dispatch_repo.agent_snapshot(conn, config.agent_id, version) or {}
         returning = await lead_repo.reached_before(conn, org_id, call["to_number"], call_id)
+        limit = config.agent_overrides.short_term_summaries_limit or 3
+        summaries = await results_repo.recent_summaries(conn, org_id, call["to_number"], call_id, limit)
     given = handoff(agent, config, lead["variables"] or {}, lead["agent_overrides"])
     over = config.agent_overrides
     lead_over = lead["agent_overrides"] or {}
@@ -63,10 +72,67 @@ async def context(db: Database, org_id: str, call_id: str) -> dict[str, Any]:
         "opening_message": given.opening_message,
         "variables": given.variables,
         "returning": returning,
-        "short_term_summaries": [],  # filled once call results carry summaries (the result API)
+        "short_term_summaries": summaries,
         "language": pick("language", "en-US"),
         "voice": pick("voice"),
         "speech_settings": pick("speech_settings"),
         "max_call_duration_seconds": pick("max_call_duration_seconds", 600),
         "campaign_context": over.campaign_context,
     }
+
+
+class ResultIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    conversion: bool | None = Field(None, description="stored; it does not yet drive no_conversion retries")
+    disposition: str | None = Field(None, max_length=64, examples=["booked"])
+    summary: str | None = Field(None, max_length=20_000, description="fed to later calls' short_term_summaries")
+    transcript: str | None = Field(None, max_length=2_000_000)
+    transcript_url: HttpUrlStr | None = None
+    opted_out: bool = Field(False, description="adds the number to the DNC list, cancels its pending attempts")
+    data: dict[str, JsonValue] | None = Field(None, max_length=200)
+
+
+def result_out(row: RowMapping) -> dict[str, Any]:
+    keys = ("call_id", "conversion", "disposition", "summary", "transcript", "transcript_url", "opted_out", "data")
+    out = {k: row[k] for k in keys}
+    out["created_at"], out["updated_at"] = iso(row["created_at"]), iso(row["updated_at"])
+    return out
+
+
+async def post_result(db: Database, org_id: str, call_id: str, body: ResultIn, now: datetime) -> dict[str, Any]:
+    """Store the runtime's result (posting it again updates it; effects apply once). An opt-out puts the
+    number on the organization's DNC list and skips its due attempts in every campaign, in this
+    transaction: once this answers, nothing more is dialed to it."""
+    async with db.write() as conn:
+        call = await lead_repo.get_call(conn, org_id, call_id)
+        if call is None:
+            raise NotFound(f"no call '{call_id}'")
+        old = await results_repo.get_result(conn, call_id)
+        given = body.model_dump(mode="json", exclude_unset=True)
+        values = {**(dict(old) if old is not None else {}), **given, "call_id": call_id, "updated_at": now}
+        values.setdefault("organization_id", org_id)
+        values.setdefault("to_number", call["to_number"])
+        values.setdefault("opted_out", False)
+        values.setdefault("created_at", now)
+        values["opted_out"] = bool(values["opted_out"]) or bool(old is not None and old["opted_out"])
+        await results_repo.save_result(conn, values, exists=old is not None)
+        if values["opted_out"] and not (old is not None and old["opted_out"]):
+            await opt_out(conn, org_id, call, now)
+        saved = await results_repo.get_result(conn, call_id)
+    assert saved is not None
+    return result_out(saved)
+
+
+async def opt_out(conn: AsyncConnection, org_id: str, call: RowMapping, now: datetime) -> None:
+    number = call["to_number"]
+    reason = f"opted out on call {call['id']}"
+    added = await lead_repo.dnc_added(conn, org_id, [number], reason, "opt_out", now)
+    moved = await dispatch_repo.skip_number_everywhere(conn, org_id, number, "on the do-not-call list", now)
+    for campaign_id, per_status in moved.items():
+        deltas = {status: -n for status, n in per_status.items()}
+        deltas["skipped"] = deltas.get("skipped", 0) + sum(per_status.values())
+        await add_counts(conn, campaign_id, **deltas)
+    if added:
+        data = {"phone_number": number, "source": "opt_out", "reason": reason, "campaign_id": call["campaign_id"]}
+        data["leads_skipped"] = sum(sum(v.values()) for v in moved.values())
+        await emit(conn, org_id, "lead.dnc_added", data, now, campaign_id=call["campaign_id"])

@@ -268,3 +268,23 @@ server_secrets = sa.Table(
     sa.Column("value", sa.String(256), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
 )
+
+# What the agent runtime reports about a call (POST /v1/calls/{id}/result).
+call_results = sa.Table(
+    "call_results",
+    metadata,
+    sa.Column("call_id", ID, sa.ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("organization_id", ID, nullable=False),
+    sa.Column("to_number", sa.String(20), nullable=False),
+    sa.Column("conversion", sa.Boolean),
+    sa.Column("disposition", sa.String(64)),
+    sa.Column("summary", sa.Text),
+    sa.Column("transcript", sa.Text),
+    sa.Column("transcript_url", sa.String(2048)),
+    sa.Column("opted_out", sa.Boolean, nullable=False),
+    sa.Column("callback_at", UTCDateTime()),
+    sa.Column("data", JSONType),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_call_results_org_number", "organization_id", "to_number", "created_at"),
+)

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import JSONResponse
 
 from dialwave.api import serialize
-from dialwave.api.deps import CallOrg, Db, Now, Reader, Signal, Writer
+from dialwave.api.deps import CallReader, CallWriter, Db, Now, Reader, Signal, Writer
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
-from dialwave.api.schemas import CallContext, CallOut, DncAdd, DncAddResult, DncOut, Page
+from dialwave.api.schemas import CallContext, CallOut, CallResultOut, DncAdd, DncAddResult, DncOut, Page
 from dialwave.errors import NotFound
 from dialwave.services import calls as calls_service
 from dialwave.services import dnc as dnc_service
+from dialwave.services.calls import ResultIn
 from dialwave.services.dnc import normalize_one
 from dialwave.store.repositories import leads as repo
 
@@ -84,11 +85,31 @@ async def list_calls(
 
 
 @router.get("/calls/{call_id}/context", response_model=CallContext, responses=READ_ERRORS)
-async def call_context(call_id: str, org_id: CallOrg, db: Db) -> JSONResponse:
+async def call_context(call_id: str, org_id: CallReader, db: Db) -> JSONResponse:
     """What the agent runtime needs when the call is answered: rendered prompt and opening message, the
     lead's variables, `returning`, voice and language. Authorised by the call's own token (the carrier
     hands it to the runtime: SIP `X-Dialwave-Token`, Twilio stream parameter `token`) or an API key."""
     return JSONResponse(await calls_service.context(db, org_id, call_id))
+
+
+@router.post("/calls/{call_id}/result", response_model=CallResultOut, responses=WRITE_ERRORS)
+async def post_call_result(
+    call_id: str,
+    org_id: CallWriter,
+    db: Db,
+    now: Now,
+    signal: Signal,
+    body: ResultIn = Body(
+        openapi_examples={"opt-out": {"value": {"disposition": "not interested", "opted_out": True}}}
+    ),
+) -> JSONResponse:
+    """The runtime's result for the call (the call's token or an API key). Posting again updates it;
+    an opt-out is applied once, before this answers: the number is on the DNC list and its pending
+    attempts are skipped in every campaign."""
+    out = await calls_service.post_result(db, org_id, call_id, body, now)
+    if body.opted_out:
+        signal(org_id, None)  # claimed attempts of this number are not dialed
+    return JSONResponse(out)
 
 
 @router.get("/calls/{call_id}", response_model=CallOut, responses=READ_ERRORS)
