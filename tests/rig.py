@@ -137,7 +137,14 @@ async def make_rig(
     settings = EngineSettings.virtual(allow_loopback=allow_loopback, **engine_over)
     engine = Engine(db, {"simulated": carrier, **extra}, settings)
     app_settings = Settings(database_url=db_url, webhook_allow_loopback=allow_loopback)
-    app = create_app(app_settings, db=db, clock=clock, engine_signal=engine.invalidate, twilio=extra.get("twilio"))
+    app = create_app(
+        app_settings,
+        db=db,
+        clock=clock,
+        engine_signal=engine.invalidate,
+        twilio=extra.get("twilio"),
+        engine_results=engine.note_result,
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dialwave.test") as client:
         created = await create_key(db, org or f"org-{start.timestamp()}", ["read", "write"], start)
         api = Api(client, created.key, created.organization_id)

@@ -136,3 +136,46 @@ async def test_an_opt_out_cancels_a_pending_retry_before_the_answer(db_url: str,
         await rig.counts_check(other)
         camp = await rig.get(cid)
         assert camp["counts"]["skipped"] == 1 and camp["counts"]["retry_pending"] == 0
+
+
+NO_CONVERSION_RETRY = {"on": {"no_conversion": {"enabled": True, "max_retries": 1, "interval_minutes": [30]}}}
+LONG_TALK = {"outcomes": {"answered": 1.0}, "talk_seconds": [300, 300], "ring_seconds": [2, 2], "conversion_rate": 1.0}
+
+
+async def test_conversion_false_before_the_hang_up_decides_the_retry(db_url: str, db: Database) -> None:
+    async with make_rig(db_url, db, START, model(seed=2, **LONG_TALK)) as rig:
+        extra = {ADA: {"variables": {"name": "Ada", "topic": "t"}}}
+        cid = await rig.campaign([ADA], agent=AGENT, lead_extra=extra, retry=NO_CONVERSION_RETRY)
+        await rig.run(timedelta(minutes=1))
+        [call] = await rig.calls(cid)
+        assert call["status"] == "in_call"
+        await post_result(rig, call["id"], token_of(rig, call["id"]), {"conversion": False})
+        await rig.until_idle()
+        first, second = await rig.calls(cid)
+        assert (first["conversion"], first["outcome"]) == (False, "answered")  # the carrier said true
+        assert second["attempt"] == 2 and second["started_at"] >= first["ended_at"] + timedelta(minutes=30)
+        [lead] = await rig.leads(cid)
+        assert lead["retries"] == {"no_conversion": 1}
+
+
+async def test_conversion_false_after_the_hang_up_reopens_the_lead_once(db_url: str, db: Database) -> None:
+    async with make_rig(db_url, db, START, model(seed=2, **{**LONG_TALK, "talk_seconds": [20, 20]})) as rig:
+        extra = {ADA: {"variables": {"name": "Ada", "topic": "t"}}}
+        cid = await rig.campaign([ADA], agent=AGENT, lead_extra=extra, retry=NO_CONVERSION_RETRY, auto_complete=False)
+        await rig.run(timedelta(minutes=5))
+        [call] = await rig.calls(cid)
+        [lead] = await rig.leads(cid)
+        assert call["status"] == "ended" and lead["status"] == "completed"
+        token = token_of(rig, call["id"])
+        await post_result(rig, call["id"], token, {"conversion": False})
+        await post_result(rig, call["id"], token, {"conversion": False})  # again: no second retry
+        [lead] = await rig.leads(cid)
+        assert (lead["status"], lead["last_outcome"], lead["retries"]) == (
+            "retry_pending",
+            "no_conversion",
+            {"no_conversion": 1},
+        )
+        await rig.counts_check(cid)
+        await rig.run(timedelta(hours=1))
+        assert [c["attempt"] for c in await rig.calls(cid)] == [1, 2]
+        assert (await rig.calls(cid))[0]["conversion"] is False

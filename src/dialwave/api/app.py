@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -36,6 +36,7 @@ def create_app(
     run_engine: bool = False,
     engine_signal: EngineSignal | None = None,
     twilio: TwilioCarrier | None = None,
+    engine_results: Callable[[str, bool | None], bool] | None = None,
 ) -> FastAPI:
     """The API. `run_engine` also runs the dispatcher in this process (dialwave serve); tests that drive
     an engine on a virtual clock pass its `engine_signal` instead."""
@@ -75,6 +76,7 @@ def create_app(
     app.state.url_guard = UrlGuard(allow_loopback=settings.webhook_allow_loopback)
     app.state.twilio = service.twilio if service is not None else twilio
     app.state.engine_wake = service.runner.nudge if service is not None else None
+    app.state.engine_results = service.engine.note_result if service is not None else engine_results
     errors.install(app)
     routers = (records.health, agents.router, campaigns.router, leads.router, records.router, webhooks.router)
     for router in (*routers, carriers.router):

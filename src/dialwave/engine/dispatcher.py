@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -360,7 +360,19 @@ class Engine:
         else:
             self.end(live, event, None)
 
+    def note_result(self, call_id: str, conversion: bool | None) -> bool:
+        """The runtime posted a result while the call is still up (the API calls this after its commit):
+        its conversion decides the retry when the call ends. False if this engine does not hold the call."""
+        live = self.live.get(call_id)
+        if live is None:
+            return False
+        if conversion is not None:
+            live.conversion = conversion
+        return True
+
     def end(self, live: Live, event: CallEvent, note: str | None) -> None:
+        if live.conversion is not None:  # the runtime's result knows the conversation better than the carrier
+            event = replace(event, conversion=live.conversion)
         camp = self.campaigns.get(live.campaign_id)
         self.track(live, -1)
         self.stats["ended"] += 1

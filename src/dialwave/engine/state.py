@@ -106,6 +106,7 @@ class Live:
     ring_timeout: timedelta = timedelta(seconds=30)
     from_number: str = ""
     hung_up: bool = False  # we asked the carrier to end it (its "ended" event is awaited)
+    conversion: bool | None = None  # reported by the agent runtime's result before the hang-up
 
     @property
     def lead_status(self) -> str:

@@ -11,8 +11,12 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import call_tokens
+from dialwave.domain import lead_states as ls
 from dialwave.domain.campaign_config import CampaignConfig, HttpUrlStr
+from dialwave.domain.dialable import CampaignTimes, earliest
 from dialwave.domain.handoff import handoff
+from dialwave.domain.outcomes import ANSWERED, NO_CONVERSION
+from dialwave.domain.retry import decide
 from dialwave.errors import NotFound, Unauthorized
 from dialwave.store.db import Database
 from dialwave.store.repositories import dispatch as dispatch_repo
@@ -99,10 +103,13 @@ def result_out(row: RowMapping) -> dict[str, Any]:
     return out
 
 
-async def post_result(db: Database, org_id: str, call_id: str, body: ResultIn, now: datetime) -> dict[str, Any]:
+async def post_result(
+    db: Database, org_id: str, call_id: str, body: ResultIn, now: datetime
+) -> tuple[dict[str, Any], str | None]:
     """Store the runtime's result (posting it again updates it; effects apply once). An opt-out puts the
     number on the organization's DNC list and skips its due attempts in every campaign, in this
-    transaction: once this answers, nothing more is dialed to it."""
+    transaction: once this answers, nothing more is dialed to it. Returns the result, and the campaign
+    whose lead was decided again (a late `conversion: false`), if any."""
     async with db.write() as conn:
         call = await lead_repo.get_call(conn, org_id, call_id)
         if call is None:
@@ -118,9 +125,12 @@ async def post_result(db: Database, org_id: str, call_id: str, body: ResultIn, n
         await results_repo.save_result(conn, values, exists=old is not None)
         if values["opted_out"] and not (old is not None and old["opted_out"]):
             await opt_out(conn, org_id, call, now)
+        redecided = None
+        if not values["opted_out"] and given.get("conversion") is False and call["status"] == "ended":
+            redecided = call["campaign_id"] if await late_no_conversion(conn, org_id, call, now) else None
         saved = await results_repo.get_result(conn, call_id)
     assert saved is not None
-    return result_out(saved)
+    return result_out(saved), redecided
 
 
 async def opt_out(conn: AsyncConnection, org_id: str, call: RowMapping, now: datetime) -> None:
@@ -136,3 +146,34 @@ async def opt_out(conn: AsyncConnection, org_id: str, call: RowMapping, now: dat
         data = {"phone_number": number, "source": "opt_out", "reason": reason, "campaign_id": call["campaign_id"]}
         data["leads_skipped"] = sum(sum(v.values()) for v in moved.values())
         await emit(conn, org_id, "lead.dnc_added", data, now, campaign_id=call["campaign_id"])
+
+
+async def late_no_conversion(conn: AsyncConnection, org_id: str, call: RowMapping, now: datetime) -> bool:
+    """`conversion: false` after the hang-up: the call is marked, and if its lead was completed by this
+    very call in a running campaign, the no_conversion retry rule decides again (as the engine would
+    have, had it known at the hang-up)."""
+    await dispatch_repo.update_calls(conn, {call["id"]: {"conversion": False}})
+    lead = await lead_repo.get_lead(conn, org_id, call["campaign_id"], call["lead_id"])
+    campaign = await dispatch_repo.campaign_row(conn, call["campaign_id"])
+    if lead is None or campaign is None or campaign["status"] not in ("active", "paused", "scheduled"):
+        return False
+    if call["outcome"] != ANSWERED or lead["status"] != ls.COMPLETED or lead["attempts"] != call["attempt"]:
+        return False
+    config = CampaignConfig.model_validate(campaign["config"])
+    decision = decide(config.retry, NO_CONVERSION, call["attempt"], dict(lead["retries"] or {}), now)
+    if decision.status != ls.RETRY_PENDING or decision.retry_at is None:
+        return False
+    times = CampaignTimes.of(config.schedule, None)
+    due = earliest(times, lead["phone_number"], lead["timezone"], decision.retry_at) or decision.retry_at
+    change = {
+        "status": ls.RETRY_PENDING,
+        "last_outcome": NO_CONVERSION,
+        "retries": decision.retries,
+        "next_attempt_at": due,
+        "reason": decision.why,
+        "finished_at": None,
+        "updated_at": now,
+    }
+    await dispatch_repo.update_leads(conn, {lead["id"]: change})
+    await add_counts(conn, call["campaign_id"], completed=-1, retry_pending=1)
+    return True

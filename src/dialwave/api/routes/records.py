@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from dialwave.api import serialize
@@ -95,6 +95,7 @@ async def call_context(call_id: str, org_id: CallReader, db: Db) -> JSONResponse
 @router.post("/calls/{call_id}/result", response_model=CallResultOut, responses=WRITE_ERRORS)
 async def post_call_result(
     call_id: str,
+    request: Request,
     org_id: CallWriter,
     db: Db,
     now: Now,
@@ -106,9 +107,15 @@ async def post_call_result(
     """The runtime's result for the call (the call's token or an API key). Posting again updates it;
     an opt-out is applied once, before this answers: the number is on the DNC list and its pending
     attempts are skipped in every campaign."""
-    out = await calls_service.post_result(db, org_id, call_id, body, now)
+    out, redecided = await calls_service.post_result(db, org_id, call_id, body, now)
     if body.opted_out:
         signal(org_id, None)  # claimed attempts of this number are not dialed
+    elif redecided is not None:
+        signal(org_id, redecided)  # the call had ended: its lead now waits for a no_conversion retry
+    elif body.conversion is not None:
+        hook = getattr(request.app.state, "engine_results", None)
+        if hook is not None:
+            hook(call_id, body.conversion)  # the call is up: its end decides with this conversion
     return JSONResponse(out)
 
 
