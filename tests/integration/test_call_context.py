@@ -4,6 +4,7 @@ PostgreSQL; the simulated carrier receives the token the way a real carrier woul
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -12,7 +13,8 @@ from tests.conftest import make_api
 from tests.rig import Rig, make_rig, model
 
 pytestmark = pytest.mark.asyncio
-START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # Monday 10:00 in New York
+NY = ZoneInfo("America/New_York")
 ADA, BOB = "+12125559001", "+12125559002"
 AGENT = {
     "system_prompt": "You call {{name}} about {{topic}}.",
@@ -179,3 +181,41 @@ async def test_conversion_false_after_the_hang_up_reopens_the_lead_once(db_url: 
         await rig.run(timedelta(hours=1))
         assert [c["attempt"] for c in await rig.calls(cid)] == [1, 2]
         assert (await rig.calls(cid))[0]["conversion"] is False
+
+
+NY_DAY = {"timezone": "America/New_York", "windows": [{"start": "09:00", "end": "20:00"}]}
+
+
+@pytest.mark.parametrize("before_hang_up", [False, True])
+async def test_a_callback_at_22_00_is_moved_into_the_next_window(
+    db_url: str, db: Database, before_hang_up: bool
+) -> None:
+    talk = [300, 300] if before_hang_up else [20, 20]
+    async with make_rig(db_url, db, START, model(seed=2, **{**LONG_TALK, "talk_seconds": talk})) as rig:
+        extra = {ADA: {"variables": {"name": "Ada", "topic": "t"}, "timezone": "America/New_York"}}
+        cid = await rig.campaign([ADA], agent=AGENT, lead_extra=extra, schedule=NY_DAY, auto_complete=False)
+        await rig.run(timedelta(minutes=1 if before_hang_up else 5))
+        [call] = await rig.calls(cid)
+        assert call["status"] == ("in_call" if before_hang_up else "ended")
+        ten_pm = datetime(2026, 3, 2, 22, 0, tzinfo=NY)
+        out = await post_result(rig, call["id"], token_of(rig, call["id"]), {"callback_at": ten_pm.isoformat()})
+        assert out["callback_at"] is not None
+        await rig.run(timedelta(minutes=10))
+        [lead] = await rig.leads(cid)
+        assert lead["status"] == "retry_pending" and lead["reason"].startswith("callback requested")
+        assert lead["next_attempt_at"] == datetime(2026, 3, 3, 9, 0, tzinfo=NY)  # 22:00 is outside 09-20
+        await rig.run(timedelta(days=1))
+        second = (await rig.calls(cid))[1]
+        assert second["attempt"] == 2 and second["started_at"] >= datetime(2026, 3, 3, 9, 0, tzinfo=NY)
+
+
+async def test_a_callback_counts_against_max_attempts(db_url: str, db: Database) -> None:
+    async with make_rig(db_url, db, START, model(seed=2, **{**LONG_TALK, "talk_seconds": [20, 20]})) as rig:
+        extra = {ADA: {"variables": {"name": "Ada", "topic": "t"}}}
+        cid = await rig.campaign([ADA], agent=AGENT, lead_extra=extra, retry={"max_attempts": 1}, auto_complete=False)
+        await rig.run(timedelta(minutes=5))
+        [call] = await rig.calls(cid)
+        later = (START + timedelta(hours=2)).isoformat()
+        await post_result(rig, call["id"], token_of(rig, call["id"]), {"callback_at": later})
+        [lead] = await rig.leads(cid)
+        assert lead["status"] == "completed"  # its one attempt is used

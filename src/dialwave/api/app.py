@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from fastapi import FastAPI
 
@@ -36,7 +37,7 @@ def create_app(
     run_engine: bool = False,
     engine_signal: EngineSignal | None = None,
     twilio: TwilioCarrier | None = None,
-    engine_results: Callable[[str, bool | None], bool] | None = None,
+    engine_results: Callable[[str, bool | None, datetime | None], bool] | None = None,
 ) -> FastAPI:
     """The API. `run_engine` also runs the dispatcher in this process (dialwave serve); tests that drive
     an engine on a virtual clock pass its `engine_signal` instead."""

@@ -260,6 +260,7 @@ class CallResultOut(Out):
     transcript: str | None
     transcript_url: str | None
     opted_out: bool
+    callback_at: datetime | None
     data: dict[str, JsonValue] | None
     created_at: datetime
     updated_at: datetime

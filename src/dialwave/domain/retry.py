@@ -38,3 +38,13 @@ def decide(retry: Retry, reason: str, attempts: int, retries: dict[str, int], en
     wait = rule.interval_minutes[min(done, len(rule.interval_minutes) - 1)]
     after = {**retries, reason: done + 1}
     return Decision("retry_pending", ended_at + timedelta(minutes=wait), after, f"{reason} retry {done + 1}")
+
+
+def callback(
+    retry: Retry, attempts: int, retries: dict[str, int], requested: datetime, now: datetime
+) -> Decision | None:
+    """The person asked to be called back: one more attempt at `requested` (never in the past), counted
+    against max_attempts; None when the attempts are used up."""
+    if attempts >= retry.max_attempts:
+        return None
+    return Decision("retry_pending", max(requested, now), retries, f"callback requested for {requested.isoformat()}")

@@ -360,14 +360,17 @@ class Engine:
         else:
             self.end(live, event, None)
 
-    def note_result(self, call_id: str, conversion: bool | None) -> bool:
+    def note_result(self, call_id: str, conversion: bool | None, callback_at: datetime | None = None) -> bool:
         """The runtime posted a result while the call is still up (the API calls this after its commit):
-        its conversion decides the retry when the call ends. False if this engine does not hold the call."""
+        its conversion and callback decide what follows when the call ends. False if this engine does not
+        hold the call."""
         live = self.live.get(call_id)
         if live is None:
             return False
         if conversion is not None:
             live.conversion = conversion
+        if callback_at is not None:
+            live.callback_at = callback_at
         return True
 
     def end(self, live: Live, event: CallEvent, note: str | None) -> None:

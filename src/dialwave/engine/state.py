@@ -107,6 +107,7 @@ class Live:
     from_number: str = ""
     hung_up: bool = False  # we asked the carrier to end it (its "ended" event is awaited)
     conversion: bool | None = None  # reported by the agent runtime's result before the hang-up
+    callback_at: datetime | None = None  # ... and a callback the person asked for
 
     @property
     def lead_status(self) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dialwave.domain import lead_states as ls
 from dialwave.domain.dialable import earliest
 from dialwave.domain.outcomes import Classified
-from dialwave.domain.retry import Decision, decide, final_status
+from dialwave.domain.retry import Decision, callback, decide, final_status
 from dialwave.engine import events
 from dialwave.engine.state import CampaignState, Live, Writes
 from dialwave.store.repositories import dispatch as repo
@@ -34,6 +34,10 @@ def _decision(camp: CampaignState | None, live: Live, classified: Classified, at
         if decision is not None and decision.status == ls.RETRY_PENDING:
             return Decision(ls.CANCELLED, None, live.retries, "the campaign ended before this retry")
         return Decision(status, None, live.retries, "the campaign has ended")
+    if live.callback_at is not None:
+        asked = callback(camp.config.retry, live.attempt, live.retries, live.callback_at, at)
+        if asked is not None:
+            return asked
     return decide(camp.config.retry, classified.reason, live.attempt, live.retries, at)
 
 

@@ -4,9 +4,9 @@ per-call tokens that authorise it (the carrier hands the token to the runtime)."
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,7 +16,7 @@ from dialwave.domain.campaign_config import CampaignConfig, HttpUrlStr
 from dialwave.domain.dialable import CampaignTimes, earliest
 from dialwave.domain.handoff import handoff
 from dialwave.domain.outcomes import ANSWERED, NO_CONVERSION
-from dialwave.domain.retry import decide
+from dialwave.domain.retry import callback, decide
 from dialwave.errors import NotFound, Unauthorized
 from dialwave.store.db import Database
 from dialwave.store.repositories import dispatch as dispatch_repo
@@ -93,19 +93,27 @@ class ResultIn(BaseModel):
     transcript: str | None = Field(None, max_length=2_000_000)
     transcript_url: HttpUrlStr | None = None
     opted_out: bool = Field(False, description="adds the number to the DNC list, cancels its pending attempts")
+    callback_at: AwareDatetime | None = Field(
+        None, description="the person asked to be called back: one attempt then (moved into legal hours and windows)"
+    )
     data: dict[str, JsonValue] | None = Field(None, max_length=200)
 
 
 def result_out(row: RowMapping) -> dict[str, Any]:
     keys = ("call_id", "conversion", "disposition", "summary", "transcript", "transcript_url", "opted_out", "data")
     out = {k: row[k] for k in keys}
+    out["callback_at"] = iso(row["callback_at"])
     out["created_at"], out["updated_at"] = iso(row["created_at"]), iso(row["updated_at"])
     return out
 
 
-async def post_result(
-    db: Database, org_id: str, call_id: str, body: ResultIn, now: datetime
-) -> tuple[dict[str, Any], str | None]:
+class Posted(NamedTuple):
+    result: dict[str, Any]
+    redecided: str | None  # the campaign whose lead was decided again (the call had ended)
+    call_live: bool  # the call is still up: the engine applies conversion and callback at its end
+
+
+async def post_result(db: Database, org_id: str, call_id: str, body: ResultIn, now: datetime) -> Posted:
     """Store the runtime's result (posting it again updates it; effects apply once). An opt-out puts the
     number on the organization's DNC list and skips its due attempts in every campaign, in this
     transaction: once this answers, nothing more is dialed to it. Returns the result, and the campaign
@@ -115,7 +123,7 @@ async def post_result(
         if call is None:
             raise NotFound(f"no call '{call_id}'")
         old = await results_repo.get_result(conn, call_id)
-        given = body.model_dump(mode="json", exclude_unset=True)
+        given = body.model_dump(exclude_unset=True)
         values = {**(dict(old) if old is not None else {}), **given, "call_id": call_id, "updated_at": now}
         values.setdefault("organization_id", org_id)
         values.setdefault("to_number", call["to_number"])
@@ -126,11 +134,15 @@ async def post_result(
         if values["opted_out"] and not (old is not None and old["opted_out"]):
             await opt_out(conn, org_id, call, now)
         redecided = None
-        if not values["opted_out"] and given.get("conversion") is False and call["status"] == "ended":
-            redecided = call["campaign_id"] if await late_no_conversion(conn, org_id, call, now) else None
+        ended = call["status"] == "ended"
+        if not values["opted_out"] and ended and (body.callback_at is not None or body.conversion is False):
+            if body.conversion is False:
+                await dispatch_repo.update_calls(conn, {call_id: {"conversion": False}})
+            if await reopen(conn, org_id, call, body.callback_at, now):
+                redecided = call["campaign_id"]
         saved = await results_repo.get_result(conn, call_id)
     assert saved is not None
-    return result_out(saved), redecided
+    return Posted(result_out(saved), redecided, not ended)
 
 
 async def opt_out(conn: AsyncConnection, org_id: str, call: RowMapping, now: datetime) -> None:
@@ -148,32 +160,40 @@ async def opt_out(conn: AsyncConnection, org_id: str, call: RowMapping, now: dat
         await emit(conn, org_id, "lead.dnc_added", data, now, campaign_id=call["campaign_id"])
 
 
-async def late_no_conversion(conn: AsyncConnection, org_id: str, call: RowMapping, now: datetime) -> bool:
-    """`conversion: false` after the hang-up: the call is marked, and if its lead was completed by this
-    very call in a running campaign, the no_conversion retry rule decides again (as the engine would
-    have, had it known at the hang-up)."""
-    await dispatch_repo.update_calls(conn, {call["id"]: {"conversion": False}})
+async def reopen(
+    conn: AsyncConnection, org_id: str, call: RowMapping, callback_at: datetime | None, now: datetime
+) -> bool:
+    """A result after the hang-up: if the call's lead was decided by this very call in a running campaign,
+    decide again: a callback (one attempt at the asked time, within max_attempts), else the
+    no_conversion rule, as the engine would have at the hang-up. True when the lead changed."""
     lead = await lead_repo.get_lead(conn, org_id, call["campaign_id"], call["lead_id"])
     campaign = await dispatch_repo.campaign_row(conn, call["campaign_id"])
     if lead is None or campaign is None or campaign["status"] not in ("active", "paused", "scheduled"):
         return False
-    if call["outcome"] != ANSWERED or lead["status"] != ls.COMPLETED or lead["attempts"] != call["attempt"]:
-        return False
+    if lead["attempts"] != call["attempt"]:
+        return False  # a later attempt has started: this result is history
     config = CampaignConfig.model_validate(campaign["config"])
-    decision = decide(config.retry, NO_CONVERSION, call["attempt"], dict(lead["retries"] or {}), now)
-    if decision.status != ls.RETRY_PENDING or decision.retry_at is None:
+    retries = dict(lead["retries"] or {})
+    decision = None
+    if callback_at is not None and lead["status"] in (ls.COMPLETED, ls.FAILED, ls.RETRY_PENDING):
+        decision = callback(config.retry, call["attempt"], retries, callback_at, now)
+    elif call["outcome"] == ANSWERED and lead["status"] == ls.COMPLETED:
+        decision = decide(config.retry, NO_CONVERSION, call["attempt"], retries, now)
+    if decision is None or decision.status != ls.RETRY_PENDING or decision.retry_at is None:
         return False
     times = CampaignTimes.of(config.schedule, None)
     due = earliest(times, lead["phone_number"], lead["timezone"], decision.retry_at) or decision.retry_at
     change = {
         "status": ls.RETRY_PENDING,
-        "last_outcome": NO_CONVERSION,
         "retries": decision.retries,
         "next_attempt_at": due,
         "reason": decision.why,
         "finished_at": None,
         "updated_at": now,
     }
+    if callback_at is None:
+        change["last_outcome"] = NO_CONVERSION
     await dispatch_repo.update_leads(conn, {lead["id"]: change})
-    await add_counts(conn, call["campaign_id"], completed=-1, retry_pending=1)
+    if lead["status"] != ls.RETRY_PENDING:
+        await add_counts(conn, call["campaign_id"], **{lead["status"]: -1, "retry_pending": 1})
     return True

@@ -107,16 +107,16 @@ async def post_call_result(
     """The runtime's result for the call (the call's token or an API key). Posting again updates it;
     an opt-out is applied once, before this answers: the number is on the DNC list and its pending
     attempts are skipped in every campaign."""
-    out, redecided = await calls_service.post_result(db, org_id, call_id, body, now)
+    posted = await calls_service.post_result(db, org_id, call_id, body, now)
     if body.opted_out:
         signal(org_id, None)  # claimed attempts of this number are not dialed
-    elif redecided is not None:
-        signal(org_id, redecided)  # the call had ended: its lead now waits for a no_conversion retry
-    elif body.conversion is not None:
+    elif posted.redecided is not None:
+        signal(org_id, posted.redecided)  # the call had ended: its lead now waits for the new attempt
+    elif posted.call_live and (body.conversion is not None or body.callback_at is not None):
         hook = getattr(request.app.state, "engine_results", None)
         if hook is not None:
-            hook(call_id, body.conversion)  # the call is up: its end decides with this conversion
-    return JSONResponse(out)
+            hook(call_id, body.conversion, body.callback_at)  # the call is up: its end decides with these
+    return JSONResponse(posted.result)
 
 
 @router.get("/calls/{call_id}", response_model=CallOut, responses=READ_ERRORS)
