@@ -219,3 +219,23 @@ async def test_a_callback_counts_against_max_attempts(db_url: str, db: Database)
         await post_result(rig, call["id"], token_of(rig, call["id"]), {"callback_at": later})
         [lead] = await rig.leads(cid)
         assert lead["status"] == "completed"  # its one attempt is used
+
+
+async def test_the_simulated_carrier_plays_the_runtime_opt_outs_and_callbacks(db_url: str, db: Database) -> None:
+    """The simulated carrier reports opt-outs and callbacks by its model, so simulations exercise the loop."""
+    sim = {**LONG_TALK, "talk_seconds": [20, 20], "opt_out_rate": 0.3, "callback_rate": 0.3}
+    async with make_rig(db_url, db, START, model(seed=5, **sim)) as rig:
+        numbers = [f"+1212555{9100 + i:04d}" for i in range(40)]
+        extra = {n: {"variables": {"name": "x", "topic": "t"}} for n in numbers}
+        cid = await rig.campaign(numbers, agent=AGENT, lead_extra=extra, retry={"max_attempts": 3})
+        await rig.until_idle()
+        calls = await rig.calls(cid)
+        opted = {c["to_number"] for c in calls if c["outcome"] == "opted_out"}
+        called_back = {c["to_number"] for c in calls if c["attempt"] == 2}
+        assert 5 <= len(opted) <= 25 and called_back
+        dnc = {d["phone_number"]: d for d in (await rig.api.ok("get", "/v1/dnc", params={"limit": 500}))["data"]}
+        assert set(dnc) == opted and {d["source"] for d in dnc.values()} == {"opt_out"}
+        for number in opted:  # never called again after the opt-out
+            mine = sorted((c["attempt"], c["outcome"]) for c in calls if c["to_number"] == number)
+            assert mine[-1][1] == "opted_out"
+        await rig.counts_check(cid)

@@ -69,6 +69,11 @@ class SimulatedSettings(Strict):
     ring_seconds: tuple[float, float] = (2, 20)
     talk_seconds: tuple[float, float] = (5, 240)
     conversion_rate: float = Field(0.3, ge=0, le=1)
+    # The simulated carrier plays the agent runtime too: of the answered calls, these shares report an
+    # opt-out, or ask for a callback some hours later (docs/agent-side.md).
+    opt_out_rate: float = Field(0.0, ge=0, le=1)
+    callback_rate: float = Field(0.0, ge=0, le=1)
+    callback_after_hours: tuple[float, float] = (1.0, 48.0)
     scripted: dict[E164, list[SimOutcome]] | None = Field(
         None, max_length=10_000, description="per called number: the n-th attempt's outcome (the last repeats)"
     )

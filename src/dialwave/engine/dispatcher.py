@@ -18,7 +18,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import lead_states as ls
-from dialwave.domain.outcomes import PROVIDER_ERROR, classify
+from dialwave.domain.outcomes import OPTED_OUT, PROVIDER_ERROR, classify
 from dialwave.domain.phone import mask
 from dialwave.engine import events, lifecycle
 from dialwave.engine.claims import CallerLoad, cap_for, claim
@@ -376,6 +376,13 @@ class Engine:
     def end(self, live: Live, event: CallEvent, note: str | None) -> None:
         if live.conversion is not None:  # the runtime's result knows the conversation better than the carrier
             event = replace(event, conversion=live.conversion)
+        if event.callback_at is not None and live.callback_at is None:
+            live.callback_at = event.callback_at
+        if event.opted_out:  # the person asked not to be called again: on the DNC list, nothing retried
+            event = replace(event, outcome=OPTED_OUT)
+            reason = f"opted out on call {live.call_id}"
+            self.writes.dnc.append((live.org_id, live.to_number, reason, live.campaign_id, "opt_out"))
+            self.blocked.add((live.org_id, live.to_number))
         camp = self.campaigns.get(live.campaign_id)
         self.track(live, -1)
         self.stats["ended"] += 1

@@ -106,10 +106,11 @@ def dnc_added(
     skipped: Mapping[str, Any],
     campaign_id: str | None,
     at: datetime,
+    source: str = "auto",
 ) -> None:
     data = {
         "phone_number": number,
-        "source": "auto",
+        "source": source,
         "reason": reason,
         "campaign_id": campaign_id,
         "leads_skipped": sum(sum(v.values()) for v in skipped.values()),

@@ -122,7 +122,9 @@ class Writes:
     leads: dict[str, dict[str, Any]] = field(default_factory=dict)
     counts: dict[str, Counter[str]] = field(default_factory=dict)
     released_calls: list[str] = field(default_factory=list)
-    dnc: list[tuple[str, str, str, str | None]] = field(default_factory=list)  # (org, number, reason, campaign)
+    dnc: list[tuple[str, str, str, str | None, str]] = field(
+        default_factory=list
+    )  # org, number, reason, campaign, source
     events: list[dict[str, Any]] = field(default_factory=list)  # outbox rows, committed with the changes
     finished: set[str] = field(default_factory=set)  # campaigns whose leads reached a final status
 

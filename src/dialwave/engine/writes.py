@@ -105,7 +105,7 @@ def apply_end(
         hit = sorted(triggers & set(camp.config.dnc.auto_add_on))
         if hit:
             reason = f"added automatically: {hit[0]} (campaign {camp.id})"
-            w.dnc.append((live.org_id, live.to_number, reason, camp.id))
+            w.dnc.append((live.org_id, live.to_number, reason, camp.id, "auto"))
             engine.blocked.add((live.org_id, live.to_number))
 
 
@@ -122,11 +122,11 @@ async def flush(engine: Engine, conn: AsyncConnection, now: datetime) -> None:
     if w.leads:
         await repo.update_leads(conn, w.leads)
     counts: dict[str, Counter[str]] = {k: Counter(v) for k, v in w.counts.items()}
-    for org_id, number, reason, campaign_id in w.dnc:
-        added = await dnc_add(conn, org_id, [number], reason, "auto", now)
+    for org_id, number, reason, campaign_id, source in w.dnc:
+        added = await dnc_add(conn, org_id, [number], reason, source, now)
         moved = await repo.skip_number_everywhere(conn, org_id, number, "on the do-not-call list", now)
         if added:
-            events.dnc_added(engine, org_id, number, reason, moved, campaign_id, now)
+            events.dnc_added(engine, org_id, number, reason, moved, campaign_id, now, source)
         for campaign_id, per_status in moved.items():
             counter = counts.setdefault(campaign_id, Counter())
             for status, n in per_status.items():

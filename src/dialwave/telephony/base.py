@@ -52,6 +52,8 @@ class CallEvent:
     outcome: str | None = None  # for "ended": answered, voicemail, busy, no_answer, failed, provider_error
     sip_code: int | None = None
     conversion: bool | None = None
+    opted_out: bool = False  # the agent runtime's result came with the call (the simulated carrier)
+    callback_at: datetime | None = None
 
 
 @dataclass(frozen=True)

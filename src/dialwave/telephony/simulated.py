@@ -59,6 +59,10 @@ class SimulatedCarrier:
         ring = rng.uniform(*model.ring_seconds)
         talk = rng.uniform(*model.talk_seconds)
         converted = rng.random() < model.conversion_rate
+        opted_out = model.opt_out_rate > 0 and rng.random() < model.opt_out_rate
+        callback_at = None
+        if model.callback_rate > 0 and not opted_out and rng.random() < model.callback_rate:
+            callback_at = request.at + timedelta(hours=rng.uniform(*model.callback_after_hours))
         t0, cid = request.at, request.call_id
         ref = f"sim-{cid}"
 
@@ -76,7 +80,7 @@ class SimulatedCarrier:
             return [
                 ringing,
                 CallEvent(cid, "answered", at(ring), ref, answered_by="human"),
-                end(ring + talk, "answered", conversion=converted),
+                end(ring + talk, "answered", conversion=converted, opted_out=opted_out, callback_at=callback_at),
             ]
         if outcome == "voicemail":
             length = MACHINE_HANGUP_SECONDS if request.machine_detection else talk
