@@ -14,7 +14,7 @@ from dialwave.engine.state import Live
 from dialwave.store.repositories import dispatch as repo
 from dialwave.store.repositories.campaigns import counts_of
 from dialwave.store.repositories.webhooks import insert_events
-from dialwave.webhooks.events import campaign_status_rows, event_row, iso
+from dialwave.webhooks.events import campaign_status_rows, dnc_added_data, event_row, iso
 
 if TYPE_CHECKING:
     from dialwave.engine.dispatcher import Engine
@@ -103,19 +103,12 @@ def dnc_added(
     org_id: str,
     number: str,
     reason: str,
-    skipped: Mapping[str, Any],
+    deltas: Mapping[str, Mapping[str, int]],
     campaign_id: str | None,
     at: datetime,
-    source: str = "auto",
+    source: str,
 ) -> None:
-    data = {
-        "phone_number": number,
-        "source": source,
-        "reason": reason,
-        "campaign_id": campaign_id,
-        "leads_skipped": sum(sum(v.values()) for v in skipped.values()),
-    }
-    emit(engine, org_id, campaign_id, "lead.dnc_added", data, at)
+    emit(engine, org_id, campaign_id, "lead.dnc_added", dnc_added_data(number, source, reason, campaign_id, deltas), at)
 
 
 async def campaign_moved(

@@ -17,7 +17,6 @@ from dialwave.engine import events
 from dialwave.engine.state import CampaignState, Live, Writes
 from dialwave.store.repositories import dispatch as repo
 from dialwave.store.repositories.campaigns import add_counts
-from dialwave.store.repositories.leads import dnc_add
 from dialwave.store.repositories.webhooks import insert_events
 from dialwave.telephony.base import CallEvent
 
@@ -123,17 +122,13 @@ async def flush(engine: Engine, conn: AsyncConnection, now: datetime) -> None:
         await repo.update_leads(conn, w.leads)
     counts: dict[str, Counter[str]] = {k: Counter(v) for k, v in w.counts.items()}
     for org_id, number, reason, campaign_id, source in w.dnc:
-        added = await dnc_add(conn, org_id, [number], reason, source, now)
-        moved = await repo.skip_number_everywhere(conn, org_id, number, "on the do-not-call list", now)
+        added, deltas = await repo.put_on_dnc(conn, org_id, number, reason, source, now)
         if added:
-            events.dnc_added(engine, org_id, number, reason, moved, campaign_id, now, source)
-        for campaign_id, per_status in moved.items():
-            counter = counts.setdefault(campaign_id, Counter())
-            for status, n in per_status.items():
-                counter[status] -= n
-                counter[ls.SKIPPED] += n
-            if campaign_id in engine.campaigns:
-                engine.campaigns[campaign_id].due_known = False
+            events.dnc_added(engine, org_id, number, reason, deltas, campaign_id, now, source)
+        for moved_in, delta in deltas.items():
+            counts.setdefault(moved_in, Counter()).update(delta)
+            if moved_in in engine.campaigns:
+                engine.campaigns[moved_in].due_known = False
     for campaign_id, counter in counts.items():
         await add_counts(conn, campaign_id, **{k: v for k, v in counter.items() if v})
     if engine.writes.events or w.events:  # dnc_added events above went to the new buffer

@@ -24,7 +24,7 @@ from dialwave.store.repositories import leads as lead_repo
 from dialwave.store.repositories import results as results_repo
 from dialwave.store.repositories.campaigns import add_counts
 from dialwave.store.repositories.orgs import call_token_key
-from dialwave.webhooks.events import emit, iso
+from dialwave.webhooks.events import dnc_added_data, emit, iso
 
 
 async def call_of_token(db: Database, token: str, call_id: str, now: datetime) -> str:
@@ -148,15 +148,11 @@ async def post_result(db: Database, org_id: str, call_id: str, body: ResultIn, n
 async def opt_out(conn: AsyncConnection, org_id: str, call: RowMapping, now: datetime) -> None:
     number = call["to_number"]
     reason = f"opted out on call {call['id']}"
-    added = await lead_repo.dnc_added(conn, org_id, [number], reason, "opt_out", now)
-    moved = await dispatch_repo.skip_number_everywhere(conn, org_id, number, "on the do-not-call list", now)
-    for campaign_id, per_status in moved.items():
-        deltas = {status: -n for status, n in per_status.items()}
-        deltas["skipped"] = deltas.get("skipped", 0) + sum(per_status.values())
-        await add_counts(conn, campaign_id, **deltas)
+    added, deltas = await dispatch_repo.put_on_dnc(conn, org_id, number, reason, "opt_out", now)
+    for campaign_id, delta in deltas.items():
+        await add_counts(conn, campaign_id, **delta)
     if added:
-        data = {"phone_number": number, "source": "opt_out", "reason": reason, "campaign_id": call["campaign_id"]}
-        data["leads_skipped"] = sum(sum(v.values()) for v in moved.values())
+        data = dnc_added_data(number, "opt_out", reason, call["campaign_id"], deltas)
         await emit(conn, org_id, "lead.dnc_added", data, now, campaign_id=call["campaign_id"])
 
 

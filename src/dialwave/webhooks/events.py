@@ -86,3 +86,17 @@ def campaign_status_rows(
         done = {"campaign_id": campaign_id, "reason": reason, "completed_at": iso(now), "counts": dict(counts or {})}
         rows.append(event_row(org_id, "campaign.completed", done, now, campaign_id=campaign_id, metadata=metadata))
     return rows
+
+
+def dnc_added_data(
+    number: str, source: str, reason: str, campaign_id: str | None, deltas: Mapping[str, Mapping[str, int]]
+) -> dict[str, Any]:
+    """lead.dnc_added for a number listed by an outcome or an opt-out; `deltas` as put_on_dnc returns them."""
+    skipped = sum(d.get("skipped", 0) for d in deltas.values())
+    return {
+        "phone_number": number,
+        "source": source,
+        "reason": reason,
+        "campaign_id": campaign_id,
+        "leads_skipped": skipped,
+    }

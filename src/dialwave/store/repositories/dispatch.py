@@ -14,7 +14,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import lead_states as ls
-from dialwave.store.repositories.leads import _one_of, sqlite_time
+from dialwave.store.repositories.leads import _one_of, dnc_added, sqlite_time
 from dialwave.store.tables import agent_versions, calls, campaigns, leads, organizations
 from dialwave.store.types import UTCDateTime
 
@@ -226,7 +226,18 @@ async def lead_rows(conn: AsyncConnection, lead_ids: Sequence[str]) -> dict[str,
     return found
 
 
-async def skip_number_everywhere(
+async def put_on_dnc(
+    conn: AsyncConnection, org_id: str, number: str, reason: str, source: str, now: datetime
+) -> tuple[bool, dict[str, dict[str, int]]]:
+    """List `number` on the organization's DNC list and skip its due leads in every campaign. Returns
+    (it was not listed before, the counter changes per campaign: {campaign_id: {old status: -n, skipped: +n}})."""
+    added = bool(await dnc_added(conn, org_id, [number], reason, source, now))
+    moved = await _skip_number_everywhere(conn, org_id, number, "on the do-not-call list", now)
+    deltas = {cid: {**{s: -n for s, n in per.items()}, ls.SKIPPED: sum(per.values())} for cid, per in moved.items()}
+    return added, deltas
+
+
+async def _skip_number_everywhere(
     conn: AsyncConnection, org_id: str, number: str, reason: str, now: datetime
 ) -> dict[str, dict[str, int]]:
     """Due leads of `number` in every campaign of the organization become skipped.
