@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -117,3 +118,11 @@ def check_number(config: PhoneNumberConfig) -> dict[str, str]:
         if other != config.provider and getattr(config, other) is not None and other != "simulated":
             errors[other] = f"only allowed when provider is {other}"
     return errors
+
+
+def twilio_credentials(config: Mapping[str, Any], org: Mapping[str, str] | None) -> dict[str, str] | None:
+    """A Twilio number's credentials: its own account_sid and auth_token, else its organization's."""
+    own = config.get("twilio") or {}
+    if own.get("account_sid") and own.get("auth_token"):
+        return {"account_sid": own["account_sid"], "auth_token": own["auth_token"]}
+    return dict(org) if org else None

@@ -10,6 +10,7 @@ from sqlalchemy.engine import RowMapping
 from dialwave.domain import call_tokens
 from dialwave.domain.dialable import earliest
 from dialwave.domain.handoff import handoff
+from dialwave.domain.resources import twilio_credentials
 from dialwave.engine.claims import DAY, cap_for, capped_until
 from dialwave.engine.state import CampaignState, Reservation
 from dialwave.telephony.base import DialRequest
@@ -85,7 +86,8 @@ def carrier_settings(camp: CampaignState, number: RowMapping | None) -> dict[str
     if number is None:
         return {}
     settings = dict(number["config"])
-    own = settings.get("twilio") or {}
-    if number["provider"] == "twilio" and not (own.get("account_sid") and own.get("auth_token")) and camp.org_twilio:
-        settings["twilio"] = dict(camp.org_twilio)
+    if number["provider"] == "twilio":
+        credentials = twilio_credentials(settings, camp.org_twilio)
+        if credentials is not None:
+            settings["twilio"] = credentials
     return settings

@@ -9,7 +9,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain.campaign_rules import merge_patch
-from dialwave.domain.resources import AgentConfig, PhoneNumberConfig, check_agent, check_number
+from dialwave.domain.resources import AgentConfig, PhoneNumberConfig, check_agent, check_number, twilio_credentials
 from dialwave.errors import Conflict, NotFound, ValidationFailed
 from dialwave.ids import new_id
 from dialwave.services.validation import raise_fields, refuse_read_only, validate
@@ -83,11 +83,9 @@ async def _check_twilio(conn: AsyncConnection, org_id: str, config: dict[str, An
     """A Twilio number needs credentials: its own, or the organization's (`dialwave orgs twilio`)."""
     if config["provider"] != "twilio":
         return
-    own = config.get("twilio") or {}
-    if own.get("account_sid") and own.get("auth_token"):
+    if twilio_credentials(config, None) is not None or org_id in await orgs_repo.org_twilio(conn, [org_id]):
         return
-    if org_id in await orgs_repo.org_twilio(conn, [org_id]):
-        return
+    own = config.get("twilio")
     message = "give account_sid and auth_token, or set the organization's (dialwave orgs twilio)"
     raise ValidationFailed(f"twilio: {message}", fields={"twilio.auth_token" if own else "twilio": message})
 

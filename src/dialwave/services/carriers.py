@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from twilio.request_validator import RequestValidator
 
+from dialwave.domain.resources import twilio_credentials
 from dialwave.errors import DialwaveError, Forbidden, NotFound
 from dialwave.store.db import Database
 from dialwave.store.repositories.agents import number_of_call
@@ -25,9 +26,10 @@ async def twilio_status(
     async with db.read() as conn:
         number = await number_of_call(conn, call_id)
         org = await org_twilio(conn, [number["organization_id"]]) if number is not None else {}
-    token = ((number["config"].get("twilio") or {}).get("auth_token")) if number is not None else None
-    if number is not None and not token:
-        token = (org.get(number["organization_id"]) or {}).get("auth_token")
+    token = None
+    if number is not None:
+        credentials = twilio_credentials(number["config"], org.get(number["organization_id"]))
+        token = credentials["auth_token"] if credentials else None
     if number is None or number["provider"] != "twilio" or not token:
         raise NotFound(f"no Twilio call '{call_id}'")
     if carrier is None:
