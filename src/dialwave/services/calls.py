@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, NamedTuple
+from weakref import WeakKeyDictionary
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 from sqlalchemy.engine import RowMapping
@@ -26,14 +27,25 @@ from dialwave.store.repositories.campaigns import add_counts
 from dialwave.store.repositories.orgs import call_token_key
 from dialwave.webhooks.events import dnc_added_data, emit, iso
 
+_token_keys: WeakKeyDictionary[Database, bytes] = WeakKeyDictionary()
+
+
+async def _token_key(db: Database, now: datetime) -> bytes:
+    """The call-token key, read (or created) once per database handle: it never changes once created,
+    and every token-authorised request needs it."""
+    key = _token_keys.get(db)
+    if key is None:
+        async with db.write() as conn:
+            key = _token_keys[db] = await call_token_key(conn, now)
+    return key
+
 
 async def call_of_token(db: Database, token: str, call_id: str, now: datetime) -> str:
     """The organization of `call_id` when `token` is that call's live token (401 otherwise)."""
-    async with db.write() as conn:
-        key = await call_token_key(conn, now)
-        why = call_tokens.check(key, token, call_id, now)
-        if why is not None:
-            raise Unauthorized(why, code="BAD_CALL_TOKEN")
+    why = call_tokens.check(await _token_key(db, now), token, call_id, now)
+    if why is not None:
+        raise Unauthorized(why, code="BAD_CALL_TOKEN")
+    async with db.read() as conn:
         call = await lead_repo.call_by_id(conn, call_id)
     if call is None:
         raise NotFound(f"no call '{call_id}'")
