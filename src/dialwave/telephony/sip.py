@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 import structlog
@@ -133,7 +133,6 @@ class _Leg:
     answered: bool = False
     hung_up: bool = False  # by us
     ended: bool = False
-    sip_code: int | None = None
     agent_ua: Any = None  # the agent bridge's leg (3PCC)
     bridged: bool = False
 
@@ -267,7 +266,7 @@ class SipCarrier:
         data = event.getData()
         if name == "CCEventPreConnect" and leg.request.agent_sip_uri and not leg.answered:
             leg.answered = True  # the callee picked up; its SDP offer goes to the agent
-            self._from_thread(leg, "answered", sip_code=data[0] if data else 200)
+            self._from_thread(leg, "answered")
             self._bridge(leg, data[2] if data and len(data) > 2 else None)
             return
         if name in ("CCEventRing", "CCEventPreConnect"):
@@ -277,7 +276,7 @@ class SipCarrier:
                 self._from_thread(leg, "ringing")
         elif name == "CCEventConnect":
             leg.answered = True
-            self._from_thread(leg, "answered", sip_code=data[0] if data else 200)
+            self._from_thread(leg, "answered")
         elif name == "CCEventFail":
             code = data[0] if data else None
             if leg.hung_up and not leg.answered:
@@ -329,7 +328,6 @@ class SipCarrier:
             self.queue.append(CallEvent(call_id, "answered", now, call_id, answered_by="human"))
         else:
             leg.ended = True
-            leg.sip_code = values.get("sip_code")
             self.queue.append(
                 CallEvent(call_id, "ended", now, call_id, outcome=values["outcome"], sip_code=values.get("sip_code"))
             )
@@ -347,6 +345,9 @@ class SipCarrier:
 
     def poll(self, now: datetime) -> list[CallEvent]:
         out, self.queue = self.queue, []
+        for event in out:
+            if event.kind == "ended":
+                self.legs.pop(event.call_id, None)  # handed over: a long-running process keeps no ended calls
         return out
 
     def next_event_at(self) -> datetime | None:
@@ -360,8 +361,10 @@ class SipCarrier:
         leg = self.legs.get(call_id)
         if leg is None:
             return None
-        state = "ended" if leg.ended else "in_call" if leg.answered else "ringing"
-        return CallStatus(state, call_id, ())  # type: ignore[arg-type]
+        state: Literal["ringing", "in_call", "ended"] = (
+            "ended" if leg.ended else "in_call" if leg.answered else "ringing"
+        )
+        return CallStatus(state, call_id, ())
 
     async def close(self) -> None:
         for leg in list(self.legs.values()):

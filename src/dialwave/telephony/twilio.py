@@ -161,7 +161,15 @@ class TwilioCarrier:
 
     def poll(self, now: datetime) -> list[CallEvent]:
         out, self.queue = self.queue, []
+        self._forget_ended(out)
         return out
+
+    def _forget_ended(self, handed: list[CallEvent] | tuple[CallEvent, ...]) -> None:
+        """Calls whose end was handed to the engine are dropped: a long-running process keeps no ended calls
+        (a late repeat of the final callback finds nothing live in the engine and changes nothing)."""
+        for event in handed:
+            if event.kind == "ended":
+                self.tracks.pop(event.call_id, None)
 
     def next_event_at(self) -> datetime | None:
         return None  # events come from Twilio's callbacks
@@ -188,6 +196,7 @@ class TwilioCarrier:
             form["AnsweredBy"] = str(call.answered_by)
         events = tuple(self.on_callback(call_id, form))
         self.queue = [e for e in self.queue if e not in events]  # handed over in the status instead
+        self._forget_ended(events)
         current = str(call.status)
         state: Literal["ringing", "in_call", "ended"] = (
             "ended" if current in TWILIO_FINAL else "in_call" if current == "in-progress" else "ringing"
