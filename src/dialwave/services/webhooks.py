@@ -148,7 +148,7 @@ async def update_endpoint(
             if key in patch:
                 if patch[key] is None and key in ("url", "enabled"):
                     raise ValidationFailed(f"{key}: may not be null", fields={key: "may not be null"})
-                values[key] = patch[key] or None if key == "event_types" else patch[key]
+                values[key] = (patch[key] or None) if key == "event_types" else patch[key]
         if values.get("enabled"):
             values["disabled_reason"] = None
         elif values.get("enabled") is False:
