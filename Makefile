@@ -22,8 +22,8 @@ run: $(STAMP)
 	$(BIN)/dialwave serve --host 127.0.0.1 --port 8080
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 
 test: lint

@@ -9,10 +9,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import uvicorn
+from standardwebhooks.webhooks import Webhook
 
 from dialwave.api.app import create_app
 from dialwave.config import Settings
@@ -28,9 +30,15 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    database_url: str, *, engine: bool = False, time_scale: float = 1.0, allow_loopback: bool = False
+    database_url: str,
+    *,
+    engine: bool = False,
+    time_scale: float = 1.0,
+    allow_loopback: bool = False,
+    **more: Any,
 ) -> Iterator[str]:
-    settings = Settings(database_url=database_url, time_scale=time_scale, webhook_allow_loopback=allow_loopback)
+    """`more`: other Settings (sip_port=...)."""
+    settings = Settings(database_url=database_url, time_scale=time_scale, webhook_allow_loopback=allow_loopback, **more)
     port = free_port()
     app = create_app(settings, run_engine=engine)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -52,6 +60,30 @@ def running_server(
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def receiver(secret: list[str], got: list[dict[str, Any]]) -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            try:
+                got.append(Webhook(secret[0]).verify(body, dict(self.headers)))
+                self.send_response(204)
+            except Exception:
+                self.send_response(401)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    finally:
+        server.shutdown()
 
 
 def new_key(database_url: str, org: str) -> str:

@@ -4,44 +4,15 @@ receiver (a plain HTTP server in a thread) as signed events, verified with `stan
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
-from standardwebhooks.webhooks import Webhook
 
 from dialwave.store.migrate import upgrade
-from tests.e2e.server import live_campaign, new_key, running_server
-
-
-@contextmanager
-def receiver(secret: list[str], got: list[dict[str, Any]]) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            try:
-                got.append(Webhook(secret[0]).verify(body, dict(self.headers)))
-                self.send_response(204)
-            except Exception:
-                self.send_response(401)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook"
-    finally:
-        server.shutdown()
+from tests.e2e.server import live_campaign, new_key, receiver, running_server
 
 
 def test_the_server_delivers_a_campaigns_events_as_they_happen(tmp_path: Path) -> None:

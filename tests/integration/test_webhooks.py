@@ -91,12 +91,19 @@ async def test_every_event_type_arrives_signed_with_campaign_metadata_and_in_ord
         await rig.api.ok("post", f"/v1/campaigns/{cid}/start")
         await rig.until_idle()
         await rig.api.ok("post", "/v1/dnc", json={"numbers": ["+12125559999"], "reason": "asked by email"})
+        talked = next(c for c in await rig.calls(cid) if c["answered_at"])
+        result = {"disposition": "booked", "summary": "Booked a demo.", "transcript": "Agent: Hi", "data": {"n": 1}}
+        await rig.api.ok("post", f"/v1/calls/{talked['id']}/result", json=result)
         await drain(worker(db, rig.clock), rig.clock)
 
         sent = await outbox(db)
         calls = await rig.calls(cid)
         kinds = Counter(e["type"] for e in sent)
         assert set(kinds) == set(EVENT_TYPES), kinds
+        [posted] = [e for e in camp_rx.processed.values() if e["type"] == "call.result"]
+        assert posted["data"]["call_id"] == talked["id"] and posted["data"]["disposition"] == "booked"
+        assert posted["data"]["data"] == {"n": 1} and posted["data"]["has_transcript"] is True
+        assert "transcript" not in posted["data"] and posted["data"]["lead_id"] == talked["lead_id"]
         assert kinds["call.started"] == kinds["call.ended"] == len(calls)
         assert kinds["call.answered"] == sum(1 for c in calls if c["answered_at"])
         assert kinds["lead.completed"] + kinds["lead.failed"] == len(numbers)
@@ -116,10 +123,11 @@ async def test_every_event_type_arrives_signed_with_campaign_metadata_and_in_ord
         ordered = sorted(camp_rx.processed.values(), key=lambda e: (e["created_at"], e["id"]))
         assert [e["type"] for e in ordered[:2]] == ["import.completed", "campaign.status_changed"]
         assert ordered[1]["data"]["to"] == "active"
-        assert [e["type"] for e in ordered[-2:]] == ["campaign.status_changed", "campaign.completed"]
+        assert ordered[-1]["type"] == "call.result"  # posted after the campaign completed
+        assert [e["type"] for e in ordered[-3:-1]] == ["campaign.status_changed", "campaign.completed"]
         per_call: dict[str, list[str]] = {}
         for e in ordered:
-            if e["type"].startswith("call."):
+            if e["type"].startswith("call.") and e["type"] != "call.result":
                 per_call.setdefault(e["data"]["call_id"], []).append(e["type"])
         for seq in per_call.values():
             assert seq in (["call.started", "call.ended"], ["call.started", "call.answered", "call.ended"]), seq

@@ -264,3 +264,7 @@ class CallResultOut(Out):
     data: dict[str, JsonValue] | None
     created_at: datetime
     updated_at: datetime
+
+
+class CallDetail(CallOut):
+    result: CallResultOut | None = Field(description="what the agent runtime posted (POST /v1/calls/{id}/result)")

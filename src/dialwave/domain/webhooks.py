@@ -13,6 +13,7 @@ EVENT_TYPES = (
     "call.started",
     "call.answered",
     "call.ended",
+    "call.result",
     "lead.completed",
     "lead.failed",
     "lead.dnc_added",

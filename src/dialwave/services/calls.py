@@ -99,7 +99,9 @@ async def context(db: Database, org_id: str, call_id: str) -> dict[str, Any]:
 
 class ResultIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    conversion: bool | None = Field(None, description="stored; it does not yet drive no_conversion retries")
+    conversion: bool | None = Field(
+        None, description="false applies the campaign's no_conversion retry rule; it overrides the carrier's report"
+    )
     disposition: str | None = Field(None, max_length=64, examples=["booked"])
     summary: str | None = Field(None, max_length=20_000, description="fed to later calls' short_term_summaries")
     transcript: str | None = Field(None, max_length=2_000_000)
@@ -153,8 +155,22 @@ async def post_result(db: Database, org_id: str, call_id: str, body: ResultIn, n
             if await reopen(conn, org_id, call, body.callback_at, now):
                 redecided = call["campaign_id"]
         saved = await results_repo.get_result(conn, call_id)
-    assert saved is not None
-    return Posted(result_out(saved), redecided, not ended)
+        assert saved is not None
+        out = result_out(saved)
+        await emit_result(conn, org_id, call, out, now)
+    return Posted(out, redecided, not ended)
+
+
+async def emit_result(
+    conn: AsyncConnection, org_id: str, call: RowMapping, result: dict[str, Any], now: datetime
+) -> None:
+    """`call.result`: the stored result as it is now (each post sends one), without the transcript text."""
+    campaign = await dispatch_repo.campaign_row(conn, call["campaign_id"])
+    metadata = CampaignConfig.model_validate(campaign["config"]).webhook.metadata if campaign is not None else {}
+    data = {k: v for k, v in result.items() if k != "transcript"}
+    data.update(campaign_id=call["campaign_id"], lead_id=call["lead_id"], attempt=call["attempt"])
+    data["has_transcript"] = result["transcript"] is not None
+    await emit(conn, org_id, "call.result", data, now, campaign_id=call["campaign_id"], metadata=metadata)
 
 
 async def opt_out(conn: AsyncConnection, org_id: str, call: RowMapping, now: datetime) -> None:

@@ -10,13 +10,14 @@ from fastapi.responses import JSONResponse
 from dialwave.api import serialize
 from dialwave.api.deps import CallReader, CallWriter, Db, Now, Reader, Signal, Writer
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
-from dialwave.api.schemas import CallContext, CallOut, CallResultOut, DncAdd, DncAddResult, DncOut, Page
+from dialwave.api.schemas import CallContext, CallDetail, CallOut, CallResultOut, DncAdd, DncAddResult, DncOut, Page
 from dialwave.errors import NotFound
 from dialwave.services import calls as calls_service
 from dialwave.services import dnc as dnc_service
 from dialwave.services.calls import ResultIn
 from dialwave.services.dnc import normalize_one
 from dialwave.store.repositories import leads as repo
+from dialwave.store.repositories import results as results_repo
 
 router = APIRouter(prefix="/v1", tags=["dnc & calls"])
 health = APIRouter(tags=["health"])
@@ -119,10 +120,12 @@ async def post_call_result(
     return JSONResponse(posted.result)
 
 
-@router.get("/calls/{call_id}", response_model=CallOut, responses=READ_ERRORS)
+@router.get("/calls/{call_id}", response_model=CallDetail, responses=READ_ERRORS)
 async def get_call(call_id: str, who: Reader, db: Db) -> JSONResponse:
+    """The call, with the agent runtime's result when one was posted."""
     async with db.read() as conn:
         row = await repo.get_call(conn, who.organization_id, call_id)
+        result = await results_repo.get_result(conn, call_id) if row is not None else None
     if row is None:
         raise NotFound(f"no call '{call_id}'")
-    return JSONResponse(serialize.call(row))
+    return JSONResponse({**serialize.call(row), "result": calls_service.result_out(result) if result else None})
