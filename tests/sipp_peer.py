@@ -30,9 +30,18 @@ def need_sipp() -> str:
 
 
 def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free for both UDP and TCP on loopback (our SIP stack and sipp listen on both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no port free for both UDP and TCP")
 
 
 @contextmanager
@@ -44,8 +53,10 @@ def sipp_trunk(
     messages: Path | None = None,
     media: int | None = None,
     scenario_file: str = "uas_router.xml",
+    transport: str = "udp",
 ) -> Iterator[int]:
-    """A sipp UAS on 127.0.0.1:<port>; yields the port. `messages`: write every SIP message there."""
+    """A sipp UAS on 127.0.0.1:<port> (UDP, or TCP with one connection per peer: `-t t1`); yields the
+    port. `messages`: write every SIP message there."""
     sipp = need_sipp()
     port = free_udp_port()
     scenario = tmp / f"uas_{port}.xml"
@@ -54,6 +65,8 @@ def sipp_trunk(
     media = media or free_udp_port()
     if messages is not None:
         extra = (*extra, "-trace_msg", "-message_file", str(messages))
+    if transport == "tcp":
+        extra = (*extra, "-t", "t1")
     process = subprocess.Popen(
         [
             sipp,

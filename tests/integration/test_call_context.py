@@ -3,13 +3,17 @@ PostgreSQL; the simulated carrier receives the token the way a real carrier woul
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from dialwave.store.db import Database
+from dialwave.webhooks.signing import new_secret
 from tests.conftest import make_api
+from tests.receiver import Receiver, free_port, serving
 from tests.rig import Rig, make_rig, model
 
 pytestmark = pytest.mark.asyncio
@@ -239,3 +243,71 @@ async def test_the_simulated_carrier_plays_the_runtime_opt_outs_and_callbacks(db
             mine = sorted((c["attempt"], c["outcome"]) for c in calls if c["to_number"] == number)
             assert mine[-1][1] == "opted_out"
         await rig.counts_check(cid)
+
+
+async def test_the_context_is_pushed_signed_to_the_agents_webhook_with_a_working_token(
+    db_url: str, db: Database
+) -> None:
+    """An agent with a context_webhook_url gets each answered call's context POSTed to it, signed with its
+    secret (verified by standardwebhooks), carrying a token that opens that call's routes."""
+    receiver, secret = Receiver(), new_secret()
+    receiver.secrets = [secret]
+    outcomes = {"answered": 0.5, "busy": 0.5}
+    async with (
+        make_rig(db_url, db, START, model(seed=4, outcomes=outcomes), allow_loopback=True) as rig,
+        serving(receiver, free_port()) as url,
+    ):
+        agent = {**AGENT, "context_webhook_url": url, "context_webhook_secret": secret}
+        numbers = [f"+1212555{9100 + i:04d}" for i in range(6)]
+        extra = {n: {"variables": {"name": f"P{i}", "topic": "renewal"}} for i, n in enumerate(numbers)}
+        cid = await rig.campaign(numbers, agent=agent, lead_extra=extra)
+        await rig.until_idle()
+        await asyncio.gather(*rig.engine.context_push.tasks)
+        calls = await rig.calls(cid)
+        answered = {c["id"] for c in calls if c["answered_at"]}
+        assert answered and len(answered) < len(calls)
+        pushed = {e["data"]["call_id"]: e for e in receiver.processed.values()}
+        assert set(pushed) == answered and not receiver.rejected  # answered calls only, each once
+        for call_id, envelope in pushed.items():
+            assert envelope["type"] == "call.context" and envelope["id"] == f"ctx_{call_id}"
+            data = dict(envelope["data"])
+            token = data.pop("token")
+            assert data == await context(rig, call_id, token)  # what a fetch returns, and the token opens it
+            posted = await post_result(rig, call_id, token, {"disposition": "pushed"})
+            assert posted["disposition"] == "pushed"
+        shown = await rig.api.ok("get", f"/v1/agents/{(await rig.get(cid))['agent_id']}")
+        assert shown["context_webhook_secret"] is None and shown["context_webhook_secret_set"] is True
+        versions = await rig.api.ok("get", f"/v1/agents/{shown['id']}/versions")
+        assert secret not in json.dumps(versions)
+
+
+async def test_a_failing_context_webhook_is_tried_three_times_and_the_call_goes_on(db_url: str, db: Database) -> None:
+    receiver, secret = Receiver(status=503), new_secret()
+    receiver.secrets = [secret]
+    async with (
+        make_rig(db_url, db, START, model(seed=2, outcomes={"answered": 1.0}), allow_loopback=True) as rig,
+        serving(receiver, free_port()) as url,
+    ):
+        rig.engine.context_push.waits = (0.0, 0.0)
+        agent = {**AGENT, "context_webhook_url": url, "context_webhook_secret": secret}
+        cid = await rig.campaign([ADA], agent=agent, lead_extra={ADA: {"variables": {"name": "Ada", "topic": "x"}}})
+        await rig.until_idle()
+        assert await asyncio.gather(*rig.engine.context_push.tasks) in ([], [False])
+        [call] = await rig.calls(cid)
+    assert call["outcome"] == "answered" and len(receiver.requests) == 3
+    assert len(set(receiver.requests)) == 1  # the same webhook-id on every try
+
+
+async def test_a_context_webhook_needs_a_secret_and_a_public_url(db_url: str, db: Database) -> None:
+    async with make_rig(db_url, db, START) as rig:
+        body = {"name": "a", "context_webhook_url": "https://runtime.example.com/context"}
+        refused = await rig.api.post("/v1/agents", json=body)
+        assert refused.status_code == 422 and "context_webhook_secret" in refused.json()["error"]["fields"]
+        private = {**body, "context_webhook_url": "https://10.0.0.7/context", "context_webhook_secret": new_secret()}
+        refused = await rig.api.post("/v1/agents", json=private)
+        assert refused.status_code == 422 and "context_webhook_url" in refused.json()["error"]["fields"]
+        agent = await rig.api.ok("post", "/v1/agents", 201, json={"name": "b"})
+        patch = {"context_webhook_url": "https://169.254.169.254/latest", "context_webhook_secret": new_secret()}
+        refused = await rig.api.patch(f"/v1/agents/{agent['id']}", json=patch)
+        assert refused.status_code == 422 and "context_webhook_url" in refused.json()["error"]["fields"]
+        assert (await rig.api.ok("get", f"/v1/agents/{agent['id']}"))["version"] == agent["version"]  # nothing lost

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.asyncio
 STACK_PORT = free_udp_port()  # one sippy stack per process
 
 
-def request(number: str, trunk_port: int, attempt: int = 1) -> DialRequest:
+def request(number: str, trunk_port: int, attempt: int = 1, transport: str = "udp") -> DialRequest:
     return DialRequest(
         call_id=f"call_{number[1:]}_{attempt}_{datetime.now(UTC).timestamp()}",
         organization_id="org",
@@ -49,7 +49,7 @@ def request(number: str, trunk_port: int, attempt: int = 1) -> DialRequest:
         variables={"name": "Ada Lovelace"},
         agent_id=None,
         agent_version=None,
-        carrier_settings={"sip": {"trunk_uri": f"sip:127.0.0.1:{trunk_port}"}},
+        carrier_settings={"sip": {"trunk_uri": f"sip:127.0.0.1:{trunk_port}", "transport": transport}},
     )
 
 
@@ -91,6 +91,7 @@ def carrier() -> SipCarrier:
         ("+12125557013", None, ["ringing", "ended"], "no_answer", 408),  # ... with 408 after ringing
     ],
 )
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
 async def test_every_outcome_through_sipp(
     carrier: SipCarrier,
     tmp_path: Path,
@@ -99,18 +100,20 @@ async def test_every_outcome_through_sipp(
     kinds: list[str],
     outcome: str,
     code: int,
+    transport: str,
 ) -> None:
-    with sipp_trunk(tmp_path, hold_ms=800, ring_ms=1500) as port:
-        req = request(number, port)
+    with sipp_trunk(tmp_path, hold_ms=800, ring_ms=1500, transport=transport) as port:
+        req = request(number, port, transport=transport)
         assert await carrier.originate(req) == req.call_id
         got = await events_of(carrier, req.call_id, hangup_after=hangup_after)
     assert [e.kind for e in got] == kinds
     assert (got[-1].outcome, got[-1].sip_code) == (outcome, code)
 
 
-async def test_answered_then_our_hangup_sends_bye(carrier: SipCarrier, tmp_path: Path) -> None:
-    with sipp_trunk(tmp_path, hold_ms=10_000) as port:
-        req = request("+12125557030", port)
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_answered_then_our_hangup_sends_bye(carrier: SipCarrier, tmp_path: Path, transport: str) -> None:
+    with sipp_trunk(tmp_path, hold_ms=10_000, transport=transport) as port:
+        req = request("+12125557030", port, transport=transport)
         await carrier.originate(req)
         got = await events_of(carrier, req.call_id, hangup_after=1.5)
     assert [e.kind for e in got] == ["ringing", "answered", "ended"]
@@ -122,6 +125,37 @@ async def test_no_reply_at_all_is_a_provider_error(carrier: SipCarrier) -> None:
     await carrier.originate(req)
     got = await events_of(carrier, req.call_id)
     assert [e.kind for e in got] == ["ended"] and got[0].outcome == "provider_error"
+
+
+async def test_sip_over_tcp_says_so_in_via_and_contact_and_sends_nothing_twice(
+    carrier: SipCarrier, tmp_path: Path
+) -> None:
+    """Over TCP: Via SIP/2.0/TCP, the Request-URI and our Contact with transport=tcp (so in-dialog
+    requests come back over TCP), no retransmission (a reliable transport), and the callee's BYE over
+    the same connection."""
+    log = tmp_path / "tcp.log"
+    with sipp_trunk(tmp_path, hold_ms=1000, messages=log, transport="tcp") as port:
+        req = request("+12125557080", port, transport="tcp")
+        await carrier.originate(req)
+        got = await events_of(carrier, req.call_id)
+        await asyncio.sleep(0.5)  # let sipp write its message log
+    assert [e.kind for e in got] == ["ringing", "answered", "ended"] and got[-1].outcome == "answered"
+    text = log.read_text()
+    invite = text[text.index("INVITE sip:") :].split("\n\n", 1)[0]
+    assert invite.startswith(f"INVITE sip:+12125557080@127.0.0.1:{port};transport=tcp SIP/2.0")
+    assert "Via: SIP/2.0/TCP 127.0.0.1:" in invite
+    assert ";transport=tcp>" in invite.split("Contact:", 1)[1].split("\n", 1)[0]
+    assert text.count("INVITE sip:+12125557080") == 1  # sent once
+    assert "SIP/2.0 200 OK" in text[text.index("BYE sip:") :]  # we answered the callee's BYE
+
+
+async def test_a_tcp_trunk_that_refuses_the_connection_fails_the_call_at_once(carrier: SipCarrier) -> None:
+    started = asyncio.get_running_loop().time()
+    req = request("+12125557090", free_udp_port(), transport="tcp")  # nothing listens there
+    await carrier.originate(req)
+    got = await events_of(carrier, req.call_id)
+    assert [e.kind for e in got] == ["ended"] and got[0].outcome == "provider_error"
+    assert asyncio.get_running_loop().time() - started < 2  # not the 8 s no-reply timer
 
 
 async def test_a_campaign_of_200_leads_through_sipp(db_url: str, db: Database, tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ class Page(Out, Generic[T]):
 
 class AgentOut(AgentConfig):
     id: str = Field(examples=["agt_01jd3m0f8x9v7k2q4r6t8w0y2a"])
+    context_webhook_secret_set: bool = False
     version: int
     created_at: datetime
     updated_at: datetime

@@ -16,10 +16,18 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def agent_config(config: dict[str, Any]) -> dict[str, Any]:
+    """An agent's settings as shown: write-only secrets replaced by whether they are set."""
+    out = dict(config)
+    out["context_webhook_secret_set"] = bool(out.get("context_webhook_secret"))
+    out["context_webhook_secret"] = None
+    return out
+
+
 def agent(row: RowMapping) -> dict[str, Any]:
     return {
         "id": row["id"],
-        **row["config"],
+        **agent_config(row["config"]),
         "version": row["version"],
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),

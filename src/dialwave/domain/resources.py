@@ -6,10 +6,11 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from dialwave.domain.campaign_config import E164, HttpUrlStr, SpeechSettings, VarName
 from dialwave.domain.templates import variables_in
+from dialwave.domain.webhooks import is_secret
 
 
 class Strict(BaseModel):
@@ -39,7 +40,22 @@ class AgentConfig(Strict):
     media_stream_url: Annotated[str, Field(max_length=2048)] | None = Field(
         None, description="wss:// URL of the runtime's media stream (Twilio <Connect><Stream>)"
     )
-    context_webhook_url: HttpUrlStr | None = None
+    context_webhook_url: HttpUrlStr | None = Field(
+        None, description="the call's context is also POSTed here when the call is answered (signed, with its token)"
+    )
+    context_webhook_secret: str | None = Field(
+        None,
+        max_length=128,
+        description="whsec_ secret signing the context push (Standard Webhooks); required with "
+        "context_webhook_url; write-only: null when read",
+    )
+
+    @field_validator("context_webhook_secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        if value is not None and not is_secret(value):
+            raise ValueError("must be whsec_ followed by base64 of 16 to 64 bytes")
+        return value
 
     def template_variables(self) -> set[str]:
         return variables_in(self.system_prompt, self.opening_message)
@@ -97,8 +113,16 @@ class PhoneNumberConfig(Strict):
 def check_agent(config: AgentConfig) -> dict[str, str]:
     if not config.name.strip():
         return {"name": "must not be blank"}
+    errors: dict[str, str] = {}
     dupes = {v for v in config.required_variables if config.required_variables.count(v) > 1}
-    return {"required_variables": f"listed twice: {', '.join(sorted(dupes))}"} if dupes else {}
+    if dupes:
+        errors["required_variables"] = f"listed twice: {', '.join(sorted(dupes))}"
+    if config.context_webhook_url and not config.context_webhook_secret:
+        errors["context_webhook_secret"] = (
+            "is required with context_webhook_url (whsec_...): the push carries the call's token, and your "
+            "runtime must be able to verify that dialwave sent it"
+        )
+    return errors
 
 
 def check_number(config: PhoneNumberConfig) -> dict[str, str]:

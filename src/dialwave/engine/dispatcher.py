@@ -22,6 +22,7 @@ from dialwave.domain.outcomes import OPTED_OUT, PROVIDER_ERROR, classify
 from dialwave.domain.phone import mask
 from dialwave.engine import events, lifecycle
 from dialwave.engine.claims import CallerLoad, cap_for, claim
+from dialwave.engine.context_push import ContextPusher
 from dialwave.engine.dial import Memory, dial_request, recheck
 from dialwave.engine.leases import Leases
 from dialwave.engine.predial import RETRY_AFTER_ERROR_SECONDS, PreDialClient
@@ -82,6 +83,7 @@ class Engine:
         self.memory = Memory()
         self.leases = Leases(db)
         self.predial = PreDialClient(allow_loopback=self.settings.allow_loopback)
+        self.context_push = ContextPusher(db, allow_loopback=self.settings.allow_loopback)
         self.now: datetime | None = None
         self.writes = Writes()
         self.last_flush: datetime | None = None
@@ -97,6 +99,7 @@ class Engine:
         """Stop owning campaigns (another worker may take them over)."""
         await self.leases.close()
         await self.predial.close()
+        await self.context_push.close()
 
     def invalidate(self, org_id: str | None = None, campaign_id: str | None = None) -> None:
         """A campaign's status or config, its leads, or the DNC list changed (the API calls this after
@@ -356,6 +359,8 @@ class Engine:
                 self.writes.call(live.call_id, status="in_call", answered_at=event.at)
                 self.writes.lead(live.lead_id, status=ls.IN_CALL, updated_at=event.at)
                 events.call_answered(self, live, event.at)
+                if (camp := self.campaigns.get(live.campaign_id)) is not None:
+                    self.context_push.answered(camp, live, self.token_key, event.at)
                 heapq.heappush(self.ring_deadlines, (event.at + max_talk(self, live), live.call_id))
         else:
             self.end(live, event, None)

@@ -13,6 +13,7 @@ from dialwave.domain.resources import AgentConfig, PhoneNumberConfig, check_agen
 from dialwave.errors import Conflict, NotFound, ValidationFailed
 from dialwave.ids import new_id
 from dialwave.services.validation import raise_fields, refuse_read_only, validate
+from dialwave.services.webhooks import UrlGuard
 from dialwave.store.db import Database
 from dialwave.store.repositories import agents as repo
 from dialwave.store.repositories import campaigns as campaign_repo
@@ -22,8 +23,10 @@ READ_ONLY = ("id", "version", "created_at", "updated_at", "organization_id")
 SECRETS = (("sip", "password"), ("twilio", "auth_token"))
 
 
-async def create_agent(db: Database, org_id: str, body: AgentConfig, now: datetime) -> RowMapping:
+async def create_agent(db: Database, org_id: str, body: AgentConfig, now: datetime, guard: UrlGuard) -> RowMapping:
     raise_fields(check_agent(body))
+    if body.context_webhook_url:
+        await guard.check(body.context_webhook_url, "context_webhook_url")
     agent_id = new_id("agt")
     async with db.write() as conn:
         await repo.insert_agent(conn, agent_id, org_id, body.model_dump(mode="json"), now)
@@ -40,8 +43,12 @@ async def get_agent(db: Database, org_id: str, agent_id: str) -> RowMapping:
     return row
 
 
-async def update_agent(db: Database, org_id: str, agent_id: str, patch: Any, now: datetime) -> RowMapping:
+async def update_agent(
+    db: Database, org_id: str, agent_id: str, patch: Any, now: datetime, guard: UrlGuard
+) -> RowMapping:
     refuse_read_only(patch, READ_ONLY)
+    if isinstance(patch, dict) and patch.get("context_webhook_url"):
+        await guard.check(str(patch["context_webhook_url"]), "context_webhook_url")
     async with db.write() as conn:
         row = await repo.get_agent(conn, org_id, agent_id)
         if row is None:

@@ -48,6 +48,15 @@ def trunk_address(uri: str) -> tuple[str, int]:
     return host, int(port or 5060)
 
 
+def uri_transport(uri: str, default: str = "udp") -> str:
+    """The `transport=` parameter of a SIP URI (lower case), else `default`."""
+    for param in uri.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "transport" and value.strip():
+            return value.strip().lower()
+    return default
+
+
 def _lowercase_transport_params() -> None:
     """sippy 2.5.0 compares a URI's `transport=` parameter case-sensitively and refuses to send to
     `transport=UDP` (RFC 3261 19.1.4: case-insensitive; sipp and many trunks write it in capitals).
@@ -77,6 +86,7 @@ class SipStack:
         self.host, self.port = host, port
         self.ready = threading.Event()
         self.error: BaseException | None = None
+        self.tcp_listeners: list[Any] = []  # told (in the sippy thread) when a TCP connection cannot be opened
         self.thread = threading.Thread(target=self._run, name="sippy", daemon=True)
         self.thread.start()
         if not self.ready.wait(10):
@@ -96,7 +106,8 @@ class SipStack:
             from sippy.Core.EventDispatcher import ED2
             from sippy.SipConf import SipConf
             from sippy.SipLogger import SipLogger
-            from sippy.SipTransactionManager import SipTransactionManager
+
+            from dialwave.telephony.sip_tcp import TcpTransactionManager
 
             _lowercase_transport_params()
             ED2.my_ident = threading.get_ident()
@@ -106,7 +117,7 @@ class SipStack:
             logger = SipLogger("dialwave")
             logger.level = 3  # errors only: sippy's INFO dumps whole SIP messages, phone numbers included
             self.config: dict[str, Any] = {"_sip_address": self.host, "_sip_port": self.port, "_sip_logger": logger}
-            self.config["_sip_tm"] = SipTransactionManager(self.config, self._out_of_dialog)
+            self.config["_sip_tm"] = TcpTransactionManager(self.config, self._out_of_dialog)
             self.ed = ED2
         except BaseException as exc:  # reported to the constructor
             self.error = exc
@@ -124,6 +135,22 @@ class SipStack:
     def call(self, fn: Any, *args: Any) -> None:
         self.ed.callFromThread(fn, *args)
 
+    def tcp_server(self) -> Any:
+        """SIP over TCP, started on first use (in the sippy thread): it listens on our SIP port (TCP)."""
+        server = self.config.get("_tcp_server")
+        if server is None:
+            from sippy.Network_server import Network_server_opts
+
+            from dialwave.telephony.sip_tcp import TcpServer
+
+            opts = Network_server_opts((self.host, self.port), self.config["_sip_tm"].handleIncoming)
+            server = self.config["_tcp_server"] = TcpServer(opts, on_failure=self._tcp_failed)
+        return server
+
+    def _tcp_failed(self, peer: tuple[str, int], why: str) -> None:
+        for listener in self.tcp_listeners:
+            listener(peer, why)
+
 
 @dataclass
 class _Leg:
@@ -135,6 +162,7 @@ class _Leg:
     ended: bool = False
     agent_ua: Any = None  # the agent bridge's leg (3PCC)
     bridged: bool = False
+    tcp_peer: tuple[str, int] | None = None  # the trunk, when the call goes over TCP
 
 
 class SipCarrier:
@@ -154,6 +182,7 @@ class SipCarrier:
         if self._stack is None:
             self._loop = asyncio.get_running_loop()
             self._stack = SipStack.get(self.host, self.port)
+            self._stack.tcp_listeners.append(self._tcp_failed)
         return self._stack
 
     async def originate(self, request: DialRequest) -> str:
@@ -162,13 +191,21 @@ class SipCarrier:
         sip = request.carrier_settings.get("sip") or {}
         if not sip.get("trunk_uri"):
             raise CarrierError("the phone number has no sip.trunk_uri")
-        if sip.get("transport", "udp") != "udp":
-            raise CarrierError("sip.transport tcp is not supported yet: use udp")
+        transport = uri_transport(sip["trunk_uri"], sip.get("transport") or "udp")
+        if transport not in ("udp", "tcp"):
+            raise CarrierError(f"sip transport {transport!r} is not supported: use udp or tcp")
         stack = self._ensure()
         leg = self.legs[request.call_id] = _Leg(request)
         trunk = trunk_address(sip["trunk_uri"])
+        if transport == "tcp":
+            leg.tcp_peer = trunk
         stack.call(self._invite, stack, leg, trunk, sip.get("username"), sip.get("password"))
-        log.debug("sip invite", call_id=request.call_id, to=mask(request.to_number), trunk=f"{trunk[0]}:{trunk[1]}")
+        log.debug(
+            "sip invite",
+            call_id=request.call_id,
+            to=mask(request.to_number),
+            trunk=f"{transport}:{trunk[0]}:{trunk[1]}",
+        )
         return request.call_id
 
     # -- in the sippy thread ------------------------------------------------------------------------
@@ -181,12 +218,15 @@ class SipCarrier:
 
         r = leg.request
         try:
+            if leg.tcp_peer is not None:
+                stack.tcp_server()
             ua = UA(
                 stack.config,
                 event_cb=lambda event, ua: self._sippy_event(leg, event),
                 username=user,
                 password=pw,
                 nh_address=trunk,
+                **({"nh_transport": "tcp"} if leg.tcp_peer is not None else {}),  # else sippy's default (udp)
             )
             ua.no_reply_time = NO_REPLY_SECONDS
             leg.ua = ua
@@ -218,10 +258,14 @@ class SipCarrier:
         assert self._stack is not None and r.agent_sip_uri is not None
         target = r.agent_sip_uri.split(":", 1)[1] if r.agent_sip_uri.lower().startswith("sip:") else r.agent_sip_uri
         user = target.split("@", 1)[0] if "@" in target else "agent"
+        transport = uri_transport(r.agent_sip_uri)
+        if transport == "tcp":
+            self._stack.tcp_server()
         ua = UA(
             self._stack.config,
             event_cb=lambda event, ua: self._agent_event(leg, event),
             nh_address=trunk_address(r.agent_sip_uri),
+            **({"nh_transport": "tcp"} if transport == "tcp" else {}),
         )
         ua.no_reply_time = NO_REPLY_SECONDS
         leg.agent_ua = ua
@@ -298,6 +342,16 @@ class SipCarrier:
                 self._from_thread(leg, "ended", outcome=PROVIDER_ERROR, note="no reply to the INVITE")
             else:
                 self._from_thread(leg, "ended", outcome=NO_ANSWER)
+
+    def _tcp_failed(self, peer: tuple[str, int], why: str) -> None:
+        """The TCP connection to a trunk could not be opened: its calls that got no answer end now."""
+        from sippy.CCEvents import CCEventDisconnect
+
+        for leg in list(self.legs.values()):
+            if leg.tcp_peer == peer and not leg.rang and not leg.answered and not leg.ended:
+                if leg.ua is not None:
+                    leg.ua.recvEvent(CCEventDisconnect())
+                self._from_thread(leg, "ended", outcome=PROVIDER_ERROR, note=why)
 
     def _hangup(self, leg: _Leg) -> None:
         from sippy.CCEvents import CCEventDisconnect

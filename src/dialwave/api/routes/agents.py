@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import JSONResponse
 
 from dialwave.api import serialize
-from dialwave.api.deps import Db, Now, Reader, Signal, Writer, partial
+from dialwave.api.deps import Db, Guard, Now, Reader, Signal, Writer, partial
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import AgentOut, Page, PhoneNumberOut
 from dialwave.domain.resources import AgentConfig, PhoneNumberConfig
@@ -39,9 +39,13 @@ SIP_EXAMPLE = {
 
 @router.post("/agents", status_code=201, response_model=AgentOut, responses=WRITE_ERRORS)
 async def create_agent(
-    who: Writer, db: Db, now: Now, body: AgentConfig = Body(openapi_examples={"agent": {"value": AGENT_EXAMPLE}})
+    who: Writer,
+    db: Db,
+    now: Now,
+    guard: Guard,
+    body: AgentConfig = Body(openapi_examples={"agent": {"value": AGENT_EXAMPLE}}),
 ) -> JSONResponse:
-    row = await service.create_agent(db, who.organization_id, body, now)
+    row = await service.create_agent(db, who.organization_id, body, now, guard)
     return JSONResponse(serialize.agent(row), status_code=201)
 
 
@@ -66,7 +70,12 @@ async def list_agent_versions(agent_id: str, who: Reader, db: Db) -> JSONRespons
     async with db.read() as conn:
         rows = await repo.list_agent_versions(conn, agent_id)
     data = [
-        {"version": r["version"], "snapshot": r["snapshot"], "created_at": serialize.iso(r["created_at"])} for r in rows
+        {
+            "version": r["version"],
+            "snapshot": serialize.agent_config(r["snapshot"]),
+            "created_at": serialize.iso(r["created_at"]),
+        }
+        for r in rows
     ]
     return JSONResponse({"data": data, "next_cursor": None})
 
@@ -77,10 +86,11 @@ async def update_agent(
     who: Writer,
     db: Db,
     now: Now,
+    guard: Guard,
     patch: AgentPatch = Body(openapi_examples={"prompt": {"value": {"opening_message": "Hello {{name}}!"}}}),  # type: ignore[valid-type]
 ) -> JSONResponse:
     body: dict[str, Any] = patch.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
-    row = await service.update_agent(db, who.organization_id, agent_id, body, now)
+    row = await service.update_agent(db, who.organization_id, agent_id, body, now, guard)
     return JSONResponse(serialize.agent(row))
 
 
