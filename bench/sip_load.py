@@ -1,11 +1,12 @@
 """SIP load: new calls per second and simultaneous calls one process sustains against sipp on loopback.
 
-python bench/sip_load.py [--rate 200] [--seconds 15] [--hold-ms 10000]
+python bench/sip_load.py [--rate 200] [--seconds 15] [--hold-ms 10000] [--transport udp|tcp]
 
 sipp (Debian's sip-tester) answers every call (tests/sipp/uas_router.xml, numbers ending in 0) and
 hangs up after --hold-ms. The SIP carrier that `dialwave serve` runs (sippy, its own thread) places
 --rate new calls per second for --seconds. Reported: calls placed, answered, ended normally by the
-callee's BYE, failures of any kind, the peak of simultaneous answered calls, the achieved rate.
+callee's BYE, failures of any kind, the peak of simultaneous answered calls, the achieved rate. With
+--transport tcp, sipp listens on TCP with one connection per peer (`-t t1`).
 Targets: >= 200 new calls/s and >= 2,000 simultaneous calls with zero failures."""
 
 from __future__ import annotations
@@ -33,12 +34,19 @@ SCENARIO = Path(__file__).resolve().parent.parent / "tests" / "sipp" / "uas_rout
 
 
 def udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port free for UDP and TCP."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            try:
+                tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
-def request(i: int, trunk: int) -> DialRequest:
+def request(i: int, trunk: int, transport: str) -> DialRequest:
     return DialRequest(
         call_id=f"call_load_{i}",
         organization_id="org",
@@ -56,7 +64,7 @@ def request(i: int, trunk: int) -> DialRequest:
         variables={},
         agent_id=None,
         agent_version=None,
-        carrier_settings={"sip": {"trunk_uri": f"sip:127.0.0.1:{trunk}"}},
+        carrier_settings={"sip": {"trunk_uri": f"sip:127.0.0.1:{trunk}", "transport": transport}},
     )
 
 
@@ -74,6 +82,8 @@ async def run(args: argparse.Namespace) -> None:
     scenario.write_text(SCENARIO.read_text().replace("HOLD_MS", str(args.hold_ms)).replace("RING_MS", "30000"))
     media = udp_port()
     command = [sipp, "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port), "-mp", str(media), "-nostdin"]
+    if args.transport == "tcp":
+        command += ["-t", "t1"]
     peer = start_sipp([*command, "-max_recv_loops", "10000", "-max_sched_loops", "10000"], tmp)
     await asyncio.sleep(0.5)
     carrier = SipCarrier(SystemClock(), port=udp_port())
@@ -101,7 +111,7 @@ async def run(args: argparse.Namespace) -> None:
     while placed < total:
         due = int((time.perf_counter() - started) * args.rate) + 1
         while placed < min(due, total):
-            await carrier.originate(request(placed, port))
+            await carrier.originate(request(placed, port, args.transport))
             placed += 1
         drain()
         await asyncio.sleep(0.005)
@@ -114,6 +124,7 @@ async def run(args: argparse.Namespace) -> None:
     peer.wait(10)
     cpu = platform.processor() or platform.machine()
     print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; sipp on loopback")
+    print(f"transport: {args.transport}")
     print(f"placed {placed} calls in {place_time:.2f} s -> {placed / place_time:,.0f} new calls/s (target >= 200)")
     print(f"answered {answered}; ended by the callee's BYE {ended_ok}; failures {failed} {outcomes if failed else ''}")
     print(f"peak simultaneous answered calls: {peak} (target >= 2,000); hold {args.hold_ms} ms")
@@ -127,6 +138,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--hold-ms", type=int, default=10_000)
+    parser.add_argument("--transport", choices=("udp", "tcp"), default="udp")
     asyncio.run(run(parser.parse_args()))
 
 
