@@ -8,8 +8,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
+from dialwave.api.app import create_app
+from dialwave.config import Settings
 from dialwave.store.db import Database
 from dialwave.webhooks.signing import new_secret
 from tests.conftest import make_api
@@ -311,3 +314,34 @@ async def test_a_context_webhook_needs_a_secret_and_a_public_url(db_url: str, db
         refused = await rig.api.patch(f"/v1/agents/{agent['id']}", json=patch)
         assert refused.status_code == 422 and "context_webhook_url" in refused.json()["error"]["fields"]
         assert (await rig.api.ok("get", f"/v1/agents/{agent['id']}"))["version"] == agent["version"]  # nothing lost
+
+
+@pytest.mark.parametrize("body", [{"conversion": False}, {"callback_at": "2026-03-02T17:30:00Z"}])
+async def test_a_result_posted_to_another_process_during_the_call_still_decides(
+    db_url: str, db: Database, body: dict[str, object]
+) -> None:
+    """With several workers, the result may reach an API process whose engine does not hold the call:
+    it is stored, and the engine that ends the call applies it in the commit that ends the call."""
+    async with make_rig(db_url, db, START, model(seed=2, **LONG_TALK)) as rig:
+        extra = {ADA: {"variables": {"name": "Ada", "topic": "t"}}}
+        cid = await rig.campaign([ADA], agent=AGENT, lead_extra=extra, retry=NO_CONVERSION_RETRY, auto_complete=False)
+        await rig.run(timedelta(minutes=1))
+        [call] = await rig.calls(cid)
+        assert call["status"] == "in_call"
+        other = create_app(Settings(database_url=db_url), db=db, clock=rig.clock)  # no engine of its own
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://other") as client:
+            headers = {"Authorization": f"Bearer {token_of(rig, call['id'])}"}
+            posted = await client.post(f"/v1/calls/{call['id']}/result", json=body, headers=headers)
+            assert posted.status_code == 200, posted.text
+        await rig.run(timedelta(minutes=10))  # the call ends in the rig's engine
+        [lead] = await rig.leads(cid)
+        ended = (await rig.calls(cid))[0]
+        assert ended["status"] == "ended" and lead["status"] == "retry_pending", (ended, lead)
+        if "conversion" in body:
+            assert ended["conversion"] is False and lead["retries"] == {"no_conversion": 1}
+        else:
+            assert lead["reason"].startswith("callback requested")
+            assert lead["next_attempt_at"] == datetime(2026, 3, 2, 17, 30, tzinfo=UTC)
+        await rig.counts_check(cid)
+        await rig.run(timedelta(hours=3))
+        assert [c["attempt"] for c in await rig.calls(cid)] == [1, 2]  # decided once: one more attempt

@@ -127,6 +127,9 @@ class Writes:
     )  # org, number, reason, campaign, source
     events: list[dict[str, Any]] = field(default_factory=list)  # outbox rows, committed with the changes
     finished: set[str] = field(default_factory=set)  # campaigns whose leads reached a final status
+    # Calls ended without a runtime result known here (call -> organization): one posted to another
+    # process while the call was up is looked up in the commit that ends the call.
+    unresulted: dict[str, str] = field(default_factory=dict)
 
     def call(self, call_id: str, **values: Any) -> None:
         self.calls.setdefault(call_id, {}).update(values)

@@ -15,6 +15,7 @@ from dialwave.domain.outcomes import Classified
 from dialwave.domain.retry import Decision, callback, decide, final_status
 from dialwave.engine import events
 from dialwave.engine.state import CampaignState, Live, Writes
+from dialwave.services.calls import stored_results
 from dialwave.store.repositories import dispatch as repo
 from dialwave.store.repositories.campaigns import add_counts
 from dialwave.store.repositories.webhooks import insert_events
@@ -53,6 +54,8 @@ def apply_end(
         if camp.due_known:
             camp.next_due = next_at if camp.next_due is None else min(camp.next_due, next_at)
     talk = round(max((at - live.answered_at).total_seconds(), 0.0), 3) if live.answered_at else 0.0
+    if live.answered_at is not None and live.conversion is None and live.callback_at is None:
+        w.unresulted[live.call_id] = live.org_id
     w.call(
         live.call_id,
         status="ended",
@@ -120,6 +123,10 @@ async def flush(engine: Engine, conn: AsyncConnection, now: datetime) -> None:
         await repo.update_calls(conn, w.calls)
     if w.leads:
         await repo.update_leads(conn, w.leads)
+    if w.unresulted:  # after the call rows are written (and, on PostgreSQL, locked): see post_result
+        for reopened in await stored_results(conn, w.unresulted, now):
+            if reopened in engine.campaigns:
+                engine.campaigns[reopened].due_known = False
     counts: dict[str, Counter[str]] = {k: Counter(v) for k, v in w.counts.items()}
     for org_id, number, reason, campaign_id, source in w.dnc:
         added, deltas = await repo.put_on_dnc(conn, org_id, number, reason, source, now)

@@ -133,7 +133,7 @@ async def post_result(db: Database, org_id: str, call_id: str, body: ResultIn, n
     transaction: once this answers, nothing more is dialed to it. Returns the result, and the campaign
     whose lead was decided again (a late `conversion: false`), if any."""
     async with db.write() as conn:
-        call = await lead_repo.get_call(conn, org_id, call_id)
+        call = await lead_repo.get_call(conn, org_id, call_id, lock=True)
         if call is None:
             raise NotFound(f"no call '{call_id}'")
         old = await results_repo.get_result(conn, call_id)
@@ -149,11 +149,12 @@ async def post_result(db: Database, org_id: str, call_id: str, body: ResultIn, n
             await opt_out(conn, org_id, call, now)
         redecided = None
         ended = call["status"] == "ended"
-        if not values["opted_out"] and ended and (body.callback_at is not None or body.conversion is False):
-            if body.conversion is False:
-                await dispatch_repo.update_calls(conn, {call_id: {"conversion": False}})
-            if await reopen(conn, org_id, call, body.callback_at, now):
-                redecided = call["campaign_id"]
+        if (
+            not values["opted_out"]
+            and ended
+            and await after_hang_up(conn, org_id, call, body.conversion, body.callback_at, now)
+        ):
+            redecided = call["campaign_id"]
         saved = await results_repo.get_result(conn, call_id)
         assert saved is not None
         out = result_out(saved)
@@ -182,6 +183,38 @@ async def opt_out(conn: AsyncConnection, org_id: str, call: RowMapping, now: dat
     if added:
         data = dnc_added_data(number, "opt_out", reason, call["campaign_id"], deltas)
         await emit(conn, org_id, "lead.dnc_added", data, now, campaign_id=call["campaign_id"])
+
+
+async def stored_results(conn: AsyncConnection, ended: dict[str, str], now: datetime) -> set[str]:
+    """The engine's commit that ends these calls (call id -> organization) applies results that were
+    stored while a call was up in another process (this one's engine did not hear of them). Returns
+    the campaigns whose leads were decided again."""
+    changed: set[str] = set()
+    for row in await results_repo.deciding_results(conn, list(ended)):
+        call = await lead_repo.get_call(conn, ended[row["call_id"]], row["call_id"])
+        if call is None:
+            continue
+        if await after_hang_up(conn, call["organization_id"], call, row["conversion"], row["callback_at"], now):
+            changed.add(call["campaign_id"])
+    return changed
+
+
+async def after_hang_up(
+    conn: AsyncConnection,
+    org_id: str,
+    call: RowMapping,
+    conversion: bool | None,
+    callback_at: datetime | None,
+    now: datetime,
+) -> bool:
+    """A result that reaches an ended call: conversion false is recorded on the call, and the lead is
+    decided again (`reopen`). True when the lead changed. Used by the result post, and by the engine
+    for results stored while the call was up in another process."""
+    if callback_at is None and conversion is not False:
+        return False
+    if conversion is False:
+        await dispatch_repo.update_calls(conn, {call["id"]: {"conversion": False}})
+    return await reopen(conn, org_id, call, callback_at, now)
 
 
 async def reopen(

@@ -191,8 +191,12 @@ async def dnc_list(
     return await page(conn, stmt, dnc_numbers.c.phone_number, limit, cursor)
 
 
-async def get_call(conn: AsyncConnection, org_id: str, call_id: str) -> RowMapping | None:
+async def get_call(conn: AsyncConnection, org_id: str, call_id: str, lock: bool = False) -> RowMapping | None:
+    """`lock`: FOR UPDATE (PostgreSQL), so a result post and the engine's hang-up write of this call
+    happen one after the other (SQLite serialises writers anyway)."""
     stmt = sa.select(calls).where(calls.c.id == call_id, calls.c.organization_id == org_id)
+    if lock:
+        stmt = stmt.with_for_update()
     return (await conn.execute(stmt)).mappings().first()
 
 

@@ -24,6 +24,16 @@ async def save_result(conn: AsyncConnection, values: dict[str, Any], exists: boo
         await conn.execute(call_results.insert().values(**values))
 
 
+async def deciding_results(conn: AsyncConnection, call_ids: list[str]) -> list[RowMapping]:
+    """The stored results of these calls that change what follows a call: conversion false or a callback."""
+    stmt = sa.select(call_results).where(
+        call_results.c.call_id.in_(call_ids),
+        call_results.c.opted_out.is_(False),
+        sa.or_(call_results.c.conversion.is_(False), call_results.c.callback_at.is_not(None)),
+    )
+    return list((await conn.execute(stmt)).mappings().all())
+
+
 async def recent_summaries(conn: AsyncConnection, org_id: str, number: str, except_call: str, limit: int) -> list[str]:
     """The latest summaries of earlier calls to this number in the organization, newest first."""
     stmt = (
