@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -44,23 +44,44 @@ def _one_of(conn: AsyncConnection, column: sa.Column[str], values: Sequence[str]
     return [column.in_(values[i : i + _IN_CHUNK]) for i in range(0, len(values), _IN_CHUNK)]
 
 
-_LEAD_COLUMNS = (
-    "id",
-    "organization_id",
-    "campaign_id",
-    "phone_number",
-    "variables",
-    "timezone",
-    "agent_overrides",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "created_at",
-    "updated_at",
-)
+class NewLead(NamedTuple):
+    id: str
+    phone_number: str
+    variables: dict[str, Any]
+    timezone: str | None
+    agent_overrides: dict[str, Any] | None
+
+
+class LeadBatch:
+    """The new leads of one insert, and on SQLite their JSON encoding, which the caller may have made
+    ahead (`encoded()`) while the database was busy with the batch before."""
+
+    def __init__(self, rows: list[NewLead]) -> None:
+        self.rows = rows
+        self._encoded: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def encoded(self) -> str:
+        if self._encoded is None:
+            self._encoded = json.dumps(self.rows, separators=(",", ":"))
+        return self._encoded
+
+    def without(self, numbers: set[str]) -> LeadBatch:
+        return LeadBatch([row for row in self.rows if row.phone_number not in numbers])
+
+
+# SQLite: a whole batch in one statement, its rows in one JSON parameter unpacked by json_each in C.
+# A per-row executemany releases and retakes the GIL at every row, so the import's parsing thread stalls
+# the insert (and the other way round); this way the insert runs without the GIL while parsing goes on.
 _SQLITE_INSERT = (
-    f"INSERT INTO leads ({', '.join(_LEAD_COLUMNS)}) VALUES ({', '.join('?' * len(_LEAD_COLUMNS))}) "
-    "ON CONFLICT DO NOTHING"
+    "INSERT INTO leads (id, organization_id, campaign_id, phone_number, variables, timezone, agent_overrides,"
+    " status, attempts, next_attempt_at, created_at, updated_at)"
+    " SELECT json_extract(value, '$[0]'), :org, :campaign, json_extract(value, '$[1]'),"
+    " json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'),"
+    " 'queued', 0, :now, :now, :now FROM json_each(:batch) WHERE true"  # WHERE: ON CONFLICT is not a join
+    " ON CONFLICT DO NOTHING"
 )
 
 
@@ -69,43 +90,20 @@ def sqlite_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-async def insert_leads(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
-    """Insert, skipping numbers already in the campaign; returns how many were new.
-
-    SQLite takes pre-serialised tuples through the driver's executemany: SQLAlchemy's per-value bind
-    processing costs more than the insert itself at import volumes."""
-    if not rows:
+async def insert_leads(
+    conn: AsyncConnection, org_id: str, campaign_id: str, now: datetime, new: LeadBatch | list[NewLead]
+) -> int:
+    """Insert queued leads, due `now`, skipping numbers already in the campaign; returns how many were new."""
+    batch = new if isinstance(new, LeadBatch) else LeadBatch(new)
+    if not batch.rows:
         return 0
     if conn.dialect.name == "sqlite":
-        dumps = json.dumps
-        times: dict[datetime, str] = {}
-
-        def stamp(value: datetime) -> str:
-            if value not in times:
-                times[value] = sqlite_time(value)
-            return times[value]
-
-        params = [
-            (
-                r["id"],
-                r["organization_id"],
-                r["campaign_id"],
-                r["phone_number"],
-                dumps(r["variables"]),
-                r["timezone"],
-                None if r["agent_overrides"] is None else dumps(r["agent_overrides"]),
-                r["status"],
-                r["attempts"],
-                stamp(r["next_attempt_at"]),
-                stamp(r["created_at"]),
-                stamp(r["updated_at"]),
-            )
-            for r in rows
-        ]
-        before = await conn.scalar(sa.text("SELECT total_changes()"))
-        await conn.exec_driver_sql(_SQLITE_INSERT, params)
-        after = await conn.scalar(sa.text("SELECT total_changes()"))
-        return int(after or 0) - int(before or 0)
+        values = {"org": org_id, "campaign": campaign_id, "now": sqlite_time(now), "batch": batch.encoded()}
+        result = await conn.exec_driver_sql(_SQLITE_INSERT, values)
+        return int(result.rowcount)  # sqlite3_changes(): the rows inserted, not those skipped
+    common = {"organization_id": org_id, "campaign_id": campaign_id, "status": "queued", "attempts": 0}
+    times = {"next_attempt_at": now, "created_at": now, "updated_at": now}
+    rows = [{**lead._asdict(), **common, **times} for lead in batch.rows]
     return len(await _insert_ignore(conn, leads, rows))
 
 
