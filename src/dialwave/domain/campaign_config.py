@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
 from dialwave.domain.phone import InvalidPhoneNumber, normalize
 from dialwave.domain.templates import VARIABLE_NAME
@@ -65,6 +65,15 @@ TimeZoneName = Annotated[str, Field(max_length=64), AfterValidator(_zone)]
 E164 = Annotated[str, Field(max_length=32), AfterValidator(_e164)]
 VarName = Annotated[str, AfterValidator(_var_name)]
 HttpUrlStr = Annotated[str, Field(max_length=2048), AfterValidator(_http_url)]
+
+
+def _whsec(value: str) -> str:
+    if not is_secret(value):
+        raise ValueError("must be whsec_ followed by base64 of 16 to 64 bytes")
+    return value
+
+
+SigningSecret = Annotated[str, Field(max_length=128), AfterValidator(_whsec)]  # Standard Webhooks whsec_
 Minutes = Annotated[int, Field(ge=1, le=10080)]
 
 OUTCOMES_RETRYABLE = (
@@ -202,16 +211,9 @@ class PreDialHook(Strict):
     on_error: Literal["allow", "deny"] = Field(
         "deny", description="deny (fail closed): the lead waits 5 minutes and is asked again; allow: dial"
     )
-    secret: str | None = Field(
-        None, max_length=128, description="whsec_ secret: requests are signed per Standard Webhooks when set"
+    secret: SigningSecret | None = Field(
+        None, description="whsec_ secret: requests are signed per Standard Webhooks when set"
     )
-
-    @field_validator("secret")
-    @classmethod
-    def _secret(cls, value: str | None) -> str | None:
-        if value is not None and not is_secret(value):
-            raise ValueError("must be whsec_ followed by base64 of 16 to 64 bytes")
-        return value
 
 
 class CallerId(Strict):

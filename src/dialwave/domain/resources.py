@@ -6,11 +6,10 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from dialwave.domain.campaign_config import E164, HttpUrlStr, SpeechSettings, VarName
+from dialwave.domain.campaign_config import E164, HttpUrlStr, SigningSecret, SpeechSettings, VarName
 from dialwave.domain.templates import variables_in
-from dialwave.domain.webhooks import is_secret
 
 
 class Strict(BaseModel):
@@ -43,19 +42,11 @@ class AgentConfig(Strict):
     context_webhook_url: HttpUrlStr | None = Field(
         None, description="the call's context is also POSTed here when the call is answered (signed, with its token)"
     )
-    context_webhook_secret: str | None = Field(
+    context_webhook_secret: SigningSecret | None = Field(
         None,
-        max_length=128,
         description="whsec_ secret signing the context push (Standard Webhooks); required with "
         "context_webhook_url; write-only: null when read",
     )
-
-    @field_validator("context_webhook_secret")
-    @classmethod
-    def _secret(cls, value: str | None) -> str | None:
-        if value is not None and not is_secret(value):
-            raise ValueError("must be whsec_ followed by base64 of 16 to 64 bytes")
-        return value
 
     def template_variables(self) -> set[str]:
         return variables_in(self.system_prompt, self.opening_message)
