@@ -56,6 +56,11 @@ async def agent_of(conn: AsyncConnection, org_id: str, config: CampaignConfig) -
     return None if config.agent_id is None else await agent_repo.get_agent(conn, org_id, config.agent_id)
 
 
+# A change to one of these fields checks the campaign's references again (agent, version, numbers, and
+# the sources of its template variables); other changes are checked by the pure rules only.
+REFERENCE_FIELDS = frozenset({"agent_id", "agent_version", "caller_ids", "agent_overrides", "dynamic_variables"})
+
+
 async def _check_references(
     conn: AsyncConnection, org_id: str, config: CampaignConfig, common_keys: list[str] | None
 ) -> None:
@@ -193,7 +198,10 @@ async def update_campaign(
         if not paths:
             return row, None
         await _check_urls(guard, config, row["config"])
-        await _check_references(conn, org_id, config, row["lead_common_keys"])
+        if paths & REFERENCE_FIELDS:  # the agent, numbers and template sources are read again
+            await _check_references(conn, org_id, config, row["lead_common_keys"])
+        else:
+            raise_fields(check(config))
         if "name" in paths and await repo.name_taken(conn, org_id, config.name, campaign_id):
             raise ValidationFailed(
                 f"name: a campaign named '{config.name}' already exists", fields={"name": "must be unique"}
@@ -201,7 +209,9 @@ async def update_campaign(
         values = {"config": new, "name": config.name, "agent_id": config.agent_id, "updated_at": now}
         if not await repo.update_campaign(conn, campaign_id, row["version"], values):
             raise Conflict("the campaign changed while updating: retry", code="VERSION_MISMATCH")
-        _, secret = await sync_campaign_endpoint(conn, org_id, campaign_id, config.webhook.url, now)
+        secret = None
+        if "webhook" in paths:
+            _, secret = await sync_campaign_endpoint(conn, org_id, campaign_id, config.webhook.url, now)
         updated = await repo.get_campaign(conn, org_id, campaign_id)
     assert updated is not None
     return updated, secret

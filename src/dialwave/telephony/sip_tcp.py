@@ -61,15 +61,20 @@ def split_messages(buffer: bytearray) -> list[bytes]:
 
 
 class TcpServer(threading.Thread, Network_server):  # type: ignore[misc]
+    """Messages to send arrive by `send_to` (sippy's thread) straight into this thread's event loop: no
+    thread blocks on a queue, so the process can exit (a worker blocked in `queue.get` kept pytest
+    from exiting; so did a `daemon` class attribute, which shadows Thread's property)."""
+
     transport = "tcp"
-    daemon = True
 
     def __init__(self, opts: Network_server_opts, on_failure: Callable[[Address, str], None] | None = None) -> None:
-        threading.Thread.__init__(self, name="sippy-tcp")
+        threading.Thread.__init__(self, name="sippy-tcp", daemon=True)
         Network_server.__init__(self, opts)
         self.on_failure = on_failure  # called in sippy's thread
         self.peers: dict[Address, asyncio.Queue[bytes | None]] = {}
         self.connecting: set[asyncio.Future[None]] = set()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stopping: asyncio.Event | None = None
         self.ready = threading.Event()
         self.error: BaseException | None = None
         self.start()
@@ -92,24 +97,33 @@ class TcpServer(threading.Thread, Network_server):  # type: ignore[misc]
             self.error = exc
             self.ready.set()
             return
+        self.loop, self.stopping = asyncio.get_running_loop(), asyncio.Event()
         self.ready.set()
-        loop = asyncio.get_running_loop()
-        while True:
-            item = await loop.run_in_executor(None, self.sendqueue.get)
-            if item is None:
-                break
-            data, address = item
-            peer = (str(address[0]), int(address[1]))
-            queue = self.peers.get(peer)
-            if queue is None:
-                queue = self.peers[peer] = asyncio.Queue()
-                task = asyncio.ensure_future(self._connect(peer, queue))
-                self.connecting.add(task)
-                task.add_done_callback(self.connecting.discard)
-            queue.put_nowait(data)
+        await self.stopping.wait()
         server.close()
         for queue in self.peers.values():
             queue.put_nowait(None)
+
+    def send_to(self, data: bytes | str, address: Any, delayed: bool = False) -> None:
+        """From sippy's thread: hand the message to this thread's loop."""
+        if self.loop is None:
+            return
+        payload = data if isinstance(data, bytes) else data.encode("utf-8")
+        self.loop.call_soon_threadsafe(self._enqueue, payload, (str(address[0]), int(address[1])))
+
+    def _enqueue(self, data: bytes, peer: Address) -> None:
+        queue = self.peers.get(peer)
+        if queue is None:
+            queue = self.peers[peer] = asyncio.Queue()
+            task = asyncio.ensure_future(self._connect(peer, queue))
+            self.connecting.add(task)
+            task.add_done_callback(self.connecting.discard)
+        queue.put_nowait(data)
+
+    def shutdown(self) -> None:
+        if self.loop is not None and self.stopping is not None:
+            self.loop.call_soon_threadsafe(self.stopping.set)
+        self.join(5)
 
     async def _connect(self, peer: Address, queue: asyncio.Queue[bytes | None]) -> None:
         try:
