@@ -180,8 +180,7 @@ class LeadWriter:
             for lead_id, c in zip(ids, batch, strict=True)
         ]
         leads = LeadBatch(rows)
-        if self.db.dialect == "sqlite":
-            leads.encoded()
+        leads.encoded()
         return Prepared(batch, leads, _common_keys(batch))
 
     async def write(self, batch: list[Candidate], *, last: str | None = None) -> None:

@@ -53,8 +53,8 @@ class NewLead(NamedTuple):
 
 
 class LeadBatch:
-    """The new leads of one insert, and on SQLite their JSON encoding, which the caller may have made
-    ahead (`encoded()`) while the database was busy with the batch before."""
+    """The new leads of one insert, and their JSON encoding (the insert's one parameter), which the
+    caller may have made ahead (`encoded()`) while the database was busy with the batch before."""
 
     def __init__(self, rows: list[NewLead]) -> None:
         self.rows = rows
@@ -85,6 +85,16 @@ _SQLITE_INSERT = (
 )
 
 
+# PostgreSQL: the same, one statement per batch, the rows unpacked from one jsonb parameter (SQLAlchemy's
+# executemany with RETURNING ran 16k to 19k rows/s).
+_POSTGRES_INSERT = sa.text(
+    "INSERT INTO leads (id, organization_id, campaign_id, phone_number, variables, timezone, agent_overrides,"
+    " status, attempts, next_attempt_at, created_at, updated_at)"
+    " SELECT r->>0, :org, :campaign, r->>1, r->2, r->>3, r->4, 'queued', 0, :now, :now, :now"
+    " FROM jsonb_array_elements(CAST(:batch AS jsonb)) AS r ON CONFLICT DO NOTHING"
+).bindparams(sa.bindparam("now", type_=sa.DateTime(timezone=True)))
+
+
 def sqlite_time(value: datetime) -> str:
     """The storage format SQLAlchemy's SQLite DateTime reads back (UTC, naive)."""
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -101,10 +111,9 @@ async def insert_leads(
         values = {"org": org_id, "campaign": campaign_id, "now": sqlite_time(now), "batch": batch.encoded()}
         result = await conn.exec_driver_sql(_SQLITE_INSERT, values)
         return int(result.rowcount)  # sqlite3_changes(): the rows inserted, not those skipped
-    common = {"organization_id": org_id, "campaign_id": campaign_id, "status": "queued", "attempts": 0}
-    times = {"next_attempt_at": now, "created_at": now, "updated_at": now}
-    rows = [{**lead._asdict(), **common, **times} for lead in batch.rows]
-    return len(await _insert_ignore(conn, leads, rows))
+    params: dict[str, Any] = {"org": org_id, "campaign": campaign_id, "now": now, "batch": batch.encoded()}
+    result = await conn.execute(_POSTGRES_INSERT, params)
+    return int(result.rowcount)
 
 
 async def get_lead(conn: AsyncConnection, org_id: str, campaign_id: str, lead_id: str) -> RowMapping | None:
