@@ -155,6 +155,29 @@ async def test_twilio_errors_are_provider_errors_never_crashes(db_url: str, db: 
         assert (await rig.get(cid))["status"] == "completed"
 
 
+async def test_a_429_retry_after_holds_the_number_until_it_has_passed(db_url: str, db: Database) -> None:
+    """Twilio refuses A with 429 and Retry-After: 120. A is a provider error (retried by policy), and
+    nothing more is dialed through that number for 120 s: B waits, with no attempt counted for it."""
+    async with twilio_rig(db_url, db) as (rig, fake, pn):
+        fake.fail_next = [(429, {"Retry-After": "120"})]
+        retry = {
+            "max_attempts": 2,
+            "on": {"provider_error": {"enabled": True, "max_retries": 1, "interval_minutes": [1]}},
+        }
+        cid = await rig.campaign([A, B], callers=[pn], retry=retry, pacing={"attempts_per_second": 1})
+        start = rig.clock.now()
+        await rig.run(timedelta(seconds=60))
+        calls = await rig.calls(cid)
+        assert [(c["to_number"], c["outcome"]) for c in calls] == [(A, "provider_error")]  # B was held
+        assert calls[0]["reason"].startswith("Twilio 429")
+        held = {lead["phone_number"]: lead for lead in await rig.leads(cid)}[B]
+        assert held["attempts"] == 0 and held["reason"] == "the carrier asked to wait (Retry-After)"
+        await rig.run(timedelta(seconds=120))
+        later = [c for c in await rig.calls(cid) if c["id"] != calls[0]["id"]]
+        assert later and all(c["started_at"] >= start + timedelta(seconds=120) for c in later)
+        assert {c["to_number"] for c in later} == {A, B}  # A's retry and B, after the wait
+
+
 async def test_after_a_restart_calls_are_asked_about_at_twilio_not_redialed(db_url: str, db: Database) -> None:
     async with twilio_rig(db_url, db) as (rig, fake, pn):
         retry = {

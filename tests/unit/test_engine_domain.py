@@ -183,3 +183,14 @@ def test_caller_id_strategies(strategy: str) -> None:
         assert [p.phone_number_id for p in again if p] == ids
         own = ids[0]  # lead0's number; when it is busy, lead0 waits rather than switching
         assert choose(strategy, pool, everyone - {own}, "lead0", 3, "+14155559999", 0) is None
+
+
+def test_retry_after_takes_seconds_or_an_http_date_within_an_hour() -> None:
+    from dialwave.telephony.base import retry_after_seconds
+
+    now = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    assert retry_after_seconds("120", now) == 120
+    assert retry_after_seconds("Mon, 02 Mar 2026 15:01:30 GMT", now) == 90
+    assert retry_after_seconds("Mon, 02 Mar 2026 14:00:00 GMT", now) == 0  # in the past: no wait
+    assert retry_after_seconds("999999", now) == 3600  # capped
+    assert retry_after_seconds("soon", now) is None and retry_after_seconds(None, now) is None

@@ -91,6 +91,7 @@ class Engine:
         self.lifecycle_at: datetime | None = None
         self.dirty = True  # campaigns must be re-read
         self.tripped: dict[str, str] = {}  # campaign -> why its circuit breaker pauses it
+        self.caller_holds: dict[str, datetime] = {}  # phone number -> no dial through it before (Retry-After)
         self.token_key: bytes | None = None  # per-call tokens handed to the agent runtime
         self.started = False
         self.stats = {"decisions": 0, "dialed": 0, "ended": 0, "flushes": 0}
@@ -255,6 +256,10 @@ class Engine:
         if camp.stale or camp.status != "active" or (r.org_id, number) in self.blocked:
             self.release(r, now)
             return
+        held = self.caller_holds.get(r.caller.phone_number_id)
+        if held is not None and held > now:  # the carrier asked us to wait (Retry-After)
+            self.release(r, now, held, "the carrier asked to wait (Retry-After)")
+            return
         when = recheck(camp, r, self.memory, self.settings.number_attempts_per_24h)
         if when != r.slot:
             self.release(r, now, when or r.slot + timedelta(hours=1), "waiting for a dialable time")
@@ -299,6 +304,8 @@ class Engine:
             live.provider_call_id = await carrier.originate(request)
         except CarrierError as exc:
             log.warning("originate failed", call_id=r.call_id, to=mask(number), error=exc.message)
+            if exc.retry_after:
+                self.caller_holds[r.caller.phone_number_id] = now + timedelta(seconds=exc.retry_after)
             self.end(live, CallEvent(r.call_id, "ended", now, outcome=PROVIDER_ERROR), exc.message)
             return
         self.writes.call(r.call_id, provider_call_id=live.provider_call_id)

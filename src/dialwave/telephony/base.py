@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol
 
 from dialwave.errors import DialwaveError
@@ -12,10 +13,36 @@ EventKind = Literal["ringing", "answered", "ended"]
 
 
 class CarrierError(DialwaveError):
-    """The carrier refused or failed a request (the attempt ends as provider_error)."""
+    """The carrier refused or failed a request (the attempt ends as provider_error). `retry_after`:
+    seconds the carrier asked us to wait (a 429's or 503's Retry-After) before sending it more."""
 
     status_code = 502
     type = "provider_error"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+MAX_RETRY_AFTER = 3600.0  # seconds: a longer (or absurd) Retry-After is capped
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """An HTTP Retry-After (delay seconds or an HTTP date) as seconds from `now`, within [0, 1 h]."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        seconds = float(text)
+    else:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = (when - now).total_seconds()
+    return max(0.0, min(seconds, MAX_RETRY_AFTER))
 
 
 @dataclass(frozen=True)

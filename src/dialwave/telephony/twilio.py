@@ -5,8 +5,9 @@ checked there); `on_callback` turns them into call events, never moving a call b
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 from xml.sax.saxutils import quoteattr
 
@@ -19,7 +20,21 @@ from twilio.rest import Client
 from dialwave.clock import Clock
 from dialwave.domain.outcomes import MACHINE_ANSWERS, TWILIO_FINAL, TWILIO_RANK, outcome_for_twilio
 from dialwave.domain.phone import mask
-from dialwave.telephony.base import CallEvent, CallStatus, CarrierError, DialRequest
+from dialwave.telephony.base import CallEvent, CallStatus, CarrierError, DialRequest, retry_after_seconds
+
+# The SDK's exceptions carry no response headers: its HTTP client notes a refusal's Retry-After here,
+# in the context of the request's own task, for `_error` to read.
+_retry_after: ContextVar[str | None] = ContextVar("twilio_retry_after", default=None)
+
+
+class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
+    async def request(self, *args: Any, **kwargs: Any) -> Any:
+        _retry_after.set(None)
+        response = await super().request(*args, **kwargs)
+        if response.status_code in (429, 503) and response.headers is not None:
+            _retry_after.set(response.headers.get("Retry-After"))
+        return response
+
 
 log = structlog.get_logger("dialwave.telephony.twilio")
 CALLBACK_EVENTS = ["initiated", "ringing", "answered", "completed"]
@@ -72,7 +87,7 @@ class TwilioCarrier:
         key = (sid, token)
         if key not in self._clients:
             if self._http is None:
-                self._http = AsyncTwilioHttpClient(timeout=10)
+                self._http = _HttpClient(timeout=10)
             client = Client(sid, token, http_client=self._http)
             client.api.base_url = self.api_base
             self._clients[key] = client
@@ -209,10 +224,8 @@ class TwilioCarrier:
 
 
 def _error(exc: TwilioRestException) -> CarrierError:
-    """A refused request is a provider error for the attempt; 429 keeps Twilio's Retry-After."""
-    retry = None
-    details = getattr(exc, "details", None) or {}
-    if isinstance(details, dict):
-        retry = details.get("retry_after")
+    """A refused request is a provider error for the attempt; a 429's or 503's Retry-After goes with it
+    (the engine then sends nothing more through that number until it has passed)."""
     message = f"Twilio {exc.status} ({exc.code}): {exc.msg}"[:240]
-    return CarrierError(message, headers={"Retry-After": str(retry)} if retry else None)
+    wait = retry_after_seconds(_retry_after.get(), datetime.now(UTC)) if exc.status in (429, 503) else None
+    return CarrierError(message, retry_after=wait)
