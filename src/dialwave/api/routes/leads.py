@@ -16,6 +16,7 @@ from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import ErrorBody, ImportResult, LeadOut, LeadsBatch, Page
 from dialwave.errors import NotFound, PayloadTooLarge, ValidationFailed
 from dialwave.services import campaigns as campaign_service
+from dialwave.services import csv_import
 from dialwave.services import leads as service
 from dialwave.store.repositories import leads as repo
 
@@ -142,10 +143,10 @@ async def import_leads(
             "Content-Type: send text/csv or multipart/form-data", fields={"Content-Type": "unsupported"}
         )
     try:
-        lines = await asyncio.to_thread(service.count_lines, binary)
+        lines = await asyncio.to_thread(csv_import.count_lines, binary)
         if lines > settings.import_max_rows + 1:
             raise PayloadTooLarge(f"the file has more than {settings.import_max_rows} rows; split it")
-        report = await service.import_csv(
+        report = await csv_import.import_csv(
             db,
             who.organization_id,
             campaign_id,
