@@ -12,15 +12,14 @@ from datetime import datetime
 
 import structlog
 
-from dialwave.domain import call_tokens
 from dialwave.engine.state import CampaignState, Live
 from dialwave.errors import DialwaveError
 from dialwave.services.calls import context
 from dialwave.store.db import Database
 from dialwave.webhooks import signing
 from dialwave.webhooks.events import iso
-from dialwave.webhooks.ssrf import Resolver, SystemResolver, UnsafeUrl, check_url
-from dialwave.webhooks.transport import AiohttpTransport, Transport, TransportError
+from dialwave.webhooks.ssrf import Resolver, SystemResolver, UnsafeUrl
+from dialwave.webhooks.transport import AiohttpTransport, Transport, TransportError, post_checked
 
 log = structlog.get_logger("dialwave.engine.context_push")
 WAITS = (1.0, 3.0)  # seconds before the 2nd and 3rd try
@@ -43,17 +42,13 @@ class ContextPusher:
         self.waits = waits
         self.tasks: set[asyncio.Task[bool]] = set()
 
-    def answered(self, camp: CampaignState, live: Live, token_key: bytes | None, at: datetime) -> None:
-        """Start pushing the context of `live` (answered at `at`) when its agent asks for it."""
+    def answered(self, camp: CampaignState, live: Live, at: datetime) -> None:
+        """Start pushing the context of `live` (answered at `at`) when its agent asks for it, with the
+        call token its carrier was handed."""
         url, secret = camp.agent.get("context_webhook_url"), camp.agent.get("context_webhook_secret")
         if not url or not secret:
             return
-        token = None
-        if token_key is not None:
-            token = call_tokens.mint(
-                token_key, live.call_id, call_tokens.expiry(live.started_at, camp.max_call_seconds)
-            )
-        task = asyncio.ensure_future(self.push(url, secret, live.org_id, live.call_id, token, at))
+        task = asyncio.ensure_future(self.push(url, secret, live.org_id, live.call_id, live.call_token, at))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -84,9 +79,9 @@ class ContextPusher:
         headers = signing.headers([secret], msg_id, int(time.time()), body)
         try:
             async with asyncio.timeout(TIMEOUT_SECONDS):
-                target = await check_url(url, self.resolver, self.allow_loopback, must_resolve=True)
-                assert target is not None
-                reply = await self.transport.post(target, headers, body, TIMEOUT_SECONDS)
+                reply = await post_checked(
+                    self.transport, url, self.resolver, self.allow_loopback, headers, body, TIMEOUT_SECONDS
+                )
         except TimeoutError:
             return f"no answer within {TIMEOUT_SECONDS:g} s"
         except (TransportError, UnsafeUrl) as exc:

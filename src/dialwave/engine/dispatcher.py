@@ -288,6 +288,7 @@ class Engine:
             retries=dict(r.lead.get("retries") or {}),
             ring_timeout=timedelta(seconds=camp.config.ring_timeout_seconds),
             from_number=r.caller.number,
+            call_token=request.call_token,
         )
         self.track(live, +1)
         events.call_started(self, live)
@@ -367,7 +368,7 @@ class Engine:
                 self.writes.lead(live.lead_id, status=ls.IN_CALL, updated_at=event.at)
                 events.call_answered(self, live, event.at)
                 if (camp := self.campaigns.get(live.campaign_id)) is not None:
-                    self.context_push.answered(camp, live, self.token_key, event.at)
+                    self.context_push.answered(camp, live, event.at)
                 heapq.heappush(self.ring_deadlines, (event.at + max_talk(self, live), live.call_id))
         else:
             self.end(live, event, None)

@@ -13,8 +13,8 @@ from typing import Any
 from dialwave.domain.campaign_config import PreDialHook
 from dialwave.engine.state import CampaignState, Reservation
 from dialwave.webhooks import signing
-from dialwave.webhooks.ssrf import Resolver, SystemResolver, UnsafeUrl, check_url
-from dialwave.webhooks.transport import AiohttpTransport, Transport, TransportError
+from dialwave.webhooks.ssrf import Resolver, SystemResolver, UnsafeUrl
+from dialwave.webhooks.transport import AiohttpTransport, Transport, TransportError, post_checked
 
 RETRY_AFTER_ERROR_SECONDS = 300  # fail closed: the lead is asked about again this much later
 
@@ -78,9 +78,9 @@ class PreDialClient:
         try:
             async with asyncio.timeout(timeout):
                 assert hook.url is not None
-                target = await check_url(hook.url, self.resolver, self.allow_loopback, must_resolve=True)
-                assert target is not None
-                reply = await self.transport.post(target, headers, body, timeout)
+                reply = await post_checked(
+                    self.transport, hook.url, self.resolver, self.allow_loopback, headers, body, timeout
+                )
             allow, reason = _parse(reply.status, reply.body)
         except (TimeoutError, TransportError, UnsafeUrl, ValueError) as exc:
             why = f"no answer within {hook.timeout_ms} ms" if isinstance(exc, TimeoutError) else str(exc)

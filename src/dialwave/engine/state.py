@@ -108,6 +108,7 @@ class Live:
     hung_up: bool = False  # we asked the carrier to end it (its "ended" event is awaited)
     conversion: bool | None = None  # reported by the agent runtime's result before the hang-up
     callback_at: datetime | None = None  # ... and a callback the person asked for
+    call_token: str | None = None  # handed to the carrier (and pushed with the context) for the runtime
 
     @property
     def lead_status(self) -> str:

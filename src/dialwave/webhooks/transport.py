@@ -13,7 +13,7 @@ from typing import Protocol
 import aiohttp
 
 from dialwave.errors import DialwaveError
-from dialwave.webhooks.ssrf import Target
+from dialwave.webhooks.ssrf import Resolver, Target, check_url
 
 
 class TransportError(DialwaveError):
@@ -35,6 +35,22 @@ class Transport(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+async def post_checked(
+    transport: Transport,
+    url: str,
+    resolver: Resolver,
+    allow_loopback: bool,
+    headers: dict[str, str],
+    body: bytes,
+    timeout: float,  # noqa: ASYNC109
+) -> Reply:
+    """POST to `url` after the SSRF guard checks it again, resolving the name now: the request goes to
+    the checked address (DNS rebinding cannot move it). Raises UnsafeUrl or TransportError."""
+    target = await check_url(url, resolver, allow_loopback, must_resolve=True)
+    assert target is not None
+    return await transport.post(target, headers, body, timeout)
 
 
 class AiohttpTransport:

@@ -27,8 +27,8 @@ from dialwave.ids import new_ids
 from dialwave.store.db import Database
 from dialwave.store.repositories import webhooks as repo
 from dialwave.webhooks import signing
-from dialwave.webhooks.ssrf import Resolver, SystemResolver, UnsafeUrl, check_url
-from dialwave.webhooks.transport import Transport, TransportError
+from dialwave.webhooks.ssrf import Resolver, SystemResolver, UnsafeUrl
+from dialwave.webhooks.transport import Transport, TransportError, post_checked
 
 log = structlog.get_logger("dialwave.webhooks")
 
@@ -131,12 +131,19 @@ class DeliveryWorker:
         status: int | None = None
         error: str | None = None
         try:
-            target = await check_url(row["url"], self.resolver, self.settings.allow_loopback, must_resolve=True)
-            assert target is not None
             body = row["payload"].encode()
             live = signing.live_secrets(row["secrets"], now)
             headers = signing.headers(live, row["event_id"], int(self.wall()), body)
-            status = (await self.transport.post(target, headers, body, self.settings.timeout)).status
+            reply = await post_checked(
+                self.transport,
+                row["url"],
+                self.resolver,
+                self.settings.allow_loopback,
+                headers,
+                body,
+                self.settings.timeout,
+            )
+            status = reply.status
         except UnsafeUrl as exc:
             error = f"refused: {exc.message}"
         except TransportError as exc:
