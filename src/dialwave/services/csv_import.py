@@ -34,7 +34,8 @@ def sniff_delimiter(first_line: str) -> str:
 
 
 class CsvRows:
-    """Reads a CSV file object in batches of parsed, validated rows (runs in a worker thread)."""
+    """Reads a CSV file object in batches of parsed, validated rows (its header is read in a worker
+    thread; the batches on the event loop's thread, in slices: see import_csv)."""
 
     def __init__(self, binary: IO[bytes], ctx: ImportContext, report: ImportReport, max_rows: int) -> None:
         text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")

@@ -147,6 +147,14 @@ class SipStack:
             server = self.config["_tcp_server"] = TcpServer(opts, on_failure=self._tcp_failed)
         return server
 
+    def transport_options(self, transport: str) -> dict[str, Any]:
+        """sippy UA keyword arguments for a leg over `transport` (in the sippy thread; TCP is started on
+        first use). UDP is sippy's default."""
+        if transport != "tcp":
+            return {}
+        self.tcp_server()
+        return {"nh_transport": "tcp"}
+
     def _tcp_failed(self, peer: tuple[str, int], why: str) -> None:
         for listener in self.tcp_listeners:
             listener(peer, why)
@@ -218,15 +226,13 @@ class SipCarrier:
 
         r = leg.request
         try:
-            if leg.tcp_peer is not None:
-                stack.tcp_server()
             ua = UA(
                 stack.config,
                 event_cb=lambda event, ua: self._sippy_event(leg, event),
                 username=user,
                 password=pw,
                 nh_address=trunk,
-                **({"nh_transport": "tcp"} if leg.tcp_peer is not None else {}),  # else sippy's default (udp)
+                **stack.transport_options("tcp" if leg.tcp_peer is not None else "udp"),
             )
             ua.no_reply_time = NO_REPLY_SECONDS
             leg.ua = ua
@@ -258,14 +264,11 @@ class SipCarrier:
         assert self._stack is not None and r.agent_sip_uri is not None
         target = r.agent_sip_uri.split(":", 1)[1] if r.agent_sip_uri.lower().startswith("sip:") else r.agent_sip_uri
         user = target.split("@", 1)[0] if "@" in target else "agent"
-        transport = uri_transport(r.agent_sip_uri)
-        if transport == "tcp":
-            self._stack.tcp_server()
         ua = UA(
             self._stack.config,
             event_cb=lambda event, ua: self._agent_event(leg, event),
             nh_address=trunk_address(r.agent_sip_uri),
-            **({"nh_transport": "tcp"} if transport == "tcp" else {}),
+            **self._stack.transport_options(uri_transport(r.agent_sip_uri)),
         )
         ua.no_reply_time = NO_REPLY_SECONDS
         leg.agent_ua = ua
