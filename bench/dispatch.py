@@ -39,7 +39,7 @@ from dialwave.store.db import Database
 from dialwave.store.migrate import upgrade
 from dialwave.store.repositories import agents as agent_repo
 from dialwave.store.repositories import campaigns as campaign_repo
-from dialwave.store.repositories.leads import NewLead, insert_leads
+from dialwave.store.repositories.leads import LeadBatch, NewLead, insert_leads
 from dialwave.telephony.simulated import SimulatedCarrier
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # Monday, 10:00 in New York
@@ -100,7 +100,7 @@ async def seed(db: Database, leads: int, pace: float, concurrency: int) -> str:
         ids = new_ids("lead", count)
         rows = [NewLead(ids[i], f"+1212{offset + i:07d}", {}, None, None) for i in range(count)]
         async with db.write() as conn:
-            await insert_leads(conn, org, cid, START, rows)
+            await insert_leads(conn, org, cid, START, LeadBatch(rows))
             await campaign_repo.add_counts(conn, cid, total=count, queued=count)
             await campaign_repo.set_common_keys(conn, cid, [])
     await campaign_service.act(db, org, cid, "start", START)

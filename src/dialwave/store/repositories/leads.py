@@ -100,11 +100,8 @@ def sqlite_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-async def insert_leads(
-    conn: AsyncConnection, org_id: str, campaign_id: str, now: datetime, new: LeadBatch | list[NewLead]
-) -> int:
+async def insert_leads(conn: AsyncConnection, org_id: str, campaign_id: str, now: datetime, batch: LeadBatch) -> int:
     """Insert queued leads, due `now`, skipping numbers already in the campaign; returns how many were new."""
-    batch = new if isinstance(new, LeadBatch) else LeadBatch(new)
     if not batch.rows:
         return 0
     if conn.dialect.name == "sqlite":
