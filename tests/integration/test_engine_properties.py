@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from dialwave.domain.campaign_config import CampaignConfig
 from dialwave.domain.legal import legal_windows, recipient
 from dialwave.domain.outcomes import OPTED_OUT
-from dialwave.domain.phone import InvalidPhoneNumber, normalize
+from dialwave.domain.phone import normalize
 from dialwave.domain.schedule import WeeklyWindows, is_open
+from dialwave.errors import InvalidPhoneNumber
 from dialwave.store.db import Database
 from tests.rig import Rig, config_of, make_rig, model
 

@@ -11,8 +11,9 @@ from pydantic import ValidationError
 
 from dialwave.domain import campaign_rules as rules
 from dialwave.domain.campaign_config import CampaignConfig, check
-from dialwave.domain.phone import InvalidPhoneNumber, mask, normalize
+from dialwave.domain.phone import mask, normalize
 from dialwave.domain.templates import render, variables_in
+from dialwave.errors import InvalidPhoneNumber
 from dialwave.logging import mask_phone
 from dialwave.services.validation import fields_of
 

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumber, PhoneNumberType
 
-from dialwave.domain.phone import InvalidPhoneNumber, _valid, normalize
+from dialwave.domain.phone import _valid, normalize
+from dialwave.errors import InvalidPhoneNumber
 
 TYPES = [getattr(PhoneNumberType, name) for name in ("FIXED_LINE", "MOBILE", "TOLL_FREE", "PREMIUM_RATE", "VOIP")]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dialwave.telephony.sip_tcp import MAX_MESSAGE, FramingError, split_messages
+from dialwave.errors import FramingError
+from dialwave.telephony.sip_tcp import MAX_MESSAGE, split_messages
 
 INVITE = b"INVITE sip:a@b SIP/2.0\r\nCall-ID: 1\r\nContent-Length: 5\r\n\r\nhello"
 BYE = b"BYE sip:a@b SIP/2.0\r\nCall-ID: 1\r\nl: 0\r\n\r\n"

@@ -11,8 +11,9 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from dialwave.domain.webhooks import BACKOFF, JITTER, matches, retry_at, total_span
+from dialwave.errors import UnsafeUrl
 from dialwave.webhooks import signing
-from dialwave.webhooks.ssrf import UnsafeUrl, check_url, literal
+from dialwave.webhooks.ssrf import check_url, literal
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 

@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
-from dialwave.domain.phone import InvalidPhoneNumber, normalize
+from dialwave.domain.phone import normalize
 from dialwave.domain.templates import VARIABLE_NAME
 from dialwave.domain.webhooks import is_secret
+from dialwave.errors import InvalidPhoneNumber
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 

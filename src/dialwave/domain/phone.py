@@ -8,12 +8,10 @@ from dataclasses import dataclass
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, PhoneNumberFormat
 
+from dialwave.errors import InvalidPhoneNumber
+
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _STRIP = str.maketrans("", "", " -().\u00a0\t")
-
-
-class InvalidPhoneNumber(ValueError):
-    pass
 
 
 # -- validity of an E.164 number, from phonenumbers' own metadata --------------------------------------

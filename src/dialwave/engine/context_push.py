@@ -13,13 +13,13 @@ from datetime import datetime
 import structlog
 
 from dialwave.engine.state import CampaignState, Live
-from dialwave.errors import DialwaveError
+from dialwave.errors import DialwaveError, TransportError, UnsafeUrl
 from dialwave.services.calls import context
 from dialwave.store.db import Database
 from dialwave.webhooks import signing
 from dialwave.webhooks.events import iso
-from dialwave.webhooks.ssrf import Resolver, SystemResolver, UnsafeUrl
-from dialwave.webhooks.transport import AiohttpTransport, Transport, TransportError, post_checked
+from dialwave.webhooks.ssrf import Resolver, SystemResolver
+from dialwave.webhooks.transport import AiohttpTransport, Transport, post_checked
 
 log = structlog.get_logger("dialwave.engine.context_push")
 WAITS = (1.0, 3.0)  # seconds before the 2nd and 3rd try

@@ -29,10 +29,11 @@ from dialwave.engine.predial import RETRY_AFTER_ERROR_SECONDS, PreDialClient
 from dialwave.engine.recovery import at_deadline, max_talk, recover
 from dialwave.engine.state import CampaignState, Live, Reservation, Writes
 from dialwave.engine.writes import apply_end, flush
+from dialwave.errors import CarrierError
 from dialwave.store.db import Database
 from dialwave.store.repositories import dispatch as repo
 from dialwave.store.repositories.campaigns import add_counts
-from dialwave.telephony.base import CallEvent, Carrier, CarrierError
+from dialwave.telephony.base import CallEvent, Carrier
 
 log = structlog.get_logger("dialwave.engine")
 RING_GRACE = timedelta(seconds=5)

@@ -12,9 +12,10 @@ from typing import Any
 
 from dialwave.domain.campaign_config import PreDialHook
 from dialwave.engine.state import CampaignState, Reservation
+from dialwave.errors import TransportError, UnsafeUrl
 from dialwave.webhooks import signing
-from dialwave.webhooks.ssrf import Resolver, SystemResolver, UnsafeUrl
-from dialwave.webhooks.transport import AiohttpTransport, Transport, TransportError, post_checked
+from dialwave.webhooks.ssrf import Resolver, SystemResolver
+from dialwave.webhooks.transport import AiohttpTransport, Transport, post_checked
 
 RETRY_AFTER_ERROR_SECONDS = 300  # fail closed: the lead is asked about again this much later
 

@@ -13,8 +13,9 @@ import structlog
 from dialwave.domain.outcomes import PROVIDER_ERROR
 from dialwave.engine.dial import carrier_settings
 from dialwave.engine.state import Live
+from dialwave.errors import CarrierError
 from dialwave.store.repositories import dispatch as repo
-from dialwave.telephony.base import CallEvent, CarrierError
+from dialwave.telephony.base import CallEvent
 
 if TYPE_CHECKING:
     from dialwave.engine.dispatcher import Engine

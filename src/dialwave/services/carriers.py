@@ -6,16 +6,11 @@ from __future__ import annotations
 from twilio.request_validator import RequestValidator
 
 from dialwave.domain.resources import twilio_credentials
-from dialwave.errors import DialwaveError, Forbidden, NotFound
+from dialwave.errors import Forbidden, NotFound, Unavailable
 from dialwave.store.db import Database
 from dialwave.store.repositories.agents import number_of_call
 from dialwave.store.repositories.orgs import org_twilio
 from dialwave.telephony.twilio import TwilioCarrier
-
-
-class NoCarrierHere(DialwaveError):
-    status_code = 503
-    type = "unavailable"
 
 
 async def twilio_status(
@@ -33,7 +28,7 @@ async def twilio_status(
     if number is None or number["provider"] != "twilio" or not token:
         raise NotFound(f"no Twilio call '{call_id}'")
     if carrier is None:
-        raise NoCarrierHere("no dispatcher runs in this process: send carrier callbacks to `dialwave serve`")
+        raise Unavailable("no dispatcher runs in this process: send carrier callbacks to `dialwave serve`")
     url = carrier.callback_url(call_id)
     if not signature or not RequestValidator(token).validate(url, form, signature):
         raise Forbidden("X-Twilio-Signature does not match this request", code="BAD_SIGNATURE")

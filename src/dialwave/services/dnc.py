@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from dialwave.domain.phone import InvalidPhoneNumber, normalize
-from dialwave.errors import NotFound, ValidationFailed
+from dialwave.domain.phone import normalize
+from dialwave.errors import InvalidPhoneNumber, NotFound, ValidationFailed
 from dialwave.store.db import Database
 from dialwave.store.repositories import leads as repo
 from dialwave.webhooks.events import emit_rows, event_row

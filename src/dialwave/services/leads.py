@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import campaign_rules as rules
 from dialwave.domain.campaign_config import CampaignConfig, is_time_zone
-from dialwave.domain.phone import InvalidPhoneNumber, is_valid_region, normalize, region_of
-from dialwave.errors import Conflict, NotFound, ValidationFailed
+from dialwave.domain.phone import is_valid_region, normalize, region_of
+from dialwave.errors import Conflict, InvalidPhoneNumber, NotFound, ValidationFailed
 from dialwave.ids import new_ids
 from dialwave.services.campaigns import agent_of, template_requirements
 from dialwave.store.db import Database

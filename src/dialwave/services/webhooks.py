@@ -12,13 +12,13 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain.webhooks import EVENT_TYPES
-from dialwave.errors import Conflict, NotFound, ValidationFailed
+from dialwave.errors import Conflict, NotFound, UnsafeUrl, ValidationFailed
 from dialwave.ids import new_id
 from dialwave.store.db import Database
 from dialwave.store.repositories import webhooks as repo
 from dialwave.webhooks import signing
 from dialwave.webhooks.events import iso
-from dialwave.webhooks.ssrf import Resolver, SystemResolver, UnsafeUrl, check_url
+from dialwave.webhooks.ssrf import Resolver, SystemResolver, check_url
 
 FILTERS = (*EVENT_TYPES, "campaign.*", "call.*", "lead.*", "import.*")
 

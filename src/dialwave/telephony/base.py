@@ -7,21 +7,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol
 
-from dialwave.errors import DialwaveError
-
 EventKind = Literal["ringing", "answered", "ended"]
-
-
-class CarrierError(DialwaveError):
-    """The carrier refused or failed a request (the attempt ends as provider_error). `retry_after`:
-    seconds the carrier asked us to wait (a 429's or 503's Retry-After) before sending it more."""
-
-    status_code = 502
-    type = "provider_error"
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.retry_after = retry_after
 
 
 MAX_RETRY_AFTER = 3600.0  # seconds: a longer (or absurd) Retry-After is capped

@@ -16,7 +16,8 @@ from typing import Any
 
 from dialwave.clock import Clock
 from dialwave.domain.resources import SimulatedSettings
-from dialwave.telephony.base import CallEvent, CallStatus, CarrierError, DialRequest
+from dialwave.errors import CarrierError
+from dialwave.telephony.base import CallEvent, CallStatus, DialRequest
 
 SIP_CODES = {"answered": 200, "voicemail": 200, "busy": 486, "no_answer": 487, "failed": 404}
 MACHINE_HANGUP_SECONDS = 4.0  # detect the machine, hang up

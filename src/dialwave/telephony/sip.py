@@ -25,7 +25,8 @@ import structlog
 from dialwave.clock import Clock
 from dialwave.domain.outcomes import ANSWERED, NO_ANSWER, PROVIDER_ERROR, outcome_for_sip
 from dialwave.domain.phone import mask
-from dialwave.telephony.base import CallEvent, CallStatus, CarrierError, DialRequest
+from dialwave.errors import CarrierError
+from dialwave.telephony.base import CallEvent, CallStatus, DialRequest
 
 log = structlog.get_logger("dialwave.telephony.sip")
 NO_REPLY_SECONDS = 8  # no response at all to the INVITE within this: provider_error

@@ -23,14 +23,12 @@ from sippy.Network_server import Network_server, Network_server_opts, Remote_add
 from sippy.SipTransactionManager import SipTransactionManager
 from sippy.Time.MonoTime import MonoTime
 
+from dialwave.errors import FramingError
+
 CONNECT_SECONDS = 5.0
 MAX_MESSAGE = 256 * 1024  # bytes: a peer sending more without a complete message is cut off
 
 Address = tuple[str, int]
-
-
-class FramingError(ValueError):
-    pass
 
 
 def split_messages(buffer: bytearray) -> list[bytes]:

@@ -20,7 +20,8 @@ from twilio.rest import Client
 from dialwave.clock import Clock
 from dialwave.domain.outcomes import MACHINE_ANSWERS, TWILIO_FINAL, TWILIO_RANK, outcome_for_twilio
 from dialwave.domain.phone import mask
-from dialwave.telephony.base import CallEvent, CallStatus, CarrierError, DialRequest, retry_after_seconds
+from dialwave.errors import CarrierError
+from dialwave.telephony.base import CallEvent, CallStatus, DialRequest, retry_after_seconds
 
 # The SDK's exceptions carry no response headers: its HTTP client notes a refusal's Retry-After here,
 # in the context of the request's own task, for `_error` to read.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from dialwave.errors import DialwaveError
+from dialwave.errors import UnsafeUrl
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -23,13 +23,6 @@ METADATA = {
     ipaddress.ip_address(a)
     for a in ("169.254.169.254", "169.254.170.2", "168.63.129.16", "100.100.100.200", "192.0.0.192", "fd00:ec2::254")
 }
-
-
-class UnsafeUrl(DialwaveError):
-    """A URL the guard refuses; `message` says why."""
-
-    status_code = 422
-    type = "validation_error"
 
 
 class Resolver(Protocol):

@@ -12,13 +12,8 @@ from typing import Protocol
 
 import aiohttp
 
-from dialwave.errors import DialwaveError
+from dialwave.errors import TransportError
 from dialwave.webhooks.ssrf import Resolver, Target, check_url
-
-
-class TransportError(DialwaveError):
-    """The request got no HTTP answer (refused, reset, timed out, TLS failure)."""
-
 
 MAX_REPLY = 64 * 1024  # bytes of an answer's body kept (a pre-dial hook's verdict is small)
 

@@ -23,12 +23,13 @@ from sqlalchemy.engine import RowMapping
 
 from dialwave.clock import Clock
 from dialwave.domain.webhooks import matches, retry_at
+from dialwave.errors import TransportError, UnsafeUrl
 from dialwave.ids import new_ids
 from dialwave.store.db import Database
 from dialwave.store.repositories import webhooks as repo
 from dialwave.webhooks import signing
-from dialwave.webhooks.ssrf import Resolver, SystemResolver, UnsafeUrl
-from dialwave.webhooks.transport import Transport, TransportError, post_checked
+from dialwave.webhooks.ssrf import Resolver, SystemResolver
+from dialwave.webhooks.transport import Transport, post_checked
 
 log = structlog.get_logger("dialwave.webhooks")
 
