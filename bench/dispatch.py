@@ -25,22 +25,20 @@ import asyncpg
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
-from dialwave.clock import VirtualClock
+from dialwave.config import Settings
 from dialwave.domain.campaign_config import CampaignConfig
 from dialwave.domain.resources import SimulatedSettings
-from dialwave.engine.dispatcher import Engine, EngineSettings
-from dialwave.engine.runner import VirtualRunner
 from dialwave.ids import new_id, new_ids
 from dialwave.services import campaigns as campaign_service
 from dialwave.services.auth import create_key
-from dialwave.services.leads import after_bulk_load
-from dialwave.services.webhooks import EndpointIn, UrlGuard, create_endpoint
+from dialwave.services.lead_import import after_bulk_load
+from dialwave.services.webhooks import UrlGuard, create_endpoint
 from dialwave.store.db import Database
 from dialwave.store.migrate import upgrade
 from dialwave.store.repositories import agents as agent_repo
 from dialwave.store.repositories import campaigns as campaign_repo
 from dialwave.store.repositories.leads import LeadBatch, NewLead, insert_leads
-from dialwave.telephony.simulated import SimulatedCarrier
+from dialwave.wiring import virtual_dialwave
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # Monday, 10:00 in New York
 PG = os.environ.get("DIALWAVE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -75,7 +73,7 @@ async def seed(db: Database, leads: int, pace: float, concurrency: int) -> str:
     key = await create_key(db, "bench", ["read", "write"], START)
     org = key.organization_id
     if EVENTS:  # never delivered here (no worker runs): this measures writing them
-        await create_endpoint(db, UrlGuard(), org, EndpointIn(url="https://hooks.example.com/in"), START)
+        await create_endpoint(db, UrlGuard(), org, START, url="https://hooks.example.com/in")
     agent_id, number_id = new_id("agt"), new_id("pn")
     agent = {"name": "a", "status": "live", "system_prompt": "", "opening_message": "Hi"}
     number = {"number": "+12125550100", "provider": "simulated", "active": True}
@@ -118,16 +116,14 @@ async def decisions_per_second(backend: str, leads: int, decisions: int) -> floa
         started = time.perf_counter()
         await seed(db, leads, pace=500, concurrency=1000)
         print(f"  [{backend}] seeded {leads:,} leads in {time.perf_counter() - started:.1f}s", flush=True)
-        clock = VirtualClock(START)
-        engine = Engine(db, {"simulated": SimulatedCarrier(clock, ZERO)}, EngineSettings.virtual())
-        runner = VirtualRunner(engine, clock)
-        await runner.run_for(timedelta(seconds=2))  # warm up: first claim, caches
-        before, t0 = engine.stats["decisions"], time.perf_counter()
-        decisions = min(decisions, int(leads * 0.8))  # every call is answered: one decision per lead
-        while engine.stats["decisions"] - before < decisions:
-            await runner.run_for(timedelta(seconds=10))
-        rate = (engine.stats["decisions"] - before) / (time.perf_counter() - t0)
-        await engine.close()
+        async with virtual_dialwave(Settings(database_url=url), db, START, model=ZERO) as virtual:
+            engine, runner = virtual.engine, virtual.runner
+            await runner.run_for(timedelta(seconds=2))  # warm up: first claim, caches
+            before, t0 = engine.stats["decisions"], time.perf_counter()
+            decisions = min(decisions, int(leads * 0.8))  # every call is answered: one decision per lead
+            while engine.stats["decisions"] - before < decisions:
+                await runner.run_for(timedelta(seconds=10))
+            rate = (engine.stats["decisions"] - before) / (time.perf_counter() - t0)
         print(
             f"  [{backend}] {leads:,} queued: {rate:,.0f} decisions/s ({engine.stats['dialed']:,} dialed)", flush=True
         )
@@ -142,13 +138,9 @@ async def pace_accuracy(backend: str) -> float:
     db = Database(url)
     try:
         await seed(db, 5_000, pace=50, concurrency=1000)
-        clock = VirtualClock(START)
-        carrier = SimulatedCarrier(
-            clock, SimulatedSettings(outcomes={"answered": 1.0}, ring_seconds=(1, 5), talk_seconds=(5, 15))
-        )
-        engine = Engine(db, {"simulated": carrier}, EngineSettings.virtual())
-        await VirtualRunner(engine, clock).run_for(timedelta(seconds=60))
-        await engine.close()
+        model = SimulatedSettings(outcomes={"answered": 1.0}, ring_seconds=(1, 5), talk_seconds=(5, 15))
+        async with virtual_dialwave(Settings(database_url=url), db, START, model=model) as virtual:
+            await virtual.runner.run_for(timedelta(seconds=60))
         async with db.read() as conn:
             import sqlalchemy as sa
 

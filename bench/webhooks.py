@@ -29,7 +29,7 @@ from _server import _free_port
 
 from dialwave.clock import SystemClock
 from dialwave.services.auth import create_key
-from dialwave.services.webhooks import EndpointIn, UrlGuard, create_endpoint
+from dialwave.services.webhooks import UrlGuard, create_endpoint
 from dialwave.store.db import Database
 from dialwave.store.migrate import upgrade
 from dialwave.store.repositories.webhooks import insert_events
@@ -61,7 +61,7 @@ async def run(args: argparse.Namespace) -> None:
     org = key.organization_id
     port = _free_port()
     guard = UrlGuard(allow_loopback=True)
-    _, secret = await create_endpoint(db, guard, org, EndpointIn(url=f"http://127.0.0.1:{port}/hook"), now)
+    _, secret = await create_endpoint(db, guard, org, now, url=f"http://127.0.0.1:{port}/hook")
     receiver = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured
         [sys.executable, os.path.join(HERE, "_receiver.py"), str(port), secret],
         stdin=subprocess.PIPE,

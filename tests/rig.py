@@ -8,20 +8,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 
-from dialwave.api.app import create_app
 from dialwave.clock import VirtualClock
 from dialwave.config import Settings
 from dialwave.domain.campaign_config import CampaignConfig
 from dialwave.domain.resources import SimulatedSettings
 from dialwave.engine.dispatcher import Engine, EngineSettings
+from dialwave.engine.handle import LocalEngine
 from dialwave.engine.runner import VirtualRunner
 from dialwave.services.auth import create_key
 from dialwave.store.db import Database
 from dialwave.store.tables import calls, campaigns, leads
 from dialwave.telephony.simulated import SimulatedCarrier
+from dialwave.wiring import virtual_dialwave
 from tests.conftest import Api
 
 ALL_DAY = [{"start": "00:00", "end": "24:00"}]
@@ -35,6 +35,7 @@ class Rig:
     carrier: SimulatedCarrier
     engine: Engine
     runner: VirtualRunner
+    handle: LocalEngine  # the app's way to the engine: point it at a new engine to restart one
     default_caller: str | None = None
 
     async def number(self, e164: str = "+12125550100", **over: Any) -> str:
@@ -131,24 +132,15 @@ async def make_rig(
     carriers: dict[str, Any] | None = None,
     **engine_over: Any,
 ) -> AsyncIterator[Rig]:
-    clock = VirtualClock(start)
-    carrier = SimulatedCarrier(clock, model)
-    extra = {name: make(clock) for name, make in (carriers or {}).items()}  # name -> factory(clock)
-    settings = EngineSettings.virtual(allow_loopback=allow_loopback, **engine_over)
-    engine = Engine(db, {"simulated": carrier, **extra}, settings)
-    app_settings = Settings(database_url=db_url, webhook_allow_loopback=allow_loopback)
-    app = create_app(
-        app_settings,
-        db=db,
-        clock=clock,
-        engine_signal=engine.invalidate,
-        twilio=extra.get("twilio"),
-        engine_results=engine.note_result,
-    )
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dialwave.test") as client:
+    """`carriers`: name -> factory(clock) of carriers beside the simulated one."""
+    settings = Settings(database_url=db_url, webhook_allow_loopback=allow_loopback)
+    engine_settings = EngineSettings.virtual(allow_loopback=allow_loopback, **engine_over)
+    async with virtual_dialwave(
+        settings, db, start, model=model, carriers=carriers, engine_settings=engine_settings
+    ) as virtual:
         created = await create_key(db, org or f"org-{start.timestamp()}", ["read", "write"], start)
-        api = Api(client, created.key, created.organization_id)
-        rig = Rig(api, db, clock, carrier, engine, VirtualRunner(engine, clock))
+        api = Api(virtual.client, created.key, created.organization_id)
+        rig = Rig(api, db, virtual.clock, virtual.carrier, virtual.engine, virtual.runner, virtual.handle)
         try:
             yield rig
         finally:

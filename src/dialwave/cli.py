@@ -17,7 +17,7 @@ from dialwave.logging import configure_logging
 from dialwave.services.auth import create_key
 from dialwave.store.db import Database
 from dialwave.store.migrate import upgrade
-from dialwave.store.repositories import orgs
+from dialwave.store.repositories import api_keys, orgs
 
 app = typer.Typer(help="dialwave: outbound voice campaigns for AI voice agents", no_args_is_help=True)
 keys = typer.Typer(help="API keys", no_args_is_help=True)
@@ -46,7 +46,7 @@ def serve(
     """Run the API and the dispatcher beside it."""
     import uvicorn
 
-    from dialwave.api.app import create_app
+    from dialwave.wiring import serve_app
 
     settings = get_settings()
     if time_scale is not None:
@@ -55,7 +55,7 @@ def serve(
         settings = settings.model_copy(update={"time_scale": time_scale})
     configure_logging(settings.log_level, settings.log_json)
     uvicorn.run(
-        create_app(settings, run_engine=engine and settings.engine),
+        serve_app(settings, run_engine=engine and settings.engine),
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
@@ -104,7 +104,7 @@ def keys_list(org: Annotated[str | None, typer.Option(help="only this organizati
         db = Database(get_settings().database_url)
         try:
             async with db.read() as conn:
-                return await orgs.list_keys(conn, org)
+                return await api_keys.list_keys(conn, org)
         finally:
             await db.dispose()
 
@@ -117,7 +117,7 @@ def keys_list(org: Annotated[str | None, typer.Option(help="only this organizati
 def keys_revoke(key_id: str) -> None:
     """Revoke a key by its id (key_...); it stops working at once."""
 
-    _write(lambda conn: orgs.revoke_key(conn, key_id, datetime.now(UTC)), f"no active key {key_id}")
+    _write(lambda conn: api_keys.revoke_key(conn, key_id, datetime.now(UTC)), f"no active key {key_id}")
     typer.echo(f"revoked {key_id}")
 
 

@@ -18,18 +18,14 @@ import httpx
 import sqlalchemy as sa
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from dialwave.api.app import create_app
-from dialwave.clock import VirtualClock
 from dialwave.config import Settings
 from dialwave.domain.resources import SimulatedSettings
-from dialwave.engine.dispatcher import Engine, EngineSettings
-from dialwave.engine.runner import VirtualRunner
 from dialwave.errors import ValidationFailed
 from dialwave.services.auth import create_key
 from dialwave.store.db import Database
 from dialwave.store.migrate import upgrade
 from dialwave.store.tables import calls, campaigns
-from dialwave.telephony.simulated import SimulatedCarrier
+from dialwave.wiring import virtual_dialwave
 
 LEAD_BATCH = 10_000
 
@@ -187,21 +183,18 @@ async def run_scenario(sc: Scenario, base: Path, out: Path) -> dict[str, Any]:
         upgrade(url)
         db = Database(url, inline_sqlite=True)  # one process, one purpose: no thread hop per statement
         try:
-            clock = VirtualClock(sc.start_at)
-            engine = Engine(db, {"simulated": SimulatedCarrier(clock, sc.carrier)}, EngineSettings.virtual())
-            app = create_app(Settings(database_url=url), db=db, clock=clock, engine_signal=engine.invalidate)
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://simulation", timeout=600) as client:
+            settings = Settings(database_url=url)
+            async with virtual_dialwave(
+                settings, db, sc.start_at, model=sc.carrier, base_url="http://simulation"
+            ) as virtual:
                 key = await create_key(db, "simulation", ["read", "write"], sc.start_at)
-                cid = await _setup(_Client(client, key.key), sc, base)
-                runner = VirtualRunner(engine, clock)
-                finished = await runner.run_until_idle(timedelta(days=sc.max_days))
-                await engine.close()
+                cid = await _setup(_Client(virtual.client, key.key), sc, base)
+                finished = await virtual.runner.run_until_idle(timedelta(days=sc.max_days))
             summary = await _export(db, cid, out)
         finally:
             await db.dispose()
     summary["finished"] = finished
-    summary["virtual_seconds"] = round((clock.now() - sc.start_at).total_seconds(), 3)
+    summary["virtual_seconds"] = round((virtual.clock.now() - sc.start_at).total_seconds(), 3)
     summary["wall_seconds"] = round(time.perf_counter() - wall, 3)
-    summary["decisions"] = engine.stats["decisions"]
+    summary["decisions"] = virtual.engine.stats["decisions"]
     return summary

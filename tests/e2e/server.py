@@ -16,10 +16,10 @@ import httpx
 import uvicorn
 from standardwebhooks.webhooks import Webhook
 
-from dialwave.api.app import create_app
 from dialwave.config import Settings
 from dialwave.services.auth import create_key
 from dialwave.store.db import Database
+from dialwave.wiring import serve_app
 
 
 def free_port() -> int:
@@ -40,7 +40,7 @@ def running_server(
     """`more`: other Settings (sip_port=...)."""
     settings = Settings(database_url=database_url, time_scale=time_scale, webhook_allow_loopback=allow_loopback, **more)
     port = free_port()
-    app = create_app(settings, run_engine=engine)
+    app = serve_app(settings, run_engine=engine)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

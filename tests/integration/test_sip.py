@@ -18,6 +18,7 @@ from dialwave.api.app import create_app
 from dialwave.clock import SystemClock
 from dialwave.config import Settings
 from dialwave.engine.dispatcher import Engine, EngineSettings
+from dialwave.engine.handle import LocalEngine
 from dialwave.engine.runner import RealtimeRunner, ScaledClock
 from dialwave.store.db import Database
 from dialwave.store.tables import calls
@@ -166,7 +167,7 @@ async def test_a_campaign_of_200_leads_through_sipp(db_url: str, db: Database, t
     engine = Engine(db, {"sip": carrier}, EngineSettings(breaker_failures=0))
     runner = RealtimeRunner(engine, clock)
     carrier.wake = runner.nudge
-    app = create_app(Settings(database_url=db_url), db=db, clock=clock, engine_signal=engine.invalidate)
+    app = create_app(Settings(database_url=db_url), db=db, clock=clock, engine=LocalEngine(engine, runner.nudge))
     zone = zone_at_noon()
     with sipp_trunk(tmp_path, hold_ms=1000, ring_ms=1000) as port:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dialwave.test") as http:

@@ -193,11 +193,10 @@ async def test_after_a_restart_calls_are_asked_about_at_twilio_not_redialed(db_u
         await rig.engine.close()
         await rig.engine.carriers["twilio"].close()  # type: ignore[attr-defined]
         del fake.calls[fake.sid_for(B)]
-        app: Any = rig.api.client._transport.app  # type: ignore[attr-defined]
         fresh = TwilioCarrier(rig.clock, PUBLIC, fake_base(rig))
         rig.engine = Engine(db, {"simulated": rig.carrier, "twilio": fresh}, EngineSettings.virtual())
         rig.runner = VirtualRunner(rig.engine, rig.clock)
-        app.state.twilio, app.state.engine_signal = fresh, rig.engine.invalidate
+        rig.handle.engine = rig.engine  # the API now reaches the new engine (and its Twilio carrier)
         try:
             await rig.run(timedelta(seconds=1))  # start-up reconciliation
             after = await call_ids(rig, cid)

@@ -18,7 +18,7 @@ async def test_access_log_masks_numbers_in_paths(tmp_path: pytest.TempPathFactor
     lines = [entry for entry in logs if entry.get("event") == "request"]
     assert lines and lines[0]["status"] == 401
     assert "+14155550123" not in str(lines) and "0123" in lines[0]["path"]
-    await app.state.db.dispose()
+    await app.state.context.db.dispose()
 
 
 def test_rendered_lines_mask_numbers_but_keep_timestamps(capsys: pytest.CaptureFixture[str]) -> None:

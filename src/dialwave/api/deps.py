@@ -1,8 +1,9 @@
-"""Request dependencies: the database, the clock, the caller's principal."""
+"""Request dependencies: what the app was given (`AppContext`: settings, database, clock, URL guard,
+the engine handle) and the caller's principal."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Optional
 
@@ -10,8 +11,10 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, create_model
 
+from dialwave.clock import Clock
 from dialwave.config import Settings
 from dialwave.domain import call_tokens
+from dialwave.engine.handle import EngineHandle
 from dialwave.services import calls as calls_service
 from dialwave.services.auth import Principal, authenticate
 from dialwave.services.webhooks import UrlGuard
@@ -21,19 +24,36 @@ bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer dw_live
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
+@dataclass(frozen=True)
+class AppContext:
+    """Everything the routes use that the composition root made (kept as `app.state.context`)."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    url_guard: UrlGuard  # the SSRF policy for URLs saved through the API
+    engine: EngineHandle  # the dispatcher in this process (a no-op one in an API-only process)
+
+
+def context_of(app: Any) -> AppContext:
+    context: AppContext = app.state.context
+    return context
+
+
+def get_context(request: Request) -> AppContext:
+    return context_of(request.app)
+
+
 def get_db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
+    return context_of(request.app).db
 
 
 def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return context_of(request.app).settings
 
 
 def get_now(request: Request) -> datetime:
-    now: datetime = request.app.state.clock.now()
-    return now
+    return context_of(request.app).clock.now()
 
 
 async def principal(
@@ -57,18 +77,10 @@ async def writer(who: Annotated[Principal, Depends(principal)]) -> Principal:
     return who
 
 
-EngineSignal = Callable[[str, str | None], None]
-
-
-def _no_engine(org_id: str, campaign_id: str | None) -> None:
-    return None
-
-
-def get_signal(request: Request) -> EngineSignal:
-    """Tell the dispatcher (when it runs in this process) that an organization's or a campaign's
-    guards changed; call it after the change is committed, before answering."""
-    signal: EngineSignal = getattr(request.app.state, "engine_signal", None) or _no_engine
-    return signal
+def get_engine(request: Request) -> EngineHandle:
+    """The dispatcher in this process: tell it (`signal`) that an organization's or a campaign's guards
+    changed, after the change is committed and before answering."""
+    return context_of(request.app).engine
 
 
 def _call_org(scope: str) -> Any:
@@ -94,9 +106,7 @@ def _call_org(scope: str) -> Any:
 
 
 def get_guard(request: Request) -> UrlGuard:
-    """The SSRF policy for URLs saved through the API."""
-    guard: UrlGuard = request.app.state.url_guard
-    return guard
+    return context_of(request.app).url_guard
 
 
 Reader = Annotated[Principal, Depends(reader)]
@@ -106,7 +116,7 @@ Writer = Annotated[Principal, Depends(writer)]
 Db = Annotated[Database, Depends(get_db)]
 Now = Annotated[datetime, Depends(get_now)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
-Signal = Annotated[EngineSignal, Depends(get_signal)]
+Engine = Annotated[EngineHandle, Depends(get_engine)]
 Guard = Annotated[UrlGuard, Depends(get_guard)]
 
 

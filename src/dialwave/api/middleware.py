@@ -12,11 +12,12 @@ from urllib.parse import unquote
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dialwave.api.deps import context_of
 from dialwave.errors import DialwaveError
 from dialwave.ids import new_id
 from dialwave.logging import get_logger, mask_phone
+from dialwave.services import idempotency
 from dialwave.services.auth import authenticate, key_from_headers
-from dialwave.store.repositories import orgs
 
 access_log = get_logger("dialwave.access")
 
@@ -86,18 +87,20 @@ class IdempotencyMiddleware:
         if key is None:
             await self.app(scope, receive, send)
             return
-        state = scope["app"].state
+        context = context_of(scope["app"])
         rid = scope.get("state", {}).get("request_id", "")
         if not key.strip() or len(key) > 255:
             await _send_json(send, 422, _err("Idempotency-Key", "must be 1-255 characters", rid), [])
             return
         try:
-            who = await authenticate(state.db, key_from_headers(headers.get("authorization"), headers.get("x-api-key")))
+            who = await authenticate(
+                context.db, key_from_headers(headers.get("authorization"), headers.get("x-api-key"))
+            )
         except DialwaveError:
             await self.app(scope, receive, send)  # the route answers 401
             return
-        now = state.clock.now()
-        ttl = timedelta(hours=state.settings.idempotency_ttl_hours)
+        now = context.clock.now()
+        ttl = timedelta(hours=context.settings.idempotency_ttl_hours)
         hasher = hashlib.sha256(
             f"{scope['method']} {scope['path']}?{scope.get('query_string', b'').decode()}\n".encode()
         )
@@ -111,8 +114,7 @@ class IdempotencyMiddleware:
                 body_done = not message.get("more_body", False)
             return message
 
-        async with state.db.read() as conn:
-            stored = await orgs.get_idempotent(conn, who.organization_id, key, now - ttl)
+        stored = await idempotency.recall(context.db, who.organization_id, key, now, ttl)
         if stored is not None:
             while not body_done:
                 if (await hashing_receive())["type"] != "http.request":
@@ -142,8 +144,7 @@ class IdempotencyMiddleware:
                 return  # client went away before sending the whole body: nothing to remember
         if status and status < 500 and status not in (401, 429):
             body = b"".join(chunks).decode("utf-8", "replace")
-            async with state.db.write() as conn:
-                await orgs.put_idempotent(conn, who.organization_id, key, hasher.hexdigest(), status, body, now, ttl)
+            await idempotency.remember(context.db, who.organization_id, key, hasher.hexdigest(), status, body, now, ttl)
 
 
 def _err(field: str, message: str, rid: str) -> dict[str, Any]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, field_validator
 
-from dialwave.domain.campaign_config import AgentOverrides, CampaignConfig, Webhook
+from dialwave.domain.campaign_config import AgentOverrides, CampaignConfig, HttpUrlStr, Webhook
 from dialwave.domain.resources import AgentConfig, SimulatedSettings
+from dialwave.domain.webhooks import FILTERS, event_filters, is_secret
 
 T = TypeVar("T")
 
@@ -188,6 +189,36 @@ class DncOut(Out):
     created_at: datetime
 
 
+class EndpointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, max_length=2048, examples=["https://example.com/hooks/dialwave"])
+    description: str | None = Field(None, max_length=512)
+    event_types: list[str] | None = Field(
+        None, max_length=len(FILTERS), description="null or empty: every event; `call.*` takes a family"
+    )
+    enabled: bool = True
+    secret: str | None = Field(None, max_length=128, description="bring your own whsec_ secret (else generated)")
+
+    _types = field_validator("event_types")(event_filters)
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        if value is not None and not is_secret(value):
+            raise ValueError("must be whsec_ followed by base64 of 16 to 64 bytes")
+        return value
+
+
+class EndpointPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str | None = Field(None, min_length=1, max_length=2048)
+    description: str | None = Field(None, max_length=512)
+    event_types: list[str] | None = Field(None, max_length=len(FILTERS))
+    enabled: bool | None = None
+
+    _types = field_validator("event_types")(event_filters)
+
+
 class EndpointOut(Out):
     id: str = Field(examples=["whe_01jd3m0f8x9v7k2q4r6t8w0y2a"])
     url: str
@@ -251,6 +282,22 @@ class CallContext(Out):
     speech_settings: dict[str, JsonValue] | None
     max_call_duration_seconds: int
     campaign_context: str | None
+
+
+class ResultIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    conversion: bool | None = Field(
+        None, description="false applies the campaign's no_conversion retry rule; it overrides the carrier's report"
+    )
+    disposition: str | None = Field(None, max_length=64, examples=["booked"])
+    summary: str | None = Field(None, max_length=20_000, description="fed to later calls' short_term_summaries")
+    transcript: str | None = Field(None, max_length=2_000_000)
+    transcript_url: HttpUrlStr | None = None
+    opted_out: bool = Field(False, description="adds the number to the DNC list, cancels its pending attempts")
+    callback_at: AwareDatetime | None = Field(
+        None, description="the person asked to be called back: one attempt then (moved into legal hours and windows)"
+    )
+    data: dict[str, JsonValue] | None = Field(None, max_length=200)
 
 
 class CallResultOut(Out):

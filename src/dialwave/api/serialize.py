@@ -1,19 +1,14 @@
-"""Rows to the JSON shapes of CONTRACT.md."""
+"""Rows to the public JSON shapes of the v1 API: snake_case fields, prefixed ids, times in ISO 8601
+UTC with a Z, write-only secrets replaced by whether they are set."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
 
 from dialwave.store.repositories.campaigns import counts_of
-
-
-def iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+from dialwave.webhooks.events import call_result_data, iso
 
 
 def agent_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -123,5 +118,56 @@ def dnc(row: RowMapping) -> dict[str, Any]:
     }
 
 
+def endpoint(row: RowMapping, secret: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": row["id"],
+        "url": row["url"],
+        "description": row["description"],
+        "event_types": row["event_types"],
+        "enabled": row["enabled"],
+        "disabled_reason": row["disabled_reason"],
+        "campaign_id": row["campaign_id"],
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+    }
+    if secret is not None:
+        out["secret"] = secret
+    return out
+
+
+def delivery(row: RowMapping, attempts: list[RowMapping]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "endpoint_id": row["endpoint_id"],
+        "event_id": row["event_id"],
+        "event_type": row["event_type"],
+        "status": row["status"],
+        "attempts": row["attempts"],
+        "next_attempt_at": iso(row["next_attempt_at"]) if row["status"] == "pending" else None,
+        "last_status_code": row["last_status_code"],
+        "last_error": row["last_error"],
+        "delivered_at": iso(row["delivered_at"]),
+        "created_at": iso(row["created_at"]),
+        "attempt_log": [
+            {
+                "attempt": a["attempt"],
+                "at": iso(a["at"]),
+                "status_code": a["status_code"],
+                "error": a["error"],
+                "duration_ms": a["duration_ms"],
+            }
+            for a in attempts[-20:]
+        ],
+    }
+
+
+def call_result(row: RowMapping) -> dict[str, Any]:
+    return call_result_data(row)
+
+
 def listing(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
     return {"data": items, "next_cursor": next_cursor}
+
+
+def agent_version(row: RowMapping) -> dict[str, Any]:
+    return {"version": row["version"], "snapshot": agent_config(row["snapshot"]), "created_at": iso(row["created_at"])}

@@ -170,6 +170,15 @@ class Dnc(Strict):
     custom_numbers: list[E164] = Field(default_factory=list, max_length=100_000)
     auto_add_on: list[AUTO_DNC_TRIGGERS] = Field(default_factory=_opted_out, max_length=8)
 
+    @property
+    def uses_organization_list(self) -> bool:
+        """The organization's do-not-call list applies to this campaign's leads."""
+        return self.enabled and "organization" in self.sources
+
+    def custom_list(self) -> frozenset[str]:
+        """The campaign's own do-not-call numbers, when they apply (else empty)."""
+        return frozenset(self.custom_numbers) if self.enabled and "custom" in self.sources else frozenset()
+
 
 class MachineDetection(Strict):
     enabled: bool = False

@@ -1,15 +1,18 @@
 """When may a lead be dialed? The campaign's windows (in its zone, or the recipient's with
-`recipient_local_time`), the recipient's legal hours, `start_at` / initial delay and `end_at`. Pure."""
+`recipient_local_time`), the recipient's legal hours, `start_at` / initial delay and `end_at`, and the
+caps on attempts per number in a rolling 24 h. Pure."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from dialwave.domain.campaign_config import Schedule
 from dialwave.domain.legal import Recipient, legal_windows, recipient
 from dialwave.domain.schedule import WeeklyWindows, next_common_opening
+
+DAY = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -54,3 +57,18 @@ def earliest(times: CampaignTimes, number: str, lead_timezone: str | None, t: da
 def dial_cap(number: str) -> int | None:
     """The regional limit on attempts per rolling 24 h for this number, if any."""
     return recipient(number, None, "UTC").rule.max_attempts_per_24h
+
+
+def cap_for(number: str, org_cap: int | None) -> int | None:
+    """Attempts allowed to this number per rolling 24 h: the stricter of the organization's cap
+    (`number_attempts_per_24h`) and the regional rule; None when neither limits it."""
+    caps = [c for c in (org_cap, dial_cap(number)) if c is not None]
+    return min(caps) if caps else None
+
+
+def capped_until(times: list[datetime], cap: int, when: datetime) -> datetime:
+    """The first instant >= when at which fewer than `cap` attempts lie in the rolling 24 h before it."""
+    window = sorted(t for t in times if t > when - DAY)
+    if len(window) < cap:
+        return when
+    return window[len(window) - cap] + DAY

@@ -71,3 +71,16 @@ def is_secret(value: str) -> bool:
     except (ValueError, binascii.Error):
         return False
     return 16 <= len(key) <= 64
+
+
+FILTERS = (*EVENT_TYPES, "campaign.*", "call.*", "lead.*", "import.*")  # what an endpoint may subscribe to
+
+
+def event_filters(value: list[str] | None) -> list[str] | None:
+    """An endpoint's `event_types`, checked and deduplicated (ValueError names an unknown one)."""
+    if value is None:
+        return None
+    unknown = [t for t in value if t not in FILTERS]
+    if unknown:
+        raise ValueError(f"unknown event type {unknown[0]!r}; one of: {', '.join(FILTERS)}")
+    return list(dict.fromkeys(value))

@@ -15,23 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import lead_states as ls
 from dialwave.domain.caller_ids import choose
-from dialwave.domain.dialable import dial_cap, earliest
-from dialwave.domain.pacing import Pacer
+from dialwave.domain.dialable import DAY, cap_for, capped_until, earliest
+from dialwave.domain.leads import ClaimedLead
 from dialwave.engine.state import CampaignState, Reservation
 from dialwave.ids import new_ids
-from dialwave.store.repositories import dispatch as repo
-from dialwave.store.repositories.leads import dnc_contains
+from dialwave.store.repositories import calls as call_repo
+from dialwave.store.repositories import dnc as dnc_repo
+from dialwave.store.repositories import leads as lead_repo
 
-DAY = timedelta(hours=24)
 CALLER_WAIT = timedelta(seconds=60)
-
-
-@dataclass
-class CallerLoad:
-    """Per caller id: calls in flight or slotted, and its own pace (max_calls_per_second)."""
-
-    busy: int = 0
-    pacer: Pacer | None = None
 
 
 @dataclass
@@ -41,52 +33,39 @@ class ClaimResult:
     decided: int = 0
 
 
-def cap_for(number: str, org_cap: int | None) -> int | None:
-    caps = [c for c in (org_cap, dial_cap(number)) if c is not None]
-    return min(caps) if caps else None
-
-
-def capped_until(times: list[datetime], cap: int, when: datetime) -> datetime:
-    """The first instant >= when at which fewer than `cap` attempts lie in the rolling 24 h before it."""
-    window = sorted(t for t in times if t > when - DAY)
-    if len(window) < cap:
-        return when
-    return window[len(window) - cap] + DAY
-
-
 async def claim(
     conn: AsyncConnection, camp: CampaignState, now: datetime, want: int, number_cap: int | None
 ) -> ClaimResult:
     out = ClaimResult()
     config = camp.config
-    custom_dnc = set(config.dnc.custom_numbers) if config.dnc.enabled and "custom" in config.dnc.sources else set()
-    check_org_dnc = config.dnc.enabled and "organization" in config.dnc.sources
+    custom_dnc = config.dnc.custom_list()
+    check_org_dnc = config.dnc.uses_organization_list
     usable = {c.phone_number_id for c in camp.callers if camp.numbers[c.phone_number_id]["active"]}
     in_batch: dict[str, list[datetime]] = {}
     for _ in range(8):  # rounds: leads that fail a guard make room for more
         if len(out.reservations) >= want:
             break
-        rows = await repo.claim_due(conn, camp.id, now, want - len(out.reservations))
+        rows = await lead_repo.claim_due(conn, camp.id, now, want - len(out.reservations))
         if not rows:
             break
         left: dict[str, dict[str, Any]] = {}
-        numbers = [r["phone_number"] for r in rows]
-        on_dnc = custom_dnc & set(numbers)
+        numbers = [r.phone_number for r in rows]
+        on_dnc = custom_dnc.intersection(numbers)
         if check_org_dnc:
-            on_dnc |= await dnc_contains(conn, camp.org_id, numbers)
+            on_dnc |= await dnc_repo.dnc_contains(conn, camp.org_id, numbers)
         caps = {n: cap_for(n, number_cap) for n in numbers}
         capped = [n for n, cap in caps.items() if cap is not None]
-        recent = await repo.attempts_since(conn, camp.org_id, capped, now - DAY) if capped else {}
+        recent = await call_repo.attempts_since(conn, camp.org_id, capped, now - DAY) if capped else {}
         waits = await _cooldowns(conn, camp, numbers, now)
         ids = new_ids("call", len(rows))
         fresh: list[Reservation] = []
         for row, call_id in zip(rows, ids, strict=True):
             out.decided += 1
-            number = row["phone_number"]
+            number = row.phone_number
             if number in on_dnc:
                 _leave(left, row, ls.SKIPPED, None, "on a do-not-call list", now, out.deltas)
                 continue
-            when = earliest(camp.times, number, row["timezone"], max(now, waits.get(number, now)))
+            when = earliest(camp.times, number, row.timezone, max(now, waits.get(number, now)))
             cap = caps[number]
             if when is not None and cap is not None:
                 when = capped_until(recent.get(number, []) + in_batch.get(number, []), cap, when)
@@ -94,21 +73,21 @@ async def claim(
                 _leave(left, row, ls.SKIPPED, None, "no dialable time in its zone within 14 days", now, out.deltas)
                 continue
             if when > now:
-                _leave(left, row, row["status"], when, "waiting for a dialable time", now, out.deltas)
+                _leave(left, row, row.status, when, "waiting for a dialable time", now, out.deltas)
                 continue
-            attempt = row["attempts"] + 1
-            caller = choose(config.caller_id_strategy, camp.callers, usable, row["id"], attempt, number, camp.turn)
+            attempt = row.attempts + 1
+            caller = choose(config.caller_id_strategy, camp.callers, usable, row.id, attempt, number, camp.turn)
             if caller is None:
-                _leave(left, row, row["status"], now + CALLER_WAIT, "no active caller id", now, out.deltas)
+                _leave(left, row, row.status, now + CALLER_WAIT, "no active caller id", now, out.deltas)
                 continue
             camp.turn += 1
             in_batch.setdefault(number, []).append(now)
-            reservation = Reservation(now, call_id, camp.id, camp.org_id, dict(row), attempt, caller, row["status"])
+            reservation = Reservation(now, call_id, camp.id, camp.org_id, row, attempt, caller, row.status)
             reservation.claimed_at = now
             reservation.recent = recent.get(number, [])
             fresh.append(reservation)
         if left:
-            await repo.update_leads(conn, left)
+            await lead_repo.update_leads(conn, left)
         await _record(conn, camp, fresh, now, out.deltas)
         out.reservations.extend(fresh)
     return out
@@ -122,18 +101,18 @@ async def _cooldowns(
     cool = camp.config.cooldowns
     if cool.after_success_hours:
         hours = timedelta(hours=cool.after_success_hours)
-        for number, at in (await repo.last_answered(conn, camp.org_id, numbers, now - hours)).items():
+        for number, at in (await call_repo.last_answered(conn, camp.org_id, numbers, now - hours)).items():
             waits[number] = max(waits.get(number, at), at + hours)
     if cool.after_completion_hours:
         hours = timedelta(hours=cool.after_completion_hours)
-        for number, at in (await repo.last_completed(conn, camp.org_id, numbers, now - hours)).items():
+        for number, at in (await lead_repo.last_completed(conn, camp.org_id, numbers, now - hours)).items():
             waits[number] = max(waits.get(number, at), at + hours)
     return waits
 
 
 def _leave(
     left: dict[str, dict[str, Any]],
-    row: Any,
+    row: ClaimedLead,
     status: str,
     when: datetime | None,
     reason: str,
@@ -144,9 +123,9 @@ def _leave(
     values: dict[str, Any] = {"status": status, "next_attempt_at": when, "reason": reason, "updated_at": now}
     if status in ls.FINAL:
         values["finished_at"] = now
-        deltas[row["status"]] = deltas.get(row["status"], 0) - 1
+        deltas[row.status] = deltas.get(row.status, 0) - 1
         deltas[status] = deltas.get(status, 0) + 1
-    left[row["id"]] = values
+    left[row.id] = values
 
 
 async def _record(
@@ -155,17 +134,17 @@ async def _record(
     """The intent to dial, before any carrier hears of it: pending call rows and dialing leads."""
     if not pending:
         return
-    await repo.insert_calls(
+    await call_repo.insert_calls(
         conn,
         [
             {
                 "id": r.call_id,
                 "organization_id": r.org_id,
                 "campaign_id": r.campaign_id,
-                "lead_id": r.lead["id"],
+                "lead_id": r.lead.id,
                 "attempt": r.attempt,
                 "from_number": r.caller.number,
-                "to_number": r.lead["phone_number"],
+                "to_number": r.lead.phone_number,
                 "caller_id": r.caller.phone_number_id,
                 "agent_version": camp.agent_version,
                 "status": "pending",
@@ -174,12 +153,9 @@ async def _record(
             for r in pending
         ],
     )
-    await repo.update_leads(
+    await lead_repo.update_leads(
         conn,
-        {
-            r.lead["id"]: {"status": ls.DIALING, "attempts": r.attempt, "reason": None, "updated_at": now}
-            for r in pending
-        },
+        {r.lead.id: {"status": ls.DIALING, "attempts": r.attempt, "reason": None, "updated_at": now} for r in pending},
     )
     for r in pending:
         deltas[r.prior_status] = deltas.get(r.prior_status, 0) - 1

@@ -8,23 +8,24 @@ from typing import Any
 from sqlalchemy.engine import RowMapping
 
 from dialwave.domain import call_tokens
-from dialwave.domain.dialable import earliest
+from dialwave.domain.dialable import DAY, cap_for, capped_until, earliest
 from dialwave.domain.handoff import handoff
 from dialwave.domain.resources import twilio_credentials
-from dialwave.engine.claims import DAY, cap_for, capped_until
 from dialwave.engine.state import CampaignState, Reservation
 from dialwave.telephony.base import DialRequest
 
 
 class Memory:
     """What this engine saw since its claims read the database: attempts started, answers and
-    completions per (organization, number). Lets the dial-time guards include them."""
+    completions per (organization, number), and numbers an outcome put on the DNC list. Lets the
+    dial-time guards include them."""
 
     def __init__(self) -> None:
         self.starts: dict[tuple[str, str], list[datetime]] = {}  # only numbers under a per-number cap
         self.answered: dict[tuple[str, str], datetime] = {}  # only organizations using cooldowns
         self.completed: dict[tuple[str, str], datetime] = {}
         self.cooldown_orgs: set[str] = set()
+        self.blocked: set[tuple[str, str]] = set()  # put on the DNC list by an outcome (opt-out, auto-add)
 
     def started(self, key: tuple[str, str], at: datetime) -> None:
         kept = [t for t in self.starts.get(key, []) if t > at - DAY]
@@ -34,7 +35,7 @@ class Memory:
 
 def recheck(camp: CampaignState, r: Reservation, memory: Memory, number_cap: int | None) -> datetime | None:
     """`r.slot` when the lead may still be dialed then; else when it may be (None: not within 14 days)."""
-    number = r.lead["phone_number"]
+    number = r.lead.phone_number
     key = (r.org_id, number)
     at = r.slot
     cool = camp.config.cooldowns
@@ -42,7 +43,7 @@ def recheck(camp: CampaignState, r: Reservation, memory: Memory, number_cap: int
         at = max(at, memory.answered[key] + timedelta(hours=cool.after_success_hours))
     if cool.after_completion_hours and key in memory.completed:
         at = max(at, memory.completed[key] + timedelta(hours=cool.after_completion_hours))
-    when = earliest(camp.times, number, r.lead["timezone"], at)
+    when = earliest(camp.times, number, r.lead.timezone, at)
     cap = cap_for(number, number_cap)
     if when is not None and cap is not None:
         since = r.claimed_at or r.slot
@@ -53,17 +54,17 @@ def recheck(camp: CampaignState, r: Reservation, memory: Memory, number_cap: int
 
 def dial_request(camp: CampaignState, r: Reservation, token_key: bytes | None = None) -> DialRequest:
     number = camp.numbers.get(r.caller.phone_number_id)
-    given = handoff(camp.agent, camp.config, r.lead["variables"] or {}, r.lead.get("agent_overrides"))
+    given = handoff(camp.agent, camp.config, r.lead.variables, r.lead.agent_overrides)
     expires = call_tokens.expiry(r.slot, camp.max_call_seconds)
     token = call_tokens.mint(token_key, r.call_id, expires) if token_key else None
     return DialRequest(
         call_id=r.call_id,
         organization_id=r.org_id,
         campaign_id=r.campaign_id,
-        lead_id=r.lead["id"],
+        lead_id=r.lead.id,
         attempt=r.attempt,
         from_number=r.caller.number,
-        to_number=r.lead["phone_number"],
+        to_number=r.lead.phone_number,
         caller_id=r.caller.phone_number_id,
         at=r.slot,
         ring_timeout_seconds=camp.config.ring_timeout_seconds,

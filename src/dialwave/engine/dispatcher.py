@@ -4,13 +4,17 @@ A tick (1) applies carrier events and starts reserved attempts whose slot has co
 (2) group-commits the buffered writes together with new claims in one transaction; (3) runs the
 campaign lifecycle (scheduled starts, `end_at`, auto-complete). The same code runs under `dialwave
 serve` (system clock, runner.RealtimeRunner) and in tests and `dialwave simulate` (virtual clock,
-runner.VirtualRunner)."""
+runner.VirtualRunner).
+
+The Engine owns the state and composes the parts, each given only what it uses: `Capacity`
+(concurrency and pace slots), the `WriteBuffer` and its `flush`, the `EventLog`, `claims.claim`,
+`dial` (dial-time guards and the carrier request), `endings.record_end`, `lifecycle` and `recovery`."""
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -18,21 +22,25 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import lead_states as ls
+from dialwave.domain.dialable import cap_for
 from dialwave.domain.outcomes import OPTED_OUT, PROVIDER_ERROR, classify
 from dialwave.domain.phone import mask
-from dialwave.engine import events, lifecycle
-from dialwave.engine.claims import CallerLoad, cap_for, claim
+from dialwave.engine import lifecycle
+from dialwave.engine.capacity import Capacity
+from dialwave.engine.claims import claim
 from dialwave.engine.context_push import ContextPusher
 from dialwave.engine.dial import Memory, dial_request, recheck
+from dialwave.engine.endings import record_end
+from dialwave.engine.event_log import EventLog
 from dialwave.engine.leases import Leases
 from dialwave.engine.predial import RETRY_AFTER_ERROR_SECONDS, PreDialClient
 from dialwave.engine.recovery import at_deadline, max_talk, recover
-from dialwave.engine.state import CampaignState, Live, Reservation, Writes
-from dialwave.engine.writes import apply_end, flush
+from dialwave.engine.state import CampaignState, Live, Reservation
+from dialwave.engine.write_buffer import WriteBuffer, flush
 from dialwave.errors import CarrierError
 from dialwave.store.db import Database
-from dialwave.store.repositories import dispatch as repo
-from dialwave.store.repositories.campaigns import add_counts
+from dialwave.store.repositories import campaigns as campaign_repo
+from dialwave.store.repositories import leads as lead_repo
 from dialwave.telephony.base import CallEvent, Carrier
 
 log = structlog.get_logger("dialwave.engine")
@@ -73,20 +81,16 @@ class Engine:
         self.carriers = carriers
         self.settings = settings or EngineSettings()
         self.campaigns: dict[str, CampaignState] = {}
-        self.reservations: list[Reservation] = []  # a heap by slot
         self.live: dict[str, Live] = {}
         self.ring_deadlines: list[tuple[datetime, str]] = []  # a heap: ring timeouts and stuck-call checks
-        self.callers: dict[str, CallerLoad] = {}
-        self.org_busy: dict[str, int] = {}
-        self.org_caps: dict[str, int | None] = {}
-        self.blocked: set[tuple[str, str]] = set()  # (org, number) put on the DNC list by an outcome
-        self.listening: set[str] = set()  # organizations with an enabled webhook endpoint (they get events)
+        self.capacity = Capacity(self.campaigns, self.settings.horizon)
+        self.writes = WriteBuffer()
+        self.events = EventLog(self.writes, self.campaigns)
         self.memory = Memory()
         self.leases = Leases(db)
         self.predial = PreDialClient(allow_loopback=self.settings.allow_loopback)
         self.context_push = ContextPusher(db, allow_loopback=self.settings.allow_loopback)
         self.now: datetime | None = None
-        self.writes = Writes()
         self.last_flush: datetime | None = None
         self.next_refresh: datetime | None = None
         self.lifecycle_at: datetime | None = None
@@ -115,16 +119,16 @@ class Engine:
     async def tick(self, now: datetime) -> None:
         self.now = now
         if not self.started:
-            await recover(self, now, await lifecycle.refresh(self, now))
+            await recover(self, self.db, self.campaigns, now, await self._refresh(now))
             self.started = True
         await self._run_due(now)
         refresh_due = self.next_refresh is not None and now >= self.next_refresh
         lifecycle_due = self.lifecycle_at is not None and now >= self.lifecycle_at
         if self.dirty or refresh_due or lifecycle_due:
-            await self._write(now, lambda conn: flush(self, conn, now))
-            taken_over = await lifecycle.refresh(self, now)
+            await self.write_buffer(now)
+            taken_over = await self._refresh(now)
             if taken_over:
-                await recover(self, now, taken_over)
+                await recover(self, self.db, self.campaigns, now, taken_over)
             self.dirty = False
             if self.settings.refresh_every is not None:
                 self.next_refresh = now + self.settings.refresh_every
@@ -132,15 +136,16 @@ class Engine:
             await self._claim(now)
             await self._run_due(now)
         if self._flush_due(now):
-            await self._write(now, lambda conn: flush(self, conn, now))
+            await self.write_buffer(now)
         if self.tripped:
-            await lifecycle.trip_breakers(self, now)
+            await self._pause_tripped(now)
         if self.writes.finished:
-            await lifecycle.check_done(self, now)
+            await self._complete_idle(now)
 
     def next_wake(self) -> datetime | None:
         """When this engine next has something to do (carrier events aside)."""
-        times = [self.reservations[0].slot] if self.reservations else []
+        slot = self.capacity.next_slot()
+        times = [slot] if slot is not None else []
         while self.ring_deadlines and self.ring_deadlines[0][1] not in self.live:
             heapq.heappop(self.ring_deadlines)  # that call already ended
         if self.ring_deadlines:
@@ -150,11 +155,7 @@ class Engine:
             if camp.status != "active" or camp.stale or now is None:
                 continue
             if camp.waiting and camp.room > 0:
-                # the next pace slot (of the campaign, and of the head's caller id) comes into the horizon
-                feed_at = camp.pacer.next_slot(now) - self.settings.horizon
-                load = self.callers.get(camp.waiting[0].caller.phone_number_id)
-                if load is not None and load.pacer is not None:
-                    feed_at = max(feed_at, load.pacer.next_slot(now) - self.settings.horizon)
+                feed_at = self.capacity.feed_at(camp, now)  # the next pace slot comes into the horizon
                 if feed_at > now:
                     times.append(feed_at)
             if camp.due_known and camp.next_due is not None and camp.held <= self._target(camp) // 2:
@@ -166,12 +167,12 @@ class Engine:
 
     async def write_buffer(self, now: datetime) -> None:
         """Group-commit whatever is buffered."""
-        await self._write(now, lambda conn: flush(self, conn, now))
+        await self._write(now, lambda conn: self._flush(conn, now))
 
     async def flush_now(self, now: datetime) -> None:
         await self.write_buffer(now)
         if self.writes.finished:
-            await lifecycle.check_done(self, now)
+            await self._complete_idle(now)
 
     # -- events and slots, in time order -----------------------------------------------------------
     async def _run_due(self, now: datetime) -> None:
@@ -180,9 +181,9 @@ class Engine:
             events.extend(carrier.poll(now))
         events.sort(key=lambda e: e.at)
         i = 0
-        self._feed(now)
+        self.capacity.feed(now, self.predial.ask)
         while True:
-            slot = self.reservations[0].slot if self.reservations else None
+            slot = self.capacity.next_slot()
             if slot is not None and slot > now:
                 slot = None
             event = events[i] if i < len(events) else None
@@ -192,14 +193,16 @@ class Engine:
                 self.on_event(event)
                 i += 1
                 if event.kind == "ended":
-                    self._feed(now)  # capacity came free
+                    self.capacity.feed(now, self.predial.ask)  # capacity came free
             else:
-                await self._start(heapq.heappop(self.reservations), now)
+                await self._start(self.capacity.pop(), now)
         while self.ring_deadlines and self.ring_deadlines[0][0] <= now:
             _, call_id = heapq.heappop(self.ring_deadlines)
             live = self.live.get(call_id)
-            if live is not None:
-                await at_deadline(self, live, now)  # hang up a call ringing too long; ask about a stuck one
+            if live is not None:  # hang up a call ringing too long; ask about a stuck one
+                again = await at_deadline(self, self.campaigns.get(live.campaign_id), live, now)
+                if again is not None:
+                    heapq.heappush(self.ring_deadlines, (again, call_id))
 
     def carrier_of(self, campaign_id: str, caller_id: str) -> Carrier | None:
         camp = self.campaigns.get(campaign_id)
@@ -210,51 +213,14 @@ class Engine:
         wanted = math.ceil(camp.config.pacing.attempts_per_second * self.settings.batch.total_seconds())
         return max(1, min(self.settings.max_batch, wanted))
 
-    def _feed(self, now: datetime) -> None:
-        """Give pace slots to claimed leads while concurrency (campaign, organization, caller id) allows."""
-        until = now + self.settings.horizon
-        for camp in self.campaigns.values():
-            if not camp.waiting or camp.stale or camp.status != "active":
-                continue
-            cap = self.org_caps.get(camp.org_id)
-            while camp.waiting and camp.room > 0:
-                if cap is not None and self.org_busy.get(camp.org_id, 0) + self._org_slotted(camp.org_id) >= cap:
-                    break
-                r = camp.waiting[0]
-                load = self.callers.setdefault(r.caller.phone_number_id, CallerLoad())
-                limit = camp.caller_limit(r.caller.phone_number_id)
-                if limit is not None and load.busy >= limit:
-                    break
-                slots = camp.pacer.take(now, until, 1)
-                if not slots:
-                    break
-                slot = slots[0]
-                if load.pacer is not None:
-                    own = load.pacer.take(slot, until, 1)
-                    if not own:
-                        camp.pacer.give_back(1)
-                        break
-                    slot = max(slot, own[0])
-                camp.waiting.popleft()
-                r.slot = slot
-                camp.slotted += 1
-                load.busy += 1
-                r.hook = self.predial.ask(camp, r)
-                heapq.heappush(self.reservations, r)
-
-    def _org_slotted(self, org_id: str) -> int:
-        return sum(c.slotted for c in self.campaigns.values() if c.org_id == org_id)
-
     async def _start(self, r: Reservation, now: datetime) -> None:
         camp = self.campaigns.get(r.campaign_id)
-        self.callers[r.caller.phone_number_id].busy -= 1
-        if camp is not None:
-            camp.slotted -= 1
-        number = r.lead["phone_number"]
+        self.capacity.unslot(r, camp)
+        number = r.lead.phone_number
         if camp is None:
             self.release(r, now, final=True)
             return
-        if camp.stale or camp.status != "active" or (r.org_id, number) in self.blocked:
+        if camp.stale or camp.status != "active" or (r.org_id, number) in self.memory.blocked:
             self.release(r, now)
             return
         held = self.caller_holds.get(r.caller.phone_number_id)
@@ -274,30 +240,33 @@ class Engine:
                 reason = f"pre-dial hook: {verdict.reason or 'not allowed'}"
                 self.release(r, now, reason=reason, final=True, status=ls.SKIPPED)
                 return
-        provider = camp.provider(r.caller.phone_number_id)
+        await self._dial(camp, r, now)
+
+    async def _dial(self, camp: CampaignState, r: Reservation, now: datetime) -> None:
         request = dial_request(camp, r, self.token_key)
         live = Live(
             call_id=r.call_id,
             campaign_id=r.campaign_id,
             org_id=r.org_id,
-            lead_id=r.lead["id"],
-            to_number=number,
-            lead_timezone=r.lead["timezone"],
+            lead_id=r.lead.id,
+            to_number=r.lead.phone_number,
+            lead_timezone=r.lead.timezone,
             attempt=r.attempt,
             caller_id=r.caller.phone_number_id,
             started_at=r.slot,
-            retries=dict(r.lead.get("retries") or {}),
+            retries=dict(r.lead.retries),
             ring_timeout=timedelta(seconds=camp.config.ring_timeout_seconds),
             from_number=r.caller.number,
             call_token=request.call_token,
         )
         self.track(live, +1)
-        events.call_started(self, live)
+        self.events.call_started(live)
         self.stats["dialed"] += 1
-        if cap_for(number, self.settings.number_attempts_per_24h) is not None:
-            self.memory.started((r.org_id, number), r.slot)
+        if cap_for(live.to_number, self.settings.number_attempts_per_24h) is not None:
+            self.memory.started((r.org_id, live.to_number), r.slot)
         self.writes.call(r.call_id, status="dialing", started_at=r.slot)
         heapq.heappush(self.ring_deadlines, (r.slot + live.ring_timeout + RING_GRACE, r.call_id))
+        provider = camp.provider(r.caller.phone_number_id)
         carrier = self.carriers.get(provider)
         if carrier is None:
             self.end(live, CallEvent(r.call_id, "ended", now, outcome=PROVIDER_ERROR), f"no carrier for {provider}")
@@ -305,7 +274,7 @@ class Engine:
         try:
             live.provider_call_id = await carrier.originate(request)
         except CarrierError as exc:
-            log.warning("originate failed", call_id=r.call_id, to=mask(number), error=exc.message)
+            log.warning("originate failed", call_id=r.call_id, to=mask(live.to_number), error=exc.message)
             if exc.retry_after:
                 self.caller_holds[r.caller.phone_number_id] = now + timedelta(seconds=exc.retry_after)
             self.end(live, CallEvent(r.call_id, "ended", now, outcome=PROVIDER_ERROR), exc.message)
@@ -329,10 +298,10 @@ class Engine:
         self.writes.released_calls.append(r.call_id)
         status = status or (ls.CANCELLED if final else r.prior_status)
         self.writes.lead(
-            r.lead["id"],
+            r.lead.id,
             status=status,
             attempts=r.attempt - 1,
-            next_attempt_at=None if final else when or max(r.lead["next_attempt_at"] or now, now),
+            next_attempt_at=None if final else when or max(r.lead.next_attempt_at or now, now),
             reason=(reason or "the campaign ended") if final else reason,
             finished_at=now if final else None,
             updated_at=now,
@@ -342,16 +311,23 @@ class Engine:
         if camp is not None:
             camp.due_known = False
 
+    def _release_all(self, campaign_id: str, now: datetime, *, final: bool = False) -> None:
+        """Every claimed lead of the campaign goes back to the queue (its guards are to be checked
+        again), or is cancelled (`final`: the campaign ended)."""
+        for r in self.capacity.take_campaign(campaign_id):
+            self.release(r, now, final=final)
+        camp = self.campaigns.get(campaign_id)
+        if camp is not None:
+            while camp.waiting:
+                self.release(camp.waiting.popleft(), now, final=final)
+            camp.slotted = 0
+
     def track(self, live: Live, sign: int) -> None:
         if sign > 0:
             self.live[live.call_id] = live
         else:
             self.live.pop(live.call_id, None)
-        camp = self.campaigns.get(live.campaign_id)
-        if camp is not None:
-            camp.in_flight += sign
-        self.org_busy[live.org_id] = self.org_busy.get(live.org_id, 0) + sign
-        self.callers.setdefault(live.caller_id, CallerLoad()).busy += sign
+        self.capacity.track(live, sign, self.campaigns.get(live.campaign_id))
 
     def on_event(self, event: CallEvent) -> None:
         live = self.live.get(event.call_id)
@@ -367,10 +343,11 @@ class Engine:
                 live.answered_at = event.at
                 self.writes.call(live.call_id, status="in_call", answered_at=event.at)
                 self.writes.lead(live.lead_id, status=ls.IN_CALL, updated_at=event.at)
-                events.call_answered(self, live, event.at)
-                if (camp := self.campaigns.get(live.campaign_id)) is not None:
+                self.events.call_answered(live, event.at)
+                camp = self.campaigns.get(live.campaign_id)
+                if camp is not None:
                     self.context_push.answered(camp, live, event.at)
-                heapq.heappush(self.ring_deadlines, (event.at + max_talk(self, live), live.call_id))
+                heapq.heappush(self.ring_deadlines, (event.at + max_talk(camp), live.call_id))
         else:
             self.end(live, event, None)
 
@@ -396,18 +373,21 @@ class Engine:
             event = replace(event, outcome=OPTED_OUT)
             reason = f"opted out on call {live.call_id}"
             self.writes.dnc.append((live.org_id, live.to_number, reason, live.campaign_id, "opt_out"))
-            self.blocked.add((live.org_id, live.to_number))
+            self.memory.blocked.add((live.org_id, live.to_number))
         camp = self.campaigns.get(live.campaign_id)
         self.track(live, -1)
         self.stats["ended"] += 1
         threshold = camp.config.retry.on.short_duration.threshold_seconds if camp is not None else None
         talk = (event.at - live.answered_at).total_seconds() if live.answered_at else None
         classified = classify(event.outcome or PROVIDER_ERROR, talk, event.conversion, threshold)
-        apply_end(self, live, event, classified, note, camp)
+        record_end(self.writes, self.events, self.memory, live, event, classified, note, camp)
         if camp is not None:
-            lifecycle.count_failure(self, camp, classified.outcome == PROVIDER_ERROR, note)
+            failed = classified.outcome == PROVIDER_ERROR
+            trip = lifecycle.count_failure(camp, failed, self.settings.breaker_failures, note)
+            if trip is not None and camp.id not in self.tripped:
+                self.tripped[camp.id] = trip
 
-    # -- writes and claims ---------------------------------------------------------------------------
+    # -- writes, claims and the lifecycle ------------------------------------------------------------
     def _flush_due(self, now: datetime) -> bool:
         if self.writes.empty:
             return False
@@ -417,14 +397,22 @@ class Engine:
 
     async def _write(self, now: datetime, work: Callable[[AsyncConnection], Awaitable[None]]) -> None:
         """Run `work(conn)` in one transaction; buffered writes survive a failed commit."""
-        kept = self.writes
+        kept = self.writes.snapshot()
         try:
             async with self.db.write() as conn:
                 await work(conn)
         except BaseException:
-            self.writes = kept
+            self.writes.restore(kept)
             raise
         self.last_flush = now
+
+    async def _flush(self, conn: AsyncConnection, now: datetime) -> None:
+        if self.writes.empty:
+            return
+        for changed in await flush(self.writes, self.events, conn, now):
+            if changed in self.campaigns:
+                self.campaigns[changed].due_known = False
+        self.stats["flushes"] += 1
 
     def _wants_claim(self, now: datetime) -> bool:
         return any(self._needs_leads(camp, now) for camp in self.campaigns.values())
@@ -444,8 +432,8 @@ class Engine:
         wanted = [c for c in self.campaigns.values() if self._needs_leads(c, now)]
 
         async def work(conn: AsyncConnection) -> None:
-            await flush(self, conn, now)
-            statuses = await repo.lock_campaigns(conn, [c.id for c in wanted])
+            await self._flush(conn, now)
+            statuses = await campaign_repo.lock_campaigns(conn, [c.id for c in wanted])
             for camp in wanted:
                 if statuses.get(camp.id) != "active":
                     camp.stale = True
@@ -458,11 +446,77 @@ class Engine:
                 self.stats["decisions"] += result.decided
                 camp.waiting.extend(result.reservations)
                 if any(result.deltas.values()):
-                    await add_counts(conn, camp.id, **result.deltas)
+                    await campaign_repo.add_counts(conn, camp.id, **result.deltas)
                 camp.backlog = result.decided >= want  # it took all it asked for: more are due
-                camp.next_due = now if camp.backlog else await repo.next_due_at(conn, camp.id)
+                camp.next_due = now if camp.backlog else await lead_repo.next_due_at(conn, camp.id)
                 camp.due_known = True
                 if camp.next_due is None and camp.in_flight == 0 and camp.held == 0:
                     self.writes.finished.add(camp.id)
 
         await self._write(now, work)
+
+    async def _refresh(self, now: datetime) -> set[str]:
+        """Re-read the campaigns (lifecycle.refresh) and apply what changed; returns the campaigns newly
+        owned (their calls in flight need reconciling)."""
+        async with self.db.write() as conn:
+            found = await lifecycle.refresh(
+                conn, self.leases, self.events, now, self.campaigns, self._in_flight, need_token_key=not self.token_key
+            )
+            self.capacity.org_caps = found.org_caps
+            self.token_key = self.token_key or found.token_key
+            for row in found.ending:
+                self._release_all(row["id"], now)
+            if found.ending:
+                await self._flush(conn, now)  # released leads must be queued before they are cancelled
+                for row in found.ending:
+                    await lifecycle.finish(conn, self.events, row, "schedule.end_at passed", now)
+            for campaign_id, state in found.states.items():
+                if campaign_id in self.campaigns:
+                    self._release_all(campaign_id, now)
+                self.capacity.pace_callers(state.numbers.values())
+                self.campaigns[campaign_id] = state
+            for gone in set(self.campaigns) - found.running:
+                self._release_all(gone, now, final=True)
+                del self.campaigns[gone]
+            self._settle(found.twilio)
+            for camp in self.campaigns.values():
+                if camp.status == "active" and not camp.due_known:
+                    camp.next_due = await lead_repo.next_due_at(conn, camp.id)
+                    camp.due_known = True
+                if camp.status == "active" and camp.config.auto_complete:
+                    self.writes.finished.add(camp.id)
+            self.lifecycle_at = found.next_at
+        await self.leases.release(found.finished)
+        return found.fresh - found.finished
+
+    def _in_flight(self, campaign_id: str) -> int:
+        return sum(1 for live in self.live.values() if live.campaign_id == campaign_id)
+
+    def _settle(self, twilio: Mapping[str, dict[str, str]]) -> None:
+        """What every running campaign shares after a refresh: its organization's Twilio credentials,
+        and which organizations use cooldowns (the dial-time guards remember their answers)."""
+        for camp in self.campaigns.values():
+            camp.org_twilio = twilio.get(camp.org_id)
+        self.memory.cooldown_orgs = {
+            c.org_id
+            for c in self.campaigns.values()
+            if c.config.cooldowns.after_success_hours or c.config.cooldowns.after_completion_hours
+        }
+
+    async def _complete_idle(self, now: datetime) -> None:
+        """auto_complete: an active campaign with nothing queued, retry-pending, reserved or in flight completes."""
+        ids = [c for c in self.writes.finished if c in self.campaigns]
+        self.writes.finished.clear()
+        candidates = [c for c in ids if lifecycle.idle(self.campaigns[c])]
+        if not candidates:
+            return
+        await self.write_buffer(now)
+        for campaign_id in await lifecycle.complete_idle(self.db, self.events, candidates, now):
+            del self.campaigns[campaign_id]
+
+    async def _pause_tripped(self, now: datetime) -> None:
+        tripped, self.tripped = self.tripped, {}
+        await self.write_buffer(now)
+        await lifecycle.pause_tripped(self.db, self.events, tripped, now)
+        for campaign_id in tripped:
+            self.invalidate(campaign_id=campaign_id)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.store.db import Database
-from dialwave.store.repositories import dispatch as repo
+from dialwave.store.repositories import leases as repo
 
 
 class Leases:

@@ -7,24 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from dialwave.domain.campaign_config import PreDialHook
-from dialwave.engine.state import CampaignState, Reservation
+from dialwave.engine.state import CampaignState, Reservation, Verdict
 from dialwave.errors import TransportError, UnsafeUrl
 from dialwave.webhooks import signing
 from dialwave.webhooks.ssrf import Resolver, SystemResolver
 from dialwave.webhooks.transport import AiohttpTransport, Transport, post_checked
 
 RETRY_AFTER_ERROR_SECONDS = 300  # fail closed: the lead is asked about again this much later
-
-
-@dataclass(frozen=True)
-class Verdict:
-    allow: bool
-    reason: str | None = None
-    error: str | None = None  # the hook could not answer (on_error decided `allow`)
 
 
 def _parse(status: int, body: bytes) -> tuple[bool, str | None]:
@@ -60,12 +52,12 @@ class PreDialClient:
         lead = r.lead
         return {
             "campaign_id": camp.id,
-            "lead_id": lead["id"],
+            "lead_id": lead.id,
             "call_id": r.call_id,
-            "phone_number": lead["phone_number"],
+            "phone_number": lead.phone_number,
             "from_number": r.caller.number,
             "attempt": r.attempt,
-            "variables": lead.get("variables") or {},
+            "variables": lead.variables,
         }
 
     async def verdict(self, hook: PreDialHook, question: dict[str, Any], call_id: str) -> Verdict:

@@ -1,60 +1,79 @@
-"""Start-up reconciliation: attempts that were in flight when the last process stopped are asked
-about at their carrier, never redialed. One the carrier never heard of ends as provider_error and is
-retried by policy."""
+"""Calls whose end we did not hear of. At start-up (and when a campaign is taken over from a dead
+worker), attempts that were in flight are asked about at their carrier, never redialed: one the
+carrier never heard of ends as provider_error and is retried by policy. During a run, a call still
+ringing past its ring timeout is hung up, and one with no end long after it should have ended is
+asked about, so a lost callback never holds a concurrency slot forever."""
 
 from __future__ import annotations
 
-import heapq
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import structlog
 
 from dialwave.domain.outcomes import PROVIDER_ERROR
 from dialwave.engine.dial import carrier_settings
-from dialwave.engine.state import Live
+from dialwave.engine.state import CampaignState, Live
 from dialwave.errors import CarrierError
-from dialwave.store.repositories import dispatch as repo
-from dialwave.telephony.base import CallEvent
-
-if TYPE_CHECKING:
-    from dialwave.engine.dispatcher import Engine
+from dialwave.store.db import Database
+from dialwave.store.repositories import calls as call_repo
+from dialwave.store.repositories import leads as lead_repo
+from dialwave.telephony.base import CallEvent, Carrier
 
 log = structlog.get_logger("dialwave.engine")
+STUCK_AFTER = timedelta(seconds=60)  # no "ended" this long after our hang-up or the longest allowed call
 
 
-async def recover(engine: Engine, now: datetime, campaign_ids: set[str]) -> int:
-    """Adopt or close every call of these campaigns that the database shows in flight and this engine
-    does not track (left by a stopped or dead worker); returns how many."""
-    async with engine.db.read() as conn:
-        calls = [c for c in await repo.live_calls(conn, sorted(campaign_ids)) if c["id"] not in engine.live]
-        leads = await repo.lead_rows(conn, [c["lead_id"] for c in calls])
+class CallBook(Protocol):
+    """What recovery needs of the dispatcher: its calls in flight and the four things it does with them."""
+
+    @property
+    def live(self) -> Mapping[str, Live]: ...
+
+    def carrier_of(self, campaign_id: str, caller_id: str) -> Carrier | None: ...
+
+    def track(self, live: Live, sign: int) -> None: ...
+
+    def on_event(self, event: CallEvent) -> None: ...
+
+    def end(self, live: Live, event: CallEvent, note: str | None) -> None: ...
+
+
+async def recover(
+    book: CallBook, db: Database, campaigns: Mapping[str, CampaignState], now: datetime, campaign_ids: set[str]
+) -> int:
+    """Adopt or close every call of these campaigns that the database shows in flight and the book
+    does not hold (left by a stopped or dead worker); returns how many."""
+    async with db.read() as conn:
+        calls = [c for c in await call_repo.live_calls(conn, sorted(campaign_ids)) if c["id"] not in book.live]
+        leads = await lead_repo.lead_rows(conn, [c["lead_id"] for c in calls])
     for call in calls:
         lead = leads.get(call["lead_id"])
-        camp = engine.campaigns.get(call["campaign_id"])
+        camp = campaigns.get(call["campaign_id"])
         live = Live(
             call_id=call["id"],
             campaign_id=call["campaign_id"],
             org_id=call["organization_id"],
             lead_id=call["lead_id"],
             to_number=call["to_number"],
-            lead_timezone=lead["timezone"] if lead else None,
+            lead_timezone=lead.timezone if lead else None,
             attempt=call["attempt"],
             caller_id=call["caller_id"] or "",
             started_at=call["started_at"] or now,
-            retries=dict((lead["retries"] if lead else None) or {}),
+            retries=dict(lead.retries) if lead else {},
             answered_at=call["answered_at"],
             provider_call_id=call["provider_call_id"],
             ring_timeout=timedelta(seconds=camp.config.ring_timeout_seconds if camp else 30),
         )
-        engine.track(live, +1)
-        carrier = engine.carrier_of(call["campaign_id"], call["caller_id"] or "")
+        book.track(live, +1)
+        carrier = book.carrier_of(call["campaign_id"], call["caller_id"] or "")
         number = camp.numbers.get(call["caller_id"] or "") if camp is not None else None
         settings = carrier_settings(camp, number) if camp is not None else {}
         status = await carrier.status(call["id"], call["provider_call_id"], settings) if carrier is not None else None
         if status is None:
             log.warning("in-doubt attempt unknown to its carrier: provider_error", call_id=call["id"])
-            engine.end(
+            book.end(
                 live,
                 CallEvent(call["id"], "ended", now, outcome=PROVIDER_ERROR),
                 "the carrier never heard of this attempt",
@@ -62,51 +81,45 @@ async def recover(engine: Engine, now: datetime, campaign_ids: set[str]) -> int:
             continue
         live.provider_call_id = status.provider_call_id or live.provider_call_id
         for event in status.events:
-            engine.on_event(event)
+            book.on_event(event)
     if calls:
         log.info("recovered in-flight attempts", count=len(calls))
     return len(calls)
 
 
-STUCK_AFTER = timedelta(seconds=60)  # no "ended" this long after our hang-up or the longest allowed call
-
-
-def max_talk(engine: Engine, live: Live) -> timedelta:
+def max_talk(camp: CampaignState | None) -> timedelta:
     """How long an answered call may last before we ask the carrier whether it still exists."""
-    camp = engine.campaigns.get(live.campaign_id)
     return timedelta(seconds=camp.max_call_seconds if camp is not None else 600) + STUCK_AFTER
 
 
-async def at_deadline(engine: Engine, live: Live, now: datetime) -> None:
+async def at_deadline(book: CallBook, camp: CampaignState | None, live: Live, now: datetime) -> datetime | None:
     """A call reached a deadline: still ringing past the ring timeout -> hang up (its "ended" follows);
-    already hung up, or answered past its longest allowed duration, and still no "ended" -> ask the carrier
-    (a lost callback must not hold a concurrency slot forever)."""
-    carrier = engine.carrier_of(live.campaign_id, live.caller_id)
+    already hung up, or answered past its longest allowed duration, and still no "ended" -> ask the
+    carrier. Returns when to look at the call again (None: not again)."""
+    carrier = book.carrier_of(live.campaign_id, live.caller_id)
     if carrier is None:
-        return
+        return None
     if live.answered_at is None and not live.hung_up:
         live.hung_up = True
-        heapq.heappush(engine.ring_deadlines, (now + STUCK_AFTER, live.call_id))
         try:
             await carrier.hangup(live.call_id)
         except CarrierError as exc:
             log.warning("hangup failed: the call will be asked about", call_id=live.call_id, error=exc.message)
-        return
-    if live.answered_at is not None and now < live.answered_at + max_talk(engine, live):
-        return  # an older deadline of a call answered since
-    camp = engine.campaigns.get(live.campaign_id)
+        return now + STUCK_AFTER
+    if live.answered_at is not None and now < live.answered_at + max_talk(camp):
+        return None  # an older deadline of a call answered since
     number = camp.numbers.get(live.caller_id) if camp is not None else None
     settings = carrier_settings(camp, number) if camp is not None else {}
     try:
         status = await carrier.status(live.call_id, live.provider_call_id, settings)
     except CarrierError as exc:
         log.warning("status of a stuck call failed: asking again later", call_id=live.call_id, error=exc.message)
-        heapq.heappush(engine.ring_deadlines, (now + STUCK_AFTER, live.call_id))
-        return
+        return now + STUCK_AFTER
     if status is None:
-        engine.end(live, CallEvent(live.call_id, "ended", now, outcome=PROVIDER_ERROR), "the carrier lost this attempt")
-        return
+        book.end(live, CallEvent(live.call_id, "ended", now, outcome=PROVIDER_ERROR), "the carrier lost this attempt")
+        return None
     for event in status.events:
-        engine.on_event(event)
-    if live.call_id in engine.live:  # the carrier says it goes on: look again later
-        heapq.heappush(engine.ring_deadlines, (now + STUCK_AFTER, live.call_id))
+        book.on_event(event)
+    if live.call_id in book.live:  # the carrier says it goes on: look again later
+        return now + STUCK_AFTER
+    return None

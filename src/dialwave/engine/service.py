@@ -1,4 +1,5 @@
-"""The dispatcher as a background service of the API process (`dialwave serve`)."""
+"""The dispatcher as a background service of the API process (`dialwave serve`): the real carriers,
+the engine on the system clock (or a scaled one for demos), its runner, and the handle the API is given."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import structlog
 from dialwave.clock import Clock, SystemClock
 from dialwave.config import Settings
 from dialwave.engine.dispatcher import Engine, EngineSettings
+from dialwave.engine.handle import LocalEngine
 from dialwave.engine.runner import RealtimeRunner, ScaledClock
 from dialwave.errors import DialwaveError
+from dialwave.services.phone_numbers import providers_in_use
 from dialwave.store.db import Database
-from dialwave.store.repositories.agents import providers_in_use
 from dialwave.telephony.base import Carrier
 from dialwave.telephony.simulated import SimulatedCarrier
 from dialwave.telephony.sip import SipCarrier
@@ -27,12 +29,11 @@ class EngineService:
         self.db = db
         self.scaled = ScaledClock(settings.time_scale) if settings.time_scale != 1.0 else None
         self.clock: Clock = self.scaled or SystemClock()
-        self.twilio = TwilioCarrier(self.clock, settings.public_url, settings.twilio_api_base)
-        self.sip = SipCarrier(self.clock, settings.sip_host, settings.sip_port)
+        sip = SipCarrier(self.clock, settings.sip_host, settings.sip_port)
         carriers: dict[str, Carrier] = {
             "simulated": SimulatedCarrier(self.clock),
-            "twilio": self.twilio,
-            "sip": self.sip,
+            "twilio": TwilioCarrier(self.clock, settings.public_url, settings.twilio_api_base),
+            "sip": sip,
         }
         self.engine = Engine(
             db,
@@ -43,23 +44,19 @@ class EngineService:
             ),
         )
         self.runner = RealtimeRunner(self.engine, self.scaled)
-        self.sip.wake = self.runner.nudge  # SIP events arrive from the network at any time
+        sip.wake = self.runner.nudge  # SIP events arrive from the network at any time
+        self.handle = LocalEngine(self.engine, self.runner.nudge)
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self.scaled is not None:
-            async with self.db.read() as conn:
-                real = sorted(p for p in await providers_in_use(conn) if p != "simulated")
+            real = sorted(p for p in await providers_in_use(self.db) if p != "simulated")
             if real:
                 raise DialwaveError(
                     f"--time-scale is for the simulated carrier only; phone numbers use {', '.join(real)}"
                 )
         self.task = asyncio.create_task(self.runner.run(), name="dialwave-dispatcher")
         log.info("dispatcher started", time_scale=self.settings.time_scale)
-
-    def signal(self, org_id: str, campaign_id: str | None) -> None:
-        self.engine.invalidate(org_id, campaign_id)
-        self.runner.nudge()
 
     async def stop(self) -> None:
         if self.task is None:
@@ -70,5 +67,5 @@ class EngineService:
         except TimeoutError:
             self.task.cancel()
         await self.engine.close()
-        await self.twilio.close()
-        await self.sip.close()
+        for carrier in self.engine.carriers.values():
+            await carrier.close()

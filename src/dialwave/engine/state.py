@@ -1,23 +1,38 @@
-"""The dispatcher's in-memory state: running campaigns, reservations, calls in flight, and the buffer
-of writes that the next group commit flushes."""
+"""The dispatcher's in-memory state, as plain data: running campaigns, claimed leads (reservations),
+calls in flight, the load of each caller id, and a pre-dial hook's verdict."""
 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.engine import RowMapping
 
 from dialwave.domain.caller_ids import Caller
 from dialwave.domain.campaign_config import CampaignConfig
 from dialwave.domain.dialable import CampaignTimes
+from dialwave.domain.leads import ClaimedLead
 from dialwave.domain.pacing import Pacer
 
-if TYPE_CHECKING:
-    from dialwave.engine.predial import Verdict
+
+@dataclass(frozen=True)
+class Verdict:
+    """A pre-dial hook's answer about one attempt."""
+
+    allow: bool
+    reason: str | None = None
+    error: str | None = None  # the hook could not answer (its on_error decided `allow`)
+
+
+@dataclass
+class CallerLoad:
+    """Per caller id: calls in flight or slotted, and its own pace (max_calls_per_second)."""
+
+    busy: int = 0
+    pacer: Pacer | None = None
 
 
 @dataclass
@@ -75,7 +90,7 @@ class Reservation:
     call_id: str
     campaign_id: str
     org_id: str
-    lead: dict[str, Any]  # the claimed lead row
+    lead: ClaimedLead
     attempt: int
     caller: Caller
     prior_status: str
@@ -113,41 +128,3 @@ class Live:
     @property
     def lead_status(self) -> str:
         return "in_call" if self.answered_at is not None else "dialing"
-
-
-@dataclass
-class Writes:
-    """State changes waiting for the next group commit, merged per row."""
-
-    calls: dict[str, dict[str, Any]] = field(default_factory=dict)
-    leads: dict[str, dict[str, Any]] = field(default_factory=dict)
-    counts: dict[str, Counter[str]] = field(default_factory=dict)
-    released_calls: list[str] = field(default_factory=list)
-    dnc: list[tuple[str, str, str, str | None, str]] = field(
-        default_factory=list
-    )  # org, number, reason, campaign, source
-    events: list[dict[str, Any]] = field(default_factory=list)  # outbox rows, committed with the changes
-    finished: set[str] = field(default_factory=set)  # campaigns whose leads reached a final status
-    # Calls ended without a runtime result known here (call -> organization): one posted to another
-    # process while the call was up is looked up in the commit that ends the call.
-    unresulted: dict[str, str] = field(default_factory=dict)
-
-    def call(self, call_id: str, **values: Any) -> None:
-        self.calls.setdefault(call_id, {}).update(values)
-
-    def lead(self, lead_id: str, **values: Any) -> None:
-        self.leads.setdefault(lead_id, {}).update(values)
-
-    def move(self, campaign_id: str, old: str | None, new: str | None) -> None:
-        counter = self.counts.setdefault(campaign_id, Counter())
-        if old:
-            counter[old] -= 1
-        if new:
-            counter[new] += 1
-
-    def __len__(self) -> int:
-        return len(self.calls) + len(self.leads) + len(self.released_calls) + len(self.dnc) + len(self.events)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.calls or self.leads or self.released_calls or self.dnc or self.counts or self.events)

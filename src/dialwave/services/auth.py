@@ -9,7 +9,7 @@ from datetime import datetime
 
 from dialwave.errors import Forbidden, Unauthorized
 from dialwave.store.db import Database
-from dialwave.store.repositories import orgs
+from dialwave.store.repositories import api_keys, orgs
 
 KEY_PREFIX = "dw_live_"
 SCOPES = ("read", "write")
@@ -46,7 +46,7 @@ async def authenticate(db: Database, key: str | None) -> Principal:
     if not key.startswith(KEY_PREFIX) or len(key) > 128:
         raise Unauthorized("invalid API key")
     async with db.read() as conn:
-        row = await orgs.find_active_key(conn, hash_key(key))
+        row = await api_keys.find_active_key(conn, hash_key(key))
     if row is None:
         raise Unauthorized("invalid or revoked API key")
     return Principal(row["organization_id"], row["id"], frozenset(row["scopes"]))
@@ -69,5 +69,5 @@ async def create_key(
     key = KEY_PREFIX + secrets.token_urlsafe(24)  # 24 bytes = 192 bits
     async with db.write() as conn:
         org_id = await orgs.get_or_create_org(conn, org_name, now)
-        key_id = await orgs.insert_key(conn, org_id, key[:14], hash_key(key), sorted(scopes), name, now)
+        key_id = await api_keys.insert_key(conn, org_id, key[:14], hash_key(key), sorted(scopes), name, now)
     return CreatedKey(key, key_id, org_id, sorted(scopes))

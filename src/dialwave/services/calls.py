@@ -3,29 +3,32 @@ per-call tokens that authorise it (the carrier hands the token to the runtime)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import call_tokens
 from dialwave.domain import lead_states as ls
-from dialwave.domain.campaign_config import CampaignConfig, HttpUrlStr
+from dialwave.domain.campaign_config import CampaignConfig
 from dialwave.domain.dialable import CampaignTimes, earliest
 from dialwave.domain.handoff import handoff
 from dialwave.domain.outcomes import ANSWERED, NO_CONVERSION
 from dialwave.domain.retry import callback, decide
 from dialwave.errors import NotFound, Unauthorized
 from dialwave.store.db import Database
-from dialwave.store.repositories import dispatch as dispatch_repo
+from dialwave.store.repositories import agents as agent_repo
+from dialwave.store.repositories import calls as call_repo
+from dialwave.store.repositories import campaigns as campaign_repo
+from dialwave.store.repositories import dnc as dnc_repo
 from dialwave.store.repositories import leads as lead_repo
 from dialwave.store.repositories import results as results_repo
 from dialwave.store.repositories.campaigns import add_counts
-from dialwave.store.repositories.orgs import call_token_key
-from dialwave.webhooks.events import dnc_added_data, emit, iso
+from dialwave.store.repositories.server_secrets import call_token_key
+from dialwave.webhooks.events import call_result_data, dnc_added_data, emit
 
 _token_keys: WeakKeyDictionary[Database, bytes] = WeakKeyDictionary()
 
@@ -46,7 +49,7 @@ async def call_of_token(db: Database, token: str, call_id: str, now: datetime) -
     if why is not None:
         raise Unauthorized(why, code="BAD_CALL_TOKEN")
     async with db.read() as conn:
-        call = await lead_repo.call_by_id(conn, call_id)
+        call = await call_repo.call_by_id(conn, call_id)
     if call is None:
         raise NotFound(f"no call '{call_id}'")
     return str(call["organization_id"])
@@ -54,18 +57,18 @@ async def call_of_token(db: Database, token: str, call_id: str, now: datetime) -
 
 async def context(db: Database, org_id: str, call_id: str) -> dict[str, Any]:
     async with db.read() as conn:
-        call = await lead_repo.get_call(conn, org_id, call_id)
+        call = await call_repo.get_call(conn, org_id, call_id)
         if call is None:
             raise NotFound(f"no call '{call_id}'")
-        campaign = await dispatch_repo.campaign_row(conn, call["campaign_id"])
+        campaign = await campaign_repo.campaign_row(conn, call["campaign_id"])
         lead = await lead_repo.get_lead(conn, org_id, call["campaign_id"], call["lead_id"])
         assert campaign is not None and lead is not None  # a call is deleted with its lead and campaign
         config = CampaignConfig.model_validate(campaign["config"])
         version = call["agent_version"] or campaign["agent_version_used"]
         agent: dict[str, Any] = {}
         if config.agent_id and version:
-            agent = await dispatch_repo.agent_snapshot(conn, config.agent_id, version) or {}
-        returning = await lead_repo.reached_before(conn, org_id, call["to_number"], call_id)
+            agent = await agent_repo.agent_snapshot(conn, config.agent_id, version) or {}
+        returning = await call_repo.reached_before(conn, org_id, call["to_number"], call_id)
         limit = config.agent_overrides.short_term_summaries_limit or 3
         summaries = await results_repo.recent_summaries(conn, org_id, call["to_number"], call_id, limit)
     given = handoff(agent, config, lead["variables"] or {}, lead["agent_overrides"])
@@ -97,47 +100,24 @@ async def context(db: Database, org_id: str, call_id: str) -> dict[str, Any]:
     }
 
 
-class ResultIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    conversion: bool | None = Field(
-        None, description="false applies the campaign's no_conversion retry rule; it overrides the carrier's report"
-    )
-    disposition: str | None = Field(None, max_length=64, examples=["booked"])
-    summary: str | None = Field(None, max_length=20_000, description="fed to later calls' short_term_summaries")
-    transcript: str | None = Field(None, max_length=2_000_000)
-    transcript_url: HttpUrlStr | None = None
-    opted_out: bool = Field(False, description="adds the number to the DNC list, cancels its pending attempts")
-    callback_at: AwareDatetime | None = Field(
-        None, description="the person asked to be called back: one attempt then (moved into legal hours and windows)"
-    )
-    data: dict[str, JsonValue] | None = Field(None, max_length=200)
-
-
-def result_out(row: RowMapping) -> dict[str, Any]:
-    keys = ("call_id", "conversion", "disposition", "summary", "transcript", "transcript_url", "opted_out", "data")
-    out = {k: row[k] for k in keys}
-    out["callback_at"] = iso(row["callback_at"])
-    out["created_at"], out["updated_at"] = iso(row["created_at"]), iso(row["updated_at"])
-    return out
-
-
 class Posted(NamedTuple):
-    result: dict[str, Any]
+    result: RowMapping  # the stored result, as it is now
     redecided: str | None  # the campaign whose lead was decided again (the call had ended)
     call_live: bool  # the call is still up: the engine applies conversion and callback at its end
 
 
-async def post_result(db: Database, org_id: str, call_id: str, body: ResultIn, now: datetime) -> Posted:
+async def post_result(db: Database, org_id: str, call_id: str, given: dict[str, Any], now: datetime) -> Posted:
     """Store the runtime's result (posting it again updates it; effects apply once). An opt-out puts the
     number on the organization's DNC list and skips its due attempts in every campaign, in this
-    transaction: once this answers, nothing more is dialed to it. Returns the result, and the campaign
+    transaction: once this answers, nothing more is dialed to it. `given`: the fields the runtime sent
+    (conversion, disposition, summary, transcript, transcript_url, opted_out, callback_at, data).
+    Returns the result, and the campaign
     whose lead was decided again (a late `conversion: false`), if any."""
     async with db.write() as conn:
-        call = await lead_repo.get_call(conn, org_id, call_id, lock=True)
+        call = await call_repo.get_call(conn, org_id, call_id, lock=True)
         if call is None:
             raise NotFound(f"no call '{call_id}'")
         old = await results_repo.get_result(conn, call_id)
-        given = body.model_dump(exclude_unset=True)
         values = {**(dict(old) if old is not None else {}), **given, "call_id": call_id, "updated_at": now}
         values.setdefault("organization_id", org_id)
         values.setdefault("to_number", call["to_number"])
@@ -152,23 +132,20 @@ async def post_result(db: Database, org_id: str, call_id: str, body: ResultIn, n
         if (
             not values["opted_out"]
             and ended
-            and await after_hang_up(conn, org_id, call, body.conversion, body.callback_at, now)
+            and await after_hang_up(conn, org_id, call, given.get("conversion"), given.get("callback_at"), now)
         ):
             redecided = call["campaign_id"]
         saved = await results_repo.get_result(conn, call_id)
         assert saved is not None
-        out = result_out(saved)
-        await emit_result(conn, org_id, call, out, now)
-    return Posted(out, redecided, not ended)
+        await emit_result(conn, org_id, call, saved, now)
+    return Posted(saved, redecided, not ended)
 
 
-async def emit_result(
-    conn: AsyncConnection, org_id: str, call: RowMapping, result: dict[str, Any], now: datetime
-) -> None:
+async def emit_result(conn: AsyncConnection, org_id: str, call: RowMapping, result: RowMapping, now: datetime) -> None:
     """`call.result`: the stored result as it is now (each post sends one), without the transcript text."""
-    campaign = await dispatch_repo.campaign_row(conn, call["campaign_id"])
+    campaign = await campaign_repo.campaign_row(conn, call["campaign_id"])
     metadata = CampaignConfig.model_validate(campaign["config"]).webhook.metadata if campaign is not None else {}
-    data = {k: v for k, v in result.items() if k != "transcript"}
+    data = {k: v for k, v in call_result_data(result).items() if k != "transcript"}
     data.update(campaign_id=call["campaign_id"], lead_id=call["lead_id"], attempt=call["attempt"])
     data["has_transcript"] = result["transcript"] is not None
     await emit(conn, org_id, "call.result", data, now, campaign_id=call["campaign_id"], metadata=metadata)
@@ -177,7 +154,7 @@ async def emit_result(
 async def opt_out(conn: AsyncConnection, org_id: str, call: RowMapping, now: datetime) -> None:
     number = call["to_number"]
     reason = f"opted out on call {call['id']}"
-    added, deltas = await dispatch_repo.put_on_dnc(conn, org_id, number, reason, "opt_out", now)
+    added, deltas = await dnc_repo.put_on_dnc(conn, org_id, number, reason, "opt_out", now)
     for campaign_id, delta in deltas.items():
         await add_counts(conn, campaign_id, **delta)
     if added:
@@ -191,7 +168,7 @@ async def stored_results(conn: AsyncConnection, ended: dict[str, str], now: date
     the campaigns whose leads were decided again."""
     changed: set[str] = set()
     for row in await results_repo.deciding_results(conn, list(ended)):
-        call = await lead_repo.get_call(conn, ended[row["call_id"]], row["call_id"])
+        call = await call_repo.get_call(conn, ended[row["call_id"]], row["call_id"])
         if call is None:
             continue
         if await after_hang_up(conn, call["organization_id"], call, row["conversion"], row["callback_at"], now):
@@ -213,7 +190,7 @@ async def after_hang_up(
     if callback_at is None and conversion is not False:
         return False
     if conversion is False:
-        await dispatch_repo.update_calls(conn, {call["id"]: {"conversion": False}})
+        await call_repo.update_calls(conn, {call["id"]: {"conversion": False}})
     return await reopen(conn, org_id, call, callback_at, now)
 
 
@@ -224,7 +201,7 @@ async def reopen(
     decide again: a callback (one attempt at the asked time, within max_attempts), else the
     no_conversion rule, as the engine would have at the hang-up. True when the lead changed."""
     lead = await lead_repo.get_lead(conn, org_id, call["campaign_id"], call["lead_id"])
-    campaign = await dispatch_repo.campaign_row(conn, call["campaign_id"])
+    campaign = await campaign_repo.campaign_row(conn, call["campaign_id"])
     if lead is None or campaign is None or campaign["status"] not in ("active", "paused", "scheduled"):
         return False
     if lead["attempts"] != call["attempt"]:
@@ -250,7 +227,30 @@ async def reopen(
     }
     if callback_at is None:
         change["last_outcome"] = NO_CONVERSION
-    await dispatch_repo.update_leads(conn, {lead["id"]: change})
+    await lead_repo.update_leads(conn, {lead["id"]: change})
     if lead["status"] != ls.RETRY_PENDING:
         await add_counts(conn, call["campaign_id"], **{lead["status"]: -1, "retry_pending": 1})
     return True
+
+
+async def list_calls(
+    db: Database,
+    org_id: str,
+    campaign_id: str | None,
+    lead_id: str | None,
+    outcome: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[Sequence[RowMapping], str | None]:
+    async with db.read() as conn:
+        return await call_repo.list_calls(conn, org_id, campaign_id, lead_id, outcome, limit, cursor)
+
+
+async def get_call(db: Database, org_id: str, call_id: str) -> tuple[RowMapping, RowMapping | None]:
+    """The call and the agent runtime's result, when one was posted."""
+    async with db.read() as conn:
+        row = await call_repo.get_call(conn, org_id, call_id)
+        result = await results_repo.get_result(conn, call_id) if row is not None else None
+    if row is None:
+        raise NotFound(f"no call '{call_id}'")
+    return row, result

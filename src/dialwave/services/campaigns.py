@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from dialwave.store.db import Database
 from dialwave.store.repositories import agents as agent_repo
 from dialwave.store.repositories import campaigns as repo
 from dialwave.store.repositories import leads as lead_repo
+from dialwave.store.repositories import phone_numbers as number_repo
 from dialwave.store.repositories.campaigns import counts_of
 from dialwave.webhooks.events import campaign_status_rows, emit_rows
 
@@ -75,7 +77,7 @@ async def _check_references(
             conn, config.agent_id, config.agent_version
         ):
             errors["agent_version"] = f"agent '{config.agent_id}' has no version {config.agent_version}"
-    numbers = await agent_repo.get_numbers(conn, org_id, [c.phone_number_id for c in config.caller_ids])
+    numbers = await number_repo.get_numbers(conn, org_id, [c.phone_number_id for c in config.caller_ids])
     for i, caller in enumerate(config.caller_ids):
         if caller.phone_number_id not in numbers:
             errors[f"caller_ids[{i}].phone_number_id"] = (
@@ -147,6 +149,13 @@ async def create_campaign(
         row = await repo.get_campaign(conn, org_id, campaign_id)
     assert row is not None
     return row, secret
+
+
+async def list_campaigns(
+    db: Database, org_id: str, status: str | None, limit: int, cursor: str | None
+) -> tuple[Sequence[RowMapping], str | None]:
+    async with db.read() as conn:
+        return await repo.list_campaigns(conn, org_id, status, limit, cursor)
 
 
 async def get_campaign(db: Database, org_id: str, campaign_id: str) -> RowMapping:
@@ -228,7 +237,7 @@ async def _start_blockers(
     if not config.caller_ids:
         problems.append("it has no caller id (add a phone number to caller_ids)")
     else:
-        numbers = await agent_repo.get_numbers(conn, org_id, [c.phone_number_id for c in config.caller_ids])
+        numbers = await number_repo.get_numbers(conn, org_id, [c.phone_number_id for c in config.caller_ids])
         if not any(n["active"] for n in numbers.values()):
             problems.append("none of its caller ids is active")
     if row["count_queued"] + row["count_retry_pending"] == 0:
@@ -298,18 +307,3 @@ async def delete_campaign(db: Database, org_id: str, campaign_id: str) -> None:
         if row["count_in_progress"]:
             raise Conflict("calls are still in progress: wait for them to end", code="CALLS_IN_PROGRESS")
         await repo.delete_campaign(conn, campaign_id)
-
-
-async def delete_lead(db: Database, org_id: str, campaign_id: str, lead_id: str) -> None:
-    async with db.write() as conn:
-        campaign = await repo.get_campaign(conn, org_id, campaign_id, for_update=True)
-        if campaign is None:
-            raise NotFound(f"no campaign '{campaign_id}'")
-        lead = await lead_repo.get_lead(conn, org_id, campaign_id, lead_id)
-        if lead is None:
-            raise NotFound(f"no lead '{lead_id}' in campaign '{campaign_id}'")
-        status = lead["status"]
-        if status in ("dialing", "in_call"):
-            raise Conflict("the lead is being dialed: wait for the call to end", code="LEAD_IN_CALL")
-        await lead_repo.delete_lead(conn, lead_id)
-        await repo.add_counts(conn, campaign_id, total=-1, **{status: -1})

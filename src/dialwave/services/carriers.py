@@ -8,13 +8,14 @@ from twilio.request_validator import RequestValidator
 from dialwave.domain.resources import twilio_credentials
 from dialwave.errors import Forbidden, NotFound, Unavailable
 from dialwave.store.db import Database
-from dialwave.store.repositories.agents import number_of_call
 from dialwave.store.repositories.orgs import org_twilio
+from dialwave.store.repositories.phone_numbers import number_of_call
+from dialwave.telephony.base import Carrier
 from dialwave.telephony.twilio import TwilioCarrier
 
 
 async def twilio_status(
-    db: Database, carrier: TwilioCarrier | None, call_id: str, form: dict[str, str], signature: str | None
+    db: Database, carrier: Carrier | None, call_id: str, form: dict[str, str], signature: str | None
 ) -> int:
     """Verify X-Twilio-Signature with the auth token of the number that placed the call, over the URL
     Twilio was given; returns how many call events the callback added (0 for a repeat or a late one)."""
@@ -27,7 +28,7 @@ async def twilio_status(
         token = credentials["auth_token"] if credentials else None
     if number is None or number["provider"] != "twilio" or not token:
         raise NotFound(f"no Twilio call '{call_id}'")
-    if carrier is None:
+    if not isinstance(carrier, TwilioCarrier):
         raise Unavailable("no dispatcher runs in this process: send carrier callbacks to `dialwave serve`")
     url = carrier.callback_url(call_id)
     if not signature or not RequestValidator(token).validate(url, form, signature):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+
+from sqlalchemy.engine import RowMapping
 
 from dialwave.domain.phone import normalize
 from dialwave.errors import InvalidPhoneNumber, NotFound, ValidationFailed
 from dialwave.store.db import Database
-from dialwave.store.repositories import leads as repo
+from dialwave.store.repositories import dnc as repo
 from dialwave.webhooks.events import emit_rows, event_row
 
 
@@ -48,3 +51,12 @@ async def remove(db: Database, org_id: str, raw: str) -> None:
     async with db.write() as conn:
         if not await repo.dnc_remove(conn, org_id, number):
             raise NotFound(f"{number} is not on the do-not-call list")
+
+
+async def list_numbers(
+    db: Database, org_id: str, raw: str | None, limit: int, cursor: str | None
+) -> tuple[Sequence[RowMapping], str | None]:
+    """The list, or whether one number (`raw`, normalised) is on it."""
+    number = normalize_one(raw, "phone_number") if raw else None
+    async with db.read() as conn:
+        return await repo.dnc_list(conn, org_id, number, limit, cursor)

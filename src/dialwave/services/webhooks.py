@@ -3,15 +3,14 @@ delivery log and manual re-sends."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dialwave.domain.webhooks import EVENT_TYPES
 from dialwave.errors import Conflict, NotFound, UnsafeUrl, ValidationFailed
 from dialwave.ids import new_id
 from dialwave.store.db import Database
@@ -19,8 +18,6 @@ from dialwave.store.repositories import webhooks as repo
 from dialwave.webhooks import signing
 from dialwave.webhooks.events import iso
 from dialwave.webhooks.ssrf import Resolver, SystemResolver, check_url
-
-FILTERS = (*EVENT_TYPES, "campaign.*", "call.*", "lead.*", "import.*")
 
 
 @dataclass(frozen=True)
@@ -37,62 +34,6 @@ class UrlGuard:
             raise ValidationFailed(f"{path}: {exc.message}", fields={path: exc.message}) from exc
 
 
-def _event_types(value: list[str] | None) -> list[str] | None:
-    if value is None:
-        return None
-    unknown = [t for t in value if t not in FILTERS]
-    if unknown:
-        raise ValueError(f"unknown event type {unknown[0]!r}; one of: {', '.join(FILTERS)}")
-    return list(dict.fromkeys(value))
-
-
-class EndpointIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    url: str = Field(min_length=1, max_length=2048, examples=["https://example.com/hooks/dialwave"])
-    description: str | None = Field(None, max_length=512)
-    event_types: list[str] | None = Field(
-        None, max_length=len(FILTERS), description="null or empty: every event; `call.*` takes a family"
-    )
-    enabled: bool = True
-    secret: str | None = Field(None, max_length=128, description="bring your own whsec_ secret (else generated)")
-
-    _types = field_validator("event_types")(_event_types)
-
-    @field_validator("secret")
-    @classmethod
-    def _secret(cls, value: str | None) -> str | None:
-        if value is not None and not signing.is_secret(value):
-            raise ValueError("must be whsec_ followed by base64 of 16 to 64 bytes")
-        return value
-
-
-class EndpointPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    url: str | None = Field(None, min_length=1, max_length=2048)
-    description: str | None = Field(None, max_length=512)
-    event_types: list[str] | None = Field(None, max_length=len(FILTERS))
-    enabled: bool | None = None
-
-    _types = field_validator("event_types")(_event_types)
-
-
-def endpoint_out(row: RowMapping, secret: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": row["id"],
-        "url": row["url"],
-        "description": row["description"],
-        "event_types": row["event_types"],
-        "enabled": row["enabled"],
-        "disabled_reason": row["disabled_reason"],
-        "campaign_id": row["campaign_id"],
-        "created_at": iso(row["created_at"]),
-        "updated_at": iso(row["updated_at"]),
-    }
-    if secret is not None:
-        out["secret"] = secret
-    return out
-
-
 async def _get(conn: AsyncConnection, org_id: str, endpoint_id: str) -> RowMapping:
     row = await repo.get_endpoint(conn, org_id, endpoint_id)
     if row is None:
@@ -101,10 +42,20 @@ async def _get(conn: AsyncConnection, org_id: str, endpoint_id: str) -> RowMappi
 
 
 async def create_endpoint(
-    db: Database, guard: UrlGuard, org_id: str, body: EndpointIn, now: datetime
+    db: Database,
+    guard: UrlGuard,
+    org_id: str,
+    now: datetime,
+    *,
+    url: str,
+    description: str | None = None,
+    event_types: list[str] | None = None,
+    enabled: bool = True,
+    secret: str | None = None,
 ) -> tuple[RowMapping, str]:
-    await guard.check(body.url, "url")
-    secret = body.secret or signing.new_secret()
+    """A new endpoint; returns it and its secret (`secret`, or a new one), shown this once."""
+    await guard.check(url, "url")
+    secret = secret or signing.new_secret()
     endpoint_id = new_id("whe")
     async with db.write() as conn:
         await repo.insert_endpoint(
@@ -112,11 +63,11 @@ async def create_endpoint(
             {
                 "id": endpoint_id,
                 "organization_id": org_id,
-                "url": body.url,
-                "description": body.description,
-                "event_types": body.event_types or None,
+                "url": url,
+                "description": description,
+                "event_types": event_types or None,
                 "secrets": [{"secret": secret, "expires_at": None}],
-                "enabled": body.enabled,
+                "enabled": enabled,
                 "created_at": now,
                 "updated_at": now,
             },
@@ -222,53 +173,27 @@ async def sync_campaign_endpoint(
     return str(row["id"]), None
 
 
-def delivery_out(row: RowMapping, attempts: list[RowMapping]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "endpoint_id": row["endpoint_id"],
-        "event_id": row["event_id"],
-        "event_type": row["event_type"],
-        "status": row["status"],
-        "attempts": row["attempts"],
-        "next_attempt_at": iso(row["next_attempt_at"]) if row["status"] == "pending" else None,
-        "last_status_code": row["last_status_code"],
-        "last_error": row["last_error"],
-        "delivered_at": iso(row["delivered_at"]),
-        "created_at": iso(row["created_at"]),
-        "attempt_log": [
-            {
-                "attempt": a["attempt"],
-                "at": iso(a["at"]),
-                "status_code": a["status_code"],
-                "error": a["error"],
-                "duration_ms": a["duration_ms"],
-            }
-            for a in attempts[-20:]
-        ],
-    }
-
-
 async def list_deliveries(
     db: Database, org_id: str, endpoint_id: str, status: str | None, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[tuple[RowMapping, list[RowMapping]]], str | None]:
+    """Deliveries to the endpoint, oldest first, each with its attempts."""
     async with db.read() as conn:
         await _get(conn, org_id, endpoint_id)
         rows, nxt = await repo.list_deliveries(conn, endpoint_id, status, limit, cursor)
         logs = await repo.attempts_of(conn, [r["id"] for r in rows])
-    return [delivery_out(r, logs[r["id"]]) for r in rows], nxt
+    return [(r, logs[r["id"]]) for r in rows], nxt
 
 
 async def list_endpoints(
     db: Database, org_id: str, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[Sequence[RowMapping], str | None]:
     async with db.read() as conn:
-        rows, nxt = await repo.list_endpoints(conn, org_id, limit, cursor)
-    return [endpoint_out(r) for r in rows], nxt
+        return await repo.list_endpoints(conn, org_id, limit, cursor)
 
 
 async def retry_delivery(
     db: Database, org_id: str, endpoint_id: str, delivery_id: str, now: datetime
-) -> dict[str, Any]:
+) -> tuple[RowMapping, list[RowMapping]]:
     async with db.write() as conn:
         endpoint = await _get(conn, org_id, endpoint_id)
         row = await repo.get_delivery(conn, endpoint_id, delivery_id)
@@ -282,4 +207,4 @@ async def retry_delivery(
         fresh = await repo.get_delivery(conn, endpoint_id, delivery_id)
         assert fresh is not None
         logs = await repo.attempts_of(conn, [delivery_id])
-    return delivery_out(fresh, logs[delivery_id])
+    return fresh, logs[delivery_id]

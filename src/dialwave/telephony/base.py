@@ -1,4 +1,5 @@
-"""The carrier Protocol (ENGINE.md): originate, hangup, a stream of call events, status for reconciliation."""
+"""The carrier Protocol: originate a call, hang it up, a stream of call events (ringing, answered,
+ended with its outcome and SIP code), the status of one call for reconciliation after a crash, close."""
 
 from __future__ import annotations
 
@@ -99,4 +100,8 @@ class Carrier(Protocol):
     ) -> CallStatus | None:
         """The carrier's view of one of our calls (by our id, its reference and the phone number's
         provider settings), or None if it never heard of it. Raises CarrierError if it cannot tell."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the carrier holds (sockets, HTTP sessions); calls in flight are not ended."""
         ...

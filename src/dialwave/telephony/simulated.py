@@ -136,6 +136,9 @@ class SimulatedCarrier:
             out.append(event)
         return out
 
+    async def close(self) -> None:
+        """Nothing to release: the simulated calls live in this object."""
+
     def next_event_at(self) -> datetime | None:
         while self._heap:
             at, _, call_id, index = self._heap[0]

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.ids import new_id
@@ -100,3 +101,12 @@ def dnc_added_data(
         "campaign_id": campaign_id,
         "leads_skipped": skipped,
     }
+
+
+def call_result_data(row: RowMapping) -> dict[str, Any]:
+    """An agent runtime's stored result, as the API shows it and `call.result` sends it."""
+    keys = ("call_id", "conversion", "disposition", "summary", "transcript", "transcript_url", "opted_out", "data")
+    out = {k: row[k] for k in keys}
+    out["callback_at"] = iso(row["callback_at"])
+    out["created_at"], out["updated_at"] = iso(row["created_at"]), iso(row["updated_at"])
+    return out

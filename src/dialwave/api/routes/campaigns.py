@@ -1,4 +1,4 @@
-"""Campaigns: CRUD, merge-patch updates and status actions."""
+"""/v1/campaigns: CRUD, merge-patch updates and status actions."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from dialwave.api import serialize
-from dialwave.api.deps import Db, Guard, Now, Reader, Signal, Writer, partial
+from dialwave.api.deps import Db, Engine, Guard, Now, Reader, Writer, partial
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import CampaignOut, Page
 from dialwave.domain.campaign_config import CampaignConfig
 from dialwave.services import campaigns as service
-from dialwave.store.repositories import campaigns as repo
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 
@@ -51,21 +50,21 @@ PATCH_EXAMPLES: Any = {
 }
 
 
-@router.post("", status_code=201, response_model=CampaignOut, responses=WRITE_ERRORS)
+@router.post("", name="create", status_code=201, response_model=CampaignOut, responses=WRITE_ERRORS)
 async def create_campaign(
     who: Writer,
     db: Db,
     now: Now,
     guard: Guard,
-    signal: Signal,
+    engine: Engine,
     body: CampaignConfig = Body(openapi_examples={"sales": {"value": CREATE_EXAMPLE}}),
 ) -> JSONResponse:
     row, secret = await service.create_campaign(db, who.organization_id, body, now, guard)
-    signal(who.organization_id, row["id"])  # with a webhook.url, the engine starts writing events
+    engine.signal(who.organization_id, row["id"])  # with a webhook.url, the engine starts writing events
     return JSONResponse(serialize.campaign(row, secret), status_code=201, headers={"ETag": f'"{row["version"]}"'})
 
 
-@router.get("", response_model=Page[CampaignOut], responses=READ_ERRORS)
+@router.get("", name="list", response_model=Page[CampaignOut], responses=READ_ERRORS)
 async def list_campaigns(
     who: Reader,
     db: Db,
@@ -73,24 +72,23 @@ async def list_campaigns(
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = Query(None, max_length=200),
 ) -> JSONResponse:
-    async with db.read() as conn:
-        rows, nxt = await repo.list_campaigns(conn, who.organization_id, status, limit, cursor)
+    rows, nxt = await service.list_campaigns(db, who.organization_id, status, limit, cursor)
     return JSONResponse(serialize.listing([serialize.campaign(r) for r in rows], nxt))
 
 
-@router.get("/{campaign_id}", response_model=CampaignOut, responses=READ_ERRORS)
+@router.get("/{campaign_id}", name="get", response_model=CampaignOut, responses=READ_ERRORS)
 async def get_campaign(campaign_id: str, who: Reader, db: Db) -> JSONResponse:
     row = await service.get_campaign(db, who.organization_id, campaign_id)
     return JSONResponse(serialize.campaign(row), headers={"ETag": f'"{row["version"]}"'})
 
 
-@router.patch("/{campaign_id}", response_model=CampaignOut, responses=WRITE_ERRORS)
+@router.patch("/{campaign_id}", name="update", response_model=CampaignOut, responses=WRITE_ERRORS)
 async def update_campaign(
     campaign_id: str,
     who: Writer,
     db: Db,
     now: Now,
-    signal: Signal,
+    engine: Engine,
     guard: Guard,
     patch: CampaignPatch = Body(openapi_examples=PATCH_EXAMPLES),  # type: ignore[valid-type]
     if_match: str | None = Header(None, max_length=64, description="the version you read; stale -> 409"),
@@ -100,21 +98,21 @@ async def update_campaign(
     ids at once; agent, overrides, variables and time zone need a pause first."""
     body: dict[str, Any] = patch.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
     row, secret = await service.update_campaign(db, who.organization_id, campaign_id, body, if_match, now, guard)
-    signal(who.organization_id, campaign_id)
+    engine.signal(who.organization_id, campaign_id)
     return JSONResponse(serialize.campaign(row, secret), headers={"ETag": f'"{row["version"]}"'})
 
 
-@router.delete("/{campaign_id}", status_code=204, responses=WRITE_ERRORS)
-async def delete_campaign(campaign_id: str, who: Writer, db: Db, signal: Signal) -> Response:
+@router.delete("/{campaign_id}", name="delete", status_code=204, responses=WRITE_ERRORS)
+async def delete_campaign(campaign_id: str, who: Writer, db: Db, engine: Engine) -> Response:
     await service.delete_campaign(db, who.organization_id, campaign_id)
-    signal(who.organization_id, campaign_id)
+    engine.signal(who.organization_id, campaign_id)
     return Response(status_code=204)
 
 
 def _action(name: str, doc: str) -> None:
-    async def handler(campaign_id: str, who: Writer, db: Db, now: Now, signal: Signal) -> JSONResponse:
+    async def handler(campaign_id: str, who: Writer, db: Db, now: Now, engine: Engine) -> JSONResponse:
         row = await service.act(db, who.organization_id, campaign_id, name, now)
-        signal(who.organization_id, campaign_id)  # a pause stops new dials before this answers
+        engine.signal(who.organization_id, campaign_id)  # a pause stops new dials before this answers
         return JSONResponse(serialize.campaign(row), headers={"ETag": f'"{row["version"]}"'})
 
     handler.__doc__ = doc
@@ -124,7 +122,7 @@ def _action(name: str, doc: str) -> None:
         methods=["POST"],
         response_model=CampaignOut,
         responses=WRITE_ERRORS,
-        name=f"{name}_campaign",
+        name=name,
         summary=f"{name.capitalize()} a campaign",
     )
 

@@ -1,20 +1,21 @@
-"""Carrier callbacks (no API key: each carrier's own signature authenticates them)."""
+"""/v1/carriers: carrier callbacks (no API key: each carrier's own signature authenticates them)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
 
-from dialwave.api.deps import Db
+from dialwave.api.deps import Db, Engine
 from dialwave.api.schemas import ErrorBody
 from dialwave.services import carriers as service
 
-router = APIRouter(prefix="/v1/carriers", tags=["carrier callbacks"])
+router = APIRouter(prefix="/v1/carriers", tags=["carrier-callbacks"])
 _ERR = {"model": ErrorBody}
 
 
 @router.post(
     "/twilio/status/{call_id}",
+    name="twilio_status",
     status_code=204,
     responses={
         403: {**_ERR, "description": "X-Twilio-Signature missing or wrong"},
@@ -26,14 +27,12 @@ async def twilio_status(
     call_id: str,
     request: Request,
     db: Db,
+    engine: Engine,
     x_twilio_signature: str | None = Header(None, max_length=200),
 ) -> Response:
     """Twilio's status and async-AMD callbacks for one of our calls (form-encoded, signed by Twilio).
     Repeated and out-of-order callbacks are acknowledged and never move the call backwards."""
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    carrier = getattr(request.app.state, "twilio", None)
-    if await service.twilio_status(db, carrier, call_id, form, x_twilio_signature):
-        wake = getattr(request.app.state, "engine_wake", None)
-        if wake is not None:
-            wake()
+    if await service.twilio_status(db, engine.carrier("twilio"), call_id, form, x_twilio_signature):
+        engine.wake()
     return Response(status_code=204)

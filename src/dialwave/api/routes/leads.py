@@ -1,4 +1,4 @@
-"""Leads: JSON batches, CSV import, list, remove."""
+"""/v1/campaigns/{campaign_id}/leads: JSON batches, CSV import, list, remove."""
 
 from __future__ import annotations
 
@@ -11,14 +11,12 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
 from dialwave.api import serialize
-from dialwave.api.deps import AppSettings, Db, Now, Reader, Signal, Writer
+from dialwave.api.deps import AppSettings, Db, Engine, Now, Reader, Writer
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import ErrorBody, ImportResult, LeadOut, LeadsBatch, Page
-from dialwave.errors import NotFound, PayloadTooLarge, ValidationFailed
-from dialwave.services import campaigns as campaign_service
-from dialwave.services import csv_import
+from dialwave.errors import PayloadTooLarge, ValidationFailed
+from dialwave.services import lead_import
 from dialwave.services import leads as service
-from dialwave.store.repositories import leads as repo
 
 router = APIRouter(prefix="/v1/campaigns/{campaign_id}/leads", tags=["leads"])
 
@@ -32,14 +30,14 @@ IMPORT_ERRORS = {
 CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/octet-stream", "application/vnd.ms-excel")
 
 
-@router.post("", response_model=ImportResult, responses=WRITE_ERRORS)
+@router.post("", name="add", response_model=ImportResult, responses=WRITE_ERRORS)
 async def add_leads(
     campaign_id: str,
     who: Writer,
     db: Db,
     now: Now,
     settings: AppSettings,
-    signal: Signal,
+    engine: Engine,
     body: LeadsBatch = Body(
         openapi_examples={
             "recipients with metadata": {
@@ -61,10 +59,10 @@ async def add_leads(
 ) -> JSONResponse:
     """Add up to 10,000 leads. Invalid rows are reported (`errors`, rows counted from 1); valid ones are stored."""
     leads = [lead.model_dump(mode="json", exclude_none=True) for lead in body.leads]
-    report = await service.add_leads(
+    report = await lead_import.add_leads(
         db, who.organization_id, campaign_id, leads, body.default_region, now, settings.import_max_errors_listed
     )
-    signal(who.organization_id, campaign_id)
+    engine.signal(who.organization_id, campaign_id)
     return JSONResponse(report.as_dict())
 
 
@@ -83,6 +81,7 @@ async def _spool_body(request: Request, limit: int) -> IO[bytes]:
 
 @router.post(
     "/import",
+    name="import",
     response_model=ImportResult,
     responses=IMPORT_ERRORS,
     openapi_extra={
@@ -114,7 +113,7 @@ async def import_leads(
     db: Db,
     now: Now,
     settings: AppSettings,
-    signal: Signal,
+    engine: Engine,
     default_region: str | None = Query(None, min_length=2, max_length=2, description="region for numbers without +"),
 ) -> JSONResponse:
     """CSV import, streamed: column `phone_number` (or `phone`, `number`), optional `timezone`, every other
@@ -143,10 +142,10 @@ async def import_leads(
             "Content-Type: send text/csv or multipart/form-data", fields={"Content-Type": "unsupported"}
         )
     try:
-        lines = await asyncio.to_thread(csv_import.count_lines, binary)
+        lines = await asyncio.to_thread(lead_import.count_lines, binary)
         if lines > settings.import_max_rows + 1:
             raise PayloadTooLarge(f"the file has more than {settings.import_max_rows} rows; split it")
-        report = await csv_import.import_csv(
+        report = await lead_import.import_csv(
             db,
             who.organization_id,
             campaign_id,
@@ -159,11 +158,11 @@ async def import_leads(
         )
     finally:
         binary.close()
-    signal(who.organization_id, campaign_id)
+    engine.signal(who.organization_id, campaign_id)
     return JSONResponse(report.as_dict())
 
 
-@router.get("", response_model=Page[LeadOut], responses=READ_ERRORS)
+@router.get("", name="list", response_model=Page[LeadOut], responses=READ_ERRORS)
 async def list_leads(
     campaign_id: str,
     who: Reader,
@@ -172,23 +171,17 @@ async def list_leads(
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = Query(None, max_length=200),
 ) -> JSONResponse:
-    await campaign_service.get_campaign(db, who.organization_id, campaign_id)
-    async with db.read() as conn:
-        rows, nxt = await repo.list_leads(conn, campaign_id, status, limit, cursor)
+    rows, nxt = await service.list_leads(db, who.organization_id, campaign_id, status, limit, cursor)
     return JSONResponse(serialize.listing([serialize.lead(r) for r in rows], nxt))
 
 
-@router.get("/{lead_id}", response_model=LeadOut, responses=READ_ERRORS)
+@router.get("/{lead_id}", name="get", response_model=LeadOut, responses=READ_ERRORS)
 async def get_lead(campaign_id: str, lead_id: str, who: Reader, db: Db) -> JSONResponse:
-    async with db.read() as conn:
-        row = await repo.get_lead(conn, who.organization_id, campaign_id, lead_id)
-    if row is None:
-        raise NotFound(f"no lead '{lead_id}' in campaign '{campaign_id}'")
-    return JSONResponse(serialize.lead(row))
+    return JSONResponse(serialize.lead(await service.get_lead(db, who.organization_id, campaign_id, lead_id)))
 
 
-@router.delete("/{lead_id}", status_code=204, responses=WRITE_ERRORS)
-async def delete_lead(campaign_id: str, lead_id: str, who: Writer, db: Db, signal: Signal) -> Response:
-    await campaign_service.delete_lead(db, who.organization_id, campaign_id, lead_id)
-    signal(who.organization_id, campaign_id)
+@router.delete("/{lead_id}", name="delete", status_code=204, responses=WRITE_ERRORS)
+async def delete_lead(campaign_id: str, lead_id: str, who: Writer, db: Db, engine: Engine) -> Response:
+    await service.delete_lead(db, who.organization_id, campaign_id, lead_id)
+    engine.signal(who.organization_id, campaign_id)
     return Response(status_code=204)

@@ -1,4 +1,4 @@
-"""Agents (with immutable version snapshots) and phone numbers."""
+"""Agents, with their immutable version snapshots."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain.campaign_rules import FINAL
 from dialwave.store.repositories.paging import page
-from dialwave.store.tables import agent_versions, agents, calls, campaigns, phone_numbers
+from dialwave.store.tables import (
+    agent_versions,
+    agents,
+    campaigns,
+)
 
 
 async def insert_agent(
@@ -67,6 +71,14 @@ async def list_agent_versions(conn: AsyncConnection, agent_id: str) -> Sequence[
     return (await conn.execute(stmt)).mappings().all()
 
 
+async def agent_snapshot(conn: AsyncConnection, agent_id: str, version: int) -> dict[str, Any] | None:
+    stmt = sa.select(agent_versions.c.snapshot).where(
+        agent_versions.c.agent_id == agent_id, agent_versions.c.version == version
+    )
+    snapshot: dict[str, Any] | None = await conn.scalar(stmt)
+    return snapshot
+
+
 async def campaigns_using(conn: AsyncConnection, org_id: str, *, agent_id: str | None = None) -> list[str]:
     stmt = sa.select(campaigns.c.id).where(campaigns.c.organization_id == org_id, campaigns.c.status.not_in(FINAL))
     if agent_id:
@@ -80,82 +92,3 @@ async def count_campaigns_of_agent(conn: AsyncConnection, agent_id: str) -> int:
 
 async def delete_agent(conn: AsyncConnection, agent_id: str) -> None:
     await conn.execute(agents.delete().where(agents.c.id == agent_id))
-
-
-async def insert_number(
-    conn: AsyncConnection, number_id: str, org_id: str, config: dict[str, Any], now: datetime
-) -> None:
-    await conn.execute(
-        phone_numbers.insert().values(
-            id=number_id,
-            organization_id=org_id,
-            number=config["number"],
-            provider=config["provider"],
-            active=config["active"],
-            config=config,
-            created_at=now,
-            updated_at=now,
-        )
-    )
-
-
-async def get_number(conn: AsyncConnection, org_id: str, number_id: str) -> RowMapping | None:
-    stmt = sa.select(phone_numbers).where(phone_numbers.c.id == number_id, phone_numbers.c.organization_id == org_id)
-    return (await conn.execute(stmt)).mappings().first()
-
-
-async def number_taken(conn: AsyncConnection, org_id: str, number: str, except_id: str | None = None) -> bool:
-    stmt = sa.select(phone_numbers.c.id).where(
-        phone_numbers.c.organization_id == org_id, phone_numbers.c.number == number
-    )
-    if except_id:
-        stmt = stmt.where(phone_numbers.c.id != except_id)
-    return (await conn.scalar(stmt)) is not None
-
-
-async def get_numbers(conn: AsyncConnection, org_id: str, ids: list[str]) -> dict[str, RowMapping]:
-    if not ids:
-        return {}
-    stmt = sa.select(phone_numbers).where(phone_numbers.c.organization_id == org_id, phone_numbers.c.id.in_(ids))
-    return {r["id"]: r for r in (await conn.execute(stmt)).mappings()}
-
-
-async def list_numbers(
-    conn: AsyncConnection, org_id: str, limit: int, cursor: str | None
-) -> tuple[Sequence[RowMapping], str | None]:
-    stmt = sa.select(phone_numbers).where(phone_numbers.c.organization_id == org_id)
-    return await page(conn, stmt, phone_numbers.c.id, limit, cursor)
-
-
-async def update_number(conn: AsyncConnection, number_id: str, config: dict[str, Any], now: datetime) -> None:
-    await conn.execute(
-        phone_numbers.update()
-        .where(phone_numbers.c.id == number_id)
-        .values(
-            number=config["number"], provider=config["provider"], active=config["active"], config=config, updated_at=now
-        )
-    )
-
-
-async def delete_number(conn: AsyncConnection, number_id: str) -> None:
-    await conn.execute(phone_numbers.delete().where(phone_numbers.c.id == number_id))
-
-
-async def providers_in_use(conn: AsyncConnection) -> set[str]:
-    """Carriers the phone numbers of every organization use."""
-    return set((await conn.scalars(sa.select(phone_numbers.c.provider).distinct())).all())
-
-
-async def number_of_call(conn: AsyncConnection, call_id: str) -> RowMapping | None:
-    """The phone number that placed a call (a carrier callback names only the call)."""
-    stmt = (
-        sa.select(phone_numbers)
-        .join(
-            calls,
-            sa.and_(
-                calls.c.caller_id == phone_numbers.c.id, calls.c.organization_id == phone_numbers.c.organization_id
-            ),
-        )
-        .where(calls.c.id == call_id)
-    )
-    return (await conn.execute(stmt)).mappings().first()

@@ -1,8 +1,9 @@
-"""Campaign rows and their maintained counters."""
+"""Campaign rows, their status moves and their maintained counters."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -89,3 +90,46 @@ async def set_common_keys(conn: AsyncConnection, campaign_id: str, keys: list[st
 
 def counts_of(row: RowMapping) -> dict[str, int]:
     return {name: int(row[f"count_{name}"]) for name in COUNTERS}
+
+
+async def engine_campaigns(conn: AsyncConnection) -> Sequence[RowMapping]:
+    """Campaigns the engine has work for: active, scheduled, and paused ones with calls in flight."""
+    stmt = sa.select(campaigns).where(campaigns.c.status.in_(("active", "scheduled", "paused")))
+    return (await conn.execute(stmt)).mappings().all()
+
+
+async def campaign_row(conn: AsyncConnection, campaign_id: str) -> RowMapping | None:
+    return (await conn.execute(sa.select(campaigns).where(campaigns.c.id == campaign_id))).mappings().first()
+
+
+async def set_campaign_status(
+    conn: AsyncConnection, campaign_id: str, expected: str, status: str, now: datetime, reason: str | None
+) -> bool:
+    """Move a campaign from `expected` to `status` (bumping its version); False if it moved meanwhile."""
+    values: dict[str, Any] = {
+        "status": status,
+        "status_reason": reason,
+        "updated_at": now,
+        "version": campaigns.c.version + 1,
+    }
+    if status in ("completed", "cancelled"):
+        values["completed_at"] = now
+    if status == "active":
+        values["started_at"] = sa.func.coalesce(campaigns.c.started_at, now)
+    result = await conn.execute(
+        campaigns.update().where(campaigns.c.id == campaign_id, campaigns.c.status == expected).values(**values)
+    )
+    return bool(result.rowcount)
+
+
+async def lock_campaigns(conn: AsyncConnection, campaign_ids: Sequence[str]) -> dict[str, str]:
+    """Current status of campaigns, read under a share lock so a pause waits for this transaction.
+    SQLite has one engine, in the API's process: a pause cannot commit during this transaction, and the
+    engine hears of it in-process (invalidate) before the pause answers; no query needed."""
+    if not campaign_ids:
+        return {}
+    if conn.dialect.name != "postgresql":
+        return dict.fromkeys(campaign_ids, "active")  # the caller's in-process state is authoritative
+    stmt = sa.select(campaigns.c.id, campaigns.c.status).where(campaigns.c.id.in_(list(campaign_ids)))
+    stmt = stmt.with_for_update(read=True)
+    return {row.id: row.status for row in await conn.execute(stmt)}

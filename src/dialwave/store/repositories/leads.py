@@ -1,47 +1,22 @@
-"""Leads, the do-not-call list and calls (attempts)."""
+"""Leads: bulk inserts, reads, the dispatcher's claims and batched updates, cancellation."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dialwave.domain import lead_states as ls
+from dialwave.domain.leads import ClaimedLead
 from dialwave.store.repositories.campaigns import add_counts
 from dialwave.store.repositories.paging import page
-from dialwave.store.tables import calls, dnc_numbers, leads
-
-_IN_CHUNK = 900  # stays under SQLite's bound-parameter limit
-
-
-async def _insert_ignore(
-    conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]], key: sa.Column[Any] | None = None
-) -> list[Any]:
-    """Insert rows, skipping those that hit a unique key; returns the `key` (default: the first primary
-    key column) of each inserted row.
-
-    Counted with RETURNING: asyncpg's executemany reports no row count, so a count from rowcount
-    would take skipped rows for inserted ones."""
-    if not rows:
-        return []
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    key = key if key is not None else next(iter(table.primary_key.columns))
-    stmt = dialect_insert(table).on_conflict_do_nothing().returning(key)
-    result = await conn.execute(stmt, rows)
-    return list(result.scalars().all())
-
-
-def _one_of(conn: AsyncConnection, column: sa.Column[str], values: Sequence[str]) -> list[sa.ColumnElement[bool]]:
-    """`column IN values`, as few statements as possible: PostgreSQL takes one array parameter (a long
-    IN list of parameters gets a poor generic plan there); SQLite takes chunks under its parameter limit."""
-    if conn.dialect.name == "postgresql":
-        return [column == sa.any_(sa.bindparam("values", list(values), type_=postgresql.ARRAY(sa.String)))]
-    return [column.in_(values[i : i + _IN_CHUNK]) for i in range(0, len(values), _IN_CHUNK)]
+from dialwave.store.repositories.sql import latest_per_number, one_of, sqlite_time, update_many
+from dialwave.store.tables import leads
 
 
 class NewLead(NamedTuple):
@@ -95,11 +70,6 @@ _POSTGRES_INSERT = sa.text(
 ).bindparams(sa.bindparam("now", type_=sa.DateTime(timezone=True)))
 
 
-def sqlite_time(value: datetime) -> str:
-    """The storage format SQLAlchemy's SQLite DateTime reads back (UTC, naive)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
 async def insert_leads(conn: AsyncConnection, org_id: str, campaign_id: str, now: datetime, batch: LeadBatch) -> int:
     """Insert queued leads, due `now`, skipping numbers already in the campaign; returns how many were new."""
     if not batch.rows:
@@ -149,80 +119,6 @@ async def cancel_open_leads(conn: AsyncConnection, campaign_id: str, reason: str
     return total
 
 
-async def dnc_is_empty(conn: AsyncConnection, org_id: str) -> bool:
-    stmt = sa.select(dnc_numbers.c.phone_number).where(dnc_numbers.c.organization_id == org_id).limit(1)
-    return (await conn.scalar(stmt)) is None
-
-
-async def dnc_contains(conn: AsyncConnection, org_id: str, numbers: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for condition in _one_of(conn, dnc_numbers.c.phone_number, numbers):
-        stmt = sa.select(dnc_numbers.c.phone_number).where(dnc_numbers.c.organization_id == org_id, condition)
-        found.update((await conn.scalars(stmt)).all())
-    return found
-
-
-async def dnc_add(
-    conn: AsyncConnection, org_id: str, numbers: Iterable[str], reason: str | None, source: str, now: datetime
-) -> int:
-    return len(await dnc_added(conn, org_id, numbers, reason, source, now))
-
-
-async def dnc_added(
-    conn: AsyncConnection, org_id: str, numbers: Iterable[str], reason: str | None, source: str, now: datetime
-) -> list[str]:
-    """Like dnc_add, returning the numbers that were not listed before."""
-    rows = [
-        {"organization_id": org_id, "phone_number": n, "reason": reason, "source": source, "created_at": now}
-        for n in numbers
-    ]
-    return [str(n) for n in await _insert_ignore(conn, dnc_numbers, rows, dnc_numbers.c.phone_number)]
-
-
-async def dnc_remove(conn: AsyncConnection, org_id: str, number: str) -> bool:
-    result = await conn.execute(
-        dnc_numbers.delete().where(dnc_numbers.c.organization_id == org_id, dnc_numbers.c.phone_number == number)
-    )
-    return bool(result.rowcount)
-
-
-async def dnc_list(
-    conn: AsyncConnection, org_id: str, number: str | None, limit: int, cursor: str | None
-) -> tuple[Sequence[RowMapping], str | None]:
-    stmt = sa.select(dnc_numbers, dnc_numbers.c.phone_number.label("id")).where(dnc_numbers.c.organization_id == org_id)
-    if number:
-        stmt = stmt.where(dnc_numbers.c.phone_number == number)
-    return await page(conn, stmt, dnc_numbers.c.phone_number, limit, cursor)
-
-
-async def get_call(conn: AsyncConnection, org_id: str, call_id: str, lock: bool = False) -> RowMapping | None:
-    """`lock`: FOR UPDATE (PostgreSQL), so a result post and the engine's hang-up write of this call
-    happen one after the other (SQLite serialises writers anyway)."""
-    stmt = sa.select(calls).where(calls.c.id == call_id, calls.c.organization_id == org_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await conn.execute(stmt)).mappings().first()
-
-
-async def list_calls(
-    conn: AsyncConnection,
-    org_id: str,
-    campaign_id: str | None,
-    lead_id: str | None,
-    outcome: str | None,
-    limit: int,
-    cursor: str | None,
-) -> tuple[Sequence[RowMapping], str | None]:
-    stmt = sa.select(calls).where(calls.c.organization_id == org_id)
-    if campaign_id:
-        stmt = stmt.where(calls.c.campaign_id == campaign_id)
-    if lead_id:
-        stmt = stmt.where(calls.c.lead_id == lead_id)
-    if outcome:
-        stmt = stmt.where(calls.c.outcome == outcome)
-    return await page(conn, stmt, calls.c.id, limit, cursor)
-
-
 async def refresh_statistics(conn: AsyncConnection) -> None:
     """PostgreSQL: re-sample the leads table, so the dispatcher's claims get good plans at once after a
     bulk load instead of after autovacuum's next ANALYZE. (SQLite plans these queries from the schema.)"""
@@ -230,23 +126,82 @@ async def refresh_statistics(conn: AsyncConnection) -> None:
         await conn.exec_driver_sql("ANALYZE leads")
 
 
-async def reached_before(conn: AsyncConnection, org_id: str, number: str, call_id: str) -> bool:
-    """Was this number answered by an earlier call of the organization (the `returning` flag)?"""
-    this = sa.select(calls.c.started_at).where(calls.c.id == call_id).scalar_subquery()
+_LEAD_CLAIM_COLUMNS = (
+    leads.c.id,
+    leads.c.organization_id,
+    leads.c.campaign_id,
+    leads.c.phone_number,
+    leads.c.variables,
+    leads.c.timezone,
+    leads.c.agent_overrides,
+    leads.c.status,
+    leads.c.attempts,
+    leads.c.retries,
+    leads.c.next_attempt_at,
+)
+
+
+def _claimed(row: RowMapping) -> ClaimedLead:
+    return ClaimedLead(
+        row["id"],
+        row["phone_number"],
+        row["timezone"],
+        row["variables"] or {},
+        row["agent_overrides"],
+        row["status"],
+        row["attempts"],
+        dict(row["retries"] or {}),
+        row["next_attempt_at"],
+    )
+
+
+async def next_due_at(conn: AsyncConnection, campaign_id: str) -> datetime | None:
     stmt = (
-        sa.select(calls.c.id)
-        .where(
-            calls.c.organization_id == org_id,
-            calls.c.to_number == number,
-            calls.c.id != call_id,
-            calls.c.answered_at.is_not(None),
-            calls.c.started_at < this,
-        )
+        sa.select(leads.c.next_attempt_at)
+        .where(leads.c.campaign_id == campaign_id, leads.c.status.in_(ls.DUE))
+        .order_by(leads.c.next_attempt_at)
         .limit(1)
     )
-    return (await conn.execute(stmt)).first() is not None
+    value: datetime | None = await conn.scalar(stmt)
+    return value
 
 
-async def call_by_id(conn: AsyncConnection, call_id: str) -> RowMapping | None:
-    """A call by id alone (a call token names only its call; the organization comes from the row)."""
-    return (await conn.execute(sa.select(calls).where(calls.c.id == call_id))).mappings().first()
+async def claim_due(conn: AsyncConnection, campaign_id: str, now: datetime, limit: int) -> list[ClaimedLead]:
+    """Due leads in next_attempt_at order, locked for this transaction (PostgreSQL: SKIP LOCKED, so
+    workers never wait on each other; SQLite: the single writer transaction holds them)."""
+    stmt = (
+        sa.select(*_LEAD_CLAIM_COLUMNS)
+        .where(leads.c.campaign_id == campaign_id, leads.c.status.in_(ls.DUE), leads.c.next_attempt_at <= now)
+        .order_by(leads.c.next_attempt_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return [_claimed(row) for row in (await conn.execute(stmt)).mappings()]
+
+
+async def lead_rows(conn: AsyncConnection, lead_ids: Sequence[str]) -> dict[str, ClaimedLead]:
+    found: dict[str, ClaimedLead] = {}
+    for condition in one_of(conn, leads.c.id, lead_ids):
+        for row in (await conn.execute(sa.select(*_LEAD_CLAIM_COLUMNS).where(condition))).mappings():
+            found[row["id"]] = _claimed(row)
+    return found
+
+
+async def last_completed(
+    conn: AsyncConnection, org_id: str, numbers: Sequence[str], since: datetime
+) -> dict[str, datetime]:
+    """When a lead for each number last completed in any campaign of the organization, if since `since`."""
+    return await latest_per_number(
+        conn,
+        leads.c.phone_number,
+        leads.c.finished_at,
+        numbers,
+        leads.c.organization_id == org_id,
+        leads.c.status == ls.COMPLETED,
+        leads.c.finished_at >= since,
+    )
+
+
+async def update_leads(conn: AsyncConnection, rows: dict[str, dict[str, Any]]) -> None:
+    await update_many(conn, leads, rows)

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dialwave.store.repositories.leads import sqlite_time
 from dialwave.store.repositories.paging import page
+from dialwave.store.repositories.sql import sqlite_time
 from dialwave.store.tables import events, webhook_attempts, webhook_deliveries, webhook_endpoints
 
 # -- endpoints -------------------------------------------------------------------------------------------

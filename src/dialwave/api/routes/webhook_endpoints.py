@@ -1,4 +1,4 @@
-"""Organization webhook endpoints, their delivery log and re-sends."""
+"""/v1/webhook-endpoints: the organization's webhook endpoints, their delivery log and re-sends."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import JSONResponse
 
 from dialwave.api import serialize
-from dialwave.api.deps import Db, Guard, Now, Reader, Signal, Writer
+from dialwave.api.deps import Db, Engine, Guard, Now, Reader, Writer
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
-from dialwave.api.schemas import DeliveryOut, EndpointCreated, EndpointOut, Page
+from dialwave.api.schemas import DeliveryOut, EndpointCreated, EndpointIn, EndpointOut, EndpointPatch, Page
 from dialwave.services import webhooks as service
-from dialwave.services.webhooks import EndpointIn, EndpointPatch
 
-router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"])
+router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhook-endpoints"])
 
 CREATE_EXAMPLE: Any = {
     "url": "https://example.com/hooks/dialwave",
@@ -23,63 +22,65 @@ CREATE_EXAMPLE: Any = {
 }
 
 
-@router.post("", status_code=201, response_model=EndpointCreated, responses=WRITE_ERRORS)
+@router.post("", name="create", status_code=201, response_model=EndpointCreated, responses=WRITE_ERRORS)
 async def create_endpoint(
     who: Writer,
     db: Db,
     now: Now,
     guard: Guard,
-    signal: Signal,
+    engine: Engine,
     body: EndpointIn = Body(openapi_examples={"filtered": {"value": CREATE_EXAMPLE}}),
 ) -> JSONResponse:
     """Every event of the organization that passes `event_types` is sent here, signed per Standard
     Webhooks with `secret` (shown in this answer only; rotate it with `.../rotate-secret`)."""
-    row, secret = await service.create_endpoint(db, guard, who.organization_id, body, now)
-    signal(who.organization_id, row["id"])  # the engine starts writing this organization's events
-    return JSONResponse(service.endpoint_out(row, secret), status_code=201)
+    row, secret = await service.create_endpoint(db, guard, who.organization_id, now, **body.model_dump())
+    engine.signal(who.organization_id, row["id"])  # the engine starts writing this organization's events
+    return JSONResponse(serialize.endpoint(row, secret), status_code=201)
 
 
-@router.get("", response_model=Page[EndpointOut], responses=READ_ERRORS)
+@router.get("", name="list", response_model=Page[EndpointOut], responses=READ_ERRORS)
 async def list_endpoints(
     who: Reader,
     db: Db,
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = Query(None, max_length=200),
 ) -> JSONResponse:
-    items, nxt = await service.list_endpoints(db, who.organization_id, limit, cursor)
-    return JSONResponse(serialize.listing(items, nxt))
+    rows, nxt = await service.list_endpoints(db, who.organization_id, limit, cursor)
+    return JSONResponse(serialize.listing([serialize.endpoint(r) for r in rows], nxt))
 
 
-@router.get("/{endpoint_id}", response_model=EndpointOut, responses=READ_ERRORS)
+@router.get("/{endpoint_id}", name="get", response_model=EndpointOut, responses=READ_ERRORS)
 async def get_endpoint(endpoint_id: str, who: Reader, db: Db) -> JSONResponse:
-    return JSONResponse(service.endpoint_out(await service.get_endpoint(db, who.organization_id, endpoint_id)))
+    return JSONResponse(serialize.endpoint(await service.get_endpoint(db, who.organization_id, endpoint_id)))
 
 
-@router.patch("/{endpoint_id}", response_model=EndpointOut, responses=WRITE_ERRORS)
+@router.patch("/{endpoint_id}", name="update", response_model=EndpointOut, responses=WRITE_ERRORS)
 async def update_endpoint(
     endpoint_id: str,
     who: Writer,
     db: Db,
     now: Now,
     guard: Guard,
-    signal: Signal,
+    engine: Engine,
     body: EndpointPatch = Body(openapi_examples={"re-enable": {"value": {"enabled": True}}}),
 ) -> JSONResponse:
     """Partial update; `enabled: true` re-enables an endpoint disabled by a 410 answer."""
     patch = body.model_dump(exclude_unset=True)
     row = await service.update_endpoint(db, guard, who.organization_id, endpoint_id, patch, now)
-    signal(who.organization_id, None)
-    return JSONResponse(service.endpoint_out(row))
+    engine.signal(who.organization_id, None)
+    return JSONResponse(serialize.endpoint(row))
 
 
-@router.delete("/{endpoint_id}", status_code=204, responses=WRITE_ERRORS)
-async def delete_endpoint(endpoint_id: str, who: Writer, db: Db, signal: Signal) -> Response:
+@router.delete("/{endpoint_id}", name="delete", status_code=204, responses=WRITE_ERRORS)
+async def delete_endpoint(endpoint_id: str, who: Writer, db: Db, engine: Engine) -> Response:
     await service.delete_endpoint(db, who.organization_id, endpoint_id)
-    signal(who.organization_id, None)
+    engine.signal(who.organization_id, None)
     return Response(status_code=204)
 
 
-@router.post("/{endpoint_id}/rotate-secret", response_model=EndpointCreated, responses=WRITE_ERRORS)
+@router.post(
+    "/{endpoint_id}/rotate-secret", name="rotate_secret", response_model=EndpointCreated, responses=WRITE_ERRORS
+)
 async def rotate_secret(
     endpoint_id: str,
     who: Writer,
@@ -90,10 +91,12 @@ async def rotate_secret(
     """A new secret (shown in this answer only). Until `keep_old_seconds` pass, every request carries a
     signature by the new and by the old secret, so the receiver can switch at its own pace."""
     row, secret = await service.rotate_secret(db, who.organization_id, endpoint_id, keep_old_seconds, now)
-    return JSONResponse(service.endpoint_out(row, secret))
+    return JSONResponse(serialize.endpoint(row, secret))
 
 
-@router.get("/{endpoint_id}/deliveries", response_model=Page[DeliveryOut], responses=READ_ERRORS)
+@router.get(
+    "/{endpoint_id}/deliveries", name="list_deliveries", response_model=Page[DeliveryOut], responses=READ_ERRORS
+)
 async def list_deliveries(
     endpoint_id: str,
     who: Reader,
@@ -103,11 +106,17 @@ async def list_deliveries(
     cursor: str | None = Query(None, max_length=200),
 ) -> JSONResponse:
     """Each event sent (or to be sent) here, oldest first, with its last 20 attempts."""
-    items, nxt = await service.list_deliveries(db, who.organization_id, endpoint_id, status, limit, cursor)
-    return JSONResponse(serialize.listing(items, nxt))
+    found, nxt = await service.list_deliveries(db, who.organization_id, endpoint_id, status, limit, cursor)
+    return JSONResponse(serialize.listing([serialize.delivery(r, attempts) for r, attempts in found], nxt))
 
 
-@router.post("/{endpoint_id}/deliveries/{delivery_id}/retry", response_model=DeliveryOut, responses=WRITE_ERRORS)
+@router.post(
+    "/{endpoint_id}/deliveries/{delivery_id}/retry",
+    name="retry_delivery",
+    response_model=DeliveryOut,
+    responses=WRITE_ERRORS,
+)
 async def retry_delivery(endpoint_id: str, delivery_id: str, who: Writer, db: Db, now: Now) -> JSONResponse:
     """Send the event again now (same `webhook-id`), with a fresh retry schedule."""
-    return JSONResponse(await service.retry_delivery(db, who.organization_id, endpoint_id, delivery_id, now))
+    row, attempts = await service.retry_delivery(db, who.organization_id, endpoint_id, delivery_id, now)
+    return JSONResponse(serialize.delivery(row, attempts))

@@ -1,28 +1,20 @@
-"""What an ended call changes (call row, lead, counters, automatic DNC) and the group commit that
-writes it all in one transaction."""
+"""What an ended call changes: its call row, its lead (retry, completed or failed, by the campaign's
+policy), the campaign's counters, an automatic DNC entry, and the events that say so. Everything goes
+to the write buffer; the next group commit writes it."""
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime
-from typing import TYPE_CHECKING
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import lead_states as ls
 from dialwave.domain.dialable import earliest
 from dialwave.domain.outcomes import Classified
 from dialwave.domain.retry import Decision, callback, decide, final_status
-from dialwave.engine import events
-from dialwave.engine.state import CampaignState, Live, Writes
-from dialwave.services.calls import stored_results
-from dialwave.store.repositories import dispatch as repo
-from dialwave.store.repositories.campaigns import add_counts
-from dialwave.store.repositories.webhooks import insert_events
+from dialwave.engine.dial import Memory
+from dialwave.engine.event_log import EventLog
+from dialwave.engine.state import CampaignState, Live
+from dialwave.engine.write_buffer import WriteBuffer
 from dialwave.telephony.base import CallEvent
-
-if TYPE_CHECKING:
-    from dialwave.engine.dispatcher import Engine
 
 RUNNING = ("active", "paused", "scheduled")
 
@@ -41,10 +33,16 @@ def _decision(camp: CampaignState | None, live: Live, classified: Classified, at
     return decide(camp.config.retry, classified.reason, live.attempt, live.retries, at)
 
 
-def apply_end(
-    engine: Engine, live: Live, event: CallEvent, classified: Classified, note: str | None, camp: CampaignState | None
+def record_end(
+    w: WriteBuffer,
+    log: EventLog,
+    memory: Memory,
+    live: Live,
+    event: CallEvent,
+    classified: Classified,
+    note: str | None,
+    camp: CampaignState | None,
 ) -> None:
-    w = engine.writes
     at = event.at
     decision = _decision(camp, live, classified, at)
     assert ls.can_move(live.lead_status, decision.status), (live.lead_status, decision.status)
@@ -69,11 +67,11 @@ def apply_end(
     )
     final = decision.status in ls.FINAL
     key = (live.org_id, live.to_number)
-    if live.org_id in engine.memory.cooldown_orgs:
+    if live.org_id in memory.cooldown_orgs:
         if live.answered_at is not None:
-            engine.memory.answered[key] = live.answered_at
+            memory.answered[key] = live.answered_at
         if decision.status == ls.COMPLETED:
-            engine.memory.completed[key] = at
+            memory.completed[key] = at
     w.lead(
         live.lead_id,
         status=decision.status,
@@ -85,8 +83,7 @@ def apply_end(
         updated_at=at,
     )
     w.move(live.campaign_id, "in_progress", ls.counter(decision.status))
-    events.call_ended(
-        engine,
+    log.call_ended(
         live,
         at,
         outcome=classified.outcome,
@@ -108,37 +105,4 @@ def apply_end(
         if hit:
             reason = f"added automatically: {hit[0]} (campaign {camp.id})"
             w.dnc.append((live.org_id, live.to_number, reason, camp.id, "auto"))
-            engine.blocked.add((live.org_id, live.to_number))
-
-
-async def flush(engine: Engine, conn: AsyncConnection, now: datetime) -> None:
-    """Write every buffered change in the caller's transaction (one group commit)."""
-    w = engine.writes
-    if w.empty:
-        return
-    engine.writes = Writes(finished=w.finished)
-    if w.released_calls:
-        await repo.delete_calls(conn, w.released_calls)
-    if w.calls:
-        await repo.update_calls(conn, w.calls)
-    if w.leads:
-        await repo.update_leads(conn, w.leads)
-    if w.unresulted:  # after the call rows are written (and, on PostgreSQL, locked): see post_result
-        for reopened in await stored_results(conn, w.unresulted, now):
-            if reopened in engine.campaigns:
-                engine.campaigns[reopened].due_known = False
-    counts: dict[str, Counter[str]] = {k: Counter(v) for k, v in w.counts.items()}
-    for org_id, number, reason, campaign_id, source in w.dnc:
-        added, deltas = await repo.put_on_dnc(conn, org_id, number, reason, source, now)
-        if added:
-            events.dnc_added(engine, org_id, number, reason, deltas, campaign_id, now, source)
-        for moved_in, delta in deltas.items():
-            counts.setdefault(moved_in, Counter()).update(delta)
-            if moved_in in engine.campaigns:
-                engine.campaigns[moved_in].due_known = False
-    for campaign_id, counter in counts.items():
-        await add_counts(conn, campaign_id, **{k: v for k, v in counter.items() if v})
-    if engine.writes.events or w.events:  # dnc_added events above went to the new buffer
-        await insert_events(conn, w.events + engine.writes.events)
-        engine.writes.events = []
-    engine.stats["flushes"] += 1
+            memory.blocked.add((live.org_id, live.to_number))

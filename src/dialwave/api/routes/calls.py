@@ -1,0 +1,73 @@
+"""/v1/calls: attempts, and the agent runtime's side of each (context and result)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Body, Query
+from fastapi.responses import JSONResponse
+
+from dialwave.api import serialize
+from dialwave.api.deps import CallReader, CallWriter, Db, Engine, Now, Reader
+from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
+from dialwave.api.schemas import CallContext, CallDetail, CallOut, CallResultOut, Page, ResultIn
+from dialwave.services import calls as service
+
+router = APIRouter(prefix="/v1/calls", tags=["calls"])
+
+Outcome = Literal[
+    "answered", "voicemail", "busy", "no_answer", "failed", "provider_error", "short_duration", "opted_out"
+]
+
+
+@router.get("", name="list", response_model=Page[CallOut], responses=READ_ERRORS)
+async def list_calls(
+    who: Reader,
+    db: Db,
+    campaign_id: str | None = Query(None, max_length=40),
+    lead_id: str | None = Query(None, max_length=40),
+    outcome: Outcome | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = Query(None, max_length=200),
+) -> JSONResponse:
+    rows, nxt = await service.list_calls(db, who.organization_id, campaign_id, lead_id, outcome, limit, cursor)
+    return JSONResponse(serialize.listing([serialize.call(r) for r in rows], nxt))
+
+
+@router.get("/{call_id}/context", name="context", response_model=CallContext, responses=READ_ERRORS)
+async def call_context(call_id: str, org_id: CallReader, db: Db) -> JSONResponse:
+    """What the agent runtime needs when the call is answered: rendered prompt and opening message, the
+    lead's variables, `returning`, voice and language. Authorised by the call's own token (the carrier
+    hands it to the runtime: SIP `X-Dialwave-Token`, Twilio stream parameter `token`) or an API key."""
+    return JSONResponse(await service.context(db, org_id, call_id))
+
+
+@router.post("/{call_id}/result", name="post_result", response_model=CallResultOut, responses=WRITE_ERRORS)
+async def post_call_result(
+    call_id: str,
+    org_id: CallWriter,
+    db: Db,
+    now: Now,
+    engine: Engine,
+    body: ResultIn = Body(
+        openapi_examples={"opt-out": {"value": {"disposition": "not interested", "opted_out": True}}}
+    ),
+) -> JSONResponse:
+    """The runtime's result for the call (the call's token or an API key). Posting again updates it;
+    an opt-out is applied once, before this answers: the number is on the DNC list and its pending
+    attempts are skipped in every campaign."""
+    posted = await service.post_result(db, org_id, call_id, body.model_dump(exclude_unset=True), now)
+    if body.opted_out:
+        engine.signal(org_id, None)  # claimed attempts of this number are not dialed
+    elif posted.redecided is not None:
+        engine.signal(org_id, posted.redecided)  # the call had ended: its lead now waits for the new attempt
+    elif posted.call_live and (body.conversion is not None or body.callback_at is not None):
+        engine.note_result(call_id, body.conversion, body.callback_at)  # the call is up: its end decides
+    return JSONResponse(serialize.call_result(posted.result))
+
+
+@router.get("/{call_id}", name="get", response_model=CallDetail, responses=READ_ERRORS)
+async def get_call(call_id: str, who: Reader, db: Db) -> JSONResponse:
+    """The call, with the agent runtime's result when one was posted."""
+    row, result = await service.get_call(db, who.organization_id, call_id)
+    return JSONResponse({**serialize.call(row), "result": serialize.call_result(result) if result else None})

@@ -1,0 +1,124 @@
+"""The dispatcher's buffered writes: every state change (calls, leads, counters, automatic DNC
+entries, events) waits here, merged per row, until the next group commit writes it all in one
+transaction (`flush`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dialwave.services.calls import stored_results
+from dialwave.store.repositories import calls as call_repo
+from dialwave.store.repositories import dnc as dnc_repo
+from dialwave.store.repositories import leads as lead_repo
+from dialwave.store.repositories.campaigns import add_counts
+from dialwave.store.repositories.webhooks import insert_events
+
+
+class DncEvents(Protocol):
+    """Who records `lead.dnc_added` for a number the commit put on the list (the event log)."""
+
+    def dnc_added(
+        self,
+        org_id: str,
+        number: str,
+        reason: str,
+        deltas: Mapping[str, Mapping[str, int]],
+        campaign_id: str | None,
+        at: datetime,
+        source: str,
+    ) -> None: ...
+
+
+@dataclass
+class Batch:
+    """What one group commit writes."""
+
+    calls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    leads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+    released_calls: list[str] = field(default_factory=list)
+    dnc: list[tuple[str, str, str, str | None, str]] = field(
+        default_factory=list
+    )  # org, number, reason, campaign, source
+    events: list[dict[str, Any]] = field(default_factory=list)  # outbox rows, committed with the changes
+    # Calls ended without a runtime result known here (call -> organization): one posted to another
+    # process while the call was up is looked up in the commit that ends the call.
+    unresulted: dict[str, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.calls) + len(self.leads) + len(self.released_calls) + len(self.dnc) + len(self.events)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.calls or self.leads or self.released_calls or self.dnc or self.counts or self.events)
+
+
+@dataclass
+class WriteBuffer(Batch):
+    """The batch being filled. One object for the engine's life: `take()` hands its contents to a
+    commit and starts afresh; `restore()` puts a snapshot back when that commit failed."""
+
+    finished: set[str] = field(default_factory=set)  # campaigns whose leads reached a final status
+
+    def call(self, call_id: str, **values: Any) -> None:
+        self.calls.setdefault(call_id, {}).update(values)
+
+    def lead(self, lead_id: str, **values: Any) -> None:
+        self.leads.setdefault(lead_id, {}).update(values)
+
+    def move(self, campaign_id: str, old: str | None, new: str | None) -> None:
+        counter = self.counts.setdefault(campaign_id, Counter())
+        if old:
+            counter[old] -= 1
+        if new:
+            counter[new] += 1
+
+    def snapshot(self) -> Batch:
+        """The batch as it stands (the same containers, not copies)."""
+        return Batch(self.calls, self.leads, self.counts, self.released_calls, self.dnc, self.events, self.unresulted)
+
+    def take(self) -> Batch:
+        batch = self.snapshot()
+        self.restore(Batch())
+        return batch
+
+    def restore(self, batch: Batch) -> None:
+        self.calls, self.leads, self.counts = batch.calls, batch.leads, batch.counts
+        self.released_calls, self.dnc, self.events = batch.released_calls, batch.dnc, batch.events
+        self.unresulted = batch.unresulted
+
+
+async def flush(buffer: WriteBuffer, log: DncEvents, conn: AsyncConnection, now: datetime) -> set[str]:
+    """Write every buffered change in the caller's transaction (one group commit). Returns the
+    campaigns whose due leads changed in the database meanwhile (a result posted to another process
+    reopened a lead; an automatic DNC entry skipped leads of that number)."""
+    w = buffer.take()
+    changed: set[str] = set()
+    if w.released_calls:
+        await call_repo.delete_pending_calls(conn, w.released_calls)
+    if w.calls:
+        await call_repo.update_calls(conn, w.calls)
+    if w.leads:
+        await lead_repo.update_leads(conn, w.leads)
+    if w.unresulted:  # after the call rows are written (and, on PostgreSQL, locked): see post_result
+        changed |= await stored_results(conn, w.unresulted, now)
+    counts: dict[str, Counter[str]] = {k: Counter(v) for k, v in w.counts.items()}
+    for org_id, number, reason, campaign_id, source in w.dnc:
+        added, deltas = await dnc_repo.put_on_dnc(conn, org_id, number, reason, source, now)
+        if added:
+            log.dnc_added(org_id, number, reason, deltas, campaign_id, now, source)
+        for moved_in, delta in deltas.items():
+            counts.setdefault(moved_in, Counter()).update(delta)
+            changed.add(moved_in)
+    for campaign_id, counter in counts.items():
+        await add_counts(conn, campaign_id, **{k: v for k, v in counter.items() if v})
+    if buffer.events or w.events:  # the dnc_added events above went to the fresh batch
+        await insert_events(conn, w.events + buffer.events)
+        buffer.events = []
+    return changed

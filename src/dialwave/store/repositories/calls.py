@@ -1,0 +1,119 @@
+"""Calls (attempts): the intent to dial, their state, and the lookups the guards and the agent side need."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dialwave.store.repositories.paging import page
+from dialwave.store.repositories.sql import latest_per_number, one_of, update_many
+from dialwave.store.tables import calls
+
+LIVE_CALL = ("pending", "dialing", "ringing", "in_call")
+
+
+async def get_call(conn: AsyncConnection, org_id: str, call_id: str, lock: bool = False) -> RowMapping | None:
+    """`lock`: FOR UPDATE (PostgreSQL), so a result post and the engine's hang-up write of this call
+    happen one after the other (SQLite serialises writers anyway)."""
+    stmt = sa.select(calls).where(calls.c.id == call_id, calls.c.organization_id == org_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def list_calls(
+    conn: AsyncConnection,
+    org_id: str,
+    campaign_id: str | None,
+    lead_id: str | None,
+    outcome: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[Sequence[RowMapping], str | None]:
+    stmt = sa.select(calls).where(calls.c.organization_id == org_id)
+    if campaign_id:
+        stmt = stmt.where(calls.c.campaign_id == campaign_id)
+    if lead_id:
+        stmt = stmt.where(calls.c.lead_id == lead_id)
+    if outcome:
+        stmt = stmt.where(calls.c.outcome == outcome)
+    return await page(conn, stmt, calls.c.id, limit, cursor)
+
+
+async def call_by_id(conn: AsyncConnection, call_id: str) -> RowMapping | None:
+    """A call by id alone (a call token names only its call; the organization comes from the row)."""
+    return (await conn.execute(sa.select(calls).where(calls.c.id == call_id))).mappings().first()
+
+
+async def reached_before(conn: AsyncConnection, org_id: str, number: str, call_id: str) -> bool:
+    """Was this number answered by an earlier call of the organization (the `returning` flag)?"""
+    this = sa.select(calls.c.started_at).where(calls.c.id == call_id).scalar_subquery()
+    stmt = (
+        sa.select(calls.c.id)
+        .where(
+            calls.c.organization_id == org_id,
+            calls.c.to_number == number,
+            calls.c.id != call_id,
+            calls.c.answered_at.is_not(None),
+            calls.c.started_at < this,
+        )
+        .limit(1)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def attempts_since(
+    conn: AsyncConnection, org_id: str, numbers: Sequence[str], since: datetime
+) -> dict[str, list[datetime]]:
+    """Start times of the organization's attempts to each number since `since` (any campaign)."""
+    found: dict[str, list[datetime]] = {}
+    for condition in one_of(conn, calls.c.to_number, numbers):
+        stmt = sa.select(calls.c.to_number, calls.c.started_at).where(
+            calls.c.organization_id == org_id, condition, calls.c.started_at >= since
+        )
+        for number, started in await conn.execute(stmt):
+            found.setdefault(number, []).append(started)
+    return found
+
+
+async def last_answered(
+    conn: AsyncConnection, org_id: str, numbers: Sequence[str], since: datetime
+) -> dict[str, datetime]:
+    """When each number last answered (any campaign of the organization), if since `since`."""
+    return await latest_per_number(
+        conn,
+        calls.c.to_number,
+        calls.c.answered_at,
+        numbers,
+        calls.c.organization_id == org_id,
+        calls.c.started_at >= since,
+        calls.c.outcome.in_(("answered", "short_duration", "opted_out")),
+    )
+
+
+async def insert_calls(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(calls.insert(), rows)
+
+
+async def delete_pending_calls(conn: AsyncConnection, call_ids: Sequence[str]) -> None:
+    for condition in one_of(conn, calls.c.id, call_ids):
+        await conn.execute(calls.delete().where(condition, calls.c.status == "pending"))
+
+
+async def update_calls(conn: AsyncConnection, rows: dict[str, dict[str, Any]]) -> None:
+    await update_many(conn, calls, rows)
+
+
+async def live_calls(conn: AsyncConnection, campaign_ids: Sequence[str]) -> Sequence[RowMapping]:
+    """Calls between intent and hang-up of these campaigns."""
+    found: list[RowMapping] = []
+    for condition in one_of(conn, calls.c.campaign_id, campaign_ids):
+        stmt = sa.select(calls).where(condition, calls.c.status.in_(LIVE_CALL))
+        found.extend((await conn.execute(stmt)).mappings().all())
+    return found

@@ -1,0 +1,86 @@
+"""The composition root: the one place that decides which objects make up a running dialwave.
+
+- `serve_app`: `dialwave serve`, the API with (or without) the dispatcher and the webhook delivery
+  worker beside it, on the system clock (or a scaled one for demos).
+- `virtual_dialwave`: dialwave on a virtual clock (the simulated carrier, the engine, the API over
+  ASGI with an HTTP client, and the runner that jumps time), used by `dialwave simulate`, the tests
+  and the benchmarks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+from fastapi import FastAPI
+
+from dialwave.api.app import Background, create_app
+from dialwave.clock import SystemClock, VirtualClock
+from dialwave.config import Settings
+from dialwave.domain.resources import SimulatedSettings
+from dialwave.engine.dispatcher import Engine, EngineSettings
+from dialwave.engine.handle import LocalEngine
+from dialwave.engine.runner import VirtualRunner
+from dialwave.engine.service import EngineService
+from dialwave.store.db import Database
+from dialwave.telephony.base import Carrier
+from dialwave.telephony.simulated import SimulatedCarrier
+from dialwave.webhooks.transport import AiohttpTransport
+from dialwave.webhooks.worker import DeliveryService, DeliverySettings, DeliveryWorker
+
+
+def serve_app(settings: Settings, *, run_engine: bool) -> FastAPI:
+    """The app `dialwave serve` runs: with `run_engine`, the dispatcher (and, unless turned off, the
+    webhook delivery worker) run beside the API in this process."""
+    if not run_engine:
+        return create_app(settings)
+    db = Database(settings.database_url)
+    service = EngineService(settings, db)
+    background: list[Background] = [service]
+    if settings.webhooks:
+        options = DeliverySettings(
+            timeout=settings.webhook_timeout_seconds, allow_loopback=settings.webhook_allow_loopback
+        )
+        background.append(DeliveryService(DeliveryWorker(db, AiohttpTransport(), SystemClock(), options)))
+    return create_app(settings, db, service.clock, engine=service.handle, background=background, dispose_db=True)
+
+
+@dataclass
+class VirtualDialwave:
+    db: Database
+    clock: VirtualClock
+    carrier: SimulatedCarrier
+    engine: Engine
+    handle: LocalEngine  # what the app asks of the engine (swap `handle.engine` to restart the engine)
+    app: FastAPI
+    client: httpx.AsyncClient  # speaks to `app` in-process
+    runner: VirtualRunner
+
+
+@asynccontextmanager
+async def virtual_dialwave(
+    settings: Settings,
+    db: Database,
+    start: datetime,
+    *,
+    model: SimulatedSettings | None = None,
+    carriers: Mapping[str, Callable[[VirtualClock], Carrier]] | None = None,
+    engine_settings: EngineSettings | None = None,
+    base_url: str = "http://dialwave.test",
+) -> AsyncIterator[VirtualDialwave]:
+    """dialwave at `start` on a virtual clock, over `db`: the simulated carrier draws outcomes from
+    `model`; `carriers` adds others (name -> factory taking the clock). The engine is closed on exit."""
+    clock = VirtualClock(start)
+    carrier = SimulatedCarrier(clock, model)
+    extra = {name: make(clock) for name, make in (carriers or {}).items()}
+    engine = Engine(db, {"simulated": carrier, **extra}, engine_settings or EngineSettings.virtual())
+    handle = LocalEngine(engine)
+    app = create_app(settings, db=db, clock=clock, engine=handle)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url, timeout=600) as client:
+        virtual = VirtualDialwave(db, clock, carrier, engine, handle, app, client, VirtualRunner(engine, clock))
+        try:
+            yield virtual
+        finally:
+            await virtual.engine.close()
