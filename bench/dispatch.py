@@ -37,6 +37,7 @@ from dialwave.store.db import Database
 from dialwave.store.migrate import upgrade
 from dialwave.store.repositories import agents as agent_repo
 from dialwave.store.repositories import campaigns as campaign_repo
+from dialwave.store.repositories import phone_numbers as number_repo
 from dialwave.store.repositories.leads import LeadBatch, NewLead, insert_leads
 from dialwave.wiring import virtual_dialwave
 
@@ -79,7 +80,7 @@ async def seed(db: Database, leads: int, pace: float, concurrency: int) -> str:
     number = {"number": "+12125550100", "provider": "simulated", "active": True}
     async with db.write() as conn:
         await agent_repo.insert_agent(conn, agent_id, org, agent, START)
-        await agent_repo.insert_number(conn, number_id, org, number, START)
+        await number_repo.insert_number(conn, number_id, org, number, START)
     config = CampaignConfig.model_validate(
         {
             "name": f"bench {leads}",

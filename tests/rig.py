@@ -14,9 +14,10 @@ from dialwave.clock import VirtualClock
 from dialwave.config import Settings
 from dialwave.domain.campaign_config import CampaignConfig
 from dialwave.domain.resources import SimulatedSettings
-from dialwave.engine.dispatcher import Engine, EngineSettings
+from dialwave.engine.dispatcher import Engine
 from dialwave.engine.handle import LocalEngine
 from dialwave.engine.runner import VirtualRunner
+from dialwave.engine.settings import EngineSettings
 from dialwave.services.auth import create_key
 from dialwave.store.db import Database
 from dialwave.store.tables import calls, campaigns, leads

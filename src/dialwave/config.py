@@ -16,7 +16,7 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_json: bool = False
 
-    # Import limits (CONTRACT.md "Limits").
+    # Import limits: one import at most this big (413 beyond); defaults 100 MB and 2,000,000 rows.
     import_max_bytes: int = 100 * 1024 * 1024
     import_max_rows: int = 2_000_000
     import_batch_rows: int = 5_000

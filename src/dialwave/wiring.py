@@ -20,10 +20,11 @@ from dialwave.api.app import Background, create_app
 from dialwave.clock import SystemClock, VirtualClock
 from dialwave.config import Settings
 from dialwave.domain.resources import SimulatedSettings
-from dialwave.engine.dispatcher import Engine, EngineSettings
+from dialwave.engine.dispatcher import Engine
 from dialwave.engine.handle import LocalEngine
 from dialwave.engine.runner import VirtualRunner
 from dialwave.engine.service import EngineService
+from dialwave.engine.settings import EngineSettings
 from dialwave.store.db import Database
 from dialwave.telephony.base import Carrier
 from dialwave.telephony.simulated import SimulatedCarrier

@@ -35,7 +35,7 @@ def test_migrate_then_keys_create_json_then_use_it(tmp_path: Path) -> None:
         assert httpx.get(f"{base}/v1/campaigns", headers=headers).status_code == 401
 
 
-def test_read_only_key(tmp_path: Path) -> None:
+def test_keys_create_with_scope_read_makes_a_read_only_key(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
     dialwave("migrate", db=db)
     out = json.loads(dialwave("keys", "create", "--org", "acme", "--scope", "read", "--json", db=db).stdout)

@@ -61,7 +61,9 @@ def test_every_operation_is_fuzzed() -> None:
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
-def test_operation(operation: schemathesis.APIOperation, target: tuple[str, str, dict[str, str]]) -> None:
+def test_each_operation_answers_fuzzed_requests_as_its_schema_says(
+    operation: schemathesis.APIOperation, target: tuple[str, str, dict[str, str]]
+) -> None:
     base, key, ids = target
 
     @given(case=operation.as_strategy(), real_ids=st.booleans())

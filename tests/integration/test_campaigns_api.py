@@ -113,7 +113,9 @@ async def test_start_refuses_an_unready_campaign_and_says_why(api: Api) -> None:
     assert "no agent" in message and "no caller id" in message and "no leads" in message
 
 
-async def test_edit_matrix_while_active(api: Api) -> None:
+async def test_an_active_campaign_takes_pacing_and_window_edits_but_needs_a_pause_for_a_timezone_change(
+    api: Api,
+) -> None:
     cmp = await helpers.campaign(api, "Live", ready=True)
     url = f"/v1/campaigns/{cmp['id']}"
     await api.ok("post", f"{url}/start")
@@ -134,7 +136,7 @@ async def test_edit_matrix_while_active(api: Api) -> None:
     assert resumed["status"] == "active"
 
 
-async def test_future_start_at_schedules(api: Api, clock: VirtualClock) -> None:
+async def test_starting_with_a_future_start_at_schedules_the_campaign(api: Api, clock: VirtualClock) -> None:
     start_at = (clock.now() + timedelta(days=1)).isoformat()
     cmp = await helpers.campaign(api, "Later", ready=True, schedule={"start_at": start_at})
     out = await api.ok("post", f"/v1/campaigns/{cmp['id']}/start")
@@ -154,7 +156,7 @@ async def test_cancel_cancels_open_leads_and_freezes(api: Api) -> None:
     assert again.status_code == 409 and again.json()["error"]["code"] == "INVALID_TRANSITION"
 
 
-async def test_delete_refused_while_active(api: Api) -> None:
+async def test_an_active_campaign_cannot_be_deleted_until_paused(api: Api) -> None:
     cmp = await helpers.campaign(api, "Del", ready=True)
     url = f"/v1/campaigns/{cmp['id']}"
     await api.ok("post", f"{url}/start")
@@ -225,7 +227,7 @@ async def test_phone_number_secrets_are_write_only(api: Api) -> None:
     assert missing.status_code == 422 and "twilio" in missing.json()["error"]["fields"]
 
 
-async def test_auth_and_scopes(api: Api, http, db) -> None:  # type: ignore[no-untyped-def]
+async def test_routes_need_a_valid_key_and_a_read_only_key_cannot_write(api: Api, http, db) -> None:  # type: ignore[no-untyped-def]
     from tests.conftest import make_api
 
     assert (await http.get("/v1/campaigns")).status_code == 401

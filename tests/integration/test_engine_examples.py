@@ -195,7 +195,7 @@ async def test_pause_stops_new_dials_at_once_and_resume_continues(db_url: str, d
         assert (await rig.get(cid))["status"] == "completed"
 
 
-async def test_concurrency_caps_of_campaign_and_caller_id(db_url: str, db: Database) -> None:
+async def test_calls_never_exceed_the_campaign_or_caller_id_concurrency_cap(db_url: str, db: Database) -> None:
     start = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
     async with make_rig(db_url, db, start, model(outcomes={"answered": 1.0}, talk_seconds=(20, 90))) as rig:
         a = await rig.number("+12125550101", max_concurrency=2)
@@ -224,8 +224,9 @@ async def test_crash_between_intent_and_outcome_never_redials(db_url: str, db: D
         await rig.engine.tick(rig.clock.now())  # dials started; their state is only in memory now
         dialed = rig.carrier.originated
         assert dialed > 0
-        from dialwave.engine.dispatcher import Engine, EngineSettings
+        from dialwave.engine.dispatcher import Engine
         from dialwave.engine.runner import VirtualRunner
+        from dialwave.engine.settings import EngineSettings
 
         await rig.engine.close()  # a dead process loses its database session, and with it its leases
         rig.engine = Engine(rig.db, {"simulated": rig.carrier}, EngineSettings.virtual())
@@ -254,8 +255,9 @@ async def test_attempt_the_carrier_never_heard_of_is_a_provider_error_and_retrie
         await rig.engine.tick(rig.clock.now())
         assert rig.carrier.originated == 1
         rig.carrier.forget()  # the carrier lost the call (or it never reached it)
-        from dialwave.engine.dispatcher import Engine, EngineSettings
+        from dialwave.engine.dispatcher import Engine
         from dialwave.engine.runner import VirtualRunner
+        from dialwave.engine.settings import EngineSettings
 
         await rig.engine.close()  # a dead process loses its database session, and with it its leases
         rig.engine = Engine(rig.db, {"simulated": rig.carrier}, EngineSettings.virtual())
@@ -267,7 +269,7 @@ async def test_attempt_the_carrier_never_heard_of_is_a_provider_error_and_retrie
         assert second["started_at"] >= first["ended_at"] + timedelta(minutes=5)
 
 
-async def test_scheduled_start_and_initial_delay(db_url: str, db: Database) -> None:
+async def test_a_scheduled_campaign_dials_first_at_start_at_plus_the_initial_delay(db_url: str, db: Database) -> None:
     start = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
     async with make_rig(db_url, db, start, model(outcomes={"answered": 1.0})) as rig:
         begin = start + timedelta(hours=2)

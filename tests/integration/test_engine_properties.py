@@ -1,4 +1,7 @@
-"""ENGINE.md's guarantees 1-10 as properties: random campaigns (windows, zones, DST dates, outcome
+"""The engine's guarantees as properties (numbered as in docs/engine.md): 1 concurrency caps, 2 pace,
+3 windows with start_at / end_at, 4 legal hours in every zone of the recipient, 5 do-not-call, 6 each
+attempt dialed once, 7 retries exactly as configured, 8 nothing starts while paused, 10 completion and
+counters. Random campaigns (windows, zones, DST dates, outcome
 mixes, retry policies, pauses, edits and DNC additions mid-run) are driven through the real engine on
 a virtual clock with the simulated carrier, then every guarantee is checked on what was recorded.
 Runs on SQLite and PostgreSQL. DIALWAVE_PROPERTY_EXAMPLES sets the examples per backend (default 25)."""

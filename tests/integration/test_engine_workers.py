@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dialwave.clock import VirtualClock
-from dialwave.engine.dispatcher import Engine, EngineSettings
+from dialwave.engine.dispatcher import Engine
+from dialwave.engine.settings import EngineSettings
 from dialwave.store.db import Database
 from dialwave.telephony.simulated import SimulatedCarrier
 from tests.rig import make_rig, model
@@ -40,7 +41,7 @@ async def test_two_workers_split_campaigns_and_one_takes_over_when_the_other_die
             await step([first, second], rig.clock, rig.carrier)
         assert {c["campaign_id"] for c in await rig.calls() if c["caller_id"]} == {a, b}
         in_flight = [c for c in await rig.calls(a) if c["status"] != "ended"]
-        assert first.live and in_flight, "the first worker should have calls in flight"
+        assert first.calls.live and in_flight, "the first worker should have calls in flight"
         await first.close()  # it dies: its session ends, its lease goes with it
         for i in range(2000):
             await step([second], rig.clock, rig.carrier)

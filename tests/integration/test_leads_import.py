@@ -58,7 +58,7 @@ async def test_row_level_errors_keep_valid_rows(api: Api) -> None:
     assert counts["total"] == counts["queued"] == 5
 
 
-async def test_delimiters_bom_aliases_and_region(api: Api) -> None:
+async def test_csv_import_reads_semicolons_tabs_a_bom_column_aliases_and_a_default_region(api: Api) -> None:
     cmp = await ready_campaign(api)
     semicolon = "\ufeffPhone;customer_name;Timezone\n(212) 555-0101;Ada;America/New_York\n212-555-0102;Bob;\n"
     report = await import_csv(api, cmp["id"], semicolon.encode("utf-8"))
@@ -94,7 +94,7 @@ async def test_defaults_satisfy_required_variables(api: Api) -> None:
     assert (await import_csv(api, cmp["id"], "phone\n+14155550101\n"))["accepted"] == 1
 
 
-async def test_multipart_upload(api: Api) -> None:
+async def test_a_csv_uploaded_as_a_multipart_file_is_imported(api: Api) -> None:
     cmp = await ready_campaign(api)
     files = {"file": ("leads.csv", b"phone_number,customer_name\n4155550101,Ada\n", "text/csv")}
     report = await api.ok("post", f"/v1/campaigns/{cmp['id']}/leads/import", files=files, data={"default_region": "US"})
@@ -137,7 +137,7 @@ async def test_batches_commit_as_they_go(api: Api, settings) -> None:  # type: i
     assert (await api.ok("get", f"/v1/campaigns/{cmp['id']}"))["counts"]["total"] == 35
 
 
-async def test_json_batch_with_per_lead_overrides(api: Api) -> None:
+async def test_a_json_batch_stores_valid_leads_with_their_overrides_and_reports_bad_rows(api: Api) -> None:
     cmp = await ready_campaign(api)
     leads = [
         {
@@ -178,7 +178,7 @@ async def test_finished_campaign_takes_no_leads(api: Api) -> None:
     assert response.status_code == 409 and response.json()["error"]["code"] == "CAMPAIGN_FINISHED"
 
 
-async def test_dnc_list_api(api: Api) -> None:
+async def test_the_dnc_list_adds_normalised_numbers_once_finds_and_deletes_them(api: Api) -> None:
     added = await api.ok("post", "/v1/dnc", json={"numbers": ["+14155550101", "+1 415 555 0101", "+14155550102"]})
     assert added == {"added": 2, "already_listed": 1}
     bad = await api.post("/v1/dnc", json={"numbers": ["+14155550103", "nope"]})

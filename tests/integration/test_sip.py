@@ -17,9 +17,10 @@ import sqlalchemy as sa
 from dialwave.api.app import create_app
 from dialwave.clock import SystemClock
 from dialwave.config import Settings
-from dialwave.engine.dispatcher import Engine, EngineSettings
+from dialwave.engine.dispatcher import Engine
 from dialwave.engine.handle import LocalEngine
 from dialwave.engine.runner import RealtimeRunner, ScaledClock
+from dialwave.engine.settings import EngineSettings
 from dialwave.store.db import Database
 from dialwave.store.tables import calls
 from dialwave.telephony.base import CallEvent, DialRequest
@@ -93,7 +94,7 @@ def carrier() -> SipCarrier:
     ],
 )
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-async def test_every_outcome_through_sipp(
+async def test_each_trunk_reply_maps_to_its_outcome_over_udp_and_tcp(
     carrier: SipCarrier,
     tmp_path: Path,
     number: str,
@@ -159,7 +160,9 @@ async def test_a_tcp_trunk_that_refuses_the_connection_fails_the_call_at_once(ca
     assert asyncio.get_running_loop().time() - started < 2  # not the 8 s no-reply timer
 
 
-async def test_a_campaign_of_200_leads_through_sipp(db_url: str, db: Database, tmp_path: Path) -> None:
+async def test_a_200_lead_campaign_through_sipp_ends_with_exact_counts_and_retries(
+    db_url: str, db: Database, tmp_path: Path
+) -> None:
     """The real engine (a scaled clock: 20 engine seconds per real second, so 1-minute retries take 3 s)
     dials 200 leads through sipp: the counts and the retries come out exactly as configured."""
     clock = ScaledClock(20)

@@ -12,8 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from dialwave.clock import Clock
-from dialwave.engine.dispatcher import Engine, EngineSettings
+from dialwave.engine.dispatcher import Engine
 from dialwave.engine.runner import VirtualRunner
+from dialwave.engine.settings import EngineSettings
 from dialwave.store.db import Database
 from dialwave.store.repositories.orgs import set_twilio
 from dialwave.store.tables import organizations

@@ -289,7 +289,7 @@ async def test_a_name_that_resolves_to_loopback_at_send_time_is_refused(db_url: 
         assert d["last_error"] == "refused: host 'hooks.example.com' resolves to 127.0.0.1, which is a loopback address"
 
 
-async def test_no_endpoint_no_events(db_url: str, db: Database) -> None:
+async def test_an_organization_without_endpoints_gets_no_events_queued(db_url: str, db: Database) -> None:
     async with make_rig(db_url, db, START, model(seed=1)) as rig:
         await rig.campaign(["+12125554400"])
         await rig.until_idle()

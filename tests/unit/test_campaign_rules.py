@@ -66,7 +66,7 @@ def test_naive_start_at_is_refused() -> None:
     assert "schedule.start_at" in fields_of(exc.value)
 
 
-def test_threshold_only_for_short_duration() -> None:
+def test_threshold_seconds_is_refused_on_any_reason_but_short_duration() -> None:
     errors = check(config(retry={"on": {"busy": {"threshold_seconds": 5}}}))
     assert errors == {"retry.on.busy.threshold_seconds": "only applies to short_duration"}
 
@@ -98,7 +98,7 @@ def test_merge_patch_with_itself_minus_nulls_is_identity(patch: dict[str, Any]) 
     assert rules.merge_patch(target, patch) == target
 
 
-def test_changed_paths_split_schedule() -> None:
+def test_changed_paths_name_schedule_subfields_and_other_sections_whole() -> None:
     old = config().model_dump(mode="json")
     new = config(schedule={"timezone": "Europe/Paris"}, pacing={"max_concurrency": 3}).model_dump(mode="json")
     assert rules.changed_paths(old, new) == {"schedule.timezone", "pacing"}
@@ -120,7 +120,9 @@ def test_changed_paths_split_schedule() -> None:
         ("cancelled", {"retry"}, "CAMPAIGN_FINISHED"),
     ],
 )
-def test_edit_matrix(status: str, paths: set[str], code: str | None) -> None:
+def test_a_patch_is_allowed_or_refused_by_campaign_status_and_changed_fields(
+    status: str, paths: set[str], code: str | None
+) -> None:
     refusal = rules.check_edit(status, paths)
     assert (refusal.code if refusal else None) == code
     if code == "CAMPAIGN_ACTIVE":
@@ -144,14 +146,16 @@ def test_edit_matrix(status: str, paths: set[str], code: str | None) -> None:
         ("cancelled", "start", False, None),
     ],
 )
-def test_status_machine(status: str, action: str, future: bool, target: str | None) -> None:
+def test_each_status_action_reaches_its_target_or_is_refused_with_a_reason(
+    status: str, action: str, future: bool, target: str | None
+) -> None:
     step = rules.transition(status, action, start_in_future=future)
     assert step.target == target
     if target is None:
         assert step.refusal
 
 
-def test_templates() -> None:
+def test_templates_list_their_variables_and_leave_missing_ones_unrendered() -> None:
     assert variables_in("Hi {{ name }} from {{company}}", None) == {"name", "company"}
     assert render("Hi {{name}}, {{missing}}", {"name": "Ada"}) == "Hi Ada, {{missing}}"
 
@@ -166,12 +170,14 @@ def test_templates() -> None:
         ("+39 06 6982 0000", None, "+390669820000"),
     ],
 )
-def test_normalize(raw: str, region: str | None, e164: str) -> None:
+def test_normalize_turns_e164_international_and_national_forms_into_e164(
+    raw: str, region: str | None, e164: str
+) -> None:
     assert normalize(raw, region) == e164
 
 
 @pytest.mark.parametrize("raw", ["+1234", "hello", "+15551234567", "415 555 0123"])
-def test_normalize_refuses(raw: str) -> None:
+def test_normalize_refuses_short_invalid_unparseable_and_regionless_numbers(raw: str) -> None:
     with pytest.raises(InvalidPhoneNumber):
         normalize(raw)
 

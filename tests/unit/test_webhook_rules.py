@@ -64,7 +64,7 @@ def test_a_rotated_out_secret_signs_until_it_expires() -> None:
     assert signing.live_secrets(stored, T0 + timedelta(hours=25)) == ["whsec_new"]
 
 
-def test_secret_format() -> None:
+def test_only_whsec_base64_secrets_pass_the_secret_check() -> None:
     assert signing.is_secret(signing.new_secret())
     assert not signing.is_secret("whsec_not base64!")
     assert not signing.is_secret("sk_live_abc")
@@ -136,7 +136,7 @@ async def test_a_name_that_does_not_resolve_yet_is_accepted_when_saved_but_not_w
         await check_url("https://later.example/h", RESOLVER, allow_loopback=False, must_resolve=True)
 
 
-def test_literal_forms() -> None:
+def test_integer_and_ipv6_literals_read_as_addresses_and_host_names_do_not() -> None:
     assert str(literal("2130706433")) == "127.0.0.1"
     assert str(literal("::1")) == "::1"
     assert literal("hooks.example") is None

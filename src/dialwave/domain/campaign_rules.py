@@ -74,7 +74,9 @@ class EditRefusal:
 
 
 def check_edit(status: str, paths: set[str]) -> EditRefusal | None:
-    """The edit matrix of CONTRACT.md: which fields a PATCH may change in which status."""
+    """The edit matrix: which fields a PATCH may change in which status. Draft, scheduled and paused
+    take every field; active takes LIVE_EDITABLE (the agent, its overrides, dynamic variables, the time
+    zone and recipient_local_time need a pause first); completed and cancelled only name and description."""
     if status in (DRAFT, SCHEDULED, PAUSED):
         return None
     if status == ACTIVE:

@@ -1,4 +1,5 @@
-"""The lead state machine (CONTRACT.md statuses)."""
+"""The lead state machine: a lead waits (queued, retry_pending), is dialed (dialing, in_call) and ends
+completed, failed, skipped or cancelled."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Outcomes a call can end with (CONTRACT.md), plus internal_error for our own failures.
+# Outcomes a call can end with in the public API, plus internal_error for our own failures.
 ANSWERED, VOICEMAIL, BUSY, NO_ANSWER, FAILED = "answered", "voicemail", "busy", "no_answer", "failed"
 PROVIDER_ERROR, SHORT_DURATION, OPTED_OUT, INTERNAL_ERROR = (
     "provider_error",

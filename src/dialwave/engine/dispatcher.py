@@ -12,10 +12,8 @@ The Engine owns the state and composes the parts, each given only what it uses: 
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -23,18 +21,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import lead_states as ls
 from dialwave.domain.dialable import cap_for
-from dialwave.domain.outcomes import OPTED_OUT, PROVIDER_ERROR, classify
+from dialwave.domain.outcomes import PROVIDER_ERROR
 from dialwave.domain.phone import mask
 from dialwave.engine import lifecycle
+from dialwave.engine.calls import Calls
 from dialwave.engine.capacity import Capacity
 from dialwave.engine.claims import claim
 from dialwave.engine.context_push import ContextPusher
 from dialwave.engine.dial import Memory, dial_request, recheck
-from dialwave.engine.endings import record_end
 from dialwave.engine.event_log import EventLog
 from dialwave.engine.leases import Leases
 from dialwave.engine.predial import RETRY_AFTER_ERROR_SECONDS, PreDialClient
-from dialwave.engine.recovery import at_deadline, max_talk, recover
+from dialwave.engine.recovery import recover
+from dialwave.engine.settings import EngineSettings
 from dialwave.engine.state import CampaignState, Live, Reservation
 from dialwave.engine.write_buffer import WriteBuffer, flush
 from dialwave.errors import CarrierError
@@ -47,42 +46,12 @@ log = structlog.get_logger("dialwave.engine")
 RING_GRACE = timedelta(seconds=5)
 
 
-@dataclass(frozen=True)
-class EngineSettings:
-    horizon: timedelta = timedelta(milliseconds=250)  # how far ahead pace slots are given out
-    batch: timedelta = timedelta(seconds=2)  # a claim takes about this long's worth of leads at full pace
-    max_batch: int = 1000
-    claim_delay: timedelta = timedelta(seconds=1)  # let leads that come due one by one (retries) batch up
-    flush_every: timedelta = timedelta(milliseconds=100)  # group commit period (engine time)
-    flush_max: int = 2000  # ... or this many buffered row changes
-    refresh_every: timedelta | None = timedelta(seconds=1)  # re-read campaigns (None: only when told)
-    number_attempts_per_24h: int | None = None  # organization-wide cap per number, all campaigns
-    allow_loopback: bool = False  # pre-dial hooks may call loopback addresses (development, tests)
-    breaker_failures: int = 10  # this many calls in a row ending as provider_error pause the campaign (0: never)
-
-    @classmethod
-    def virtual(cls, **overrides: object) -> EngineSettings:
-        """For a virtual clock: nothing outside the process changes the database, so campaigns are
-        re-read only when told (invalidate), and commits are grouped over longer engine time."""
-        values: dict[str, object] = {
-            "horizon": timedelta(seconds=1),
-            "batch": timedelta(seconds=60),
-            "claim_delay": timedelta(seconds=30),
-            "flush_every": timedelta(seconds=60),
-            "refresh_every": None,
-        }
-        values.update(overrides)
-        return cls(**values)  # type: ignore[arg-type]
-
-
 class Engine:
     def __init__(self, db: Database, carriers: dict[str, Carrier], settings: EngineSettings | None = None) -> None:
         self.db = db
         self.carriers = carriers
         self.settings = settings or EngineSettings()
         self.campaigns: dict[str, CampaignState] = {}
-        self.live: dict[str, Live] = {}
-        self.ring_deadlines: list[tuple[datetime, str]] = []  # a heap: ring timeouts and stuck-call checks
         self.capacity = Capacity(self.campaigns, self.settings.horizon)
         self.writes = WriteBuffer()
         self.events = EventLog(self.writes, self.campaigns)
@@ -90,16 +59,26 @@ class Engine:
         self.leases = Leases(db)
         self.predial = PreDialClient(allow_loopback=self.settings.allow_loopback)
         self.context_push = ContextPusher(db, allow_loopback=self.settings.allow_loopback)
+        self.stats = {"decisions": 0, "dialed": 0, "ended": 0, "flushes": 0}
+        self.calls = Calls(
+            self.campaigns,
+            carriers,
+            self.capacity,
+            self.writes,
+            self.events,
+            self.memory,
+            self.context_push,
+            self.settings.breaker_failures,
+            self.stats,
+        )
         self.now: datetime | None = None
         self.last_flush: datetime | None = None
         self.next_refresh: datetime | None = None
         self.lifecycle_at: datetime | None = None
         self.dirty = True  # campaigns must be re-read
-        self.tripped: dict[str, str] = {}  # campaign -> why its circuit breaker pauses it
         self.caller_holds: dict[str, datetime] = {}  # phone number -> no dial through it before (Retry-After)
         self.token_key: bytes | None = None  # per-call tokens handed to the agent runtime
         self.started = False
-        self.stats = {"decisions": 0, "dialed": 0, "ended": 0, "flushes": 0}
 
     async def close(self) -> None:
         """Stop owning campaigns (another worker may take them over)."""
@@ -119,7 +98,7 @@ class Engine:
     async def tick(self, now: datetime) -> None:
         self.now = now
         if not self.started:
-            await recover(self, self.db, self.campaigns, now, await self._refresh(now))
+            await recover(self.calls, self.db, self.campaigns, now, await self._refresh(now))
             self.started = True
         await self._run_due(now)
         refresh_due = self.next_refresh is not None and now >= self.next_refresh
@@ -128,7 +107,7 @@ class Engine:
             await self.write_buffer(now)
             taken_over = await self._refresh(now)
             if taken_over:
-                await recover(self, self.db, self.campaigns, now, taken_over)
+                await recover(self.calls, self.db, self.campaigns, now, taken_over)
             self.dirty = False
             if self.settings.refresh_every is not None:
                 self.next_refresh = now + self.settings.refresh_every
@@ -137,7 +116,7 @@ class Engine:
             await self._run_due(now)
         if self._flush_due(now):
             await self.write_buffer(now)
-        if self.tripped:
+        if self.calls.tripped:
             await self._pause_tripped(now)
         if self.writes.finished:
             await self._complete_idle(now)
@@ -146,10 +125,9 @@ class Engine:
         """When this engine next has something to do (carrier events aside)."""
         slot = self.capacity.next_slot()
         times = [slot] if slot is not None else []
-        while self.ring_deadlines and self.ring_deadlines[0][1] not in self.live:
-            heapq.heappop(self.ring_deadlines)  # that call already ended
-        if self.ring_deadlines:
-            times.append(self.ring_deadlines[0][0])
+        deadline = self.calls.next_deadline()
+        if deadline is not None:
+            times.append(deadline)
         now = self.now
         for camp in self.campaigns.values():
             if camp.status != "active" or camp.stale or now is None:
@@ -190,23 +168,13 @@ class Engine:
             if event is None and slot is None:
                 break
             if event is not None and (slot is None or event.at <= slot):
-                self.on_event(event)
+                self.calls.on_event(event)
                 i += 1
                 if event.kind == "ended":
                     self.capacity.feed(now, self.predial.ask)  # capacity came free
             else:
                 await self._start(self.capacity.pop(), now)
-        while self.ring_deadlines and self.ring_deadlines[0][0] <= now:
-            _, call_id = heapq.heappop(self.ring_deadlines)
-            live = self.live.get(call_id)
-            if live is not None:  # hang up a call ringing too long; ask about a stuck one
-                again = await at_deadline(self, self.campaigns.get(live.campaign_id), live, now)
-                if again is not None:
-                    heapq.heappush(self.ring_deadlines, (again, call_id))
-
-    def carrier_of(self, campaign_id: str, caller_id: str) -> Carrier | None:
-        camp = self.campaigns.get(campaign_id)
-        return self.carriers.get(camp.provider(caller_id) if camp is not None else "simulated")
+        await self.calls.run_deadlines(now)
 
     def _target(self, camp: CampaignState) -> int:
         """How many leads a campaign holds claimed (waiting or slotted) at most."""
@@ -259,17 +227,15 @@ class Engine:
             from_number=r.caller.number,
             call_token=request.call_token,
         )
-        self.track(live, +1)
-        self.events.call_started(live)
+        self.calls.dialing(live)
         self.stats["dialed"] += 1
         if cap_for(live.to_number, self.settings.number_attempts_per_24h) is not None:
             self.memory.started((r.org_id, live.to_number), r.slot)
-        self.writes.call(r.call_id, status="dialing", started_at=r.slot)
-        heapq.heappush(self.ring_deadlines, (r.slot + live.ring_timeout + RING_GRACE, r.call_id))
         provider = camp.provider(r.caller.phone_number_id)
         carrier = self.carriers.get(provider)
         if carrier is None:
-            self.end(live, CallEvent(r.call_id, "ended", now, outcome=PROVIDER_ERROR), f"no carrier for {provider}")
+            note = f"no carrier for {provider}"
+            self.calls.end(live, CallEvent(r.call_id, "ended", now, outcome=PROVIDER_ERROR), note)
             return
         try:
             live.provider_call_id = await carrier.originate(request)
@@ -277,7 +243,7 @@ class Engine:
             log.warning("originate failed", call_id=r.call_id, to=mask(live.to_number), error=exc.message)
             if exc.retry_after:
                 self.caller_holds[r.caller.phone_number_id] = now + timedelta(seconds=exc.retry_after)
-            self.end(live, CallEvent(r.call_id, "ended", now, outcome=PROVIDER_ERROR), exc.message)
+            self.calls.end(live, CallEvent(r.call_id, "ended", now, outcome=PROVIDER_ERROR), exc.message)
             return
         self.writes.call(r.call_id, provider_call_id=live.provider_call_id)
 
@@ -322,70 +288,9 @@ class Engine:
                 self.release(camp.waiting.popleft(), now, final=final)
             camp.slotted = 0
 
-    def track(self, live: Live, sign: int) -> None:
-        if sign > 0:
-            self.live[live.call_id] = live
-        else:
-            self.live.pop(live.call_id, None)
-        self.capacity.track(live, sign, self.campaigns.get(live.campaign_id))
-
-    def on_event(self, event: CallEvent) -> None:
-        live = self.live.get(event.call_id)
-        if live is None:
-            return  # a duplicate, or a call already closed
-        if event.provider_call_id and not live.provider_call_id:
-            live.provider_call_id = event.provider_call_id
-        if event.kind == "ringing":
-            if live.answered_at is None:  # a repeat after the answer (a status replay) changes nothing
-                self.writes.call(live.call_id, status="ringing")
-        elif event.kind == "answered":
-            if live.answered_at is None:
-                live.answered_at = event.at
-                self.writes.call(live.call_id, status="in_call", answered_at=event.at)
-                self.writes.lead(live.lead_id, status=ls.IN_CALL, updated_at=event.at)
-                self.events.call_answered(live, event.at)
-                camp = self.campaigns.get(live.campaign_id)
-                if camp is not None:
-                    self.context_push.answered(camp, live, event.at)
-                heapq.heappush(self.ring_deadlines, (event.at + max_talk(camp), live.call_id))
-        else:
-            self.end(live, event, None)
-
     def note_result(self, call_id: str, conversion: bool | None, callback_at: datetime | None = None) -> bool:
-        """The runtime posted a result while the call is still up (the API calls this after its commit):
-        its conversion and callback decide what follows when the call ends. False if this engine does not
-        hold the call."""
-        live = self.live.get(call_id)
-        if live is None:
-            return False
-        if conversion is not None:
-            live.conversion = conversion
-        if callback_at is not None:
-            live.callback_at = callback_at
-        return True
-
-    def end(self, live: Live, event: CallEvent, note: str | None) -> None:
-        if live.conversion is not None:  # the runtime's result knows the conversation better than the carrier
-            event = replace(event, conversion=live.conversion)
-        if event.callback_at is not None and live.callback_at is None:
-            live.callback_at = event.callback_at
-        if event.opted_out:  # the person asked not to be called again: on the DNC list, nothing retried
-            event = replace(event, outcome=OPTED_OUT)
-            reason = f"opted out on call {live.call_id}"
-            self.writes.dnc.append((live.org_id, live.to_number, reason, live.campaign_id, "opt_out"))
-            self.memory.blocked.add((live.org_id, live.to_number))
-        camp = self.campaigns.get(live.campaign_id)
-        self.track(live, -1)
-        self.stats["ended"] += 1
-        threshold = camp.config.retry.on.short_duration.threshold_seconds if camp is not None else None
-        talk = (event.at - live.answered_at).total_seconds() if live.answered_at else None
-        classified = classify(event.outcome or PROVIDER_ERROR, talk, event.conversion, threshold)
-        record_end(self.writes, self.events, self.memory, live, event, classified, note, camp)
-        if camp is not None:
-            failed = classified.outcome == PROVIDER_ERROR
-            trip = lifecycle.count_failure(camp, failed, self.settings.breaker_failures, note)
-            if trip is not None and camp.id not in self.tripped:
-                self.tripped[camp.id] = trip
+        """The runtime posted a result while the call is still up (the API calls this after its commit)."""
+        return self.calls.note_result(call_id, conversion, callback_at)
 
     # -- writes, claims and the lifecycle ------------------------------------------------------------
     def _flush_due(self, now: datetime) -> bool:
@@ -409,7 +314,7 @@ class Engine:
     async def _flush(self, conn: AsyncConnection, now: datetime) -> None:
         if self.writes.empty:
             return
-        for changed in await flush(self.writes, self.events, conn, now):
+        for changed in await flush(self.writes, self.events.dnc_added, conn, now):
             if changed in self.campaigns:
                 self.campaigns[changed].due_known = False
         self.stats["flushes"] += 1
@@ -460,7 +365,13 @@ class Engine:
         owned (their calls in flight need reconciling)."""
         async with self.db.write() as conn:
             found = await lifecycle.refresh(
-                conn, self.leases, self.events, now, self.campaigns, self._in_flight, need_token_key=not self.token_key
+                conn,
+                self.leases,
+                self.events,
+                now,
+                self.campaigns,
+                self.calls.in_flight,
+                need_token_key=not self.token_key,
             )
             self.capacity.org_caps = found.org_caps
             self.token_key = self.token_key or found.token_key
@@ -489,9 +400,6 @@ class Engine:
         await self.leases.release(found.finished)
         return found.fresh - found.finished
 
-    def _in_flight(self, campaign_id: str) -> int:
-        return sum(1 for live in self.live.values() if live.campaign_id == campaign_id)
-
     def _settle(self, twilio: Mapping[str, dict[str, str]]) -> None:
         """What every running campaign shares after a refresh: its organization's Twilio credentials,
         and which organizations use cooldowns (the dial-time guards remember their answers)."""
@@ -515,7 +423,7 @@ class Engine:
             del self.campaigns[campaign_id]
 
     async def _pause_tripped(self, now: datetime) -> None:
-        tripped, self.tripped = self.tripped, {}
+        tripped, self.calls.tripped = self.calls.tripped, {}
         await self.write_buffer(now)
         await lifecycle.pause_tripped(self.db, self.events, tripped, now)
         for campaign_id in tripped:

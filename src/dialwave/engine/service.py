@@ -9,9 +9,10 @@ import structlog
 
 from dialwave.clock import Clock, SystemClock
 from dialwave.config import Settings
-from dialwave.engine.dispatcher import Engine, EngineSettings
+from dialwave.engine.dispatcher import Engine
 from dialwave.engine.handle import LocalEngine
 from dialwave.engine.runner import RealtimeRunner, ScaledClock
+from dialwave.engine.settings import EngineSettings
 from dialwave.errors import DialwaveError
 from dialwave.services.phone_numbers import providers_in_use
 from dialwave.store.db import Database

@@ -5,10 +5,10 @@ transaction (`flush`)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -19,20 +19,9 @@ from dialwave.store.repositories import leads as lead_repo
 from dialwave.store.repositories.campaigns import add_counts
 from dialwave.store.repositories.webhooks import insert_events
 
-
-class DncEvents(Protocol):
-    """Who records `lead.dnc_added` for a number the commit put on the list (the event log)."""
-
-    def dnc_added(
-        self,
-        org_id: str,
-        number: str,
-        reason: str,
-        deltas: Mapping[str, Mapping[str, int]],
-        campaign_id: str | None,
-        at: datetime,
-        source: str,
-    ) -> None: ...
+# Records `lead.dnc_added` (org, number, reason, counter deltas per campaign, campaign, at, source) for a
+# number the commit put on the list: the event log's method.
+DncAdded = Callable[[str, str, str, Mapping[str, Mapping[str, int]], str | None, datetime, str], None]
 
 
 @dataclass
@@ -94,7 +83,7 @@ class WriteBuffer(Batch):
         self.unresulted = batch.unresulted
 
 
-async def flush(buffer: WriteBuffer, log: DncEvents, conn: AsyncConnection, now: datetime) -> set[str]:
+async def flush(buffer: WriteBuffer, dnc_added: DncAdded, conn: AsyncConnection, now: datetime) -> set[str]:
     """Write every buffered change in the caller's transaction (one group commit). Returns the
     campaigns whose due leads changed in the database meanwhile (a result posted to another process
     reopened a lead; an automatic DNC entry skipped leads of that number)."""
@@ -112,7 +101,7 @@ async def flush(buffer: WriteBuffer, log: DncEvents, conn: AsyncConnection, now:
     for org_id, number, reason, campaign_id, source in w.dnc:
         added, deltas = await dnc_repo.put_on_dnc(conn, org_id, number, reason, source, now)
         if added:
-            log.dnc_added(org_id, number, reason, deltas, campaign_id, now, source)
+            dnc_added(org_id, number, reason, deltas, campaign_id, now, source)
         for moved_in, delta in deltas.items():
             counts.setdefault(moved_in, Counter()).update(delta)
             changed.add(moved_in)

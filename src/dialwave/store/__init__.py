@@ -1,1 +1,2 @@
-"""Storage: tables, the database handle, repositories (the only place queries live), migrations."""
+"""Storage: `tables` (SQLAlchemy Core), `db` (the database handle: read and write transactions),
+`repositories/` (every query, one module per table or noun), Alembic `migrations/`."""

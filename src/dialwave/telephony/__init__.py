@@ -1,1 +1,3 @@
-"""Carriers: one Protocol (base.py), one module per carrier."""
+"""Carriers: one Protocol (`base.Carrier`: originate, hangup, poll, status, close) and one module per
+carrier: `simulated` (outcomes drawn from a model; demos, tests, forecasts), `sip` (+ `sip_tcp`) and
+`twilio`."""

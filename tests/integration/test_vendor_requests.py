@@ -1,6 +1,6 @@
-"""Each vendor page in shared/seeds replayed in dialwave's native shape, with its documented effect.
-
-The vendor bodies are quoted here (tests do not read ../shared); each test maps them field by field."""
+"""Campaign requests as five other voice-campaign vendors document them (HMSovereign, SigmaMind,
+Sarvam, Kathan, Talkover), replayed in dialwave's native shape: each test quotes the vendor's request
+and its documented effect, then maps it field by field."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ async def _csv(api: Api, cid: str, text: str) -> dict[str, Any]:
     )
 
 
-async def test_hmsovereign_template_with_name_and_company(api: Api) -> None:
+async def test_hmsovereign_a_prompt_template_is_refused_until_leads_supply_its_variables(api: Api) -> None:
     # PATCH /api/v1/campaigns/{id} {"system_message_template": "You are calling {{name}} from {{company}}. ...",
     #   "schedule_start_time": "09:00:00", "schedule_end_time": "17:00:00", "timezone": "Europe/Amsterdam"}
     template = "You are calling {{name}} from {{company}}. Convince them to schedule a demo."
@@ -49,7 +49,9 @@ async def test_hmsovereign_template_with_name_and_company(api: Api) -> None:
     assert missing["errors"] == ["Row 1: missing required variable 'company'"]
 
 
-async def test_sigmamind_csv_row_errors_defaults_and_schedule(api: Api, clock: VirtualClock) -> None:
+async def test_sigmamind_rows_missing_a_variable_are_reported_until_a_default_supplies_it(
+    api: Api, clock: VirtualClock
+) -> None:
     # campaignName, sipPhoneNumber, agentId, concurrentCalls: 5, dynamicVariables: {customer_name: Michael},
     # isScheduled + scheduledDate/Time/Timezone; errors: ["Row 3: missing required variable 'customer_name'",
     # "Row 7: invalid phone number '+1234'"]
@@ -130,7 +132,9 @@ def sarvam_patch(pn_ids: list[str]) -> dict[str, Any]:
     }
 
 
-async def test_sarvam_updates_while_paused_or_scheduled(api: Api, clock: VirtualClock) -> None:
+async def test_sarvam_scheduled_and_paused_campaigns_take_every_edit_active_ones_need_a_pause(
+    api: Api, clock: VirtualClock
+) -> None:
     # "Updates are only allowed when the campaign is in paused or scheduled status." In dialwave: draft,
     # scheduled and paused take every field; active takes most at once but a time-zone change needs a pause.
     start_at = (clock.now() + timedelta(hours=1)).isoformat()
@@ -155,7 +159,7 @@ async def test_sarvam_updates_while_paused_or_scheduled(api: Api, clock: Virtual
     assert (await api.ok("patch", url, json=body))["schedule"]["timezone"] == "Asia/Dubai"
 
 
-async def test_kathan_recipients_with_metadata_and_overrides(api: Api) -> None:
+async def test_kathan_leads_carry_their_own_variables_and_agent_overrides(api: Api) -> None:
     # "max_concurrency": 100 (1..200), "speech_settings": {...}, "opening_message_template",
     # "use_returning_greeting", "use_short_term_summaries", "short_term_summaries_limit",
     # "machine_detection_timeout_seconds": 31 (3..60), "recipients": [{phone_number, metadata, assistant_overrides}]
@@ -202,7 +206,7 @@ async def test_kathan_recipients_with_metadata_and_overrides(api: Api) -> None:
     assert leads["+14155550151"]["agent_overrides"] is None
 
 
-async def test_talkover_windows_timezone_dnc_and_cooldowns(api: Api) -> None:
+async def test_talkover_a_schedule_patch_changes_only_windows_and_timezone(api: Api) -> None:
     # PUT ... {"call_time_ranges": [{"start": "10:00", "end": "12:00"}, {"start": "14:00", "end": "16:00"}],
     #          "timezone": "America/Sao_Paulo"}  -> only those change.
     cmp = await helpers.campaign(

@@ -1,0 +1,141 @@
+"""The calls between dial and hang-up: what each carrier event changes, the deadlines that watch them
+(ring timeout, longest call), and what their end decides (through endings.record_end), including
+the circuit breaker's count of provider errors in a row."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from dialwave.domain import lead_states as ls
+from dialwave.domain.outcomes import OPTED_OUT, PROVIDER_ERROR, classify
+from dialwave.engine import lifecycle
+from dialwave.engine.capacity import Capacity
+from dialwave.engine.context_push import ContextPusher
+from dialwave.engine.dial import Memory
+from dialwave.engine.endings import record_end
+from dialwave.engine.event_log import EventLog
+from dialwave.engine.recovery import at_deadline, max_talk
+from dialwave.engine.state import CampaignState, Live
+from dialwave.engine.write_buffer import WriteBuffer
+from dialwave.telephony.base import CallEvent, Carrier
+
+RING_GRACE = timedelta(seconds=5)
+
+
+class Calls:
+    def __init__(
+        self,
+        campaigns: Mapping[str, CampaignState],
+        carriers: Mapping[str, Carrier],
+        capacity: Capacity,
+        writes: WriteBuffer,
+        events: EventLog,
+        memory: Memory,
+        context_push: ContextPusher,
+        breaker_failures: int,
+        stats: dict[str, int],
+    ) -> None:
+        self.campaigns, self.carriers, self.capacity = campaigns, carriers, capacity
+        self.writes, self.events, self.memory, self.context_push = writes, events, memory, context_push
+        self.breaker_failures = breaker_failures
+        self.stats = stats
+        self.live: dict[str, Live] = {}
+        self.deadlines: list[tuple[datetime, str]] = []  # a heap: ring timeouts and stuck-call checks
+        self.tripped: dict[str, str] = {}  # campaign -> why its circuit breaker pauses it
+
+    def carrier_of(self, campaign_id: str, caller_id: str) -> Carrier | None:
+        camp = self.campaigns.get(campaign_id)
+        return self.carriers.get(camp.provider(caller_id) if camp is not None else "simulated")
+
+    def in_flight(self, campaign_id: str) -> int:
+        return sum(1 for live in self.live.values() if live.campaign_id == campaign_id)
+
+    def track(self, live: Live, sign: int) -> None:
+        """A call starts (+1) or ends (-1): it holds concurrency meanwhile."""
+        if sign > 0:
+            self.live[live.call_id] = live
+        else:
+            self.live.pop(live.call_id, None)
+        self.capacity.track(live, sign, self.campaigns.get(live.campaign_id))
+
+    def dialing(self, live: Live) -> None:
+        """The call is about to be placed: it counts from now, and rings at most its ring timeout."""
+        self.track(live, +1)
+        self.events.call_started(live)
+        self.writes.call(live.call_id, status="dialing", started_at=live.started_at)
+        heapq.heappush(self.deadlines, (live.started_at + live.ring_timeout + RING_GRACE, live.call_id))
+
+    def next_deadline(self) -> datetime | None:
+        while self.deadlines and self.deadlines[0][1] not in self.live:
+            heapq.heappop(self.deadlines)  # that call already ended
+        return self.deadlines[0][0] if self.deadlines else None
+
+    async def run_deadlines(self, now: datetime) -> None:
+        """Hang up calls ringing too long; ask the carrier about stuck ones."""
+        while self.deadlines and self.deadlines[0][0] <= now:
+            _, call_id = heapq.heappop(self.deadlines)
+            live = self.live.get(call_id)
+            if live is not None:
+                again = await at_deadline(self, self.campaigns.get(live.campaign_id), live, now)
+                if again is not None:
+                    heapq.heappush(self.deadlines, (again, call_id))
+
+    def on_event(self, event: CallEvent) -> None:
+        live = self.live.get(event.call_id)
+        if live is None:
+            return  # a duplicate, or a call already closed
+        if event.provider_call_id and not live.provider_call_id:
+            live.provider_call_id = event.provider_call_id
+        if event.kind == "ringing":
+            if live.answered_at is None:  # a repeat after the answer (a status replay) changes nothing
+                self.writes.call(live.call_id, status="ringing")
+        elif event.kind == "answered":
+            if live.answered_at is None:
+                live.answered_at = event.at
+                self.writes.call(live.call_id, status="in_call", answered_at=event.at)
+                self.writes.lead(live.lead_id, status=ls.IN_CALL, updated_at=event.at)
+                self.events.call_answered(live, event.at)
+                camp = self.campaigns.get(live.campaign_id)
+                if camp is not None:
+                    self.context_push.answered(camp, live, event.at)
+                heapq.heappush(self.deadlines, (event.at + max_talk(camp), live.call_id))
+        else:
+            self.end(live, event, None)
+
+    def note_result(self, call_id: str, conversion: bool | None, callback_at: datetime | None = None) -> bool:
+        """The runtime posted a result while the call is still up: its conversion and callback decide
+        what follows when the call ends. False if the call is not held here."""
+        live = self.live.get(call_id)
+        if live is None:
+            return False
+        if conversion is not None:
+            live.conversion = conversion
+        if callback_at is not None:
+            live.callback_at = callback_at
+        return True
+
+    def end(self, live: Live, event: CallEvent, note: str | None) -> None:
+        if live.conversion is not None:  # the runtime's result knows the conversation better than the carrier
+            event = replace(event, conversion=live.conversion)
+        if event.callback_at is not None and live.callback_at is None:
+            live.callback_at = event.callback_at
+        if event.opted_out:  # the person asked not to be called again: on the DNC list, nothing retried
+            event = replace(event, outcome=OPTED_OUT)
+            reason = f"opted out on call {live.call_id}"
+            self.writes.dnc.append((live.org_id, live.to_number, reason, live.campaign_id, "opt_out"))
+            self.memory.blocked.add((live.org_id, live.to_number))
+        camp = self.campaigns.get(live.campaign_id)
+        self.track(live, -1)
+        self.stats["ended"] += 1
+        threshold = camp.config.retry.on.short_duration.threshold_seconds if camp is not None else None
+        talk = (event.at - live.answered_at).total_seconds() if live.answered_at else None
+        classified = classify(event.outcome or PROVIDER_ERROR, talk, event.conversion, threshold)
+        record_end(self.writes, self.events, self.memory, live, event, classified, note, camp)
+        if camp is not None:
+            failed = classified.outcome == PROVIDER_ERROR
+            trip = lifecycle.count_failure(camp, failed, self.breaker_failures, note)
+            if trip is not None and camp.id not in self.tripped:
+                self.tripped[camp.id] = trip
