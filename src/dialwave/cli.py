@@ -7,17 +7,16 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.config import get_settings
 from dialwave.logging import configure_logging
-from dialwave.services.auth import create_key
+from dialwave.services import auth
+from dialwave.services import orgs as org_service
 from dialwave.store.db import Database
 from dialwave.store.migrate import upgrade
-from dialwave.store.repositories import api_keys, orgs
 
 app = typer.Typer(help="dialwave: outbound voice campaigns for AI voice agents", no_args_is_help=True)
 keys = typer.Typer(help="API keys", no_args_is_help=True)
@@ -64,11 +63,7 @@ def serve(
 
 
 async def _create_key(org: str, scopes: list[str], name: str | None) -> dict[str, object]:
-    db = Database(get_settings().database_url)
-    try:
-        created = await create_key(db, org, scopes, datetime.now(UTC), name)
-    finally:
-        await db.dispose()
+    created = await _on_database(lambda db: auth.create_key(db, org, scopes, datetime.now(UTC), name))
     return {
         "key": created.key,
         "key_id": created.key_id,
@@ -100,15 +95,7 @@ def keys_create(
 def keys_list(org: Annotated[str | None, typer.Option(help="only this organization")] = None) -> None:
     """List keys (prefix, scopes, revoked or not); never the keys themselves."""
 
-    async def run() -> list[dict[str, object]]:
-        db = Database(get_settings().database_url)
-        try:
-            async with db.read() as conn:
-                return await api_keys.list_keys(conn, org)
-        finally:
-            await db.dispose()
-
-    for row in asyncio.run(run()):
+    for row in asyncio.run(_on_database(lambda db: auth.list_keys(db, org))):
         state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
         typer.echo(f"{row['id']}  {row['prefix']}…  {row['organization']}  {','.join(row['scopes'])}  {state}")  # type: ignore[arg-type]
 
@@ -117,23 +104,25 @@ def keys_list(org: Annotated[str | None, typer.Option(help="only this organizati
 def keys_revoke(key_id: str) -> None:
     """Revoke a key by its id (key_...); it stops working at once."""
 
-    _write(lambda conn: api_keys.revoke_key(conn, key_id, datetime.now(UTC)), f"no active key {key_id}")
+    _done(lambda db: auth.revoke_key(db, key_id, datetime.now(UTC)), f"no active key {key_id}")
     typer.echo(f"revoked {key_id}")
 
 
-def _write(work: Callable[[AsyncConnection], Awaitable[bool]], failure: str) -> None:
-    """Run `work` in one write transaction on the configured database; exit 1 with `failure` if it
-    returns False."""
+T = TypeVar("T")
 
-    async def run() -> bool:
-        db = Database(get_settings().database_url)
-        try:
-            async with db.write() as conn:
-                return await work(conn)
-        finally:
-            await db.dispose()
 
-    if not asyncio.run(run()):
+async def _on_database(work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run a service call on the configured database."""
+    db = Database(get_settings().database_url)
+    try:
+        return await work(db)
+    finally:
+        await db.dispose()
+
+
+def _done(work: Callable[[Database], Awaitable[bool]], failure: str) -> None:
+    """Run `work` on the configured database; exit 1 with `failure` if it returns False."""
+    if not asyncio.run(_on_database(work)):
         typer.echo(failure, err=True)
         raise typer.Exit(1)
 
@@ -160,7 +149,7 @@ def orgs_twilio(
             raise typer.BadParameter("must be AC followed by 32 hex digits", param_hint="--account-sid") from exc
         twilio = {"account_sid": account_sid, "auth_token": auth_token}
 
-    _write(lambda conn: orgs.set_twilio(conn, org, twilio), f"no organization named {org}")
+    _done(lambda db: org_service.set_twilio(db, org, twilio), f"no organization named {org}")
     typer.echo(f"{org}: Twilio credentials {'removed' if clear else 'set for account ' + str(account_sid)}")
 
 
@@ -173,7 +162,7 @@ def orgs_limit(
     if max_concurrency < 0:
         raise typer.BadParameter("must be >= 0", param_hint="--max-concurrency")
 
-    _write(lambda conn: orgs.set_max_concurrency(conn, org, max_concurrency or None), f"no organization named {org}")
+    _done(lambda db: org_service.set_max_concurrency(db, org, max_concurrency or None), f"no organization named {org}")
     typer.echo(
         f"{org}: max_concurrency {max_concurrency or 'unlimited'} (the running dispatcher applies it within 1 s)"
     )

@@ -15,16 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from dialwave.config import Settings
 from dialwave.domain.resources import SimulatedSettings
 from dialwave.errors import ValidationFailed
+from dialwave.services import calls as call_service
+from dialwave.services import campaigns as campaign_service
 from dialwave.services.auth import create_key
 from dialwave.store.db import Database
 from dialwave.store.migrate import upgrade
-from dialwave.store.tables import calls, campaigns
 from dialwave.wiring import virtual_dialwave
 
 LEAD_BATCH = 10_000
@@ -104,22 +104,20 @@ def peak_concurrency(intervals: list[tuple[datetime, datetime | None]]) -> int:
     return top
 
 
-async def _export(db: Database, cid: str, out: Path) -> dict[str, Any]:
+async def _export(db: Database, org_id: str, cid: str, out: Path) -> dict[str, Any]:
     outcomes: Counter[str] = Counter()
     intervals: list[tuple[datetime, datetime | None]] = []
     starts: list[datetime] = []
     attempts = 0
-    async with db.read() as conn:
-        camp = (await conn.execute(sa.select(campaigns).where(campaigns.c.id == cid))).mappings().one()
-        stmt = sa.select(calls).where(calls.c.campaign_id == cid).order_by(calls.c.started_at, calls.c.id)
-        with (out / "calls.jsonl").open("w", encoding="utf-8") as fh:
-            async for row in (await conn.stream(stmt)).mappings():
-                fh.write(json.dumps(_line(row)) + "\n")
-                attempts += 1
-                outcomes[row["outcome"] or row["status"]] += 1
-                if row["started_at"] is not None:
-                    starts.append(row["started_at"])
-                    intervals.append((row["started_at"], row["ended_at"]))
+    camp = await campaign_service.get_campaign(db, org_id, cid)
+    with (out / "calls.jsonl").open("w", encoding="utf-8") as fh:
+        async for row in call_service.campaign_calls(db, cid):
+            fh.write(json.dumps(_line(row)) + "\n")
+            attempts += 1
+            outcomes[row["outcome"] or row["status"]] += 1
+            if row["started_at"] is not None:
+                starts.append(row["started_at"])
+                intervals.append((row["started_at"], row["ended_at"]))
     leads = int(camp["count_total"])
     span = (max(starts) - min(starts)).total_seconds() if len(starts) > 1 else 0.0
     return {
@@ -190,7 +188,7 @@ async def run_scenario(sc: Scenario, base: Path, out: Path) -> dict[str, Any]:
                 key = await create_key(db, "simulation", ["read", "write"], sc.start_at)
                 cid = await _setup(_Client(virtual.client, key.key), sc, base)
                 finished = await virtual.runner.run_until_idle(timedelta(days=sc.max_days))
-            summary = await _export(db, cid, out)
+            summary = await _export(db, key.organization_id, cid, out)
         finally:
             await db.dispose()
     summary["finished"] = finished

@@ -66,7 +66,11 @@ class Calls:
         self.track(live, +1)
         self.events.call_started(live)
         self.writes.call(live.call_id, status="dialing", started_at=live.started_at)
-        heapq.heappush(self.deadlines, (live.started_at + live.ring_timeout + RING_GRACE, live.call_id))
+        self.watch(live.call_id, live.started_at + live.ring_timeout + RING_GRACE)
+
+    def watch(self, call_id: str, at: datetime) -> None:
+        """Look at the call again at `at` (hang it up if still ringing, ask about it if stuck)."""
+        heapq.heappush(self.deadlines, (at, call_id))
 
     def next_deadline(self) -> datetime | None:
         while self.deadlines and self.deadlines[0][1] not in self.live:
@@ -79,9 +83,7 @@ class Calls:
             _, call_id = heapq.heappop(self.deadlines)
             live = self.live.get(call_id)
             if live is not None:
-                again = await at_deadline(self, self.campaigns.get(live.campaign_id), live, now)
-                if again is not None:
-                    heapq.heappush(self.deadlines, (again, call_id))
+                await at_deadline(self, self.campaigns.get(live.campaign_id), live, now)
 
     def on_event(self, event: CallEvent) -> None:
         live = self.live.get(event.call_id)
@@ -101,7 +103,7 @@ class Calls:
                 camp = self.campaigns.get(live.campaign_id)
                 if camp is not None:
                     self.context_push.answered(camp, live, event.at)
-                heapq.heappush(self.deadlines, (event.at + max_talk(camp), live.call_id))
+                self.watch(live.call_id, event.at + max_talk(camp))
         else:
             self.end(live, event, None)
 

@@ -371,7 +371,7 @@ class Engine:
                 now,
                 self.campaigns,
                 self.calls.in_flight,
-                need_token_key=not self.token_key,
+                need_token_key=self.token_key is None,
             )
             self.capacity.org_caps = found.org_caps
             self.token_key = self.token_key or found.token_key

@@ -37,6 +37,8 @@ class CallBook(Protocol):
 
     def on_event(self, event: CallEvent) -> None: ...
 
+    def watch(self, call_id: str, at: datetime) -> None: ...
+
     def end(self, live: Live, event: CallEvent, note: str | None) -> None: ...
 
 
@@ -92,34 +94,35 @@ def max_talk(camp: CampaignState | None) -> timedelta:
     return timedelta(seconds=camp.max_call_seconds if camp is not None else 600) + STUCK_AFTER
 
 
-async def at_deadline(book: CallBook, camp: CampaignState | None, live: Live, now: datetime) -> datetime | None:
+async def at_deadline(book: CallBook, camp: CampaignState | None, live: Live, now: datetime) -> None:
     """A call reached a deadline: still ringing past the ring timeout -> hang up (its "ended" follows);
     already hung up, or answered past its longest allowed duration, and still no "ended" -> ask the
-    carrier. Returns when to look at the call again (None: not again)."""
+    carrier. `book.watch` schedules the next look at the call (before asking the carrier, which may fail)."""
     carrier = book.carrier_of(live.campaign_id, live.caller_id)
     if carrier is None:
-        return None
+        return
     if live.answered_at is None and not live.hung_up:
         live.hung_up = True
+        book.watch(live.call_id, now + STUCK_AFTER)
         try:
             await carrier.hangup(live.call_id)
         except CarrierError as exc:
             log.warning("hangup failed: the call will be asked about", call_id=live.call_id, error=exc.message)
-        return now + STUCK_AFTER
+        return
     if live.answered_at is not None and now < live.answered_at + max_talk(camp):
-        return None  # an older deadline of a call answered since
+        return  # an older deadline of a call answered since
     number = camp.numbers.get(live.caller_id) if camp is not None else None
     settings = carrier_settings(camp, number) if camp is not None else {}
     try:
         status = await carrier.status(live.call_id, live.provider_call_id, settings)
     except CarrierError as exc:
         log.warning("status of a stuck call failed: asking again later", call_id=live.call_id, error=exc.message)
-        return now + STUCK_AFTER
+        book.watch(live.call_id, now + STUCK_AFTER)
+        return
     if status is None:
         book.end(live, CallEvent(live.call_id, "ended", now, outcome=PROVIDER_ERROR), "the carrier lost this attempt")
-        return None
+        return
     for event in status.events:
         book.on_event(event)
     if live.call_id in book.live:  # the carrier says it goes on: look again later
-        return now + STUCK_AFTER
-    return None
+        book.watch(live.call_id, now + STUCK_AFTER)

@@ -71,3 +71,15 @@ async def create_key(
         org_id = await orgs.get_or_create_org(conn, org_name, now)
         key_id = await api_keys.insert_key(conn, org_id, key[:14], hash_key(key), sorted(scopes), name, now)
     return CreatedKey(key, key_id, org_id, sorted(scopes))
+
+
+async def list_keys(db: Database, org_name: str | None) -> list[dict[str, object]]:
+    """Every key (of one organization), without the keys themselves."""
+    async with db.read() as conn:
+        return await api_keys.list_keys(conn, org_name)
+
+
+async def revoke_key(db: Database, key_id: str, now: datetime) -> bool:
+    """False when no active key has this id."""
+    async with db.write() as conn:
+        return await api_keys.revoke_key(conn, key_id, now)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -117,3 +117,10 @@ async def live_calls(conn: AsyncConnection, campaign_ids: Sequence[str]) -> Sequ
         stmt = sa.select(calls).where(condition, calls.c.status.in_(LIVE_CALL))
         found.extend((await conn.execute(stmt)).mappings().all())
     return found
+
+
+async def stream_campaign_calls(conn: AsyncConnection, campaign_id: str) -> AsyncIterator[RowMapping]:
+    """Every call of a campaign in start order, streamed (a forecast's calls.jsonl)."""
+    stmt = sa.select(calls).where(calls.c.campaign_id == campaign_id).order_by(calls.c.started_at, calls.c.id)
+    async for row in (await conn.stream(stmt)).mappings():
+        yield row
