@@ -78,9 +78,10 @@ def windows(draw: st.DrawFn) -> list[dict[str, str]]:
 def retry_rules(draw: st.DrawFn) -> dict[str, Any]:
     rules = {}
     for outcome in RETRYABLE:
+        enabled = draw(st.booleans())
         rule: dict[str, Any] = {
-            "enabled": draw(st.booleans()),
-            "max_retries": draw(st.integers(0, 3)),
+            "enabled": enabled,
+            "max_retries": draw(st.integers(1 if enabled else 0, 3)),  # enabled with 0 retries is refused
             "interval_minutes": draw(st.lists(st.sampled_from([1, 5, 30, 90]), min_size=1, max_size=3)),
         }
         if outcome == "short_duration":
@@ -173,7 +174,8 @@ async def drive(rig: Rig, sc: dict[str, Any]) -> tuple[str, History]:
             await rig.api.ok("post", f"/v1/campaigns/{cid}/pause")
             history.paused.append((now, None))
             await rig.run(timedelta(minutes=30 + pick % 120))
-            await rig.api.ok("post", f"/v1/campaigns/{cid}/resume")
+            if (await rig.get(cid))["status"] == "paused":  # else end_at passed meanwhile: it completed
+                await rig.api.ok("post", f"/v1/campaigns/{cid}/resume")
             history.paused[-1] = (history.paused[-1][0], rig.clock.now())
         elif action == "windows" and camp["status"] == "active":
             patched = await rig.api.ok(

@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from dialwave.domain.phone import normalize
 from dialwave.domain.templates import VARIABLE_NAME
@@ -129,21 +129,55 @@ class RetryRule(Strict):
     threshold_seconds: int | None = Field(None, ge=1, le=3600, description="short_duration only")
 
 
-def _rule(enabled: bool, retries: int, minutes: list[int], threshold: int | None = None) -> Any:
-    return lambda: RetryRule(
-        enabled=enabled, max_retries=retries, interval_minutes=minutes, threshold_seconds=threshold
-    )
+# Each outcome's default rule: (enabled, max_retries, interval_minutes, threshold_seconds). A disabled
+# rule still names a useful retry, so `{"enabled": true}` alone turns on something that retries.
+RULE_DEFAULTS: dict[str, tuple[bool, int, list[int], int | None]] = {
+    "busy": (True, 2, [30], None),
+    "no_answer": (True, 2, [60], None),
+    "failed": (False, 1, [60], None),
+    "voicemail": (True, 1, [120], None),
+    "short_duration": (False, 1, [60], 10),
+    "provider_error": (True, 3, [5], None),
+    "internal_error": (True, 3, [5], None),
+    "no_conversion": (False, 1, [1440], None),
+}
+
+
+def default_rule(outcome: str) -> dict[str, Any]:
+    enabled, retries, minutes, threshold = RULE_DEFAULTS[outcome]
+    return {
+        "enabled": enabled,
+        "max_retries": retries,
+        "interval_minutes": list(minutes),
+        "threshold_seconds": threshold,
+    }
+
+
+def _rule(outcome: str) -> Any:
+    return lambda: RetryRule.model_validate(default_rule(outcome))
 
 
 class RetryOn(Strict):
-    busy: RetryRule = Field(default_factory=_rule(True, 2, [30]))
-    no_answer: RetryRule = Field(default_factory=_rule(True, 2, [60]))
-    failed: RetryRule = Field(default_factory=_rule(False, 0, [60]))
-    voicemail: RetryRule = Field(default_factory=_rule(True, 1, [120]))
-    short_duration: RetryRule = Field(default_factory=_rule(False, 1, [60], 10))
-    provider_error: RetryRule = Field(default_factory=_rule(True, 3, [5]))
-    internal_error: RetryRule = Field(default_factory=_rule(True, 3, [5]))
-    no_conversion: RetryRule = Field(default_factory=_rule(False, 1, [1440]))
+    busy: RetryRule = Field(default_factory=_rule("busy"))
+    no_answer: RetryRule = Field(default_factory=_rule("no_answer"))
+    failed: RetryRule = Field(default_factory=_rule("failed"))
+    voicemail: RetryRule = Field(default_factory=_rule("voicemail"))
+    short_duration: RetryRule = Field(default_factory=_rule("short_duration"))
+    provider_error: RetryRule = Field(default_factory=_rule("provider_error"))
+    internal_error: RetryRule = Field(default_factory=_rule("internal_error"))
+    no_conversion: RetryRule = Field(default_factory=_rule("no_conversion"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _partial_rules(cls, data: Any) -> Any:
+        """A rule given in part takes the rest from its outcome's default rule, as a merge-patch onto a
+        stored default does: the same body gives the same rule whether it creates or updates."""
+        if not isinstance(data, dict):
+            return data
+        return {
+            name: {**default_rule(name), **given} if isinstance(given, dict) and name in RULE_DEFAULTS else given
+            for name, given in data.items()
+        }
 
 
 class Retry(Strict):
@@ -299,6 +333,10 @@ def check(config: CampaignConfig) -> dict[str, str]:
         rule: RetryRule = getattr(config.retry.on, outcome)
         if outcome != "short_duration" and rule.threshold_seconds is not None:
             errors[f"retry.on.{outcome}.threshold_seconds"] = "only applies to short_duration"
+        if rule.enabled and rule.max_retries == 0:
+            errors[f"retry.on.{outcome}.max_retries"] = (
+                "retries nothing while enabled: set it to 1 or more, or enabled: false"
+            )
     if config.retry.on.short_duration.threshold_seconds is None:
         errors["retry.on.short_duration.threshold_seconds"] = "is required (seconds below which an answer is short)"
     ids = [c.phone_number_id for c in config.caller_ids]
@@ -317,3 +355,19 @@ def check(config: CampaignConfig) -> dict[str, str]:
 
 def future(start_at: datetime | None, now: datetime) -> bool:
     return start_at is not None and start_at > now
+
+
+def past_times(schedule: Schedule, changed: set[str], status: str, now: datetime) -> dict[str, str]:
+    """A schedule time being set that has already passed: an end_at in the past would complete the
+    campaign at once; a start_at in the past means nothing to a campaign that has not started."""
+    errors: dict[str, str] = {}
+    if "schedule.end_at" in changed and schedule.end_at is not None and schedule.end_at <= now:
+        errors["schedule.end_at"] = "is in the past; give a future instant, or null for no end"
+    if (
+        "schedule.start_at" in changed
+        and status in ("draft", "scheduled")
+        and schedule.start_at is not None
+        and schedule.start_at < now
+    ):
+        errors["schedule.start_at"] = "is in the past; give a future instant, or null to start at once"
+    return errors

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 DRAFT, SCHEDULED, ACTIVE, PAUSED, COMPLETED, CANCELLED = (
@@ -132,3 +133,54 @@ def transition(status: str, action: str, *, start_in_future: bool) -> Transition
             return Transition(CANCELLED)
         return Transition(None, f"cannot cancel: it is already {status}")
     return Transition(None, f"unknown action '{action}'")
+
+
+WEEK = 7 * 1440
+
+
+def _open_minutes(schedule: dict[str, Any]) -> set[int]:
+    """The minutes of the week (Monday 00:00 = 0) the windows open, in the schedule's own zone."""
+    opened: set[int] = set()
+    for day in schedule.get("days_of_week") or []:
+        for window in schedule.get("windows") or []:
+            start, end = _minutes(window["start"]), _minutes(window["end"])
+            length = end - start if end > start else 1440 - start + end
+            base = (int(day) - 1) * 1440 + start
+            opened.update((base + m) % WEEK for m in range(length))
+    return opened
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _instant(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def _delay(config: dict[str, Any]) -> int:
+    return int((config.get("pacing") or {}).get("initial_delay_seconds") or 0)
+
+
+def _hours(config: dict[str, Any], key: str) -> int:
+    return int((config.get("cooldowns") or {}).get(key) or 0)
+
+
+def opens_earlier(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Can the new configuration make a waiting lead dialable earlier than the old one did? (A wider
+    or moved window, another zone or recipient_local_time, an earlier or removed start_at, a shorter
+    initial delay, a shorter or removed cooldown.) Such an edit re-plans the campaign's waiting leads."""
+    before, after = old.get("schedule") or {}, new.get("schedule") or {}
+    if before.get("timezone") != after.get("timezone"):
+        return True
+    if before.get("recipient_local_time") != after.get("recipient_local_time"):
+        return True
+    start_before, start_after = before.get("start_at"), after.get("start_at")
+    if start_before is not None and (start_after is None or _instant(start_after) < _instant(start_before)):
+        return True
+    if _delay(new) < _delay(old):
+        return True
+    if any(_hours(new, k) < _hours(old, k) for k in ("after_success_hours", "after_completion_hours")):
+        return True
+    return bool(_open_minutes(after) - _open_minutes(before))

@@ -390,6 +390,8 @@ class Engine:
                 self._release_all(gone, now, final=True)
                 del self.campaigns[gone]
             self._settle(found.twilio)
+            if self.writes.released_calls:  # leads released above must be queued before the due times are read
+                await self._flush(conn, now)
             for camp in self.campaigns.values():
                 if camp.status == "active" and not camp.due_known:
                     camp.next_due = await lead_repo.next_due_at(conn, camp.id)

@@ -78,6 +78,7 @@ def record_end(
         last_outcome=classified.reason,
         retries=decision.retries,
         next_attempt_at=next_at,
+        earliest_at=decision.retry_at if next_at is not None else None,
         reason=note or decision.why,
         finished_at=at if final else None,
         updated_at=at,

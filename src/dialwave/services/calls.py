@@ -221,6 +221,7 @@ async def reopen(
         "status": ls.RETRY_PENDING,
         "retries": decision.retries,
         "next_attempt_at": due,
+        "earliest_at": decision.retry_at,
         "reason": decision.why,
         "finished_at": None,
         "updated_at": now,

@@ -10,7 +10,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import campaign_rules as rules
-from dialwave.domain.campaign_config import CampaignConfig, check, future
+from dialwave.domain.campaign_config import CampaignConfig, check, future, past_times
 from dialwave.domain.resources import AgentConfig
 from dialwave.domain.templates import variables_in
 from dialwave.errors import Conflict, NotFound, ValidationFailed
@@ -124,6 +124,7 @@ async def create_campaign(
     """The new campaign, and the signing secret of its webhook endpoint when it has a webhook.url."""
     campaign_id = new_id("cmp")
     config = body.model_dump(mode="json")
+    raise_fields(past_times(body.schedule, {"schedule.start_at", "schedule.end_at"}, rules.DRAFT, now))
     await _check_urls(guard, body, None)
     async with db.write() as conn:
         await _check_references(conn, org_id, body, None)
@@ -206,6 +207,7 @@ async def update_campaign(
             raise Conflict(refusal.message, code=refusal.code, fields=refusal.fields)
         if not paths:
             return row, None
+        raise_fields(past_times(config.schedule, paths, row["status"], now))
         await _check_urls(guard, config, row["config"])
         if paths & REFERENCE_FIELDS:  # the agent, numbers and template sources are read again
             await _check_references(conn, org_id, config, row["lead_common_keys"])
@@ -221,6 +223,8 @@ async def update_campaign(
         secret = None
         if "webhook" in paths:
             _, secret = await sync_campaign_endpoint(conn, org_id, campaign_id, config.webhook.url, now)
+        if row["status"] not in rules.FINAL and rules.opens_earlier(row["config"], new):
+            await lead_repo.replan(conn, campaign_id, now)  # waiting leads may be dialable earlier now
         updated = await repo.get_campaign(conn, org_id, campaign_id)
     assert updated is not None
     return updated, secret

@@ -123,7 +123,10 @@ leads = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_outcome", sa.String(32)),
-    sa.Column("next_attempt_at", UTCDateTime()),
+    sa.Column("next_attempt_at", UTCDateTime()),  # when it is due: earliest_at moved into windows and legal hours
+    # The retry policy's (or a callback's) earliest instant, kept apart from the window arithmetic, so a
+    # widened schedule can bring the lead forward without breaking its retry interval. NULL: any time.
+    sa.Column("earliest_at", UTCDateTime()),
     sa.Column("retries", JSONType),  # retries used per reason: {"busy": 1}
     sa.Column("reason", sa.String(256)),  # why the lead is where it is (skipped: on the DNC list, ...)
     sa.Column("finished_at", UTCDateTime()),
@@ -159,6 +162,7 @@ calls = sa.Table(
     sa.Column("caller_id", ID),  # the phone_number_id that placed it
     sa.Column("agent_version", sa.Integer),
     sa.Column("reason", sa.String(256)),  # the retry decision taken after it
+    sa.Column("voicemail_left", sa.Boolean),  # a machine answered and the voicemail message was left (or not)
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("lead_id", "attempt"),  # the attempt's idempotency key
     sa.Index("ix_calls_org_campaign", "organization_id", "campaign_id"),
@@ -182,8 +186,8 @@ idempotency_keys = sa.Table(
     sa.Column("organization_id", ID, primary_key=True),
     sa.Column("key", sa.String(255), primary_key=True),
     sa.Column("request_hash", sa.String(64), nullable=False),
-    sa.Column("status_code", sa.Integer, nullable=False),
-    sa.Column("response_body", sa.Text, nullable=False),
+    sa.Column("status_code", sa.Integer),  # NULL: reserved, the first request is still running
+    sa.Column("response_body", sa.Text),
     sa.Column("created_at", UTCDateTime(), nullable=False, index=True),
 )
 

@@ -205,3 +205,19 @@ async def last_completed(
 
 async def update_leads(conn: AsyncConnection, rows: dict[str, dict[str, Any]]) -> None:
     await update_many(conn, leads, rows)
+
+
+async def replan(conn: AsyncConnection, campaign_id: str, now: datetime, lead_id: str | None = None) -> int:
+    """Waiting leads of the campaign (or one lead) deferred past their earliest instant come due at it
+    (or now): the claim then places each at its next dialable time under the schedule as it is now. One
+    statement; it writes only the leads that move. Returns how many moved."""
+    now_value = sa.literal(now, type_=leads.c.next_attempt_at.type)
+    due = sa.case((leads.c.earliest_at > now_value, leads.c.earliest_at), else_=now_value)
+    stmt = (
+        leads.update()
+        .where(leads.c.campaign_id == campaign_id, leads.c.status.in_(ls.DUE), leads.c.next_attempt_at > due)
+        .values(next_attempt_at=due, updated_at=now)
+    )
+    if lead_id is not None:
+        stmt = stmt.where(leads.c.id == lead_id)
+    return int((await conn.execute(stmt)).rowcount or 0)

@@ -1,0 +1,37 @@
+"""leads.earliest_at (the retry policy's earliest instant, apart from window arithmetic),
+calls.voicemail_left, idempotency keys reserved before the request runs
+
+Revision ID: 0007
+Revises: 0006
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+TS = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("leads", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("earliest_at", TS, nullable=True))
+    with op.batch_alter_table("calls", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("voicemail_left", sa.Boolean, nullable=True))
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.alter_column("status_code", existing_type=sa.Integer, nullable=True)
+        batch_op.alter_column("response_body", existing_type=sa.Text, nullable=True)
+
+
+def downgrade() -> None:
+    op.execute("DELETE FROM idempotency_keys WHERE status_code IS NULL")
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.alter_column("response_body", existing_type=sa.Text, nullable=False)
+        batch_op.alter_column("status_code", existing_type=sa.Integer, nullable=False)
+    with op.batch_alter_table("calls", schema=None) as batch_op:
+        batch_op.drop_column("voicemail_left")
+    with op.batch_alter_table("leads", schema=None) as batch_op:
+        batch_op.drop_column("earliest_at")
