@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -69,9 +70,17 @@ async def drop_database(url: str) -> None:
 EVENTS = False  # --events: the organization has a webhook endpoint, so the engine writes events
 
 
-async def seed(db: Database, leads: int, pace: float, concurrency: int) -> str:
-    """An active campaign with `leads` queued leads (inserted directly: setup, not measured)."""
-    key = await create_key(db, "bench", ["read", "write"], START)
+async def seed(
+    db: Database,
+    leads: int,
+    pace: float,
+    concurrency: int,
+    schedule: dict[str, Any] | None = None,
+    at: datetime = START,
+) -> tuple[str, str]:
+    """An active campaign with `leads` queued leads (inserted directly: setup, not measured), begun at
+    `at` (default START); returns (organization id, campaign id)."""
+    key = await create_key(db, "bench", ["read", "write"], at)
     org = key.organization_id
     if EVENTS:  # never delivered here (no worker runs): this measures writing them
         await create_endpoint(db, UrlGuard(), org, START, url="https://hooks.example.com/in")
@@ -86,12 +95,12 @@ async def seed(db: Database, leads: int, pace: float, concurrency: int) -> str:
             "name": f"bench {leads}",
             "agent_id": agent_id,
             "caller_ids": [{"phone_number_id": number_id}],
-            "schedule": {"windows": [{"start": "00:00", "end": "24:00"}]},
+            "schedule": schedule or {"windows": [{"start": "00:00", "end": "24:00"}]},
             "pacing": {"max_concurrency": concurrency, "attempts_per_second": pace},
             "dnc": {"enabled": False},
         }
     )
-    campaign, _ = await campaign_service.create_campaign(db, org, config, START, UrlGuard())
+    campaign, _ = await campaign_service.create_campaign(db, org, config, at, UrlGuard())
     cid = campaign["id"]
     batch = 20_000
     for offset in range(0, leads, batch):
@@ -99,15 +108,15 @@ async def seed(db: Database, leads: int, pace: float, concurrency: int) -> str:
         ids = new_ids("lead", count)
         rows = [NewLead(ids[i], f"+1212{offset + i:07d}", {}, None, None) for i in range(count)]
         async with db.write() as conn:
-            await insert_leads(conn, org, cid, START, LeadBatch(rows))
+            await insert_leads(conn, org, cid, at, LeadBatch(rows))
             await campaign_repo.add_counts(conn, cid, total=count, queued=count)
             await campaign_repo.set_common_keys(conn, cid, [])
-    await campaign_service.act(db, org, cid, "start", START)
+    await campaign_service.act(db, org, cid, "start", at)
     # what the import API does after a big load (ANALYZE on PostgreSQL); DIALWAVE_BENCH_SKIP_ANALYZE=1 to
     # see the engine on stale statistics
     if not os.environ.get("DIALWAVE_BENCH_SKIP_ANALYZE"):
         await after_bulk_load(db, leads)
-    return str(cid)
+    return org, str(cid)
 
 
 async def decisions_per_second(backend: str, leads: int, decisions: int) -> float:

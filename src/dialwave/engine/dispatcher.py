@@ -33,6 +33,7 @@ from dialwave.engine.event_log import EventLog
 from dialwave.engine.leases import Leases
 from dialwave.engine.predial import RETRY_AFTER_ERROR_SECONDS, PreDialClient
 from dialwave.engine.recovery import recover
+from dialwave.engine.replan import replan_step
 from dialwave.engine.settings import EngineSettings
 from dialwave.engine.state import CampaignState, Live, Reservation
 from dialwave.engine.write_buffer import WriteBuffer, flush
@@ -111,6 +112,8 @@ class Engine:
             self.dirty = False
             if self.settings.refresh_every is not None:
                 self.next_refresh = now + self.settings.refresh_every
+        for camp in [c for c in self.campaigns.values() if c.replan_from is not None and not c.stale]:
+            await replan_step(self.db, camp, now)
         if self._wants_claim(now):
             await self._claim(now)
             await self._run_due(now)
@@ -130,6 +133,8 @@ class Engine:
             times.append(deadline)
         now = self.now
         for camp in self.campaigns.values():
+            if camp.replan_from is not None and not camp.stale and now is not None:
+                times.append(now)  # a re-plan batch is waiting
             if camp.status != "active" or camp.stale or now is None:
                 continue
             if camp.waiting and camp.room > 0:

@@ -140,6 +140,7 @@ async def _state(
         callers=callers,
         numbers=numbers,
         pacer=old.pacer if old is not None else Pacer(config.pacing.attempts_per_second),
+        replan_from=row["replan_from"],
         turn=old.turn if old is not None else 0,
         in_flight=in_flight,
     )

@@ -58,6 +58,7 @@ class CampaignState:
     stale: bool = False  # invalidated: its reservations must not start
     carrier_failures: int = 0  # calls in a row that ended as provider_error (the circuit breaker)
     org_twilio: dict[str, str] | None = None  # the organization's Twilio credentials, for numbers without
+    replan_from: datetime | None = None  # an edit asked for waiting leads to be brought forward (engine/replan.py)
 
     @property
     def room(self) -> int:

@@ -217,14 +217,14 @@ async def update_campaign(
             raise ValidationFailed(
                 f"name: a campaign named '{config.name}' already exists", fields={"name": "must be unique"}
             )
-        values = {"config": new, "name": config.name, "agent_id": config.agent_id, "updated_at": now}
+        values: dict[str, Any] = {"config": new, "name": config.name, "agent_id": config.agent_id, "updated_at": now}
+        if row["status"] not in rules.FINAL and rules.opens_earlier(row["config"], new):
+            values["replan_from"] = now  # the engine brings waiting leads forward (engine/replan.py)
         if not await repo.update_campaign(conn, campaign_id, row["version"], values):
             raise Conflict("the campaign changed while updating: retry", code="VERSION_MISMATCH")
         secret = None
         if "webhook" in paths:
             _, secret = await sync_campaign_endpoint(conn, org_id, campaign_id, config.webhook.url, now)
-        if row["status"] not in rules.FINAL and rules.opens_earlier(row["config"], new):
-            await lead_repo.replan(conn, campaign_id, now)  # waiting leads may be dialable earlier now
         updated = await repo.get_campaign(conn, org_id, campaign_id)
     assert updated is not None
     return updated, secret

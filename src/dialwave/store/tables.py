@@ -102,6 +102,9 @@ campaigns = sa.Table(
     sa.Column("count_cancelled", sa.Integer, nullable=False, server_default="0"),
     # Variable names that every lead of the campaign carries (null while there are no leads).
     sa.Column("lead_common_keys", JSONType),
+    # An edit that can make waiting leads dialable earlier was saved at this instant: the engine brings
+    # them forward in batches, then clears it.
+    sa.Column("replan_from", UTCDateTime()),
     sa.Column("started_at", UTCDateTime()),
     sa.Column("completed_at", UTCDateTime()),
     sa.Column("created_at", UTCDateTime(), nullable=False),

@@ -133,3 +133,12 @@ async def lock_campaigns(conn: AsyncConnection, campaign_ids: Sequence[str]) -> 
     stmt = sa.select(campaigns.c.id, campaigns.c.status).where(campaigns.c.id.in_(list(campaign_ids)))
     stmt = stmt.with_for_update(read=True)
     return {row.id: row.status for row in await conn.execute(stmt)}
+
+
+async def finish_replan(conn: AsyncConnection, campaign_id: str, since: datetime) -> None:
+    """The re-plan asked for at `since` is done (a later edit's request stays)."""
+    await conn.execute(
+        campaigns.update()
+        .where(campaigns.c.id == campaign_id, campaigns.c.replan_from == since)
+        .values(replan_from=None)
+    )

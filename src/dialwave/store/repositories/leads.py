@@ -207,17 +207,33 @@ async def update_leads(conn: AsyncConnection, rows: dict[str, dict[str, Any]]) -
     await update_many(conn, leads, rows)
 
 
-async def replan(conn: AsyncConnection, campaign_id: str, now: datetime, lead_id: str | None = None) -> int:
-    """Waiting leads of the campaign (or one lead) deferred past their earliest instant come due at it
-    (or now): the claim then places each at its next dialable time under the schedule as it is now. One
-    statement; it writes only the leads that move. Returns how many moved."""
+def _due_after_replan(now: datetime) -> sa.ColumnElement[datetime]:
+    """A waiting lead's earliest instant as its retry policy (or callback) set it, or now."""
     now_value = sa.literal(now, type_=leads.c.next_attempt_at.type)
-    due = sa.case((leads.c.earliest_at > now_value, leads.c.earliest_at), else_=now_value)
+    return sa.case((leads.c.earliest_at > now_value, leads.c.earliest_at), else_=now_value)
+
+
+async def replan_batch(conn: AsyncConnection, campaign_id: str, now: datetime, limit: int) -> int:
+    """Up to `limit` waiting leads of the campaign deferred past their earliest instant (the latest
+    first) come due at it, or now: the claim then places each at its next dialable time under the
+    schedule as it is now. Writes only leads that move; returns how many moved."""
+    due = _due_after_replan(now)
+    waiting = (
+        sa.select(leads.c.id)
+        .where(leads.c.campaign_id == campaign_id, leads.c.status.in_(ls.DUE), leads.c.next_attempt_at > due)
+        .order_by(leads.c.next_attempt_at.desc())
+        .limit(limit)
+    )
+    stmt = leads.update().where(leads.c.id.in_(waiting.scalar_subquery())).values(next_attempt_at=due, updated_at=now)
+    return int((await conn.execute(stmt)).rowcount or 0)
+
+
+async def replan_lead(conn: AsyncConnection, lead_id: str, now: datetime) -> bool:
+    """One waiting lead deferred past its earliest instant comes due at it, or now."""
+    due = _due_after_replan(now)
     stmt = (
         leads.update()
-        .where(leads.c.campaign_id == campaign_id, leads.c.status.in_(ls.DUE), leads.c.next_attempt_at > due)
+        .where(leads.c.id == lead_id, leads.c.status.in_(ls.DUE), leads.c.next_attempt_at > due)
         .values(next_attempt_at=due, updated_at=now)
     )
-    if lead_id is not None:
-        stmt = stmt.where(leads.c.id == lead_id)
-    return int((await conn.execute(stmt)).rowcount or 0)
+    return bool((await conn.execute(stmt)).rowcount)

@@ -1,4 +1,5 @@
 """leads.earliest_at (the retry policy's earliest instant, apart from window arithmetic),
+campaigns.replan_from (waiting leads to bring forward after an edit),
 calls.voicemail_left, idempotency keys reserved before the request runs
 
 Revision ID: 0007
@@ -17,6 +18,8 @@ TS = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("campaigns", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("replan_from", TS, nullable=True))
     with op.batch_alter_table("leads", schema=None) as batch_op:
         batch_op.add_column(sa.Column("earliest_at", TS, nullable=True))
     with op.batch_alter_table("calls", schema=None) as batch_op:
@@ -35,3 +38,5 @@ def downgrade() -> None:
         batch_op.drop_column("voicemail_left")
     with op.batch_alter_table("leads", schema=None) as batch_op:
         batch_op.drop_column("earliest_at")
+    with op.batch_alter_table("campaigns", schema=None) as batch_op:
+        batch_op.drop_column("replan_from")
