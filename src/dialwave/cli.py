@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,11 +13,12 @@ from typing import Annotated, TypeVar
 import typer
 
 from dialwave.config import get_settings
+from dialwave.errors import DatabaseNotReady, DialwaveError
 from dialwave.logging import configure_logging
 from dialwave.services import auth
 from dialwave.services import orgs as org_service
 from dialwave.store.db import Database
-from dialwave.store.migrate import upgrade
+from dialwave.store.migrate import current, head, upgrade
 
 app = typer.Typer(help="dialwave: outbound voice campaigns for AI voice agents", no_args_is_help=True)
 keys = typer.Typer(help="API keys", no_args_is_help=True)
@@ -53,6 +55,7 @@ def serve(
             raise typer.BadParameter("must be positive", param_hint="--time-scale")
         settings = settings.model_copy(update={"time_scale": time_scale})
     configure_logging(settings.log_level, settings.log_json)
+    asyncio.run(_on_database(_schema_is_current))
     uvicorn.run(
         serve_app(settings, run_engine=engine and settings.engine),
         host=host or settings.host,
@@ -104,11 +107,23 @@ def keys_list(org: Annotated[str | None, typer.Option(help="only this organizati
 def keys_revoke(key_id: str) -> None:
     """Revoke a key by its id (key_...); it stops working at once."""
 
-    _done(lambda db: auth.revoke_key(db, key_id, datetime.now(UTC)), f"no active key {key_id}")
+    _done(
+        lambda db: auth.revoke_key(db, key_id, datetime.now(UTC)),
+        f"no active key {key_id}",
+        "`dialwave keys list` shows the keys and their ids",
+    )
     typer.echo(f"revoked {key_id}")
 
 
 T = TypeVar("T")
+NO_ORG = "an organization is created with its first key: `dialwave keys create --org NAME`"
+
+
+async def _schema_is_current(db: Database) -> None:
+    at, wanted = await current(db), head()
+    if at != wanted:
+        where = "never migrated" if at is None else f"at migration {at}, this code needs {wanted}"
+        raise DatabaseNotReady(f"the database is {where}")
 
 
 async def _on_database(work: Callable[[Database], Awaitable[T]]) -> T:
@@ -120,11 +135,11 @@ async def _on_database(work: Callable[[Database], Awaitable[T]]) -> T:
         await db.dispose()
 
 
-def _done(work: Callable[[Database], Awaitable[bool]], failure: str) -> None:
-    """Run `work` on the configured database; exit 1 with `failure` if it returns False."""
+def _done(work: Callable[[Database], Awaitable[bool]], failure: str, hint: str) -> None:
+    """Run `work` on the configured database; exit 2 with `failure` and `hint` if it returns False."""
     if not asyncio.run(_on_database(work)):
-        typer.echo(failure, err=True)
-        raise typer.Exit(1)
+        typer.echo(f"error: {failure}\nhint: {hint}", err=True)
+        raise typer.Exit(2)
 
 
 @orgs_app.command("twilio")
@@ -149,7 +164,7 @@ def orgs_twilio(
             raise typer.BadParameter("must be AC followed by 32 hex digits", param_hint="--account-sid") from exc
         twilio = {"account_sid": account_sid, "auth_token": auth_token}
 
-    _done(lambda db: org_service.set_twilio(db, org, twilio), f"no organization named {org}")
+    _done(lambda db: org_service.set_twilio(db, org, twilio), f"no organization named {org}", NO_ORG)
     typer.echo(f"{org}: Twilio credentials {'removed' if clear else 'set for account ' + str(account_sid)}")
 
 
@@ -162,7 +177,11 @@ def orgs_limit(
     if max_concurrency < 0:
         raise typer.BadParameter("must be >= 0", param_hint="--max-concurrency")
 
-    _done(lambda db: org_service.set_max_concurrency(db, org, max_concurrency or None), f"no organization named {org}")
+    _done(
+        lambda db: org_service.set_max_concurrency(db, org, max_concurrency or None),
+        f"no organization named {org}",
+        NO_ORG,
+    )
     typer.echo(
         f"{org}: max_concurrency {max_concurrency or 'unlimited'} (the running dispatcher applies it within 1 s)"
     )
@@ -214,5 +233,37 @@ API docs: {base}/docs   OpenAPI: {base}/openapi.json
     )
 
 
+def main() -> None:
+    """The `dialwave` command: an ordinary mistake (no database, not migrated, a bad value) answers one
+    line and a hint, exit code 2; DIALWAVE_TRACEBACK=1 shows the traceback instead."""
+    try:
+        app()
+    except Exception as exc:
+        if os.environ.get("DIALWAVE_TRACEBACK"):
+            raise
+        message, hint = explain(exc)
+        typer.echo(f"error: {message}", err=True)
+        if hint:
+            typer.echo(f"hint: {hint}", err=True)
+        raise SystemExit(2) from None
+
+
+def explain(exc: BaseException) -> tuple[str, str | None]:
+    """What went wrong, in one line, and what to do about it."""
+    text = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
+    lowered = text.lower()
+    if isinstance(exc, DatabaseNotReady):
+        return str(exc), "run `dialwave migrate` first"
+    if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
+        return f"the database has no dialwave tables ({text})", "run `dialwave migrate` first"
+    if "database" in lowered and ("does not exist" in lowered or "unable to open" in lowered):
+        return f"cannot open the database ({text})", "check DIALWAVE_DATABASE_URL"
+    if isinstance(exc, ConnectionError | OSError) or "connect" in lowered:
+        return f"cannot reach the database or bind the port ({text})", "check DIALWAVE_DATABASE_URL and --port"
+    if isinstance(exc, DialwaveError):
+        return exc.message, None
+    return f"{type(exc).__name__}: {text}", "run again with DIALWAVE_TRACEBACK=1 to see where it failed"
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

@@ -56,7 +56,7 @@ def test_orgs_limit_sets_and_clears_the_organization_cap(tmp_path: Path) -> None
         text=True,
         timeout=60,
     )
-    assert missing.returncode == 1 and "no organization named nobody" in missing.stderr
+    assert missing.returncode == 2 and "no organization named nobody" in missing.stderr
 
 
 def test_orgs_twilio_sets_and_clears_the_organization_credentials(tmp_path: Path) -> None:
@@ -88,3 +88,31 @@ def test_orgs_twilio_sets_and_clears_the_organization_credentials(tmp_path: Path
         timeout=60,
     )
     assert bad.returncode != 0 and "AC followed by 32 hex digits" in bad.stderr
+
+
+def dialwave_fails(*args: str, url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DIALWAVE_DATABASE_URL": url}
+    env.pop("DIALWAVE_TRACEBACK", None)
+    return subprocess.run(
+        [sys.executable, "-m", "dialwave.cli", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_ordinary_mistakes_answer_one_line_and_a_hint_with_exit_code_2(tmp_path: Path) -> None:
+    fresh = f"sqlite:///{tmp_path / 'never-migrated.db'}"
+    migrated = tmp_path / "migrated.db"
+    dialwave("migrate", db=migrated)
+    cases = [
+        (("keys", "create", "--org", "acme"), fresh, "dialwave migrate"),
+        (("keys", "list"), fresh, "dialwave migrate"),
+        (("serve", "--port", "1"), fresh, "dialwave migrate"),
+        (("orgs", "limit", "--org", "nobody", "--max-concurrency", "3"), f"sqlite:///{migrated}", "keys create"),
+        (("keys", "revoke", "key_nope"), f"sqlite:///{migrated}", "keys list"),
+        (("keys", "list"), "postgresql://postgres@127.0.0.1:5432/dialwave_no_such_db", "DIALWAVE_DATABASE_URL"),
+    ]
+    for args, url, hint in cases:
+        done = dialwave_fails(*args, url=url)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2, (args, done.stderr)
+        assert "Traceback" not in done.stderr and len(lines) == 2, (args, done.stderr)
+        assert lines[0].startswith("error: ") and lines[1].startswith("hint: ") and hint in lines[1], (args, lines)

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Protocol
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from dialwave import __version__
 from dialwave.api import errors
-from dialwave.api.deps import AppContext
+from dialwave.api.deps import AppContext, known_query
 from dialwave.api.middleware import IdempotencyMiddleware, RequestIdMiddleware
 from dialwave.api.routes import (
     agents,
@@ -105,6 +105,7 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        dependencies=[Depends(known_query)],
     )
     app.state.context = AppContext(
         settings=settings,

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Optional
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, create_model
 
@@ -15,6 +16,7 @@ from dialwave.clock import Clock
 from dialwave.config import Settings
 from dialwave.domain import call_tokens
 from dialwave.engine.handle import EngineHandle
+from dialwave.errors import ValidationFailed
 from dialwave.services import calls as calls_service
 from dialwave.services.auth import Principal, authenticate
 from dialwave.services.webhooks import UrlGuard
@@ -75,6 +77,38 @@ async def reader(who: Annotated[Principal, Depends(principal)]) -> Principal:
 async def writer(who: Annotated[Principal, Depends(principal)]) -> Principal:
     who.require("write")
     return who
+
+
+_declared: dict[int, frozenset[str]] = {}
+
+
+def _query_names(route: APIRoute) -> frozenset[str]:
+    """The query parameters an operation declares (its own and its dependencies')."""
+    names = _declared.get(id(route))
+    if names is None:
+        found: set[str] = set()
+        stack = [route.dependant]
+        while stack:
+            dependant = stack.pop()
+            found.update(p.alias for p in dependant.query_params)
+            stack.extend(dependant.dependencies)
+        names = _declared[id(route)] = frozenset(found)
+    return names
+
+
+async def known_query(request: Request) -> None:
+    """A query parameter the operation does not take is a 422 naming it, never silently ignored."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not request.query_params:
+        return
+    declared = _query_names(route)
+    unknown = sorted(set(request.query_params) - declared)
+    if unknown:
+        takes = ", ".join(sorted(declared)) or "none"
+        raise ValidationFailed(
+            f"{unknown[0]}: unknown query parameter (this operation takes: {takes})",
+            fields={name: "unknown query parameter" for name in unknown},
+        )
 
 
 def get_engine(request: Request) -> EngineHandle:

@@ -70,10 +70,14 @@ async def _send_json(send: Send, status: int, body: dict[str, Any] | str, extra:
 
 
 class IdempotencyMiddleware:
-    """Same key + same request replays the first answer; same key + another request is 422.
+    """`Idempotency-Key` on every POST. The key is reserved before the route runs: the same key while
+    the first request still runs is a 409 (`IDEMPOTENCY_KEY_IN_USE`, retry after a second); once it has
+    answered, the same key and request replay its answer (status, body, content type, ETag); the same
+    key with another request is a 422. Reservations are rows of the database, so this holds across API
+    processes. Keys live per organization for `idempotency_ttl_hours`. The body is hashed as it
+    streams, so a large CSV import is not held in memory for this."""
 
-    Keys are stored per organization for `idempotency_ttl_hours`. The body is hashed as it streams,
-    so a large CSV import is not held in memory for this."""
+    REPLAYED = (b"content-type", b"etag", b"location")
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -99,7 +103,7 @@ class IdempotencyMiddleware:
         except DialwaveError:
             await self.app(scope, receive, send)  # the route answers 401
             return
-        now = context.clock.now()
+        org, now = who.organization_id, context.clock.now()
         ttl = timedelta(hours=context.settings.idempotency_ttl_hours)
         hasher = hashlib.sha256(
             f"{scope['method']} {scope['path']}?{scope.get('query_string', b'').decode()}\n".encode()
@@ -114,46 +118,75 @@ class IdempotencyMiddleware:
                 body_done = not message.get("more_body", False)
             return message
 
-        stored = await idempotency.recall(context.db, who.organization_id, key, now, ttl)
-        if stored is not None:
+        async def drain() -> bool:
+            """Read the rest of the body (hashing it); False if the client went away first."""
             while not body_done:
                 if (await hashing_receive())["type"] != "http.request":
-                    break
-            if hasher.hexdigest() != stored["request_hash"]:
+                    return False
+            return True
+
+        held = await idempotency.reserve(context.db, org, key, now, ttl)
+        if held is not None:
+            await drain()
+            if held["status_code"] is None:
+                msg = "a request with this key is still running; retry when it has answered"
+                body = _err("Idempotency-Key", msg, rid, "conflict", "IDEMPOTENCY_KEY_IN_USE")
+                await _send_json(send, 409, body, [(b"retry-after", b"1")])
+            elif hasher.hexdigest() != held["request_hash"]:
                 msg = "was used with a different request; use a new key for a new request"
                 await _send_json(send, 422, _err("Idempotency-Key", msg, rid), [])
-                return
-            replay = [(b"idempotent-replayed", b"true")]
-            await _send_json(send, stored["status_code"], stored["response_body"], replay)
+            else:
+                await _replay(send, held)
             return
 
         status = 0
+        kept: list[list[str]] = []
         chunks: list[bytes] = []
 
         async def capturing_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                kept.extend(
+                    [k.decode("latin-1"), v.decode("latin-1")]
+                    for k, v in message.get("headers", [])
+                    if k.lower() in self.REPLAYED
+                )
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
             await send(message)
 
-        await self.app(scope, hashing_receive, capturing_send)
-        while not body_done:
-            if (await hashing_receive())["type"] != "http.request":
-                return  # client went away before sending the whole body: nothing to remember
-        if status and status < 500 and status not in (401, 429):
-            body = b"".join(chunks).decode("utf-8", "replace")
-            await idempotency.remember(context.db, who.organization_id, key, hasher.hexdigest(), status, body, now, ttl)
+        answered = False
+        try:
+            await self.app(scope, hashing_receive, capturing_send)
+            if await drain() and status and status < 500 and status not in (401, 429):
+                answer = b"".join(chunks).decode("utf-8", "replace")
+                await idempotency.complete(context.db, org, key, hasher.hexdigest(), status, kept, answer, now, ttl)
+                answered = True
+        finally:
+            if not answered:  # an error, a 5xx, a client gone before its body ended: the key is free again
+                await idempotency.release(context.db, org, key)
 
 
-def _err(field: str, message: str, rid: str) -> dict[str, Any]:
+async def _replay(send: Send, held: Any) -> None:
+    data = (held["response_body"] or "").encode()
+    headers = [(str(k).encode("latin-1"), str(v).encode("latin-1")) for k, v in held["response_headers"] or []]
+    if not any(k == b"content-type" for k, _ in headers):
+        headers.append((b"content-type", b"application/json"))
+    headers += [(b"content-length", str(len(data)).encode()), (b"idempotent-replayed", b"true")]
+    await send({"type": "http.response.start", "status": held["status_code"], "headers": headers})
+    await send({"type": "http.response.body", "body": data})
+
+
+def _err(
+    field: str, message: str, rid: str, type_: str = "validation_error", code: str | None = None
+) -> dict[str, Any]:
     return {
         "error": {
-            "type": "validation_error",
+            "type": type_,
             "message": f"{field}: {message}",
             "fields": {field: message},
-            "code": None,
+            "code": code,
             "request_id": rid,
         }
     }

@@ -19,6 +19,7 @@ from dialwave.domain.handoff import handoff
 from dialwave.domain.outcomes import ANSWERED, NO_CONVERSION
 from dialwave.domain.retry import callback, decide
 from dialwave.errors import NotFound, Unauthorized
+from dialwave.services.validation import phone_field
 from dialwave.store.db import Database
 from dialwave.store.repositories import agents as agent_repo
 from dialwave.store.repositories import calls as call_repo
@@ -235,16 +236,14 @@ async def reopen(
 
 
 async def list_calls(
-    db: Database,
-    org_id: str,
-    campaign_id: str | None,
-    lead_id: str | None,
-    outcome: str | None,
-    limit: int,
-    cursor: str | None,
+    db: Database, org_id: str, filters: dict[str, str | None], limit: int, cursor: str | None
 ) -> tuple[Sequence[RowMapping], str | None]:
+    """The organization's calls; `filters`: campaign_id, lead_id, outcome, phone_number (any spelling)."""
+    given = {k: v for k, v in filters.items() if v}
+    if "phone_number" in given:
+        given["to_number"] = phone_field(given.pop("phone_number") or "", "phone_number")
     async with db.read() as conn:
-        return await call_repo.list_calls(conn, org_id, campaign_id, lead_id, outcome, limit, cursor)
+        return await call_repo.list_calls(conn, org_id, given, limit, cursor)
 
 
 async def get_call(db: Database, org_id: str, call_id: str) -> tuple[RowMapping, RowMapping | None]:

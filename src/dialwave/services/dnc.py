@@ -7,38 +7,16 @@ from datetime import datetime
 
 from sqlalchemy.engine import RowMapping
 
-from dialwave.domain.phone import normalize
-from dialwave.errors import InvalidPhoneNumber, NotFound, ValidationFailed
+from dialwave.errors import NotFound
+from dialwave.services.validation import phone_field, phone_fields
 from dialwave.store.db import Database
 from dialwave.store.repositories import dnc as repo
 from dialwave.webhooks.events import emit_rows, event_row
 
 
-def normalize_one(raw: str, path: str) -> str:
-    try:
-        return normalize(raw)
-    except InvalidPhoneNumber as exc:
-        message = f"invalid phone number '{raw[:40]}' (E.164 expected)"
-        raise ValidationFailed(f"{path}: {message}", fields={path: message}) from exc
-
-
-def normalize_all(numbers: list[str], path: str = "numbers") -> list[str]:
-    out: list[str] = []
-    errors: dict[str, str] = {}
-    for i, raw in enumerate(numbers):
-        try:
-            out.append(normalize(raw))
-        except InvalidPhoneNumber:
-            errors[f"{path}[{i}]"] = f"invalid phone number '{raw[:40]}' (E.164 expected)"
-    if errors:
-        first = next(iter(errors.items()))
-        raise ValidationFailed(f"{first[0]}: {first[1]}", fields=errors)
-    return out
-
-
 async def add(db: Database, org_id: str, numbers: list[str], reason: str | None, now: datetime) -> tuple[int, int]:
     """Returns (added, already listed)."""
-    normalized = list(dict.fromkeys(normalize_all(numbers)))
+    normalized = list(dict.fromkeys(phone_fields(numbers)))
     async with db.write() as conn:
         added = await repo.dnc_added(conn, org_id, normalized, reason, "api", now)
         data = [{"phone_number": n, "source": "api", "reason": reason, "campaign_id": None} for n in added]
@@ -47,7 +25,7 @@ async def add(db: Database, org_id: str, numbers: list[str], reason: str | None,
 
 
 async def remove(db: Database, org_id: str, raw: str) -> None:
-    number = normalize_one(raw, "phone_number")
+    number = phone_field(raw, "phone_number")
     async with db.write() as conn:
         if not await repo.dnc_remove(conn, org_id, number):
             raise NotFound(f"{number} is not on the do-not-call list")
@@ -57,6 +35,6 @@ async def list_numbers(
     db: Database, org_id: str, raw: str | None, limit: int, cursor: str | None
 ) -> tuple[Sequence[RowMapping], str | None]:
     """The list, or whether one number (`raw`, normalised) is on it."""
-    number = normalize_one(raw, "phone_number") if raw else None
+    number = phone_field(raw, "phone_number") if raw else None
     async with db.read() as conn:
         return await repo.dnc_list(conn, org_id, number, limit, cursor)

@@ -1,5 +1,6 @@
-"""Idempotency-Key: the answer to a request is remembered per organization and key for a while, so a
-client that sends the same request again gets the same answer instead of a second object."""
+"""Idempotency-Key: the key is reserved before the request runs, so a client retrying a request that
+is still running gets 409 (IDEMPOTENCY_KEY_IN_USE) instead of a second object, in any process of a
+deployment; once the request has answered, the same key and request replay that answer exactly."""
 
 from __future__ import annotations
 
@@ -10,16 +11,31 @@ from sqlalchemy.engine import RowMapping
 from dialwave.store.db import Database
 from dialwave.store.repositories import idempotency as repo
 
-
-async def recall(db: Database, org_id: str, key: str, now: datetime, ttl: timedelta) -> RowMapping | None:
-    """The stored answer to `key`, if one is younger than `ttl`."""
-    async with db.read() as conn:
-        return await repo.get_idempotent(conn, org_id, key, now - ttl)
+ABANDONED = timedelta(minutes=15)  # a reservation this old belongs to a process that died mid-request
 
 
-async def remember(
-    db: Database, org_id: str, key: str, request_hash: str, status: int, body: str, now: datetime, ttl: timedelta
-) -> None:
-    """Store the answer to `key` (and forget answers older than `ttl`)."""
+async def reserve(db: Database, org_id: str, key: str, now: datetime, ttl: timedelta) -> RowMapping | None:
+    """None: the key is ours, run the request. Else the row holding it: a running request
+    (`status_code` None) or a finished one's answer."""
     async with db.write() as conn:
-        await repo.put_idempotent(conn, org_id, key, request_hash, status, body, now, ttl)
+        return await repo.reserve(conn, org_id, key, now, ttl, ABANDONED)
+
+
+async def complete(
+    db: Database,
+    org_id: str,
+    key: str,
+    request_hash: str,
+    status: int,
+    headers: list[list[str]],
+    body: str,
+    now: datetime,
+    ttl: timedelta,
+) -> None:
+    async with db.write() as conn:
+        await repo.complete(conn, org_id, key, request_hash, status, headers, body, now, ttl)
+
+
+async def release(db: Database, org_id: str, key: str) -> None:
+    async with db.write() as conn:
+        await repo.release(conn, org_id, key)

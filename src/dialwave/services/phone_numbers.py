@@ -13,7 +13,7 @@ from dialwave.domain.campaign_rules import merge_patch
 from dialwave.domain.resources import PhoneNumberConfig, check_number, twilio_credentials
 from dialwave.errors import Conflict, NotFound, ValidationFailed
 from dialwave.ids import new_id
-from dialwave.services.validation import raise_fields, refuse_read_only, validate
+from dialwave.services.validation import phone_field, raise_fields, refuse_read_only, validate
 from dialwave.store.db import Database
 from dialwave.store.repositories import campaigns as campaign_repo
 from dialwave.store.repositories import orgs as orgs_repo
@@ -67,10 +67,12 @@ async def get_number(db: Database, org_id: str, number_id: str) -> RowMapping:
 
 
 async def list_numbers(
-    db: Database, org_id: str, limit: int, cursor: str | None
+    db: Database, org_id: str, number: str | None, limit: int, cursor: str | None
 ) -> tuple[Sequence[RowMapping], str | None]:
+    """The organization's numbers, or the one registered as `number` (any spelling, read as E.164)."""
+    filters = {"number": phone_field(number, "number")} if number else {}
     async with db.read() as conn:
-        return await repo.list_numbers(conn, org_id, limit, cursor)
+        return await repo.list_numbers(conn, org_id, filters, limit, cursor)
 
 
 async def update_number(db: Database, org_id: str, number_id: str, patch: Any, now: datetime) -> RowMapping:

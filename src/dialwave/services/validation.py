@@ -7,7 +7,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from dialwave.errors import ValidationFailed
+from dialwave.domain.phone import normalize
+from dialwave.errors import InvalidPhoneNumber, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -64,3 +65,26 @@ def refuse_read_only(patch: Any, read_only: tuple[str, ...], hints: dict[str, st
     if bad:
         fields = {k: (hints or {}).get(k, "is read-only") for k in bad}
         raise ValidationFailed(f"{bad[0]}: {fields[bad[0]]}", fields=fields)
+
+
+def phone_field(raw: str, path: str) -> str:
+    """A phone number given in a field, as E.164, or a 422 naming the field."""
+    try:
+        return normalize(raw)
+    except InvalidPhoneNumber as exc:
+        message = f"invalid phone number '{raw[:40]}' (E.164 expected)"
+        raise ValidationFailed(f"{path}: {message}", fields={path: message}) from exc
+
+
+def phone_fields(numbers: list[str], path: str = "numbers") -> list[str]:
+    out: list[str] = []
+    errors: dict[str, str] = {}
+    for i, raw in enumerate(numbers):
+        try:
+            out.append(normalize(raw))
+        except InvalidPhoneNumber:
+            errors[f"{path}[{i}]"] = f"invalid phone number '{raw[:40]}' (E.164 expected)"
+    if errors:
+        first = next(iter(errors.items()))
+        raise ValidationFailed(f"{first[0]}: {first[1]}", fields=errors)
+    return out

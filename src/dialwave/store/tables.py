@@ -191,6 +191,7 @@ idempotency_keys = sa.Table(
     sa.Column("request_hash", sa.String(64), nullable=False),
     sa.Column("status_code", sa.Integer),  # NULL: reserved, the first request is still running
     sa.Column("response_body", sa.Text),
+    sa.Column("response_headers", JSONType),  # [[name, value], ...] replayed with the body (content-type, etag)
     sa.Column("created_at", UTCDateTime(), nullable=False, index=True),
 )
 

@@ -27,10 +27,12 @@ async def list_calls(
     campaign_id: str | None = Query(None, max_length=40),
     lead_id: str | None = Query(None, max_length=40),
     outcome: Outcome | None = None,
+    phone_number: str | None = Query(None, max_length=64, description="calls to this number (any spelling)"),
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = Query(None, max_length=200),
 ) -> JSONResponse:
-    rows, nxt = await service.list_calls(db, who.organization_id, campaign_id, lead_id, outcome, limit, cursor)
+    filters = {"campaign_id": campaign_id, "lead_id": lead_id, "outcome": outcome, "phone_number": phone_number}
+    rows, nxt = await service.list_calls(db, who.organization_id, filters, limit, cursor)
     return JSONResponse(serialize.listing([serialize.call(r) for r in rows], nxt))
 
 

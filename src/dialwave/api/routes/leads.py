@@ -20,6 +20,18 @@ from dialwave.services import leads as service
 
 router = APIRouter(prefix="/v1/campaigns/{campaign_id}/leads", tags=["leads"])
 
+LeadOutcome = Literal[
+    "answered",
+    "voicemail",
+    "busy",
+    "no_answer",
+    "failed",
+    "provider_error",
+    "internal_error",
+    "short_duration",
+    "no_conversion",
+    "opted_out",
+]
 LeadStatus = Literal["queued", "dialing", "in_call", "retry_pending", "completed", "failed", "skipped", "cancelled"]
 IMPORT_ERRORS = {
     **WRITE_ERRORS,
@@ -168,10 +180,14 @@ async def list_leads(
     who: Reader,
     db: Db,
     status: LeadStatus | None = None,
+    phone_number: str | None = Query(None, max_length=64, description="the lead of this number (any spelling)"),
+    outcome: LeadOutcome | None = Query(None, description="the outcome of the lead's last attempt"),
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = Query(None, max_length=200),
 ) -> JSONResponse:
-    rows, nxt = await service.list_leads(db, who.organization_id, campaign_id, status, limit, cursor)
+    rows, nxt = await service.list_leads(
+        db, who.organization_id, campaign_id, limit, cursor, status=status, phone_number=phone_number, outcome=outcome
+    )
     return JSONResponse(serialize.listing([serialize.lead(r) for r in rows], nxt))
 
 

@@ -41,9 +41,13 @@ async def create_number(
 
 @router.get("", name="list", response_model=Page[PhoneNumberOut], responses=READ_ERRORS)
 async def list_numbers(
-    who: Reader, db: Db, limit: int = Query(50, ge=1, le=500), cursor: str | None = Query(None, max_length=200)
+    who: Reader,
+    db: Db,
+    number: str | None = Query(None, max_length=64, description="the number (any spelling) registered"),
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = Query(None, max_length=200),
 ) -> JSONResponse:
-    rows, nxt = await service.list_numbers(db, who.organization_id, limit, cursor)
+    rows, nxt = await service.list_numbers(db, who.organization_id, number, limit, cursor)
     return JSONResponse(serialize.listing([serialize.phone_number(r) for r in rows], nxt))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +11,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.store.repositories.paging import page
-from dialwave.store.repositories.sql import latest_per_number, one_of, update_many
+from dialwave.store.repositories.sql import equal_to, latest_per_number, one_of, update_many
 from dialwave.store.tables import calls
 
 LIVE_CALL = ("pending", "dialing", "ringing", "in_call")
@@ -27,21 +27,10 @@ async def get_call(conn: AsyncConnection, org_id: str, call_id: str, lock: bool 
 
 
 async def list_calls(
-    conn: AsyncConnection,
-    org_id: str,
-    campaign_id: str | None,
-    lead_id: str | None,
-    outcome: str | None,
-    limit: int,
-    cursor: str | None,
+    conn: AsyncConnection, org_id: str, filters: Mapping[str, Any], limit: int, cursor: str | None
 ) -> tuple[Sequence[RowMapping], str | None]:
-    stmt = sa.select(calls).where(calls.c.organization_id == org_id)
-    if campaign_id:
-        stmt = stmt.where(calls.c.campaign_id == campaign_id)
-    if lead_id:
-        stmt = stmt.where(calls.c.lead_id == lead_id)
-    if outcome:
-        stmt = stmt.where(calls.c.outcome == outcome)
+    """`filters`: column -> value (campaign_id, lead_id, outcome, to_number)."""
+    stmt = equal_to(sa.select(calls).where(calls.c.organization_id == org_id), calls, filters)
     return await page(conn, stmt, calls.c.id, limit, cursor)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -15,7 +15,7 @@ from dialwave.domain import lead_states as ls
 from dialwave.domain.leads import ClaimedLead
 from dialwave.store.repositories.campaigns import add_counts
 from dialwave.store.repositories.paging import page
-from dialwave.store.repositories.sql import latest_per_number, one_of, sqlite_time, update_many
+from dialwave.store.repositories.sql import equal_to, latest_per_number, one_of, sqlite_time, update_many
 from dialwave.store.tables import leads
 
 
@@ -91,11 +91,10 @@ async def get_lead(conn: AsyncConnection, org_id: str, campaign_id: str, lead_id
 
 
 async def list_leads(
-    conn: AsyncConnection, campaign_id: str, status: str | None, limit: int, cursor: str | None
+    conn: AsyncConnection, campaign_id: str, filters: Mapping[str, Any], limit: int, cursor: str | None
 ) -> tuple[Sequence[RowMapping], str | None]:
-    stmt = sa.select(leads).where(leads.c.campaign_id == campaign_id)
-    if status:
-        stmt = stmt.where(leads.c.status == status)
+    """`filters`: column -> value (status, phone_number, last_outcome)."""
+    stmt = equal_to(sa.select(leads).where(leads.c.campaign_id == campaign_id), leads, filters)
     return await page(conn, stmt, leads.c.id, limit, cursor)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.store.repositories.paging import page
+from dialwave.store.repositories.sql import equal_to
 from dialwave.store.tables import (
     calls,
     phone_numbers,
@@ -56,9 +57,10 @@ async def get_numbers(conn: AsyncConnection, org_id: str, ids: list[str]) -> dic
 
 
 async def list_numbers(
-    conn: AsyncConnection, org_id: str, limit: int, cursor: str | None
+    conn: AsyncConnection, org_id: str, filters: Mapping[str, Any], limit: int, cursor: str | None
 ) -> tuple[Sequence[RowMapping], str | None]:
-    stmt = sa.select(phone_numbers).where(phone_numbers.c.organization_id == org_id)
+    """`filters`: column -> value (number)."""
+    stmt = equal_to(sa.select(phone_numbers).where(phone_numbers.c.organization_id == org_id), phone_numbers, filters)
     return await page(conn, stmt, phone_numbers.c.id, limit, cursor)
 
 

@@ -4,7 +4,7 @@ statement per set of columns, and SQLite's time format."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,3 +93,10 @@ async def update_many(conn: AsyncConnection, table: sa.Table, rows: dict[str, di
             .values({c: sa.bindparam(f"v_{c}", type_=table.c[c].type) for c in columns})
         )
         await conn.execute(stmt, params)
+
+
+def equal_to(stmt: sa.Select[Any], table: sa.Table, filters: Mapping[str, Any]) -> sa.Select[Any]:
+    """`stmt` narrowed to the rows whose columns equal the given values (a list's filters)."""
+    for column, value in filters.items():
+        stmt = stmt.where(table.c[column] == value)
+    return stmt
