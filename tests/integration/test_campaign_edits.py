@@ -121,3 +121,20 @@ async def test_a_past_start_at_is_refused_before_the_campaign_starts(api: Api) -
     draft = await helpers.campaign(api, "draft")
     response = await api.patch(f"/v1/campaigns/{draft['id']}", json={"schedule": {"start_at": past}})
     assert response.status_code == 422 and "schedule.start_at" in response.json()["error"]["fields"]
+
+
+async def test_a_template_variable_is_sourced_again_once_the_leads_lacking_it_are_gone(api: Api) -> None:
+    agent = await helpers.agent(api, system_prompt="Call {{name}}.", opening_message="Hi {{name}}!")
+    cmp = await helpers.campaign(api, "sources", agent_id=agent["id"])
+    leads = [
+        {"phone_number": "+12125550191", "variables": {"name": "Ada", "company": "Acme"}},
+        {"phone_number": "+12125550192", "variables": {"name": "Lin"}},
+    ]
+    await api.ok("post", f"/v1/campaigns/{cmp['id']}/leads", json={"leads": leads})
+    uses_company = {"agent_overrides": {"opening_message": "Hi {{name}} from {{company}}!"}}
+    refused = await api.patch(f"/v1/campaigns/{cmp['id']}", json=uses_company)
+    assert refused.status_code == 422 and "agent_overrides.opening_message" in refused.json()["error"]["fields"]
+    lacking = await api.ok("get", f"/v1/campaigns/{cmp['id']}/leads", params={"phone_number": "+12125550192"})
+    await api.ok("delete", f"/v1/campaigns/{cmp['id']}/leads/{lacking['data'][0]['id']}", 204)
+    accepted = await api.ok("patch", f"/v1/campaigns/{cmp['id']}", json=uses_company)
+    assert accepted["agent_overrides"]["opening_message"] == "Hi {{name}} from {{company}}!"

@@ -98,6 +98,13 @@ class CampaignOut(CampaignConfig):
     status_reason: str | None
     agent_version_used: int | None
     counts: Counts
+    next_dial_at: datetime | None = Field(
+        description="active with nothing in flight: when the first waiting lead is due; scheduled: the start"
+    )
+    waiting_reason: str | None = Field(
+        examples=["legal hours: next opening Tue 08:00 America/New_York"],
+        description="why the campaign dials nothing before next_dial_at",
+    )
     version: int
     started_at: datetime | None
     completed_at: datetime | None

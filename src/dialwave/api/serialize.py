@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.engine import RowMapping
 
+from dialwave.services.campaigns import Waiting
 from dialwave.store.repositories.campaigns import counts_of
 from dialwave.webhooks.events import call_result_data, iso
 
@@ -42,7 +43,7 @@ def phone_number(row: RowMapping) -> dict[str, Any]:
     return {"id": row["id"], **config, "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"])}
 
 
-def campaign(row: RowMapping, webhook_secret: str | None = None) -> dict[str, Any]:
+def campaign(row: RowMapping, waiting: Waiting, webhook_secret: str | None = None) -> dict[str, Any]:
     """`webhook_secret`: the campaign's endpoint was just created; its secret is shown this once."""
     hook = {**row["config"].get("webhook", {}), "endpoint_id": row.get("webhook_endpoint_id")}
     if webhook_secret is not None:
@@ -55,6 +56,8 @@ def campaign(row: RowMapping, webhook_secret: str | None = None) -> dict[str, An
         "status_reason": row["status_reason"],
         "agent_version_used": row["agent_version_used"],
         "counts": counts_of(row),
+        "next_dial_at": iso(waiting.next_dial_at),
+        "waiting_reason": waiting.reason,
         "version": row["version"],
         "started_at": iso(row["started_at"]),
         "completed_at": iso(row["completed_at"]),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import structlog
 from sqlalchemy.engine import RowMapping
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain.caller_ids import Caller
 from dialwave.domain.campaign_config import CampaignConfig
-from dialwave.domain.dialable import CampaignTimes
+from dialwave.domain.dialable import CampaignTimes, not_before
 from dialwave.domain.pacing import Pacer
 from dialwave.engine.event_log import EventLog
 from dialwave.engine.leases import Leases
@@ -46,14 +46,6 @@ class Refresh:
     twilio: dict[str, dict[str, str]] = field(default_factory=dict)  # organizations' Twilio credentials
     token_key: bytes | None = None
     next_at: datetime | None = None  # the next start_at, end_at or first dial time to act on
-
-
-def not_before(row: RowMapping, config: CampaignConfig) -> datetime | None:
-    """No dial before start_at, and none before `initial_delay_seconds` after the campaign went live."""
-    bounds = [b for b in (config.schedule.start_at, row["started_at"]) if b is not None]
-    if not bounds:
-        return None
-    return max(bounds) + timedelta(seconds=config.pacing.initial_delay_seconds)
 
 
 async def refresh(
@@ -134,7 +126,7 @@ async def _state(
         version=row["version"],
         status=row["status"],
         config=config,
-        times=CampaignTimes.of(config.schedule, not_before(row, config)),
+        times=CampaignTimes.of(config.schedule, not_before(config, row["started_at"])),
         agent=agent,
         agent_version=agent_version,
         callers=callers,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import campaign_rules as rules
 from dialwave.domain.campaign_config import CampaignConfig, check, future, past_times
+from dialwave.domain.dialable import CampaignTimes, not_before, waiting_reason
 from dialwave.domain.resources import AgentConfig
 from dialwave.domain.templates import variables_in
 from dialwave.errors import Conflict, NotFound, ValidationFailed
@@ -64,7 +66,11 @@ REFERENCE_FIELDS = frozenset({"agent_id", "agent_version", "caller_ids", "agent_
 
 
 async def _check_references(
-    conn: AsyncConnection, org_id: str, config: CampaignConfig, common_keys: list[str] | None
+    conn: AsyncConnection,
+    org_id: str,
+    config: CampaignConfig,
+    common_keys: list[str] | None,
+    campaign_id: str | None = None,
 ) -> None:
     errors = dict(check(config))
     agent = await agent_of(conn, org_id, config)
@@ -86,6 +92,8 @@ async def _check_references(
     if "agent_id" not in errors:
         used, required = template_requirements(config, agent)
         supplied = required | set(config.dynamic_variables) | set(common_keys or [])
+        if campaign_id is not None and used - supplied:
+            supplied |= await _supplied_by_leads(conn, campaign_id, used - supplied)
         by_field: dict[str, list[str]] = {}
         for name in sorted(used - supplied):
             where = "agent_id"
@@ -104,6 +112,21 @@ async def _check_references(
                 f"required_variables, or give every lead a column {columns}",
             )
     raise_fields(errors)
+
+
+async def _supplied_by_leads(conn: AsyncConnection, campaign_id: str, names: set[str]) -> set[str]:
+    """Of `names`, those every lead still to be dialed has now (the campaign's remembered common keys
+    only narrow as leads come in: a lead deleted since, or dialed to its end, may have lacked one).
+    The campaign remembers the ones found."""
+    lacking = await lead_repo.variables_lacking(conn, campaign_id, sorted(names))
+    if lacking is None:
+        return set()
+    found = names - lacking
+    if found:
+        row = await repo.campaign_row(conn, campaign_id)
+        known = set(row["lead_common_keys"] or []) if row is not None else set()
+        await repo.set_common_keys(conn, campaign_id, sorted(known | found))
+    return found
 
 
 async def _check_urls(guard: UrlGuard, config: CampaignConfig, old: dict[str, Any] | None) -> None:
@@ -210,7 +233,7 @@ async def update_campaign(
         raise_fields(past_times(config.schedule, paths, row["status"], now))
         await _check_urls(guard, config, row["config"])
         if paths & REFERENCE_FIELDS:  # the agent, numbers and template sources are read again
-            await _check_references(conn, org_id, config, row["lead_common_keys"])
+            await _check_references(conn, org_id, config, row["lead_common_keys"], campaign_id)
         else:
             raise_fields(check(config))
         if "name" in paths and await repo.name_taken(conn, org_id, config.name, campaign_id):
@@ -248,7 +271,8 @@ async def _start_blockers(
         problems.append("it has no leads to dial (POST /v1/campaigns/{id}/leads or /leads/import)")
     elif config.agent_id:
         used, required = template_requirements(config, agent)
-        lacking = sorted((used | required) - set(config.dynamic_variables) - set(row["lead_common_keys"] or []))
+        unsupplied = (used | required) - set(config.dynamic_variables) - set(row["lead_common_keys"] or [])
+        lacking = sorted(unsupplied - await _supplied_by_leads(conn, row["id"], unsupplied))
         if lacking:
             problems.append(
                 f"some leads lack {', '.join(repr(v) for v in lacking)} and dynamic_variables has no default for it"
@@ -311,3 +335,44 @@ async def delete_campaign(db: Database, org_id: str, campaign_id: str) -> None:
         if row["count_in_progress"]:
             raise Conflict("calls are still in progress: wait for them to end", code="CALLS_IN_PROGRESS")
         await repo.delete_campaign(conn, campaign_id)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """When the campaign dials next and, when that is not now, why it waits."""
+
+    next_dial_at: datetime | None
+    reason: str | None
+
+
+NOT_WAITING = Waiting(None, None)
+
+
+async def waiting(db: Database, rows: Sequence[RowMapping], now: datetime) -> dict[str, Waiting]:
+    """For each campaign: an active one with nothing in flight says when its first waiting lead is due
+    and why not before; a scheduled one when it starts. Others: nothing."""
+    out: dict[str, Waiting] = {}
+    async with db.read() as conn:
+        for row in rows:
+            out[row["id"]] = await _waiting(conn, row, now)
+    return out
+
+
+async def _waiting(conn: AsyncConnection, row: RowMapping, now: datetime) -> Waiting:
+    config = CampaignConfig.model_validate(row["config"])
+    if row["status"] == rules.SCHEDULED:
+        start = not_before(config, config.schedule.start_at)
+        return Waiting(start, f"scheduled: starts at {start:%Y-%m-%d %H:%M} UTC" if start else None)
+    if row["status"] != rules.ACTIVE or row["count_in_progress"]:
+        return NOT_WAITING
+    lead = await lead_repo.first_waiting(conn, row["id"])
+    if lead is None:
+        return Waiting(None, "nothing left to dial")
+    due: datetime = lead["next_attempt_at"] or now
+    if due <= now:
+        return Waiting(due, None)
+    if lead["earliest_at"] is not None and lead["earliest_at"] > now:
+        return Waiting(due, f"retry after {lead['last_outcome'] or 'the last attempt'}: not before {due:%H:%M} UTC")
+    times = CampaignTimes.of(config.schedule, not_before(config, row["started_at"]))
+    why = waiting_reason(times, lead["phone_number"], lead["timezone"], now)
+    return Waiting(due, why or lead["reason"] or "waiting for a dialable time")

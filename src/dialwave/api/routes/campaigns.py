@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.engine import RowMapping
 
 from dialwave.api import serialize
 from dialwave.api.deps import Db, Engine, Guard, Now, Reader, Writer, partial
@@ -13,6 +15,7 @@ from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import CampaignOut, Page
 from dialwave.domain.campaign_config import CampaignConfig
 from dialwave.services import campaigns as service
+from dialwave.store.db import Database
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 
@@ -50,6 +53,15 @@ PATCH_EXAMPLES: Any = {
 }
 
 
+async def _answer(
+    db: Database, row: RowMapping, now: datetime, secret: str | None = None, status: int = 200
+) -> JSONResponse:
+    """The campaign as every operation answers it, with its version as the ETag."""
+    waiting = (await service.waiting(db, [row], now))[row["id"]]
+    body = serialize.campaign(row, waiting, secret)
+    return JSONResponse(body, status_code=status, headers={"ETag": f'"{row["version"]}"'})
+
+
 @router.post("", name="create", status_code=201, response_model=CampaignOut, responses=WRITE_ERRORS)
 async def create_campaign(
     who: Writer,
@@ -61,25 +73,27 @@ async def create_campaign(
 ) -> JSONResponse:
     row, secret = await service.create_campaign(db, who.organization_id, body, now, guard)
     engine.signal(who.organization_id, row["id"])  # with a webhook.url, the engine starts writing events
-    return JSONResponse(serialize.campaign(row, secret), status_code=201, headers={"ETag": f'"{row["version"]}"'})
+    return await _answer(db, row, now, secret, status=201)
 
 
 @router.get("", name="list", response_model=Page[CampaignOut], responses=READ_ERRORS)
 async def list_campaigns(
     who: Reader,
     db: Db,
+    now: Now,
     status: Status | None = None,
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = Query(None, max_length=200),
 ) -> JSONResponse:
     rows, nxt = await service.list_campaigns(db, who.organization_id, status, limit, cursor)
-    return JSONResponse(serialize.listing([serialize.campaign(r) for r in rows], nxt))
+    waiting = await service.waiting(db, rows, now)
+    return JSONResponse(serialize.listing([serialize.campaign(r, waiting[r["id"]]) for r in rows], nxt))
 
 
 @router.get("/{campaign_id}", name="get", response_model=CampaignOut, responses=READ_ERRORS)
-async def get_campaign(campaign_id: str, who: Reader, db: Db) -> JSONResponse:
+async def get_campaign(campaign_id: str, who: Reader, db: Db, now: Now) -> JSONResponse:
     row = await service.get_campaign(db, who.organization_id, campaign_id)
-    return JSONResponse(serialize.campaign(row), headers={"ETag": f'"{row["version"]}"'})
+    return await _answer(db, row, now)
 
 
 @router.patch("/{campaign_id}", name="update", response_model=CampaignOut, responses=WRITE_ERRORS)
@@ -99,7 +113,7 @@ async def update_campaign(
     body: dict[str, Any] = patch.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
     row, secret = await service.update_campaign(db, who.organization_id, campaign_id, body, if_match, now, guard)
     engine.signal(who.organization_id, campaign_id)
-    return JSONResponse(serialize.campaign(row, secret), headers={"ETag": f'"{row["version"]}"'})
+    return await _answer(db, row, now, secret)
 
 
 @router.delete("/{campaign_id}", name="delete", status_code=204, responses=WRITE_ERRORS)
@@ -113,7 +127,7 @@ def _action(name: str, doc: str) -> None:
     async def handler(campaign_id: str, who: Writer, db: Db, now: Now, engine: Engine) -> JSONResponse:
         row = await service.act(db, who.organization_id, campaign_id, name, now)
         engine.signal(who.organization_id, campaign_id)  # a pause stops new dials before this answers
-        return JSONResponse(serialize.campaign(row), headers={"ETag": f'"{row["version"]}"'})
+        return await _answer(db, row, now)
 
     handler.__doc__ = doc
     router.add_api_route(

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -165,6 +166,17 @@ async def next_due_at(conn: AsyncConnection, campaign_id: str) -> datetime | Non
     return value
 
 
+async def first_waiting(conn: AsyncConnection, campaign_id: str) -> RowMapping | None:
+    """The waiting lead (queued or retry-pending) due first."""
+    stmt = (
+        sa.select(leads)
+        .where(leads.c.campaign_id == campaign_id, leads.c.status.in_(ls.DUE))
+        .order_by(leads.c.next_attempt_at)
+        .limit(1)
+    )
+    return (await conn.execute(stmt)).mappings().first()
+
+
 async def claim_due(conn: AsyncConnection, campaign_id: str, now: datetime, limit: int) -> list[ClaimedLead]:
     """Due leads in next_attempt_at order, locked for this transaction (PostgreSQL: SKIP LOCKED, so
     workers never wait on each other; SQLite: the single writer transaction holds them)."""
@@ -236,3 +248,20 @@ async def replan_lead(conn: AsyncConnection, lead_id: str, now: datetime) -> boo
         .values(next_attempt_at=due, updated_at=now)
     )
     return bool((await conn.execute(stmt)).rowcount)
+
+
+async def variables_lacking(conn: AsyncConnection, campaign_id: str, names: Sequence[str]) -> set[str] | None:
+    """Which of `names` some lead of the campaign still to be dialed (not in a final status) lacks;
+    None when it has no such lead."""
+    lacking: set[str] = set()
+    open_leads = sa.and_(leads.c.campaign_id == campaign_id, leads.c.status.not_in(ls.FINAL))
+    if await conn.scalar(sa.select(leads.c.id).where(open_leads).limit(1)) is None:
+        return None
+    for name in names:
+        if conn.dialect.name == "postgresql":
+            has = sa.cast(leads.c.variables, postgresql.JSONB).has_key(name)
+        else:
+            has = sa.func.json_type(leads.c.variables, f'$."{name}"').is_not(None)
+        if await conn.scalar(sa.select(leads.c.id).where(open_leads, sa.not_(has)).limit(1)) is not None:
+            lacking.add(name)
+    return lacking
