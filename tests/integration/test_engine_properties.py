@@ -156,9 +156,14 @@ class History:
     def config_at(self, t: datetime) -> CampaignConfig:
         current = self.configs[0][1]
         for since, config in self.configs:
-            if since < t:  # an attempt at the very instant of a PATCH started before it was answered
+            if since < t:
                 current = config
         return current
+
+    def configs_at(self, t: datetime) -> list[CampaignConfig]:
+        """The config in force at `t`; at the very instant of a PATCH, the one before or after it (an
+        attempt may start at that instant before the PATCH was answered, or after)."""
+        return [self.config_at(t), *(config for since, config in self.configs if since == t)]
 
 
 async def drive(rig: Rig, sc: dict[str, Any]) -> tuple[str, History]:
@@ -194,6 +199,14 @@ async def drive(rig: Rig, sc: dict[str, Any]) -> tuple[str, History]:
     return cid, history
 
 
+def in_windows(config: CampaignConfig, number: str, lead_zone: str | None, at: datetime) -> bool:
+    sched = config.schedule
+    who = recipient(number, lead_zone, sched.timezone)
+    zones = who.zones if sched.recipient_local_time else (sched.timezone,)
+    ranges = [(w.start, w.end) for w in sched.windows]
+    return all(is_open(WeeklyWindows.of(zone, sched.days_of_week, ranges), at) for zone in zones)
+
+
 def check_guarantees(
     sc: dict[str, Any],
     history: History,
@@ -221,14 +234,13 @@ def check_guarantees(
     zones_of = {lead["phone_number"]: lead["timezone"] for lead in leads}
     for c in started:
         at, number = c["started_at"], c["to_number"]
-        config = history.config_at(at)
-        sched = config.schedule
+        in_force = history.configs_at(at)
+        sched = in_force[0].schedule
         who = recipient(number, zones_of.get(number), sched.timezone)
-        # 3. windows, start and end
-        zones = who.zones if sched.recipient_local_time else (sched.timezone,)
-        for zone in zones:
-            spec = WeeklyWindows.of(zone, sched.days_of_week, [(w.start, w.end) for w in sched.windows])
-            assert is_open(spec, at), f"{number} dialed at {at} outside the windows in {zone}"
+        # 3. windows, start and end (under the config in force, or at an edit's instant the new one)
+        assert any(in_windows(config, number, zones_of.get(number), at) for config in in_force), (
+            f"{number} dialed at {at} outside the windows"
+        )
         assert sched.end_at is None or at < sched.end_at
         assert history.started_at is not None and at >= history.started_at
         # 4. legal hours in every zone of the recipient
