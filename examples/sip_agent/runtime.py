@@ -12,6 +12,10 @@ media and this program). This runtime then:
 5. posts `POST {api}/v1/calls/{id}/result` with a disposition, a summary and what it measured;
 6. hangs up (BYE): dialwave then ends the callee's leg.
 
+When a machine answers (with `--machine` it takes every answer for one; a real runtime knows one by the
+greeting its speech recognition hears), it follows the campaign's `machine_detection` from the context:
+it waits for the beep and speaks `voicemail_message`, or hangs up, and posts `voicemail_left`.
+
 A real runtime replaces steps 3 and 4 with its conversation loop (speech recognition, an LLM, TTS).
 Everything else (SIP, the context, the result) stays as here. Run it with
 
@@ -195,7 +199,8 @@ class Call:
 
 
 class Runtime(asyncio.DatagramProtocol):
-    def __init__(self, api: str, host: str, port: int, listen_seconds: float) -> None:
+    def __init__(self, api: str, host: str, port: int, listen_seconds: float, machine: bool = False) -> None:
+        self.machine = machine  # take every answer for an answering machine (see --machine)
         self.api, self.host, self.port, self.listen_seconds = api.rstrip("/"), host, port, listen_seconds
         self.calls: dict[str, Call] = {}
         self.transport: asyncio.DatagramTransport | None = None
@@ -306,6 +311,17 @@ class Runtime(asyncio.DatagramProtocol):
         context = reply.json()
         text = context["opening_message"] or "Hello."
         say("context", call_id=call_id, to=mask(context["to_number"]), returning=context["returning"])
+        voicemail = None
+        if self.machine and context["machine_detection"]["enabled"]:
+            # A real runtime knows a machine by what its speech recognition hears (a greeting, a beep).
+            voicemail = context["voicemail_message"]  # None: the campaign hangs up on machines
+            if voicemail is None:
+                await self.report(call_id, auth, {"disposition": "voicemail", "voicemail_left": False})
+                await self.bye(call)
+                return
+            text = voicemail
+            with contextlib.suppress(TimeoutError):  # the greeting plays until the beep
+                await asyncio.wait_for(call.ended.wait(), self.listen_seconds)
         audio = await asyncio.to_thread(speech, text, espeak_voice(context.get("language") or "en"))
         assert call.rtp is not None
         started = time.monotonic()
@@ -322,16 +338,22 @@ class Runtime(asyncio.DatagramProtocol):
             "rtp_received": call.rtp.received,
             "talk_seconds": round(time.monotonic() - started, 2),
         }
-        result = {
-            "disposition": "callee_hung_up" if hung_up else "greeted",
-            "summary": f"Played the opening message ({len(audio) / 8000:.1f} s of speech).",
+        what = "voicemail message" if voicemail else "opening message"
+        result: dict[str, Any] = {
+            "disposition": "voicemail" if voicemail else "callee_hung_up" if hung_up else "greeted",
+            "summary": f"Played the {what} ({len(audio) / 8000:.1f} s of speech).",
             "data": measured,
         }
-        posted = await self.http.post(f"{self.api}/v1/calls/{call_id}/result", headers=auth, json=result)
-        posted.raise_for_status()
+        if voicemail:
+            result["voicemail_left"] = not hung_up
+        await self.report(call_id, auth, result)
         say("result posted", call_id=call_id, **measured)
         if not hung_up:
             await self.bye(call)
+
+    async def report(self, call_id: str, auth: dict[str, str], result: dict[str, Any]) -> None:
+        posted = await self.http.post(f"{self.api}/v1/calls/{call_id}/result", headers=auth, json=result)
+        posted.raise_for_status()
 
     async def bye(self, call: Call) -> None:
         """We end the conversation: BYE within the dialog (we are its UAS side)."""
@@ -385,10 +407,15 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--listen", default="127.0.0.1:5090", help="host:port for SIP (UDP)")
     parser.add_argument("--api", default=os.environ.get("DIALWAVE_API", "http://127.0.0.1:8080"))
     parser.add_argument("--listen-seconds", type=float, default=1.0, help="how long to listen after speaking")
+    parser.add_argument(
+        "--machine",
+        action="store_true",
+        help="take every answer for an answering machine: leave the campaign's voicemail message (or hang up)",
+    )
     args = parser.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
     loop = asyncio.get_running_loop()
-    runtime = Runtime(args.api, host, int(port), args.listen_seconds)
+    runtime = Runtime(args.api, host, int(port), args.listen_seconds, args.machine)
     transport, _ = await loop.create_datagram_endpoint(lambda: runtime, local_addr=(host, int(port)))
     say("listening", sip=f"{host}:{transport.get_extra_info('sockname')[1]}", api=args.api)
     try:

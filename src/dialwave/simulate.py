@@ -155,6 +155,7 @@ def _line(row: Any) -> dict[str, Any]:
         "sip_code": row["sip_code"],
         "duration_seconds": row["duration_seconds"],
         "conversion": row["conversion"],
+        "voicemail_left": row["voicemail_left"],
     }
 
 

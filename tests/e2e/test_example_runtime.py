@@ -35,8 +35,9 @@ def need_espeak() -> None:
 
 
 @contextmanager
-def example_runtime(api: str, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def example_runtime(api: str, port: int, log: Path, *more: str) -> Iterator[subprocess.Popen[bytes]]:
     args = [sys.executable, str(RUNTIME), "--listen", f"127.0.0.1:{port}", "--api", api, "--listen-seconds", "1"]
+    args += more
     with log.open("wb") as out:
         process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ})
         deadline = time.monotonic() + 10
@@ -123,3 +124,46 @@ def test_the_example_runtime_talks_to_the_callee_and_reports_its_result(tmp_path
     [hook] = [e for e in got if e["type"] == "call.result"]
     assert hook["data"]["call_id"] == call["id"] and hook["data"]["data"] == measured
     assert detail["duration_seconds"] >= measured["speech_seconds"]
+
+
+def test_the_example_runtime_leaves_the_voicemail_message_on_a_machine(tmp_path: Path) -> None:
+    need_espeak()
+    url = f"sqlite:///{tmp_path / 'runtime.db'}"
+    upgrade(url)
+    headers = {"Authorization": f"Bearer {new_key(url, 'acme')}"}
+    runtime_port, callee_media = free_udp_port(), free_udp_port()
+    with (
+        sipp_trunk(tmp_path, hold_ms=60_000, media=callee_media, extra=("-rtp_echo",)) as trunk,
+        running_server(url, engine=True, allow_loopback=True, sip_port=free_udp_port()) as base,
+        example_runtime(base, runtime_port, tmp_path / "runtime.log", "--machine"),
+        httpx.Client(base_url=base, headers=headers) as http,
+    ):
+        agent = {"name": "a", "opening_message": "Hello.", "sip_uri": f"sip:agent@127.0.0.1:{runtime_port}"}
+        agent_id = http.post("/v1/agents", json=agent).json()["id"]
+        number = {"number": "+12125550100", "provider": "sip", "sip": {"trunk_uri": f"sip:127.0.0.1:{trunk}"}}
+        pn = http.post("/v1/phone-numbers", json=number).json()
+        machine = {"enabled": True, "on_voicemail": "leave_message", "voicemail_message": "Hi {{name}}, call us back."}
+        camp = http.post(
+            "/v1/campaigns",
+            json={
+                "name": "voicemail",
+                "agent_id": agent_id,
+                "caller_ids": [{"phone_number_id": pn["id"]}],
+                "schedule": {"windows": [{"start": "00:00", "end": "24:00"}]},
+                "machine_detection": machine,
+                "retry": {"max_attempts": 1},
+            },
+        ).json()
+        # the trunk answers numbers ending in 0 (tests/sipp/uas_router.xml)
+        lead = {"phone_number": "+12125557080", "timezone": zone_at_noon(), "variables": {"name": "Ada"}}
+        assert http.post(f"/v1/campaigns/{camp['id']}/leads", json={"leads": [lead]}).json()["accepted"] == 1
+        assert http.post(f"/v1/campaigns/{camp['id']}/start").status_code == 200
+        deadline = time.monotonic() + 30
+        detail: dict[str, Any] = {}
+        while time.monotonic() < deadline and not (detail.get("result") and detail.get("status") == "ended"):
+            time.sleep(0.2)
+            calls = http.get("/v1/calls", params={"campaign_id": camp["id"]}).json()["data"]
+            detail = http.get(f"/v1/calls/{calls[0]['id']}").json() if calls else {}
+    assert detail["voicemail_left"] is True, json.dumps(detail)
+    assert detail["result"]["disposition"] == "voicemail"
+    assert detail["result"]["summary"].startswith("Played the voicemail message")

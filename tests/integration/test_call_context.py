@@ -345,3 +345,43 @@ async def test_a_result_posted_to_another_process_during_the_call_still_decides(
         await rig.counts_check(cid)
         await rig.run(timedelta(hours=3))
         assert [c["attempt"] for c in await rig.calls(cid)] == [1, 2]  # decided once: one more attempt
+
+
+async def test_the_returning_and_summary_switches_shape_the_context(db_url: str, db: Database) -> None:
+    async with make_rig(db_url, db, START, model(seed=2, outcomes={"answered": 1.0})) as rig:
+        extra = {ADA: {"variables": {"name": "Ada", "topic": "t"}}}
+        for i in range(2):  # two earlier answered calls, each with a summary
+            cid = await rig.campaign([ADA], agent=AGENT, lead_extra=extra)
+            await rig.until_idle()
+            [call] = await rig.calls(cid)
+            await post_result(rig, call["id"], token_of(rig, call["id"]), {"summary": f"call {i}"})
+            rig.clock.advance(timedelta(minutes=5))
+
+        async def context_with(**overrides: object) -> dict[str, object]:
+            cid = await rig.campaign([ADA], agent=AGENT, lead_extra=extra, agent_overrides=overrides)
+            await rig.until_idle()
+            [call] = await rig.calls(cid)
+            rig.clock.advance(timedelta(minutes=5))
+            return await context(rig, call["id"], token_of(rig, call["id"]))
+
+        default = await context_with()
+        assert default["returning"] is True and default["short_term_summaries"] == ["call 1", "call 0"]
+        off = await context_with(use_returning_greeting=False, use_short_term_summaries=False)
+        assert off["returning"] is False and off["short_term_summaries"] == []
+        one = await context_with(short_term_summaries_limit=1)
+        assert one["short_term_summaries"] == ["call 1"]
+
+
+async def test_the_context_tells_the_runtime_what_to_do_with_a_machine(db_url: str, db: Database) -> None:
+    machine = {"enabled": True, "on_voicemail": "leave_message", "voicemail_message": "Hi {{name}}, call us."}
+    async with make_rig(db_url, db, START, model(seed=2, outcomes={"answered": 1.0})) as rig:
+        extra = {ADA: {"variables": {"name": "Ada", "topic": "t"}}}
+        cid = await rig.campaign([ADA], agent=AGENT, lead_extra=extra, machine_detection=machine)
+        await rig.until_idle()
+        [call] = await rig.calls(cid)
+        token = token_of(rig, call["id"])
+        got = await context(rig, call["id"], token)
+        assert got["machine_detection"] == {"enabled": True, "timeout_seconds": 30, "on_voicemail": "leave_message"}
+        assert got["voicemail_message"] == "Hi Ada, call us."
+        await post_result(rig, call["id"], token, {"disposition": "voicemail", "voicemail_left": True})
+        assert (await rig.api.ok("get", f"/v1/calls/{call['id']}"))["voicemail_left"] is True

@@ -134,7 +134,8 @@ async def test_async_amd_reports_a_machine_as_voicemail(db_url: str, db: Databas
         cid = await rig.campaign([A], callers=[pn], retry=NO_RETRIES, machine_detection={"enabled": True})
         await rig.run(timedelta(seconds=2))
         params = fake.created[0]
-        assert (params["MachineDetection"], params["AsyncAmd"]) == ("DetectMessageEnd", "true")
+        assert (params["MachineDetection"], params["AsyncAmd"]) == ("Enable", "true")  # hang up: decide early
+        assert params["MachineDetectionTimeout"] == "30"
         call = (await call_ids(rig, cid))[A]
         assert params["AsyncAmdStatusCallback"] == f"{PUBLIC}/v1/carriers/twilio/status/{call['id']}"
         sid = fake.sid_for(A)
@@ -142,7 +143,47 @@ async def test_async_amd_reports_a_machine_as_voicemail(db_url: str, db: Databas
         await send(rig, call["id"], sid, AnsweredBy="machine_end_beep", MachineDetectionDuration="4100")
         await send(rig, call["id"], sid, "completed", CallDuration="20")
         await rig.until_idle()
-        assert (await call_ids(rig, cid))[A]["outcome"] == "voicemail"
+        ended = (await call_ids(rig, cid))[A]
+        assert ended["outcome"] == "voicemail" and ended["voicemail_left"] is False
+        assert fake.updates == []  # nothing played
+
+
+async def test_a_voicemail_message_is_left_after_the_beep(db_url: str, db: Database) -> None:
+    machine = {
+        "enabled": True,
+        "timeout_seconds": 45,
+        "on_voicemail": "leave_message",
+        "voicemail_message": "Hi {{name}}, please call us back.",
+    }
+    async with twilio_rig(db_url, db) as (rig, fake, pn):
+        cid = await rig.campaign([A], callers=[pn], retry=NO_RETRIES, machine_detection=machine)
+        await rig.run(timedelta(seconds=2))
+        params = fake.created[0]
+        assert (params["MachineDetection"], params["MachineDetectionTimeout"]) == ("DetectMessageEnd", "45")
+        call = (await call_ids(rig, cid))[A]
+        sid = fake.sid_for(A)
+        await send(rig, call["id"], sid, "in-progress")
+        assert fake.updates == []  # the greeting is still playing
+        await send(rig, call["id"], sid, AnsweredBy="machine_end_beep", MachineDetectionDuration="9100")
+        [(updated_sid, form)] = fake.updates
+        assert updated_sid == sid and "<Say>Hi there, please call us back.</Say><Hangup/>" in form["Twiml"]
+        await send(rig, call["id"], sid, AnsweredBy="machine_end_beep")  # a repeat plays nothing again
+        assert len(fake.updates) == 1
+        await send(rig, call["id"], sid, "completed", CallDuration="31")
+        await rig.until_idle()
+        ended = (await call_ids(rig, cid))[A]
+        assert ended["outcome"] == "voicemail" and ended["voicemail_left"] is True
+        shown = await rig.api.ok("get", f"/v1/calls/{ended['id']}")
+        assert shown["voicemail_left"] is True
+
+
+async def test_a_detection_timeout_above_twilios_range_is_sent_as_59(db_url: str, db: Database) -> None:
+    async with twilio_rig(db_url, db) as (rig, fake, pn):
+        await rig.campaign(
+            [A], callers=[pn], retry=NO_RETRIES, machine_detection={"enabled": True, "timeout_seconds": 60}
+        )
+        await rig.run(timedelta(seconds=2))
+        assert fake.created[0]["MachineDetectionTimeout"] == "59"
 
 
 async def test_twilio_errors_are_provider_errors_never_crashes(db_url: str, db: Database) -> None:

@@ -175,6 +175,9 @@ class CallOut(Out):
     duration_seconds: float | None
     provider_call_id: str | None
     sip_code: int | None
+    voicemail_left: bool | None = Field(
+        description="a machine answered: true when the voicemail message was left; null when no machine answered"
+    )
     created_at: datetime
 
 
@@ -271,6 +274,12 @@ class ContextAgent(Out):
     name: str | None
 
 
+class ContextMachineDetection(Out):
+    enabled: bool
+    timeout_seconds: int
+    on_voicemail: Literal["hangup", "leave_message"]
+
+
 class CallContext(Out):
     call_id: str
     campaign_id: str
@@ -289,6 +298,10 @@ class CallContext(Out):
     speech_settings: dict[str, JsonValue] | None
     max_call_duration_seconds: int
     campaign_context: str | None
+    machine_detection: ContextMachineDetection
+    voicemail_message: str | None = Field(
+        description="set when a machine's answer is to get this message after the beep (rendered)"
+    )
 
 
 class ResultIn(BaseModel):
@@ -301,6 +314,9 @@ class ResultIn(BaseModel):
     transcript: str | None = Field(None, max_length=2_000_000)
     transcript_url: HttpUrlStr | None = None
     opted_out: bool = Field(False, description="adds the number to the DNC list, cancels its pending attempts")
+    voicemail_left: bool | None = Field(
+        None, description="a machine answered: whether the runtime left the voicemail message (recorded on the call)"
+    )
     callback_at: AwareDatetime | None = Field(
         None, description="the person asked to be called back: one attempt then (moved into legal hours and windows)"
     )

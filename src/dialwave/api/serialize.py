@@ -105,6 +105,7 @@ def call(row: RowMapping) -> dict[str, Any]:
             "duration_seconds",
             "provider_call_id",
             "sip_code",
+            "voicemail_left",
         )
     }
     for key in ("started_at", "answered_at", "ended_at", "created_at"):

@@ -16,6 +16,7 @@ class Handoff:
     system_prompt: str
     opening_message: str
     variables: dict[str, Any]
+    voicemail_message: str | None = None  # rendered; set when a machine answer is to get a message
 
 
 def handoff(
@@ -26,4 +27,8 @@ def handoff(
     campaign = config.agent_overrides
     prompt = lead_overrides.get("system_prompt") or campaign.system_prompt or agent.get("system_prompt") or ""
     opening = lead_overrides.get("opening_message") or campaign.opening_message or agent.get("opening_message") or ""
-    return Handoff(render(prompt, values), render(opening, values), values)
+    machine = config.machine_detection
+    voicemail = None
+    if machine.enabled and machine.on_voicemail == "leave_message" and machine.voicemail_message:
+        voicemail = render(machine.voicemail_message, values)
+    return Handoff(render(prompt, values), render(opening, values), values, voicemail)

@@ -82,6 +82,11 @@ class SimulatedSettings(Strict):
     opt_out_rate: float = Field(0.0, ge=0, le=1)
     callback_rate: float = Field(0.0, ge=0, le=1)
     callback_after_hours: tuple[float, float] = (1.0, 48.0)
+    # Answering machines: how long detection takes to recognise one after the answer, and how long its
+    # greeting lasts before the beep (detection that needs longer than the campaign's timeout gives up,
+    # and the call goes on as if a person had answered).
+    machine_detect_seconds: tuple[float, float] = (2.0, 6.0)
+    greeting_seconds: tuple[float, float] = (4.0, 14.0)
     scripted: dict[E164, list[SimOutcome]] | None = Field(
         None, max_length=10_000, description="per called number: the n-th attempt's outcome (the last repeats)"
     )

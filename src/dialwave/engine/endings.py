@@ -54,6 +54,8 @@ def record_end(
     talk = round(max((at - live.answered_at).total_seconds(), 0.0), 3) if live.answered_at else 0.0
     if live.answered_at is not None and live.conversion is None and live.callback_at is None:
         w.unresulted[live.call_id] = live.org_id
+    if event.voicemail_left is not None:  # else the runtime may have said (POST .../result)
+        w.call(live.call_id, voicemail_left=event.voicemail_left)
     w.call(
         live.call_id,
         status="ended",
@@ -92,6 +94,7 @@ def record_end(
         sip_code=event.sip_code,
         conversion=event.conversion,
         duration=talk,
+        voicemail_left=event.voicemail_left,
         lead_status=decision.status,
         next_attempt_at=next_at,
         why=note or decision.why,

@@ -69,12 +69,21 @@ async def context(db: Database, org_id: str, call_id: str) -> dict[str, Any]:
         agent: dict[str, Any] = {}
         if config.agent_id and version:
             agent = await agent_repo.agent_snapshot(conn, config.agent_id, version) or {}
-        returning = await call_repo.reached_before(conn, org_id, call["to_number"], call_id)
-        limit = config.agent_overrides.short_term_summaries_limit or 3
-        summaries = await results_repo.recent_summaries(conn, org_id, call["to_number"], call_id, limit)
+        over, lead_over = config.agent_overrides, lead["agent_overrides"] or {}
+
+        def flag(name: str) -> bool:
+            """A use_* switch: the lead's override, else the campaign's, else on."""
+            value = lead_over.get(name)
+            return bool(value if value is not None else getattr(over, name) is not False)
+
+        returning = flag("use_returning_greeting") and await call_repo.reached_before(
+            conn, org_id, call["to_number"], call_id
+        )
+        summaries: list[str] = []
+        if flag("use_short_term_summaries"):
+            limit = lead_over.get("short_term_summaries_limit") or over.short_term_summaries_limit or 3
+            summaries = await results_repo.recent_summaries(conn, org_id, call["to_number"], call_id, limit)
     given = handoff(agent, config, lead["variables"] or {}, lead["agent_overrides"])
-    over = config.agent_overrides
-    lead_over = lead["agent_overrides"] or {}
 
     def pick(name: str, default: Any = None) -> Any:
         value = lead_over.get(name) or getattr(over, name) or agent.get(name) or default
@@ -98,6 +107,12 @@ async def context(db: Database, org_id: str, call_id: str) -> dict[str, Any]:
         "speech_settings": pick("speech_settings"),
         "max_call_duration_seconds": pick("max_call_duration_seconds", 600),
         "campaign_context": over.campaign_context,
+        "machine_detection": {
+            "enabled": config.machine_detection.enabled,
+            "timeout_seconds": config.machine_detection.timeout_seconds,
+            "on_voicemail": config.machine_detection.on_voicemail,
+        },
+        "voicemail_message": given.voicemail_message,
     }
 
 
@@ -119,7 +134,8 @@ async def post_result(db: Database, org_id: str, call_id: str, given: dict[str, 
         if call is None:
             raise NotFound(f"no call '{call_id}'")
         old = await results_repo.get_result(conn, call_id)
-        values = {**(dict(old) if old is not None else {}), **given, "call_id": call_id, "updated_at": now}
+        stored = {k: v for k, v in given.items() if k != "voicemail_left"}  # that one is the call's
+        values = {**(dict(old) if old is not None else {}), **stored, "call_id": call_id, "updated_at": now}
         values.setdefault("organization_id", org_id)
         values.setdefault("to_number", call["to_number"])
         values.setdefault("opted_out", False)
@@ -128,6 +144,8 @@ async def post_result(db: Database, org_id: str, call_id: str, given: dict[str, 
         await results_repo.save_result(conn, values, exists=old is not None)
         if values["opted_out"] and not (old is not None and old["opted_out"]):
             await opt_out(conn, org_id, call, now)
+        if given.get("voicemail_left") is not None:  # the runtime met a machine (and left the message, or not)
+            await call_repo.update_calls(conn, {call_id: {"voicemail_left": given["voicemail_left"]}})
         redecided = None
         ended = call["status"] == "ended"
         if (

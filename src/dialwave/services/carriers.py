@@ -33,4 +33,6 @@ async def twilio_status(
     url = carrier.callback_url(call_id)
     if not signature or not RequestValidator(token).validate(url, form, signature):
         raise Forbidden("X-Twilio-Signature does not match this request", code="BAD_SIGNATURE")
-    return len(carrier.on_callback(call_id, form))
+    added = len(carrier.on_callback(call_id, form))
+    await carrier.leave_voicemail(call_id)  # when this callback said a machine's greeting ended
+    return added

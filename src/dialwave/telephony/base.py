@@ -54,6 +54,8 @@ class DialRequest:
     agent_sip_uri: str | None = None  # the agent runtime's SIP endpoint (SIP bridge)
     agent_stream_url: str | None = None  # the agent runtime's media stream (Twilio <Connect><Stream>)
     call_token: str | None = None  # for the runtime: reads this call's context (GET /v1/calls/{id}/context)
+    machine_detection_timeout_seconds: int = 30  # how long detection may take before it gives up (unknown)
+    voicemail_message: str | None = None  # leave this after the beep when a machine answers (None: hang up)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class CallEvent:
     sip_code: int | None = None
     conversion: bool | None = None
     opted_out: bool = False  # the agent runtime's result came with the call (the simulated carrier)
+    voicemail_left: bool | None = None  # a machine answered: was the voicemail message left (None: no machine)
     callback_at: datetime | None = None
 
 

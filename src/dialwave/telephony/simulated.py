@@ -20,7 +20,6 @@ from dialwave.errors import CarrierError
 from dialwave.telephony.base import CallEvent, CallStatus, DialRequest
 
 SIP_CODES = {"answered": 200, "voicemail": 200, "busy": 486, "no_answer": 487, "failed": 404}
-MACHINE_HANGUP_SECONDS = 4.0  # detect the machine, hang up
 
 
 @dataclass
@@ -84,17 +83,44 @@ class SimulatedCarrier:
                 end(ring + talk, "answered", conversion=converted, opted_out=opted_out, callback_at=callback_at),
             ]
         if outcome == "voicemail":
-            length = MACHINE_HANGUP_SECONDS if request.machine_detection else talk
-            return [
-                ringing,
-                CallEvent(cid, "answered", at(ring), ref, answered_by="machine"),
-                end(ring + length, "voicemail"),
-            ]
+            return [ringing, *self._machine(request, model, rng, ring, talk, end, at)]
         if outcome == "no_answer":
             return [ringing, end(timeout, "no_answer")]
         if outcome == "busy":
             return [ringing, end(min(ring, 3.0), "busy")]
         return [end(min(ring, 1.0), "failed")]
+
+    @staticmethod
+    def _machine(
+        request: DialRequest,
+        model: SimulatedSettings,
+        rng: random.Random,
+        ring: float,
+        talk: float,
+        end: Any,
+        at: Any,
+    ) -> list[CallEvent]:
+        """A machine answers. Without detection, the call runs its talk time and ends as voicemail.
+        With detection: hanging up needs the machine recognised (`machine_detect_seconds`); leaving a
+        message needs the greeting's end, the beep (`greeting_seconds`), then the message spoken (about
+        2.5 words a second). Detection that needs longer than the campaign's timeout gives up: the call
+        goes on as if a person had answered and ends as an answered call."""
+        cid, ref = request.call_id, f"sim-{request.call_id}"
+        if not request.machine_detection:
+            return [
+                CallEvent(cid, "answered", at(ring), ref, answered_by="machine"),
+                end(ring + talk, "voicemail", voicemail_left=False),
+            ]
+        detect = rng.uniform(*model.machine_detect_seconds)
+        greeting = max(detect, rng.uniform(*model.greeting_seconds))
+        needed = greeting if request.voicemail_message else detect
+        if needed > request.machine_detection_timeout_seconds:
+            return [CallEvent(cid, "answered", at(ring), ref, answered_by="human"), end(ring + talk, "answered")]
+        answered = CallEvent(cid, "answered", at(ring), ref, answered_by="machine")
+        if request.voicemail_message:
+            spoken = max(2.0, len(request.voicemail_message.split()) / 2.5)
+            return [answered, end(ring + greeting + spoken, "voicemail", voicemail_left=True)]
+        return [answered, end(ring + detect, "voicemail", voicemail_left=False)]
 
     async def originate(self, request: DialRequest) -> str:
         if request.call_id in self._calls:

@@ -39,6 +39,8 @@ class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
 
 log = structlog.get_logger("dialwave.telephony.twilio")
 CALLBACK_EVENTS = ["initiated", "ringing", "answered", "completed"]
+MAX_AMD_TIMEOUT = 59  # Twilio's MachineDetectionTimeout is 3-59 s (error 21234 beyond)
+MESSAGE_END = {"machine_end_beep", "machine_end_silence", "machine_end_other"}  # AMD heard the greeting end
 
 
 @dataclass
@@ -49,6 +51,9 @@ class _Track:
     answered: bool = False
     answered_by: str | None = None
     ended: bool = False
+    voicemail_message: str | None = None  # to leave after the beep when a machine answers
+    voicemail_due: bool = False  # AMD heard a machine's greeting end: the message is to be played now
+    voicemail_left: bool = False
 
 
 def twiml(request: DialRequest, stream_url: str | None) -> str:
@@ -104,7 +109,9 @@ class TwilioCarrier:
         options: dict[str, Any] = {}
         if request.machine_detection:
             options = {
-                "machine_detection": "DetectMessageEnd",
+                # to leave a message, wait for the greeting's end (the beep); to hang up, decide at once
+                "machine_detection": "DetectMessageEnd" if request.voicemail_message else "Enable",
+                "machine_detection_timeout": min(request.machine_detection_timeout_seconds, MAX_AMD_TIMEOUT),
                 "async_amd": "true",
                 "async_amd_status_callback": self.callback_url(request.call_id),
                 "async_amd_status_callback_method": "POST",
@@ -125,7 +132,9 @@ class TwilioCarrier:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise CarrierError(f"Twilio unreachable: {type(exc).__name__}") from exc
         sid = str(call.sid)
-        self.tracks[request.call_id] = _Track(sid, request.carrier_settings)
+        self.tracks[request.call_id] = _Track(
+            sid, request.carrier_settings, voicemail_message=request.voicemail_message
+        )
         log.info("twilio call created", call_id=request.call_id, sid=sid, to=mask(request.to_number))
         return sid
 
@@ -154,6 +163,8 @@ class TwilioCarrier:
         out: list[CallEvent] = []
         if form.get("AnsweredBy"):
             track.answered_by = form["AnsweredBy"]
+            if track.answered_by in MESSAGE_END and track.voicemail_message and not track.voicemail_left:
+                track.voicemail_due = True
         status = form.get("CallStatus", "")
         final = status in TWILIO_FINAL
         rank = 3 if final else TWILIO_RANK.get(status, -1)
@@ -169,11 +180,33 @@ class TwilioCarrier:
             answered = track.answered or (status == "completed" and int(form.get("CallDuration") or 0) > 0)
             code = int(form["SipResponseCode"]) if form.get("SipResponseCode", "").isdigit() else None
             outcome = outcome_for_twilio(status, answered, track.answered_by, code)
-            out.append(CallEvent(call_id, "ended", now, sid, outcome=outcome, sip_code=code))
+            machine = track.answered_by in MACHINE_ANSWERS
+            left = track.voicemail_left if machine else None
+            out.append(CallEvent(call_id, "ended", now, sid, outcome=outcome, sip_code=code, voicemail_left=left))
             track.ended = True
         track.rank = max(track.rank, rank)
         self.queue.extend(out)
         return out
+
+    async def leave_voicemail(self, call_id: str) -> bool:
+        """After an AMD callback heard a machine's greeting end: play the voicemail message and hang up
+        (the call's TwiML is replaced). True when the message was sent."""
+        track = self.tracks.get(call_id)
+        if track is None or not track.voicemail_due or track.ended or not track.voicemail_message:
+            return False
+        track.voicemail_due = False
+        say = '<Response><Pause length="1"/><Say>' + _text(track.voicemail_message) + "</Say><Hangup/></Response>"
+        try:
+            await self._client(track.settings).calls(track.sid).update_async(twiml=say)
+        except TwilioRestException as exc:
+            log.warning("voicemail not left", call_id=call_id, error=f"Twilio {exc.status} ({exc.code})")
+            return False
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("voicemail not left", call_id=call_id, error=type(exc).__name__)
+            return False
+        track.voicemail_left = True
+        log.info("voicemail left", call_id=call_id)
+        return True
 
     def poll(self, now: datetime) -> list[CallEvent]:
         out, self.queue = self.queue, []
