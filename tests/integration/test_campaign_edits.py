@@ -138,3 +138,35 @@ async def test_a_template_variable_is_sourced_again_once_the_leads_lacking_it_ar
     await api.ok("delete", f"/v1/campaigns/{cmp['id']}/leads/{lacking['data'][0]['id']}", 204)
     accepted = await api.ok("patch", f"/v1/campaigns/{cmp['id']}", json=uses_company)
     assert accepted["agent_overrides"]["opening_message"] == "Hi {{name}} from {{company}}!"
+
+
+async def test_a_leads_new_time_zone_brings_it_forward(db_url: str, db: Database) -> None:
+    local_evening = {"timezone": NY, "windows": [{"start": "20:00", "end": "21:00"}], "recipient_local_time": True}
+    number = NUMBERS[0]
+    async with make_rig(db_url, db, NY_NOON, model(outcomes={"answered": 1.0})) as rig:
+        cid = await rig.campaign([number], schedule=local_evening, lead_extra={number: {"timezone": NY}})
+        await rig.run(timedelta(seconds=5))
+        (lead,) = await rig.leads(cid)
+        assert lead["next_attempt_at"] == datetime(2026, 3, 3, 1, 0, tzinfo=UTC)  # 20:00 in New York
+        url = f"/v1/campaigns/{cid}/leads/{lead['id']}"
+        moved = await rig.api.ok("patch", url, json={"timezone": "Europe/Berlin", "variables": {"team": "EU"}})
+        assert moved["timezone"] == "Europe/Berlin" and moved["variables"] == {"team": "EU"}
+        await rig.run(timedelta(hours=2))
+        [call] = await rig.calls(cid)
+        assert call["started_at"] == datetime(2026, 3, 2, 19, 0, tzinfo=UTC)  # 20:00 in Berlin, 6 h earlier
+
+
+async def test_a_lead_patch_keeps_what_the_templates_need_and_waits_for_no_call(api: Api) -> None:
+    agent = await helpers.agent(api)  # its templates need name (company comes from the campaign)
+    cmp = await helpers.campaign(api, "patch leads", agent_id=agent["id"], dynamic_variables={"company": "Acme"})
+    lead = {"phone_number": "+12125550211", "variables": {"name": "Ada"}}
+    await api.ok("post", f"/v1/campaigns/{cmp['id']}/leads", json={"leads": [lead]})
+    [row] = (await api.ok("get", f"/v1/campaigns/{cmp['id']}/leads"))["data"]
+    url = f"/v1/campaigns/{cmp['id']}/leads/{row['id']}"
+    dropped = await api.patch(url, json={"variables": {"name": None}})
+    assert dropped.status_code == 422 and "variables" in dropped.json()["error"]["fields"]
+    bad_zone = await api.patch(url, json={"timezone": "Mars/Olympus"})
+    assert bad_zone.status_code == 422 and "timezone" in bad_zone.json()["error"]["fields"]
+    changed = await api.ok("patch", url, json={"agent_overrides": {"opening_message": "Hello {{name}}"}})
+    assert changed["agent_overrides"] == {"opening_message": "Hello {{name}}"}
+    assert (await api.ok("get", url))["variables"] == {"name": "Ada"}  # nothing lost by the refusals

@@ -120,6 +120,15 @@ class LeadIn(BaseModel):
     agent_overrides: AgentOverrides | None = None
 
 
+class LeadPatch(BaseModel):
+    """A JSON merge-patch of a waiting lead: `null` clears (a variable set to null is removed)."""
+
+    model_config = ConfigDict(extra="forbid")
+    variables: dict[str, JsonValue] | None = Field(None, max_length=200, examples=[{"company": "Globex"}])
+    timezone: str | None = Field(None, max_length=64, examples=["America/Chicago"])
+    agent_overrides: AgentOverrides | None = None
+
+
 class LeadsBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     leads: list[LeadIn] = Field(min_length=1, max_length=10_000)

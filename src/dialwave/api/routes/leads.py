@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 from dialwave.api import serialize
 from dialwave.api.deps import AppSettings, Db, Engine, Now, Reader, Writer
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
-from dialwave.api.schemas import ErrorBody, ImportResult, LeadOut, LeadsBatch, Page
+from dialwave.api.schemas import ErrorBody, ImportResult, LeadOut, LeadPatch, LeadsBatch, Page
 from dialwave.errors import PayloadTooLarge, ValidationFailed
 from dialwave.services import lead_import
 from dialwave.services import leads as service
@@ -194,6 +194,24 @@ async def list_leads(
 @router.get("/{lead_id}", name="get", response_model=LeadOut, responses=READ_ERRORS)
 async def get_lead(campaign_id: str, lead_id: str, who: Reader, db: Db) -> JSONResponse:
     return JSONResponse(serialize.lead(await service.get_lead(db, who.organization_id, campaign_id, lead_id)))
+
+
+@router.patch("/{lead_id}", name="update", response_model=LeadOut, responses=WRITE_ERRORS)
+async def update_lead(
+    campaign_id: str,
+    lead_id: str,
+    who: Writer,
+    db: Db,
+    now: Now,
+    engine: Engine,
+    patch: LeadPatch = Body(openapi_examples={"moved": {"value": {"timezone": "America/Los_Angeles"}}}),
+) -> JSONResponse:
+    """Change a waiting (queued or retry-pending) lead: its variables, time zone, agent overrides. A new
+    time zone re-plans it: it may come due earlier, never before its retry interval."""
+    body: dict[str, Any] = patch.model_dump(mode="json", exclude_unset=True)
+    row = await service.update_lead(db, who.organization_id, campaign_id, lead_id, body, now)
+    engine.signal(who.organization_id, campaign_id)
+    return JSONResponse(serialize.lead(row))
 
 
 @router.delete("/{lead_id}", name="delete", status_code=204, responses=WRITE_ERRORS)

@@ -265,3 +265,7 @@ async def variables_lacking(conn: AsyncConnection, campaign_id: str, names: Sequ
         if await conn.scalar(sa.select(leads.c.id).where(open_leads, sa.not_(has)).limit(1)) is not None:
             lacking.add(name)
     return lacking
+
+
+async def update_lead(conn: AsyncConnection, lead_id: str, values: dict[str, Any]) -> None:
+    await conn.execute(leads.update().where(leads.c.id == lead_id).values(**values))
