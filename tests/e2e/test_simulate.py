@@ -85,6 +85,10 @@ def test_simulate_writes_calls_and_summary(tmp_path: Path) -> None:
         started = datetime.fromisoformat(line["started_at"]).astimezone(ZoneInfo("America/New_York"))
         assert 9 <= started.hour < 17
         assert line["ended_at"] >= line["started_at"]
+        if line["outcome"] != "voicemail":
+            assert line["voicemail_left"] is None  # no machine answered
+    voicemails = [line for line in lines if line["outcome"] == "voicemail"]
+    assert voicemails and all(line["voicemail_left"] is False for line in voicemails)  # no message to leave
     again = tmp_path / "again"
     assert run(path, again).returncode == 0
     assert json.loads((again / "summary.json").read_text())["outcomes"] == summary["outcomes"]  # seeded
