@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import phonenumbers
@@ -10,7 +11,7 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, PhoneNumber
 
 from dialwave.errors import InvalidPhoneNumber
 
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _STRIP = str.maketrans("", "", " -().\u00a0\t")
 
 
@@ -121,11 +122,31 @@ def _fast_e164(text: str) -> str | None:
     raise InvalidPhoneNumber(text)
 
 
+def ascii_digits(text: str) -> str:
+    """`text` with every Unicode spelling of a digit or a plus as ASCII (full-width, Arabic-Indic,
+    Devanagari ...); raises InvalidPhoneNumber when anything else non-ASCII is left. A number is only
+    ever stored, compared and dialed in ASCII, so no spelling gets past the DNC list or deduplication."""
+    if text.isascii():
+        return text
+    folded = unicodedata.normalize("NFKC", text)
+    out = []
+    for ch in folded:
+        if ch.isascii():
+            out.append(ch)
+        elif unicodedata.category(ch) == "Nd":
+            out.append(str(unicodedata.decimal(ch)))
+        elif ch.isspace() or unicodedata.category(ch) in ("Pd", "Zs", "Cf"):
+            continue  # dashes, spaces and invisible format characters, as separators
+        else:
+            raise InvalidPhoneNumber(text)
+    return "".join(out)
+
+
 def normalize(raw: str, default_region: str | None = None) -> str:
-    """Return the E.164 form of `raw`, or raise InvalidPhoneNumber.
+    """Return the E.164 form of `raw` (ASCII), or raise InvalidPhoneNumber.
 
     Numbers without a leading `+` are read in `default_region` (ISO 3166 alpha-2)."""
-    text = raw.strip().translate(_STRIP)
+    text = ascii_digits(raw.strip()).translate(_STRIP)
     if text.startswith("00"):
         text = "+" + text[2:]
     if _E164.match(text):
