@@ -21,6 +21,7 @@ import pytest
 from dialwave.api.app import create_app
 from dialwave.clock import VirtualClock
 from dialwave.config import Settings
+from dialwave.logging import configure_logging
 from dialwave.services.auth import create_key
 from dialwave.store.db import Database
 from dialwave.store.migrate import upgrade
@@ -32,6 +33,12 @@ T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # a Monday, 10:00 in New York
 
 def _pg_base() -> str:
     return PG_ADMIN.rsplit("/", 1)[0]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def plain_logs() -> None:
+    """Logs as `dialwave serve` writes them (one line an event; an exception without its locals)."""
+    configure_logging("info")
 
 
 @pytest.fixture(scope="session")

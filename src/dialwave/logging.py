@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
+import traceback
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -39,6 +41,30 @@ def _mask_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mu
     return event_dict
 
 
+TRACEBACK_FRAMES = 20  # the innermost frames of a logged exception
+TRACEBACK_CHARS = 8_000
+
+
+def _exception_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A logged exception as three plain fields: its type, its message and a bounded traceback (no local
+    variables: rendering them took seconds and thousands of lines per error, on the event loop)."""
+    exc_info = event_dict.pop("exc_info", None)
+    if not exc_info:
+        return event_dict
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    elif isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    kind, value, tb = exc_info
+    if kind is None:
+        return event_dict
+    event_dict["exc_type"] = kind.__name__
+    event_dict["exc_message"] = str(value)[:1000]
+    text = "".join(traceback.format_exception(kind, value, tb, limit=-TRACEBACK_FRAMES))
+    event_dict["traceback"] = text[-TRACEBACK_CHARS:]
+    return event_dict
+
+
 def configure_logging(level: str = "info", json: bool = False) -> None:
     logging.basicConfig(format="%(message)s", level=level.upper())
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
@@ -47,6 +73,7 @@ def configure_logging(level: str = "info", json: bool = False) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _exception_processor,
             _mask_processor,
             renderer,
         ],

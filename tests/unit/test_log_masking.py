@@ -34,6 +34,43 @@ def test_rendered_lines_mask_numbers_but_keep_timestamps(capsys: pytest.CaptureF
         )
         line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     finally:
-        structlog.reset_defaults()
+        configure_logging("info")  # back to the session's plain logs
     assert line["to"] == "+*******0123" and "+442071234567" not in line["error"] and "4567" in line["error"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", line["timestamp"])
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "console"])
+def test_an_exception_is_logged_in_a_few_bounded_lines_without_locals(
+    capsys: pytest.CaptureFixture[str], as_json: bool
+) -> None:
+    import json
+    import time
+
+    from dialwave.logging import TRACEBACK_CHARS, configure_logging
+
+    def deep(n: int) -> None:
+        big_local = ["secret-local-value"] * 50_000  # noqa: F841 - what a locals-rendering traceback would print
+        if n:
+            deep(n - 1)
+        raise RuntimeError("call +14155550123 failed")
+
+    configure_logging("info", json=as_json)
+    try:
+        started = time.perf_counter()
+        try:
+            deep(60)
+        except RuntimeError:
+            structlog.get_logger("dialwave.api").exception("unhandled error", path="/v1/x")
+        spent = time.perf_counter() - started
+        out = capsys.readouterr().out
+    finally:
+        configure_logging("info")  # back to the session's plain logs
+    assert "secret-local-value" not in out and "+14155550123" not in out
+    assert spent < 0.2
+    if as_json:
+        line = json.loads(out.strip().splitlines()[-1])
+        assert (line["exc_type"], line["exc_message"]) == ("RuntimeError", "call +*******0123 failed")
+        assert "Traceback" in line["traceback"] or "deep" in line["traceback"]
+        assert len(line["traceback"]) <= TRACEBACK_CHARS
+    else:
+        assert len(out.splitlines()) < 120

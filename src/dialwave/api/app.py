@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from dialwave import __version__
 from dialwave.api import errors
 from dialwave.api.deps import AppContext, known_query
-from dialwave.api.middleware import IdempotencyMiddleware, RequestIdMiddleware
+from dialwave.api.middleware import BodyGuardMiddleware, IdempotencyMiddleware, RequestIdMiddleware
 from dialwave.api.routes import (
     agents,
     calls,
@@ -118,5 +118,6 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(BodyGuardMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

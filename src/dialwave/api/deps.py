@@ -63,8 +63,10 @@ async def principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     x_api_key: Annotated[str | None, Depends(api_key_header)],
 ) -> Principal:
-    key = x_api_key or (credentials.credentials if credentials else None)
-    who = await authenticate(get_db(request), key)
+    who: Principal | None = getattr(request.state, "principal", None)  # checked before the body was read
+    if who is None:
+        key = x_api_key or (credentials.credentials if credentials else None)
+        who = await authenticate(get_db(request), key)
     request.state.organization_id = who.organization_id
     return who
 

@@ -10,9 +10,11 @@ from typing import Any
 from urllib.parse import unquote
 
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dialwave.api.deps import context_of
+from dialwave.domain import call_tokens
 from dialwave.errors import DialwaveError
 from dialwave.ids import new_id
 from dialwave.logging import get_logger, mask_phone
@@ -69,6 +71,63 @@ async def _send_json(send: Send, status: int, body: dict[str, Any] | str, extra:
     await send({"type": "http.response.body", "body": data})
 
 
+class BodyGuardMiddleware:
+    """A request body is read only from an authenticated caller (the API key is checked first: an
+    unauthenticated 500 MB POST is a 401 at once, nothing read), and never beyond its limit: a JSON or
+    form body `json_max_bytes` (a CSV import `import_max_bytes`, which its route streams to disk). A
+    declared Content-Length over the limit is a 413 before reading; a body that grows past it while it
+    streams stops with a 413. Carrier callbacks (signed by the carrier) and call tokens (checked by
+    their routes, from the URL and a header) pass to their routes."""
+
+    METHODS = ("POST", "PUT", "PATCH")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in self.METHODS or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        context = context_of(scope["app"])
+        settings = context.settings
+        rid = scope.get("state", {}).get("request_id", "")
+        limit = (
+            settings.import_max_bytes + 65_536 if scope["path"].endswith("/leads/import") else settings.json_max_bytes
+        )
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await _send_json(send, 413, _too_large(limit, rid), [])
+            return
+        if not scope["path"].startswith("/v1/carriers/"):
+            key = key_from_headers(headers.get("authorization"), headers.get("x-api-key"))
+            if not call_tokens.is_call_token(key):
+                try:
+                    who = await authenticate(context.db, key)
+                except DialwaveError as exc:
+                    body = _err("Authorization", exc.message, rid, exc.type, exc.code)
+                    await _send_json(send, exc.status_code, body, [])
+                    return
+                scope.setdefault("state", {})["principal"] = who
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise StarletteHTTPException(413, f"the body is over {limit} bytes")
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+def _too_large(limit: int, rid: str) -> dict[str, Any]:
+    message = f"the body is over {limit} bytes; send less (a CSV import takes more: POST .../leads/import)"
+    return {"error": {"type": "payload_too_large", "message": message, "fields": {}, "code": None, "request_id": rid}}
+
+
 class IdempotencyMiddleware:
     """`Idempotency-Key` on every POST. The key is reserved before the route runs: the same key while
     the first request still runs is a 409 (`IDEMPOTENCY_KEY_IN_USE`, retry after a second); once it has
@@ -96,13 +155,15 @@ class IdempotencyMiddleware:
         if not key.strip() or len(key) > 255:
             await _send_json(send, 422, _err("Idempotency-Key", "must be 1-255 characters", rid), [])
             return
-        try:
-            who = await authenticate(
-                context.db, key_from_headers(headers.get("authorization"), headers.get("x-api-key"))
-            )
-        except DialwaveError:
-            await self.app(scope, receive, send)  # the route answers 401
-            return
+        who = scope.get("state", {}).get("principal")  # authenticated by the body guard already
+        if who is None:
+            try:
+                who = await authenticate(
+                    context.db, key_from_headers(headers.get("authorization"), headers.get("x-api-key"))
+                )
+            except DialwaveError:
+                await self.app(scope, receive, send)  # the route answers 401
+                return
         org, now = who.organization_id, context.clock.now()
         ttl = timedelta(hours=context.settings.idempotency_ttl_hours)
         hasher = hashlib.sha256(

@@ -93,7 +93,9 @@ AUTO_DNC_TRIGGERS = Literal[
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Every configuration model: unknown fields refused, and no NaN or Infinity in any number."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Window(Strict):
@@ -270,7 +272,7 @@ class CampaignConfig(Strict):
     description: str | None = Field(None, max_length=2000)
     type: Literal["sales", "follow_up", "reminder", "notification", "survey", "collections", "custom"] = "custom"
     agent_id: str | None = Field(None, min_length=1, max_length=40)
-    agent_version: int | None = Field(None, ge=1)
+    agent_version: int | None = Field(None, ge=1, le=2**31 - 1)
     caller_ids: list[CallerId] = Field(default_factory=list, max_length=100)
     caller_id_strategy: Literal["weighted", "round_robin", "sticky", "local_presence"] = "weighted"
     schedule: Schedule = Field(default_factory=Schedule)

@@ -6,14 +6,10 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, Field, model_validator
 
-from dialwave.domain.campaign_config import E164, HttpUrlStr, SigningSecret, SpeechSettings, VarName
+from dialwave.domain.campaign_config import E164, HttpUrlStr, SigningSecret, SpeechSettings, Strict, VarName
 from dialwave.domain.templates import variables_in
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def _sip_uri(value: str) -> str:
@@ -71,25 +67,46 @@ def _default_outcomes() -> dict[SimOutcome, float]:
     return {"answered": 0.4, "busy": 0.2, "no_answer": 0.3, "voicemail": 0.05, "failed": 0.05}
 
 
+Rate = Annotated[float, Field(ge=0, le=1)]
+RingSeconds = Annotated[float, Field(ge=0, le=600)]
+TalkSeconds = Annotated[float, Field(ge=0, le=14_400)]
+CallbackHours = Annotated[float, Field(ge=0, le=24 * 366)]
+MachineSeconds = Annotated[float, Field(ge=0, le=120)]
+SPANS = ("ring_seconds", "talk_seconds", "callback_after_hours", "machine_detect_seconds", "greeting_seconds")
+
+
 class SimulatedSettings(Strict):
+    """The simulated carrier's model. Every duration is a [min, max] range bounded to what a call can
+    last: the engine's clock arithmetic never meets an absurd value."""
+
     seed: int = Field(1, ge=0, le=2**31 - 1)
-    outcomes: dict[SimOutcome, float] = Field(default_factory=_default_outcomes)
-    ring_seconds: tuple[float, float] = (2, 20)
-    talk_seconds: tuple[float, float] = (5, 240)
+    outcomes: dict[SimOutcome, Rate] = Field(default_factory=_default_outcomes)
+    ring_seconds: tuple[RingSeconds, RingSeconds] = (2, 20)
+    talk_seconds: tuple[TalkSeconds, TalkSeconds] = (5, 240)
     conversion_rate: float = Field(0.3, ge=0, le=1)
     # The simulated carrier plays the agent runtime too: of the answered calls, these shares report an
     # opt-out, or ask for a callback some hours later (docs/agent-side.md).
     opt_out_rate: float = Field(0.0, ge=0, le=1)
     callback_rate: float = Field(0.0, ge=0, le=1)
-    callback_after_hours: tuple[float, float] = (1.0, 48.0)
+    callback_after_hours: tuple[CallbackHours, CallbackHours] = (1.0, 48.0)
     # Answering machines: how long detection takes to recognise one after the answer, and how long its
     # greeting lasts before the beep (detection that needs longer than the campaign's timeout gives up,
     # and the call goes on as if a person had answered).
-    machine_detect_seconds: tuple[float, float] = (2.0, 6.0)
-    greeting_seconds: tuple[float, float] = (4.0, 14.0)
+    machine_detect_seconds: tuple[MachineSeconds, MachineSeconds] = (2.0, 6.0)
+    greeting_seconds: tuple[MachineSeconds, MachineSeconds] = (4.0, 14.0)
     scripted: dict[E164, list[SimOutcome]] | None = Field(
         None, max_length=10_000, description="per called number: the n-th attempt's outcome (the last repeats)"
     )
+
+    @model_validator(mode="after")
+    def _ranges(self) -> SimulatedSettings:
+        for name in SPANS:
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"{name}: the minimum {low:g} is above the maximum {high:g}")
+        if self.outcomes and sum(self.outcomes.values()) <= 0:
+            raise ValueError("outcomes: at least one rate must be above 0")
+        return self
 
 
 class PhoneNumberConfig(Strict):

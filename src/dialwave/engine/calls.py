@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from dialwave.domain import lead_states as ls
-from dialwave.domain.outcomes import OPTED_OUT, PROVIDER_ERROR, classify
+from dialwave.domain.outcomes import INTERNAL_ERROR, OPTED_OUT, PROVIDER_ERROR, classify
 from dialwave.engine import lifecycle
 from dialwave.engine.capacity import Capacity
 from dialwave.engine.context_push import ContextPusher
@@ -137,7 +137,7 @@ class Calls:
         classified = classify(event.outcome or PROVIDER_ERROR, talk, event.conversion, threshold)
         record_end(self.writes, self.events, self.memory, live, event, classified, note, camp)
         if camp is not None:
-            failed = classified.outcome == PROVIDER_ERROR
+            failed = classified.outcome in (PROVIDER_ERROR, INTERNAL_ERROR)
             trip = lifecycle.count_failure(camp, failed, self.breaker_failures, note)
             if trip is not None and camp.id not in self.tripped:
                 self.tripped[camp.id] = trip

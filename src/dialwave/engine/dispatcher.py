@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import lead_states as ls
 from dialwave.domain.dialable import cap_for
-from dialwave.domain.outcomes import PROVIDER_ERROR
+from dialwave.domain.outcomes import INTERNAL_ERROR, PROVIDER_ERROR
 from dialwave.domain.phone import mask
 from dialwave.engine import lifecycle
 from dialwave.engine.calls import Calls
@@ -44,7 +44,7 @@ from dialwave.store.repositories import leads as lead_repo
 from dialwave.telephony.base import CallEvent, Carrier
 
 log = structlog.get_logger("dialwave.engine")
-RING_GRACE = timedelta(seconds=5)
+CLAIM_FAILURES_TO_PAUSE = 5
 
 
 class Engine:
@@ -173,12 +173,16 @@ class Engine:
             if event is None and slot is None:
                 break
             if event is not None and (slot is None or event.at <= slot):
-                self.calls.on_event(event)
+                self._isolated(event, now)
                 i += 1
                 if event.kind == "ended":
                     self.capacity.feed(now, self.predial.ask)  # capacity came free
             else:
-                await self._start(self.capacity.pop(), now)
+                r = self.capacity.pop()
+                try:
+                    await self._start(r, now)
+                except Exception:  # a failure in one call's path ends that call, never the tick
+                    self._failed_start(r, now)
         await self.calls.run_deadlines(now)
 
     def _target(self, camp: CampaignState) -> int:
@@ -217,21 +221,7 @@ class Engine:
 
     async def _dial(self, camp: CampaignState, r: Reservation, now: datetime) -> None:
         request = dial_request(camp, r, self.token_key)
-        live = Live(
-            call_id=r.call_id,
-            campaign_id=r.campaign_id,
-            org_id=r.org_id,
-            lead_id=r.lead.id,
-            to_number=r.lead.phone_number,
-            lead_timezone=r.lead.timezone,
-            attempt=r.attempt,
-            caller_id=r.caller.phone_number_id,
-            started_at=r.slot,
-            retries=dict(r.lead.retries),
-            ring_timeout=timedelta(seconds=camp.config.ring_timeout_seconds),
-            from_number=r.caller.number,
-            call_token=request.call_token,
-        )
+        live = _live_of(r, camp, request.call_token)
         self.calls.dialing(live)
         self.stats["dialed"] += 1
         if cap_for(live.to_number, self.settings.number_attempts_per_24h) is not None:
@@ -251,6 +241,42 @@ class Engine:
             self.calls.end(live, CallEvent(r.call_id, "ended", now, outcome=PROVIDER_ERROR), exc.message)
             return
         self.writes.call(r.call_id, provider_call_id=live.provider_call_id)
+
+    def _claim_failed(self, camp: CampaignState, now: datetime) -> None:
+        """A claim of ours failed: the campaign waits (longer each time), and pauses after five in a row."""
+        camp.claim_failures += 1
+        log.exception("a claim failed: the campaign backs off", campaign_id=camp.id, failures=camp.claim_failures)
+        camp.due_known, camp.next_due = True, now + timedelta(seconds=min(300, 15 * 2**camp.claim_failures))
+        if camp.claim_failures >= CLAIM_FAILURES_TO_PAUSE and camp.id not in self.calls.tripped:
+            self.calls.tripped[camp.id] = (
+                f"paused: {camp.claim_failures} claims in a row failed with an internal error; resume to try again"
+            )
+
+    def _isolated(self, event: CallEvent, now: datetime) -> None:
+        """Apply one carrier event; if that fails, end its call as internal_error (other calls go on)."""
+        try:
+            self.calls.on_event(event)
+        except Exception:
+            log.exception("a call event failed: the call ends as internal_error", call_id=event.call_id)
+            live = self.calls.live.get(event.call_id)
+            if live is not None:
+                self._end_internal(live, now)
+
+    def _failed_start(self, r: Reservation, now: datetime) -> None:
+        """The attempt ends as internal_error (retried by its policy), whether or not it reached the carrier."""
+        log.exception("starting a call failed: it ends as internal_error", call_id=r.call_id)
+        live = self.calls.live.get(r.call_id)
+        if live is None:
+            live = _live_of(r, self.campaigns.get(r.campaign_id), None)
+            self.calls.dialing(live)
+        self._end_internal(live, now)
+
+    def _end_internal(self, live: Live, now: datetime) -> None:
+        try:
+            self.calls.end(live, CallEvent(live.call_id, "ended", now, outcome=INTERNAL_ERROR), "internal error")
+        except Exception:  # even the end cannot be recorded: free the line at least
+            log.exception("ending a failed call failed", call_id=live.call_id)
+            self.calls.track(live, -1)
 
     def release(
         self,
@@ -352,11 +378,17 @@ class Engine:
                 if camp.due_known and (camp.next_due is None or camp.next_due > now):
                     continue
                 want = self._target(camp) - camp.held
-                result = await claim(conn, camp, now, want, self.settings.number_attempts_per_24h)
+                try:
+                    async with conn.begin_nested():  # a failing claim rolls back alone: other campaigns go on
+                        result = await claim(conn, camp, now, want, self.settings.number_attempts_per_24h)
+                        if any(result.deltas.values()):
+                            await campaign_repo.add_counts(conn, camp.id, **result.deltas)
+                except Exception:
+                    self._claim_failed(camp, now)
+                    continue
+                camp.claim_failures = 0
                 self.stats["decisions"] += result.decided
                 camp.waiting.extend(result.reservations)
-                if any(result.deltas.values()):
-                    await campaign_repo.add_counts(conn, camp.id, **result.deltas)
                 camp.backlog = result.decided >= want  # it took all it asked for: more are due
                 camp.next_due = now if camp.backlog else await lead_repo.next_due_at(conn, camp.id)
                 camp.due_known = True
@@ -435,3 +467,22 @@ class Engine:
         await lifecycle.pause_tripped(self.db, self.events, tripped, now)
         for campaign_id in tripped:
             self.invalidate(campaign_id=campaign_id)
+
+
+def _live_of(r: Reservation, camp: CampaignState | None, token: str | None) -> Live:
+    """The call a reservation becomes when it is dialed."""
+    return Live(
+        call_id=r.call_id,
+        campaign_id=r.campaign_id,
+        org_id=r.org_id,
+        lead_id=r.lead.id,
+        to_number=r.lead.phone_number,
+        lead_timezone=r.lead.timezone,
+        attempt=r.attempt,
+        caller_id=r.caller.phone_number_id,
+        started_at=r.slot,
+        retries=dict(r.lead.retries),
+        ring_timeout=timedelta(seconds=camp.config.ring_timeout_seconds if camp is not None else 30),
+        from_number=r.caller.number,
+        call_token=token,
+    )

@@ -180,14 +180,14 @@ async def complete_idle(db: Database, events: EventLog, campaign_ids: Iterable[s
 
 def count_failure(camp: CampaignState, failed: bool, limit: int, note: str | None) -> str | None:
     """The circuit breaker: `limit` calls in a row ending as provider_error (carrier down, credentials
-    revoked, rate limited) pause the campaign instead of burning through its leads. Returns why, the
-    moment it trips (0: never)."""
+    revoked, rate limited) or internal_error (a failure of ours in the calls' path) pause the campaign
+    instead of burning through its leads. Returns why, the moment it trips (0: never)."""
     camp.carrier_failures = camp.carrier_failures + 1 if failed else 0
     if not limit or camp.carrier_failures < limit or camp.status != "active":
         return None
     last = f" (last: {note})" if note else ""
     return (
-        f"paused by the circuit breaker: {camp.carrier_failures} calls in a row ended as provider errors"
+        f"paused by the circuit breaker: {camp.carrier_failures} calls in a row ended as provider or internal errors"
         f"{last}; check the carrier, then resume"
     )
 

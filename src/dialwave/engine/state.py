@@ -57,6 +57,7 @@ class CampaignState:
     turn: int = 0  # round-robin counter
     stale: bool = False  # invalidated: its reservations must not start
     carrier_failures: int = 0  # calls in a row that ended as provider_error (the circuit breaker)
+    claim_failures: int = 0  # claims in a row that failed (a failure of ours: it backs off, then pauses)
     org_twilio: dict[str, str] | None = None  # the organization's Twilio credentials, for numbers without
     replan_from: datetime | None = None  # an edit asked for waiting leads to be brought forward (engine/replan.py)
 

@@ -37,6 +37,7 @@ from dialwave.webhooks.events import emit
 PHONE_COLUMNS = ("phone_number", "phone", "number", "phonenumber", "phone number", "mobile", "msisdn", "to")
 TIMEZONE_COLUMNS = ("timezone", "time_zone", "tz")
 BULK_LOAD_ROWS = 10_000
+MAX_COLUMNS = 200  # a lead has at most this many variables (as a JSON lead does)
 PARSE_SLICE = 250  # rows parsed between two turns of the event loop (about 2.5 ms)
 
 
@@ -227,7 +228,13 @@ class CsvRows:
         if not first.strip():
             raise ValidationFailed("file: is empty (a header row is needed)", fields={"file": "empty"})
         delimiter = sniff_delimiter(first)
-        header = next(csv.reader([first], delimiter=delimiter))
+        try:
+            header = next(csv.reader([first], delimiter=delimiter))
+        except csv.Error as exc:
+            raise ValidationFailed(f"file: the header row cannot be read ({exc})", fields={"file": str(exc)}) from exc
+        if len(header) > MAX_COLUMNS:
+            message = f"has {len(header)} columns; at most {MAX_COLUMNS}"
+            raise ValidationFailed(f"file: the header row {message}", fields={"file": message})
         names = [h.strip() for h in header]
         lowered = [n.lower() for n in names]
         phone_idx = next((lowered.index(c) for c in PHONE_COLUMNS if c in lowered), None)

@@ -11,10 +11,11 @@ from dialwave.api import serialize
 from dialwave.api.deps import Db, Guard, Now, Reader, Writer, partial
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import AgentOut, Page
+from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.domain.resources import AgentConfig
 from dialwave.services import agents as service
 
-router = APIRouter(prefix="/v1/agents", tags=["agents"])
+router = APIRouter(prefix="/v1/agents", tags=["agents"], route_class=StrictJSONRoute)
 
 AgentPatch = partial(AgentConfig, "AgentPatch")
 

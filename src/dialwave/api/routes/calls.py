@@ -11,9 +11,10 @@ from dialwave.api import serialize
 from dialwave.api.deps import CallReader, CallWriter, Db, Engine, Now, Reader
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import CallContext, CallDetail, CallOut, CallResultOut, Page, ResultIn
+from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.services import calls as service
 
-router = APIRouter(prefix="/v1/calls", tags=["calls"])
+router = APIRouter(prefix="/v1/calls", tags=["calls"], route_class=StrictJSONRoute)
 
 Outcome = Literal[
     "answered", "voicemail", "busy", "no_answer", "failed", "provider_error", "short_duration", "opted_out"

@@ -13,11 +13,12 @@ from dialwave.api import serialize
 from dialwave.api.deps import Db, Engine, Guard, Now, Reader, Writer, partial
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import CampaignOut, Page
+from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.domain.campaign_config import CampaignConfig
 from dialwave.services import campaigns as service
 from dialwave.store.db import Database
 
-router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
+router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], route_class=StrictJSONRoute)
 
 CampaignPatch = partial(CampaignConfig, "CampaignPatch")
 Status = Literal["draft", "scheduled", "active", "paused", "completed", "cancelled"]

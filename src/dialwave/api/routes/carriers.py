@@ -7,9 +7,10 @@ from fastapi.responses import Response
 
 from dialwave.api.deps import Db, Engine
 from dialwave.api.schemas import ErrorBody
+from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.services import carriers as service
 
-router = APIRouter(prefix="/v1/carriers", tags=["carrier-callbacks"])
+router = APIRouter(prefix="/v1/carriers", tags=["carrier-callbacks"], route_class=StrictJSONRoute)
 _ERR = {"model": ErrorBody}
 
 

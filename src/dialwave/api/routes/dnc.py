@@ -9,9 +9,10 @@ from dialwave.api import serialize
 from dialwave.api.deps import Db, Engine, Now, Reader, Writer
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import DncAdd, DncAddResult, DncOut, Page
+from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.services import dnc as service
 
-router = APIRouter(prefix="/v1/dnc", tags=["dnc"])
+router = APIRouter(prefix="/v1/dnc", tags=["dnc"], route_class=StrictJSONRoute)
 
 
 @router.get("", name="list", response_model=Page[DncOut], responses=READ_ERRORS)

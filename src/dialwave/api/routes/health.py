@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from dialwave.api.deps import Db
+from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.services import health
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=StrictJSONRoute)
 
 
 @router.get("/healthz", name="check")

@@ -14,11 +14,12 @@ from dialwave.api import serialize
 from dialwave.api.deps import AppSettings, Db, Engine, Now, Reader, Writer
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import ErrorBody, ImportResult, LeadOut, LeadPatch, LeadsBatch, Page
+from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.errors import PayloadTooLarge, ValidationFailed
 from dialwave.services import lead_import
 from dialwave.services import leads as service
 
-router = APIRouter(prefix="/v1/campaigns/{campaign_id}/leads", tags=["leads"])
+router = APIRouter(prefix="/v1/campaigns/{campaign_id}/leads", tags=["leads"], route_class=StrictJSONRoute)
 
 LeadOutcome = Literal[
     "answered",

@@ -11,10 +11,11 @@ from dialwave.api import serialize
 from dialwave.api.deps import Db, Engine, Now, Reader, Writer, partial
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import Page, PhoneNumberOut
+from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.domain.resources import PhoneNumberConfig
 from dialwave.services import phone_numbers as service
 
-router = APIRouter(prefix="/v1/phone-numbers", tags=["phone-numbers"])
+router = APIRouter(prefix="/v1/phone-numbers", tags=["phone-numbers"], route_class=StrictJSONRoute)
 
 PhoneNumberPatch = partial(PhoneNumberConfig, "PhoneNumberPatch")
 

@@ -11,9 +11,10 @@ from dialwave.api import serialize
 from dialwave.api.deps import Db, Engine, Guard, Now, Reader, Writer
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import DeliveryOut, EndpointCreated, EndpointIn, EndpointOut, EndpointPatch, Page
+from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.services import webhooks as service
 
-router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhook-endpoints"])
+router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhook-endpoints"], route_class=StrictJSONRoute)
 
 CREATE_EXAMPLE: Any = {
     "url": "https://example.com/hooks/dialwave",

@@ -1,0 +1,157 @@
+"""Hostile input and faults: absurd values are refused before they are stored, a failure in one call's
+path ends that call (never the dispatcher for every organization), bodies are read only from callers
+who authenticated and never beyond their limit, and values that broke later reads (NaN, huge numbers,
+NUL, lone surrogates) are 422s that name their place. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from dialwave.errors import CarrierError
+from dialwave.services.auth import create_key
+from dialwave.store.db import Database
+from dialwave.telephony.base import DialRequest
+from tests.conftest import Api
+from tests.rig import make_rig, model
+
+pytestmark = pytest.mark.asyncio
+START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # Monday 10:00 in New York
+
+
+@pytest.mark.parametrize(
+    ("simulated", "field"),
+    [
+        ({"talk_seconds": [1e15, 1e15]}, "simulated.talk_seconds[0]"),
+        ({"callback_after_hours": [1e12, 1e12]}, "simulated.callback_after_hours[0]"),
+        ({"ring_seconds": [20, 2]}, "simulated"),
+        ({"outcomes": {"answered": 5}}, "simulated.outcomes.answered"),
+    ],
+)
+async def test_absurd_model_values_are_refused_before_they_are_stored(
+    api: Api, simulated: dict[str, Any], field: str
+) -> None:
+    response = await api.post("/v1/phone-numbers", json={"number": "+12125550100", "simulated": simulated})
+    assert response.status_code == 422, response.text
+    assert field in response.json()["error"]["fields"]
+    assert (await api.ok("get", "/v1/phone-numbers"))["data"] == []
+
+
+async def test_one_organizations_failing_calls_never_stall_anothers(db_url: str, db: Database) -> None:
+    answer = model(outcomes={"answered": 1.0}, ring_seconds=(1, 1), talk_seconds=(30, 30))
+    async with make_rig(db_url, db, START, answer, org="broken") as rig:
+        broken = [f"+1212555{4000 + i:04d}" for i in range(12)]
+        real = rig.carrier.originate
+
+        async def originate(request: DialRequest) -> str:
+            if request.to_number in broken:  # a bug in this call's path, as the 1e15 talk time once was
+                raise OverflowError("date value out of range")
+            return await real(request)
+
+        rig.carrier.originate = originate  # type: ignore[method-assign]
+        bad = await rig.campaign(broken, pacing={"max_concurrency": 2, "attempts_per_second": 2})
+        created = await create_key(db, "healthy", ["read", "write"], START)
+        rig.api = Api(rig.api.client, created.key, created.organization_id)
+        rig.default_caller = None
+        good_numbers = [f"+1212555{5000 + i:04d}" for i in range(10)]
+        good = await rig.campaign(good_numbers, pacing={"max_concurrency": 2, "attempts_per_second": 2})
+        await rig.run(timedelta(minutes=4))
+        assert {c["to_number"] for c in await rig.calls(good)} == set(good_numbers)
+        assert [c["outcome"] for c in await rig.calls(good)] == ["answered"] * len(good_numbers)
+        failed = await rig.calls(bad)
+        assert failed and [c["outcome"] for c in failed] == ["internal_error"] * len(failed), failed
+        assert len(failed) == 10  # the circuit breaker paused it at ten in a row
+        async with db.read() as conn:
+            from dialwave.store.repositories.campaigns import campaign_row
+
+            row = await campaign_row(conn, bad)
+        assert row is not None and row["status"] == "paused" and "internal errors" in row["status_reason"]
+
+
+async def test_a_carrier_error_is_still_a_provider_error(db_url: str, db: Database) -> None:
+    async with make_rig(db_url, db, START, model(outcomes={"answered": 1.0})) as rig:
+
+        async def refuse(request: DialRequest) -> str:
+            raise CarrierError("trunk down")
+
+        rig.carrier.originate = refuse  # type: ignore[method-assign]
+        cid = await rig.campaign(["+12125550301"], retry={"max_attempts": 1})
+        await rig.run(timedelta(minutes=1))
+        assert [c["outcome"] for c in await rig.calls(cid)] == ["provider_error"]
+
+
+async def body(size: int) -> AsyncIterator[bytes]:
+    chunk = b"x" * 65_536
+    sent = 0
+    while sent < size:
+        yield chunk
+        sent += len(chunk)
+
+
+async def test_a_body_is_not_read_before_the_caller_is_authenticated(api: Api) -> None:
+    started = time.perf_counter()
+    streamed = {"Content-Type": "application/json"}  # chunked: no length to judge it by
+    response = await api.client.post("/v1/agents", content=body(64 << 20), headers=streamed)
+    assert response.status_code == 401
+    assert time.perf_counter() - started < 1.0  # 64 MB were never read
+    declared = {"Content-Type": "application/json", "Content-Length": str(64 << 20)}
+    response = await api.client.post("/v1/agents", content=body(64 << 20), headers=declared)
+    assert response.status_code == 413  # too large, whoever sends it
+
+
+async def test_a_json_body_over_its_limit_is_a_413(api: Api) -> None:
+    declared = await api.post(
+        "/v1/agents", content=b"{}", headers={"Content-Type": "application/json", "Content-Length": str(11 << 20)}
+    )
+    assert declared.status_code == 413 and declared.json()["error"]["type"] == "payload_too_large"
+    streamed = await api.post("/v1/agents", content=body(11 << 20), headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413
+    assert (await api.ok("get", "/v1/agents"))["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b'{"name": "a", "voice": NaN}', "body"),
+        (b'{"name": "a", "max_call_duration_seconds": 1e400}', "body"),
+        (b'{"name": "a\\u0000b"}', "name"),
+        (b'{"name": "\\ud800"}', "name"),
+        (b'{"name": "a", "required_variables": ["ok", "\\ud800"]}', "required_variables[1]"),
+    ],
+)
+async def test_values_that_broke_later_reads_are_refused(api: Api, raw: bytes, field: str) -> None:
+    response = await api.post("/v1/agents", content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert field in response.json()["error"]["fields"]
+    assert (await api.ok("get", "/v1/agents"))["data"] == []
+
+
+async def test_a_lead_variable_that_broke_every_read_is_refused(api: Api) -> None:
+    from tests import helpers
+
+    cmp = await helpers.campaign(api, "hostile")
+    for raw in (b'"\\ud800"', b'"a\\u0000"', b"NaN"):
+        batch = b'{"leads": [{"phone_number": "+12125550123", "variables": {"x": ' + raw + b"}}]}"
+        response = await api.post(
+            f"/v1/campaigns/{cmp['id']}/leads", content=batch, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 422, response.text
+    assert (await api.ok("get", f"/v1/campaigns/{cmp['id']}/leads"))["data"] == []
+    too_big = await api.patch(f"/v1/campaigns/{cmp['id']}", json={"agent_version": 2**31})
+    assert too_big.status_code == 422 and "agent_version" in too_big.json()["error"]["fields"]
+
+
+async def test_a_csv_header_too_long_or_too_wide_is_a_422(api: Api) -> None:
+    from tests import helpers
+
+    cmp = await helpers.campaign(api, "wide")
+    url = f"/v1/campaigns/{cmp['id']}/leads/import"
+    long_header = b'phone_number,"' + b"x" * 140_000 + b'"\n+12125550123,a\n'
+    wide_header = b"phone_number," + b",".join(b"c%d" % i for i in range(300)) + b"\n"
+    for csv in (long_header, wide_header):
+        response = await api.post(url, content=csv, headers={"Content-Type": "text/csv"})
+        assert response.status_code == 422 and "file" in response.json()["error"]["fields"], response.text
