@@ -283,6 +283,13 @@ class ContextAgent(Out):
     name: str | None
 
 
+class ContextCampaign(Out):
+    id: str
+    name: str
+    type: str
+    description: str | None
+
+
 class ContextMachineDetection(Out):
     enabled: bool
     timeout_seconds: int
@@ -296,6 +303,8 @@ class CallContext(Out):
     attempt: int
     to_number: str
     from_number: str
+    from_name: str | None = Field(description="the caller id's friendly_name: who the agent calls on behalf of")
+    campaign: ContextCampaign = Field(description="what the call is for: the campaign's name, type, description")
     agent: ContextAgent
     system_prompt: str
     opening_message: str

@@ -26,6 +26,7 @@ from dialwave.store.repositories import calls as call_repo
 from dialwave.store.repositories import campaigns as campaign_repo
 from dialwave.store.repositories import dnc as dnc_repo
 from dialwave.store.repositories import leads as lead_repo
+from dialwave.store.repositories import phone_numbers as number_repo
 from dialwave.store.repositories import results as results_repo
 from dialwave.store.repositories.campaigns import add_counts
 from dialwave.store.repositories.server_secrets import call_token_key
@@ -69,6 +70,7 @@ async def context(db: Database, org_id: str, call_id: str) -> dict[str, Any]:
         agent: dict[str, Any] = {}
         if config.agent_id and version:
             agent = await agent_repo.agent_snapshot(conn, config.agent_id, version) or {}
+        caller = await number_repo.get_number(conn, org_id, call["caller_id"]) if call["caller_id"] else None
         over, lead_over = config.agent_overrides, lead["agent_overrides"] or {}
 
         def flag(name: str) -> bool:
@@ -96,6 +98,13 @@ async def context(db: Database, org_id: str, call_id: str) -> dict[str, Any]:
         "attempt": call["attempt"],
         "to_number": call["to_number"],
         "from_number": call["from_number"],
+        "from_name": caller["config"].get("friendly_name") if caller is not None else None,
+        "campaign": {
+            "id": call["campaign_id"],
+            "name": config.name,
+            "type": config.type,
+            "description": config.description,
+        },
         "agent": {"id": config.agent_id, "version": version, "name": agent.get("name")},
         "system_prompt": given.system_prompt,
         "opening_message": given.opening_message,

@@ -243,6 +243,9 @@ async def update_campaign(
         values: dict[str, Any] = {"config": new, "name": config.name, "agent_id": config.agent_id, "updated_at": now}
         if row["status"] not in rules.FINAL and rules.opens_earlier(row["config"], new):
             values["replan_from"] = now  # the engine brings waiting leads forward (engine/replan.py)
+        if row["agent_version_used"] is not None and paths & {"agent_id", "agent_version"}:
+            agent = await agent_of(conn, org_id, config)  # started before: the new agent or pin applies now
+            values["agent_version_used"] = config.agent_version or (agent["version"] if agent else None)
         if not await repo.update_campaign(conn, campaign_id, row["version"], values):
             raise Conflict("the campaign changed while updating: retry", code="VERSION_MISMATCH")
         secret = None
@@ -267,7 +270,7 @@ async def _start_blockers(
         numbers = await number_repo.get_numbers(conn, org_id, [c.phone_number_id for c in config.caller_ids])
         if not any(n["active"] for n in numbers.values()):
             problems.append("none of its caller ids is active")
-    if row["count_queued"] + row["count_retry_pending"] == 0:
+    if row["count_queued"] + row["count_retry_pending"] + row["count_in_progress"] == 0:  # claimed ones count
         problems.append("it has no leads to dial (POST /v1/campaigns/{id}/leads or /leads/import)")
     elif config.agent_id:
         used, required = template_requirements(config, agent)
