@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+import structlog
+
 from dialwave.domain import lead_states as ls
 from dialwave.domain.outcomes import INTERNAL_ERROR, OPTED_OUT, PROVIDER_ERROR, classify
 from dialwave.engine import lifecycle
@@ -18,11 +20,12 @@ from dialwave.engine.dial import Memory
 from dialwave.engine.endings import record_end
 from dialwave.engine.event_log import EventLog
 from dialwave.engine.recovery import at_deadline, max_talk
-from dialwave.engine.state import CampaignState, Live
+from dialwave.engine.state import CampaignState, Live, Reservation
 from dialwave.engine.write_buffer import WriteBuffer
 from dialwave.telephony.base import CallEvent, Carrier
 
 RING_GRACE = timedelta(seconds=5)
+log = structlog.get_logger("dialwave.engine")
 
 
 class Calls:
@@ -141,3 +144,49 @@ class Calls:
             trip = lifecycle.count_failure(camp, failed, self.breaker_failures, note)
             if trip is not None and camp.id not in self.tripped:
                 self.tripped[camp.id] = trip
+
+    def apply(self, event: CallEvent, now: datetime) -> None:
+        """Apply one carrier event; if that fails, end its call as internal_error (other calls go on)."""
+        try:
+            self.on_event(event)
+        except Exception:
+            log.exception("a call event failed: the call ends as internal_error", call_id=event.call_id)
+            live = self.live.get(event.call_id)
+            if live is not None:
+                self.fail(live, now)
+
+    def start_failed(self, r: Reservation, camp: CampaignState | None, now: datetime) -> None:
+        """Starting an attempt failed on our side: it ends as internal_error (retried by its rule),
+        whether or not it reached the carrier."""
+        log.exception("starting a call failed: it ends as internal_error", call_id=r.call_id)
+        live = self.live.get(r.call_id)
+        if live is None:
+            live = live_of(r, camp, None)
+            self.dialing(live)
+        self.fail(live, now)
+
+    def fail(self, live: Live, now: datetime) -> None:
+        try:
+            self.end(live, CallEvent(live.call_id, "ended", now, outcome=INTERNAL_ERROR), "internal error")
+        except Exception:  # even the end cannot be recorded: free the line at least
+            log.exception("ending a failed call failed", call_id=live.call_id)
+            self.track(live, -1)
+
+
+def live_of(r: Reservation, camp: CampaignState | None, token: str | None) -> Live:
+    """The call a reservation becomes when it is dialed."""
+    return Live(
+        call_id=r.call_id,
+        campaign_id=r.campaign_id,
+        org_id=r.org_id,
+        lead_id=r.lead.id,
+        to_number=r.lead.phone_number,
+        lead_timezone=r.lead.timezone,
+        attempt=r.attempt,
+        caller_id=r.caller.phone_number_id,
+        started_at=r.slot,
+        retries=dict(r.lead.retries),
+        ring_timeout=timedelta(seconds=camp.config.ring_timeout_seconds if camp is not None else 30),
+        from_number=r.caller.number,
+        call_token=token,
+    )

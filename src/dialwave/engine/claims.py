@@ -7,6 +7,7 @@ each dial (dispatcher._start)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from dialwave.domain import lead_states as ls
 from dialwave.domain.caller_ids import choose
 from dialwave.domain.dialable import DAY, cap_for, capped_until, earliest
 from dialwave.domain.leads import ClaimedLead
+from dialwave.engine.settings import EngineSettings
 from dialwave.engine.state import CampaignState, Reservation
 from dialwave.ids import new_ids
 from dialwave.store.repositories import calls as call_repo
@@ -160,3 +162,37 @@ async def _record(
     for r in pending:
         deltas[r.prior_status] = deltas.get(r.prior_status, 0) - 1
     deltas["in_progress"] = deltas.get("in_progress", 0) + len(pending)
+
+
+# -- when to claim ------------------------------------------------------------------------------------
+CLAIM_FAILURES_TO_PAUSE = 5
+
+
+def target(camp: CampaignState, settings: EngineSettings) -> int:
+    """How many leads a campaign holds claimed (waiting or slotted) at most."""
+    wanted = math.ceil(camp.config.pacing.attempts_per_second * settings.batch.total_seconds())
+    return max(1, min(settings.max_batch, wanted))
+
+
+def needs_leads(camp: CampaignState, settings: EngineSettings, now: datetime) -> bool:
+    """An active campaign holding at most half its target claims when its next lead is due."""
+    if camp.status != "active" or camp.stale or camp.held > target(camp, settings) // 2:
+        return False
+    return not camp.due_known or (camp.next_due is not None and claim_at(camp, settings) <= now)
+
+
+def claim_at(camp: CampaignState, settings: EngineSettings) -> datetime:
+    assert camp.next_due is not None
+    if camp.backlog or (camp.held == 0 and camp.in_flight == 0):
+        return camp.next_due  # a backlog is claimed at once; an idle campaign has nothing to batch with
+    return camp.next_due + settings.claim_delay
+
+
+def back_off(camp: CampaignState, now: datetime) -> str | None:
+    """A claim of ours failed: the campaign waits (longer each time); returns why to pause it after five
+    in a row."""
+    camp.claim_failures += 1
+    camp.due_known, camp.next_due = True, now + timedelta(seconds=min(300, 15 * 2**camp.claim_failures))
+    if camp.claim_failures < CLAIM_FAILURES_TO_PAUSE:
+        return None
+    return f"paused: {camp.claim_failures} claims in a row failed with an internal error; resume to try again"

@@ -12,7 +12,6 @@ The Engine owns the state and composes the parts, each given only what it uses: 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
@@ -21,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import lead_states as ls
 from dialwave.domain.dialable import cap_for
-from dialwave.domain.outcomes import INTERNAL_ERROR, PROVIDER_ERROR
+from dialwave.domain.outcomes import PROVIDER_ERROR
 from dialwave.domain.phone import mask
 from dialwave.engine import lifecycle
-from dialwave.engine.calls import Calls
+from dialwave.engine.calls import Calls, live_of
 from dialwave.engine.capacity import Capacity
-from dialwave.engine.claims import claim
+from dialwave.engine.claims import back_off, claim, claim_at, needs_leads, target
 from dialwave.engine.context_push import ContextPusher
 from dialwave.engine.dial import Memory, dial_request, recheck
 from dialwave.engine.event_log import EventLog
@@ -35,7 +34,7 @@ from dialwave.engine.predial import RETRY_AFTER_ERROR_SECONDS, PreDialClient
 from dialwave.engine.recovery import recover
 from dialwave.engine.replan import replan_step
 from dialwave.engine.settings import EngineSettings
-from dialwave.engine.state import CampaignState, Live, Reservation
+from dialwave.engine.state import CampaignState, Reservation
 from dialwave.engine.write_buffer import WriteBuffer, flush
 from dialwave.errors import CarrierError
 from dialwave.store.db import Database
@@ -44,7 +43,6 @@ from dialwave.store.repositories import leads as lead_repo
 from dialwave.telephony.base import CallEvent, Carrier
 
 log = structlog.get_logger("dialwave.engine")
-CLAIM_FAILURES_TO_PAUSE = 5
 
 
 class Engine:
@@ -114,7 +112,7 @@ class Engine:
                 self.next_refresh = now + self.settings.refresh_every
         for camp in [c for c in self.campaigns.values() if c.replan_from is not None and not c.stale]:
             await replan_step(self.db, camp, now)
-        if self._wants_claim(now):
+        if any(needs_leads(c, self.settings, now) for c in self.campaigns.values()):
             await self._claim(now)
             await self._run_due(now)
         if self._flush_due(now):
@@ -141,8 +139,8 @@ class Engine:
                 feed_at = self.capacity.feed_at(camp, now)  # the next pace slot comes into the horizon
                 if feed_at > now:
                     times.append(feed_at)
-            if camp.due_known and camp.next_due is not None and camp.held <= self._target(camp) // 2:
-                times.append(max(self._claim_at(camp), now))
+            if camp.due_known and camp.next_due is not None and camp.held <= target(camp, self.settings) // 2:
+                times.append(max(claim_at(camp, self.settings), now))
         if not self.writes.empty and self.last_flush is not None:
             times.append(self.last_flush + self.settings.flush_every)
         times.extend(t for t in (self.next_refresh, self.lifecycle_at) if t is not None)
@@ -173,7 +171,7 @@ class Engine:
             if event is None and slot is None:
                 break
             if event is not None and (slot is None or event.at <= slot):
-                self._isolated(event, now)
+                self.calls.apply(event, now)
                 i += 1
                 if event.kind == "ended":
                     self.capacity.feed(now, self.predial.ask)  # capacity came free
@@ -182,13 +180,8 @@ class Engine:
                 try:
                     await self._start(r, now)
                 except Exception:  # a failure in one call's path ends that call, never the tick
-                    self._failed_start(r, now)
+                    self.calls.start_failed(r, self.campaigns.get(r.campaign_id), now)
         await self.calls.run_deadlines(now)
-
-    def _target(self, camp: CampaignState) -> int:
-        """How many leads a campaign holds claimed (waiting or slotted) at most."""
-        wanted = math.ceil(camp.config.pacing.attempts_per_second * self.settings.batch.total_seconds())
-        return max(1, min(self.settings.max_batch, wanted))
 
     async def _start(self, r: Reservation, now: datetime) -> None:
         camp = self.campaigns.get(r.campaign_id)
@@ -221,7 +214,7 @@ class Engine:
 
     async def _dial(self, camp: CampaignState, r: Reservation, now: datetime) -> None:
         request = dial_request(camp, r, self.token_key)
-        live = _live_of(r, camp, request.call_token)
+        live = live_of(r, camp, request.call_token)
         self.calls.dialing(live)
         self.stats["dialed"] += 1
         if cap_for(live.to_number, self.settings.number_attempts_per_24h) is not None:
@@ -241,42 +234,6 @@ class Engine:
             self.calls.end(live, CallEvent(r.call_id, "ended", now, outcome=PROVIDER_ERROR), exc.message)
             return
         self.writes.call(r.call_id, provider_call_id=live.provider_call_id)
-
-    def _claim_failed(self, camp: CampaignState, now: datetime) -> None:
-        """A claim of ours failed: the campaign waits (longer each time), and pauses after five in a row."""
-        camp.claim_failures += 1
-        log.exception("a claim failed: the campaign backs off", campaign_id=camp.id, failures=camp.claim_failures)
-        camp.due_known, camp.next_due = True, now + timedelta(seconds=min(300, 15 * 2**camp.claim_failures))
-        if camp.claim_failures >= CLAIM_FAILURES_TO_PAUSE and camp.id not in self.calls.tripped:
-            self.calls.tripped[camp.id] = (
-                f"paused: {camp.claim_failures} claims in a row failed with an internal error; resume to try again"
-            )
-
-    def _isolated(self, event: CallEvent, now: datetime) -> None:
-        """Apply one carrier event; if that fails, end its call as internal_error (other calls go on)."""
-        try:
-            self.calls.on_event(event)
-        except Exception:
-            log.exception("a call event failed: the call ends as internal_error", call_id=event.call_id)
-            live = self.calls.live.get(event.call_id)
-            if live is not None:
-                self._end_internal(live, now)
-
-    def _failed_start(self, r: Reservation, now: datetime) -> None:
-        """The attempt ends as internal_error (retried by its policy), whether or not it reached the carrier."""
-        log.exception("starting a call failed: it ends as internal_error", call_id=r.call_id)
-        live = self.calls.live.get(r.call_id)
-        if live is None:
-            live = _live_of(r, self.campaigns.get(r.campaign_id), None)
-            self.calls.dialing(live)
-        self._end_internal(live, now)
-
-    def _end_internal(self, live: Live, now: datetime) -> None:
-        try:
-            self.calls.end(live, CallEvent(live.call_id, "ended", now, outcome=INTERNAL_ERROR), "internal error")
-        except Exception:  # even the end cannot be recorded: free the line at least
-            log.exception("ending a failed call failed", call_id=live.call_id)
-            self.calls.track(live, -1)
 
     def release(
         self,
@@ -350,22 +307,8 @@ class Engine:
                 self.campaigns[changed].due_known = False
         self.stats["flushes"] += 1
 
-    def _wants_claim(self, now: datetime) -> bool:
-        return any(self._needs_leads(camp, now) for camp in self.campaigns.values())
-
-    def _needs_leads(self, camp: CampaignState, now: datetime) -> bool:
-        if camp.status != "active" or camp.stale or camp.held > self._target(camp) // 2:
-            return False
-        return not camp.due_known or (camp.next_due is not None and self._claim_at(camp) <= now)
-
-    def _claim_at(self, camp: CampaignState) -> datetime:
-        assert camp.next_due is not None
-        if camp.backlog or (camp.held == 0 and camp.in_flight == 0):
-            return camp.next_due  # a backlog is claimed at once; an idle campaign has nothing to batch with
-        return camp.next_due + self.settings.claim_delay
-
     async def _claim(self, now: datetime) -> None:
-        wanted = [c for c in self.campaigns.values() if self._needs_leads(c, now)]
+        wanted = [c for c in self.campaigns.values() if needs_leads(c, self.settings, now)]
 
         async def work(conn: AsyncConnection) -> None:
             await self._flush(conn, now)
@@ -377,14 +320,17 @@ class Engine:
                     continue
                 if camp.due_known and (camp.next_due is None or camp.next_due > now):
                     continue
-                want = self._target(camp) - camp.held
+                want = target(camp, self.settings) - camp.held
                 try:
                     async with conn.begin_nested():  # a failing claim rolls back alone: other campaigns go on
                         result = await claim(conn, camp, now, want, self.settings.number_attempts_per_24h)
                         if any(result.deltas.values()):
                             await campaign_repo.add_counts(conn, camp.id, **result.deltas)
                 except Exception:
-                    self._claim_failed(camp, now)
+                    log.exception("a claim failed: the campaign backs off", campaign_id=camp.id)
+                    trip = back_off(camp, now)
+                    if trip is not None and camp.id not in self.calls.tripped:
+                        self.calls.tripped[camp.id] = trip
                     continue
                 camp.claim_failures = 0
                 self.stats["decisions"] += result.decided
@@ -467,22 +413,3 @@ class Engine:
         await lifecycle.pause_tripped(self.db, self.events, tripped, now)
         for campaign_id in tripped:
             self.invalidate(campaign_id=campaign_id)
-
-
-def _live_of(r: Reservation, camp: CampaignState | None, token: str | None) -> Live:
-    """The call a reservation becomes when it is dialed."""
-    return Live(
-        call_id=r.call_id,
-        campaign_id=r.campaign_id,
-        org_id=r.org_id,
-        lead_id=r.lead.id,
-        to_number=r.lead.phone_number,
-        lead_timezone=r.lead.timezone,
-        attempt=r.attempt,
-        caller_id=r.caller.phone_number_id,
-        started_at=r.slot,
-        retries=dict(r.lead.retries),
-        ring_timeout=timedelta(seconds=camp.config.ring_timeout_seconds if camp is not None else 30),
-        from_number=r.caller.number,
-        call_token=token,
-    )
