@@ -155,3 +155,25 @@ async def test_a_csv_header_too_long_or_too_wide_is_a_422(api: Api) -> None:
     for csv in (long_header, wide_header):
         response = await api.post(url, content=csv, headers={"Content-Type": "text/csv"})
         assert response.status_code == 422 and "file" in response.json()["error"]["fields"], response.text
+
+
+async def test_restarts_after_crashes_do_not_trip_the_circuit_breaker(db_url: str, db: Database) -> None:
+    from dialwave.engine.dispatcher import Engine
+    from dialwave.engine.runner import VirtualRunner
+    from dialwave.engine.settings import EngineSettings
+
+    talk = model(outcomes={"answered": 1.0}, ring_seconds=(1, 1), talk_seconds=(300, 300))
+    async with make_rig(db_url, db, START, talk) as rig:
+        numbers = [f"+1212555{7000 + i:04d}" for i in range(60)]
+        cid = await rig.campaign(numbers, pacing={"max_concurrency": 12, "attempts_per_second": 12})
+        for _ in range(4):  # kill -9 with 12 calls in flight, four times
+            await rig.run(timedelta(seconds=10))
+            rig.carrier.forget()  # the new process's carrier knows none of them: each ends as provider_error
+            await rig.engine.close()
+            rig.engine = Engine(rig.db, {"simulated": rig.carrier}, EngineSettings.virtual())
+            rig.runner = VirtualRunner(rig.engine, rig.clock)
+            rig.handle.engine = rig.engine
+        await rig.run(timedelta(seconds=10))
+        recovered = [c for c in await rig.calls(cid) if c["reason"] == "the carrier never heard of this attempt"]
+        assert len(recovered) >= 36
+        assert (await rig.get(cid))["status"] == "active"  # not paused by its own restarts

@@ -122,7 +122,9 @@ class Calls:
             live.callback_at = callback_at
         return True
 
-    def end(self, live: Live, event: CallEvent, note: str | None) -> None:
+    def end(self, live: Live, event: CallEvent, note: str | None, *, breaker: bool = True) -> None:
+        """The call ended: its lead, counters and events follow. `breaker`: a provider or internal error
+        counts toward the campaign's circuit breaker (not when recovery closes calls a dead process left)."""
         if live.conversion is not None:  # the runtime's result knows the conversation better than the carrier
             event = replace(event, conversion=live.conversion)
         if event.callback_at is not None and live.callback_at is None:
@@ -139,7 +141,7 @@ class Calls:
         talk = (event.at - live.answered_at).total_seconds() if live.answered_at else None
         classified = classify(event.outcome or PROVIDER_ERROR, talk, event.conversion, threshold)
         record_end(self.writes, self.events, self.memory, live, event, classified, note, camp)
-        if camp is not None:
+        if camp is not None and breaker:
             failed = classified.outcome in (PROVIDER_ERROR, INTERNAL_ERROR)
             trip = lifecycle.count_failure(camp, failed, self.breaker_failures, note)
             if trip is not None and camp.id not in self.tripped:

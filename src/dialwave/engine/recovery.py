@@ -39,7 +39,7 @@ class CallBook(Protocol):
 
     def watch(self, call_id: str, at: datetime) -> None: ...
 
-    def end(self, live: Live, event: CallEvent, note: str | None) -> None: ...
+    def end(self, live: Live, event: CallEvent, note: str | None, *, breaker: bool = True) -> None: ...
 
 
 async def recover(
@@ -75,10 +75,11 @@ async def recover(
         status = await carrier.status(call["id"], call["provider_call_id"], settings) if carrier is not None else None
         if status is None:
             log.warning("in-doubt attempt unknown to its carrier: provider_error", call_id=call["id"])
-            book.end(
+            book.end(  # a restart's leftovers, not a failing carrier: the breaker does not count them
                 live,
                 CallEvent(call["id"], "ended", now, outcome=PROVIDER_ERROR),
                 "the carrier never heard of this attempt",
+                breaker=False,
             )
             continue
         live.provider_call_id = status.provider_call_id or live.provider_call_id
