@@ -177,3 +177,19 @@ async def test_restarts_after_crashes_do_not_trip_the_circuit_breaker(db_url: st
         recovered = [c for c in await rig.calls(cid) if c["reason"] == "the carrier never heard of this attempt"]
         assert len(recovered) >= 36
         assert (await rig.get(cid))["status"] == "active"  # not paused by its own restarts
+
+
+async def test_an_unclosed_quote_is_a_row_error_not_merged_rows(api: Api) -> None:
+    from tests import helpers
+
+    cmp = await helpers.campaign(api, "quotes")
+    csv = (
+        'phone_number,name\n+12125550401,Ada\n+12125550402,"Lin\n+12125550403,Bob\n+12125550404,Cy\n+12125550405,"Di"\n'
+    )
+    report = await api.ok(
+        "post", f"/v1/campaigns/{cmp['id']}/leads/import", content=csv.encode(), headers={"Content-Type": "text/csv"}
+    )
+    assert report["accepted"] == 1 and report["rejected"] == 1, report  # Ada; rows 2-4 swallowed as one row
+    assert report["errors"] == ["Row 2: a quote is not closed: 4 lines of the file were read as this one row; close it"]
+    numbers = {lead["phone_number"] for lead in (await api.ok("get", f"/v1/campaigns/{cmp['id']}/leads"))["data"]}
+    assert numbers == {"+12125550401"}

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import csv
 import io
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -246,7 +245,7 @@ class CsvRows:
         self.phone_idx = phone_idx
         self.tz_idx = next((lowered.index(c) for c in TIMEZONE_COLUMNS if c in lowered), None)
         self.var_cols = [(i, n) for i, n in enumerate(names) if i not in (phone_idx, self.tz_idx) and n]
-        self.reader: Iterator[list[str]] = csv.reader(text, delimiter=delimiter)
+        self.reader = csv.reader(text, delimiter=delimiter)
         self.text = text
         self.ctx, self.report, self.max_rows = ctx, report, max_rows
         self.row = 0
@@ -254,13 +253,19 @@ class CsvRows:
     def _read(self, size: int) -> list[tuple[int, str | None, dict[str, str], str | None]]:
         records = []
         phone_idx, tz_idx, var_cols = self.phone_idx, self.tz_idx, self.var_cols
+        reader = self.reader
+        line = reader.line_num
         try:
-            for record in self.reader:
+            for record in reader:
+                lines, line = reader.line_num - line, reader.line_num
                 if not record or (len(record) == 1 and not record[0].strip()):
                     continue
                 self.row += 1
                 if self.row > self.max_rows:
                     raise PayloadTooLarge(f"the file has more than {self.max_rows} rows; split it")
+                if lines > 1:  # a quote that is not closed swallowed the lines after it: never merge rows
+                    self.unclosed_quote(lines)
+                    continue
                 width = len(record)
                 variables = {name: record[i] for i, name in var_cols if i < width and record[i] != ""}
                 tz = record[tz_idx].strip() if tz_idx is not None and tz_idx < width else None
@@ -272,6 +277,13 @@ class CsvRows:
         except csv.Error as exc:
             raise ValidationFailed(f"file: row {self.row + 1}: {exc}", fields={"file": str(exc)}) from exc
         return records
+
+    def unclosed_quote(self, lines: int) -> None:
+        self.report.rows += 1
+        self.report.rejected += 1
+        self.report.error(
+            self.row, f"a quote is not closed: {lines} lines of the file were read as this one row; close it"
+        )
 
     def next_batch(self, size: int) -> list[Candidate] | None:
         """Up to `size` valid rows; None at the end of the file."""
