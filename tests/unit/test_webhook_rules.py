@@ -93,6 +93,13 @@ REFUSED = {
     "https://0.0.0.0/hook": "not a public address",
     "https://192.168.1.10/hook": "private",
     "https://[fd00:ec2::254]/": "metadata",
+    "https://[2002:7f00:1::]/": "loopback address .carried inside",  # 6to4 of 127.0.0.1
+    "https://[2002:a9fe:a9fe::]/": "metadata address .carried inside",  # 6to4 of 169.254.169.254
+    "https://[2002:a00:1::]/": "private address .carried inside",  # 6to4 of 10.0.0.1
+    "https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/": "carried inside",  # Teredo, client 127.0.0.1
+    "https://[64:ff9b::a9fe:a9fe]/": "metadata address .carried inside",  # NAT64 of 169.254.169.254
+    "https://[::127.0.0.1]/": "loopback address .carried inside",  # IPv4-compatible
+    "https://tunnel.example/": "carried inside",  # a name resolving to 6to4 of a private address
     "https://loopy.example/hook": "loopback",  # a name that resolves to loopback
     "https://mixed.example/hook": "private",  # one of its addresses is private
     "http://hooks.example/hook": "https",
@@ -101,7 +108,12 @@ REFUSED = {
 }
 
 RESOLVER = FakeResolver(
-    {"loopy.example": ["127.0.0.1"], "mixed.example": ["93.184.215.14", "10.1.2.3"], "hooks.example": ["93.184.215.14"]}
+    {
+        "loopy.example": ["127.0.0.1"],
+        "mixed.example": ["93.184.215.14", "10.1.2.3"],
+        "hooks.example": ["93.184.215.14"],
+        "tunnel.example": ["2002:c0a8:101::1"],
+    }
 )
 
 

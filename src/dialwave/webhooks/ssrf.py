@@ -61,10 +61,30 @@ def literal(host: str) -> IP | None:
         return None
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known prefix: its last 32 bits are an IPv4 address
+COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated IPv4-compatible addresses (::a.b.c.d)
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries (mapped, 6to4, Teredo server and client, NAT64,
+    IPv4-compatible): a tunnel or translator would deliver the request to them."""
+    found = [a for a in (address.ipv4_mapped, address.sixtofour) if a is not None]
+    if address.teredo is not None:
+        found.extend(address.teredo)
+    if address in NAT64 or (address in COMPATIBLE and int(address) > 1):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
+
+
 def refusal(address: IP, allow_loopback: bool) -> str | None:
     """Why `address` may not be called, or None."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        for inner in embedded_ipv4(address):
+            why = refusal(inner, allow_loopback)
+            if why is not None:
+                return f"{why} (carried inside the IPv6 address)" if address.ipv4_mapped is None else why
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
     if address in METADATA:
         return "a cloud metadata address"
     if address.is_loopback:
