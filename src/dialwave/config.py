@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     import_max_errors_listed: int = 1_000
 
     idempotency_ttl_hours: int = 24
+    call_token_grace_seconds: int = 300  # a call's token still serves this long after the call ended
     json_max_bytes: int = 10 * 1024 * 1024  # a JSON (or form) body bigger than this is a 413, unread
 
     # The dispatcher (`dialwave serve` runs it beside the API).

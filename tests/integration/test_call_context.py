@@ -132,7 +132,7 @@ async def test_an_opt_out_cancels_a_pending_retry_before_the_answer(db_url: str,
         [lead] = await rig.leads(cid)
         assert lead["status"] == "retry_pending"  # answered, no conversion: retried in 30 minutes
         [call] = await rig.calls(cid)
-        out = await post_result(rig, call["id"], token_of(rig, call["id"]), {"opted_out": True})
+        out = await rig.api.ok("post", f"/v1/calls/{call['id']}/result", json={"opted_out": True})  # an API key
         assert out["opted_out"] is True
         # before anything else runs: the number is on the DNC list and nothing is pending for it
         dnc = await rig.api.ok("get", "/v1/dnc", params={"phone_number": ADA})
@@ -256,15 +256,16 @@ async def test_the_context_is_pushed_signed_to_the_agents_webhook_with_a_working
     receiver, secret = Receiver(), new_secret()
     receiver.secrets = [secret]
     outcomes = {"answered": 0.5, "busy": 0.5}
+    short = model(seed=4, outcomes=outcomes, talk_seconds=(20, 60))  # the tokens still serve when checked below
     async with (
-        make_rig(db_url, db, START, model(seed=4, outcomes=outcomes), allow_loopback=True) as rig,
+        make_rig(db_url, db, START, short, allow_loopback=True) as rig,
         serving(receiver, free_port()) as url,
     ):
         agent = {**AGENT, "context_webhook_url": url, "context_webhook_secret": secret}
         numbers = [f"+1212555{9100 + i:04d}" for i in range(6)]
         extra = {n: {"variables": {"name": f"P{i}", "topic": "renewal"}} for i, n in enumerate(numbers)}
         cid = await rig.campaign(numbers, agent=agent, lead_extra=extra)
-        await rig.until_idle()
+        await rig.run(timedelta(minutes=2))  # every first attempt has ended (busy ones wait for their retry)
         await asyncio.gather(*rig.engine.context_push.tasks)
         calls = await rig.calls(cid)
         answered = {c["id"] for c in calls if c["answered_at"]}
@@ -385,3 +386,20 @@ async def test_the_context_tells_the_runtime_what_to_do_with_a_machine(db_url: s
         assert got["voicemail_message"] == "Hi Ada, call us."
         await post_result(rig, call["id"], token, {"disposition": "voicemail", "voicemail_left": True})
         assert (await rig.api.ok("get", f"/v1/calls/{call['id']}"))["voicemail_left"] is True
+
+
+async def test_a_calls_token_serves_a_short_grace_after_the_call_then_no_more(db_url: str, db: Database) -> None:
+    async with make_rig(db_url, db, START, model(seed=2, outcomes={"answered": 1.0}, talk_seconds=(30, 30))) as rig:
+        cid = await rig.campaign([ADA], agent=AGENT, lead_extra={ADA: {"variables": {"name": "Ada", "topic": "t"}}})
+        await rig.until_idle()
+        [call] = await rig.calls(cid)
+        token = token_of(rig, call["id"])
+        rig.clock.set(call["ended_at"] + timedelta(minutes=4))
+        await post_result(rig, call["id"], token, {"disposition": "late but fine"})
+        rig.clock.set(call["ended_at"] + timedelta(minutes=6))
+        late = await rig.api.client.post(
+            f"/v1/calls/{call['id']}/result", json={"opted_out": True}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert late.status_code == 401 and late.json()["error"]["code"] == "CALL_TOKEN_EXPIRED"
+        shown = await rig.api.ok("get", f"/v1/calls/{call['id']}")
+        assert shown["result"]["opted_out"] is False and shown["result"]["disposition"] == "late but fine"

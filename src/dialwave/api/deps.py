@@ -4,7 +4,7 @@ the engine handle) and the caller's principal."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Optional
 
 from fastapi import Depends, Request
@@ -131,7 +131,8 @@ def _call_org(scope: str) -> Any:
         key = x_api_key or (credentials.credentials if credentials else None)
         if call_tokens.is_call_token(key):
             assert key is not None
-            org_id = await calls_service.call_of_token(get_db(request), key, call_id, get_now(request))
+            grace = timedelta(seconds=get_settings(request).call_token_grace_seconds)
+            org_id = await calls_service.call_of_token(get_db(request), key, call_id, get_now(request), grace)
             request.state.organization_id = org_id
             return org_id
         who = await principal(request, credentials, x_api_key)

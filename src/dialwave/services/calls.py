@@ -4,7 +4,7 @@ per-call tokens that authorise it (the carrier hands the token to the runtime)."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
@@ -45,8 +45,9 @@ async def _token_key(db: Database, now: datetime) -> bytes:
     return key
 
 
-async def call_of_token(db: Database, token: str, call_id: str, now: datetime) -> str:
-    """The organization of `call_id` when `token` is that call's live token (401 otherwise)."""
+async def call_of_token(db: Database, token: str, call_id: str, now: datetime, grace: timedelta) -> str:
+    """The organization of `call_id` when `token` is that call's live token (401 otherwise). Once the
+    call has ended, the token serves `grace` more (a result posted after the hang-up), then no more."""
     why = call_tokens.check(await _token_key(db, now), token, call_id, now)
     if why is not None:
         raise Unauthorized(why, code="BAD_CALL_TOKEN")
@@ -54,6 +55,12 @@ async def call_of_token(db: Database, token: str, call_id: str, now: datetime) -
         call = await call_repo.call_by_id(conn, call_id)
     if call is None:
         raise NotFound(f"no call '{call_id}'")
+    ended = call["ended_at"]
+    if ended is not None and now > ended + grace:
+        raise Unauthorized(
+            f"the call ended more than {int(grace.total_seconds())} s ago: its token no longer serves; use an API key",
+            code="CALL_TOKEN_EXPIRED",
+        )
     return str(call["organization_id"])
 
 
