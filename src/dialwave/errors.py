@@ -12,7 +12,8 @@ The tree (HTTP status and `type` of the error body in brackets):
     ├── PayloadTooLarge           [413 payload_too_large]
     ├── RateLimited               [429 rate_limited]
     ├── Unavailable               [503 unavailable]   the part of dialwave that would answer runs elsewhere
-    │   └── DatabaseNotReady      the database is not at the schema this code needs (not migrated)
+    │   ├── DatabaseNotReady      the database is not at the schema this code needs (not migrated)
+    │   └── DatabaseUnavailable   the database does not answer (down, restarting, unreachable)
     ├── CarrierError              [502 provider_error]  a carrier refused or failed a request
     └── TransportError            [400 bad_request]   an outgoing HTTP request got no answer
 
@@ -96,6 +97,10 @@ class Unavailable(DialwaveError):
 
 class DatabaseNotReady(Unavailable):
     """The database is not at the schema this code needs: `dialwave migrate` has not run (since the upgrade)."""
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database does not answer: retry shortly (the answer carries Retry-After)."""
 
 
 class CarrierError(DialwaveError):

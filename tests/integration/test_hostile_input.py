@@ -193,3 +193,40 @@ async def test_an_unclosed_quote_is_a_row_error_not_merged_rows(api: Api) -> Non
     assert report["errors"] == ["Row 2: a quote is not closed: 4 lines of the file were read as this one row; close it"]
     numbers = {lead["phone_number"] for lead in (await api.ok("get", f"/v1/campaigns/{cmp['id']}/leads"))["data"]}
     assert numbers == {"+12125550401"}
+
+
+async def test_a_database_away_is_a_fast_503_and_readyz_says_so() -> None:
+    import httpx
+
+    from dialwave.api.app import create_app
+    from dialwave.config import Settings
+
+    app = create_app(Settings(database_url="postgresql://postgres@127.0.0.1:1/nowhere"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        started = time.perf_counter()
+        listed = await client.get("/v1/agents", headers={"Authorization": "Bearer dw_live_" + "x" * 32})
+        assert listed.status_code == 503 and listed.headers["retry-after"] == "5"
+        assert listed.json()["error"]["code"] == "DATABASE_UNAVAILABLE"
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503 and "does not answer" in ready.json()["problems"][0]
+        assert (await client.get("/healthz")).status_code == 200  # alive all the same
+        assert time.perf_counter() - started < 2.0
+    await app.state.context.db.dispose()
+
+
+async def test_readyz_says_when_the_migrations_are_behind(tmp_path: Any) -> None:
+    import httpx
+
+    from dialwave.api.app import create_app
+    from dialwave.config import Settings
+    from dialwave.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    upgrade(url, "0006")
+    app = create_app(Settings(database_url=url))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503 and "run `dialwave migrate`" in ready.json()["problems"][0]
+        upgrade(url)
+        assert (await client.get("/readyz")).json() == {"status": "ready", "problems": []}
+    await app.state.context.db.dispose()

@@ -11,6 +11,7 @@ from dialwave.config import Settings
 
 TAG_OF_PREFIX = {
     "/healthz": "health",
+    "/readyz": "health",
     "/v1/agents": "agents",
     "/v1/phone-numbers": "phone-numbers",
     "/v1/campaigns/{campaign_id}/leads": "leads",

@@ -7,15 +7,17 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dialwave.errors import DialwaveError
 from dialwave.logging import get_logger
 from dialwave.services.validation import error_message, field_path
+from dialwave.store.db import unreachable
 
 log = get_logger("dialwave.api")
 
+RETRY = {"Retry-After": "5"}
 _HTTP_TYPES = {
     400: "bad_request",
     401: "unauthorized",
@@ -84,6 +86,15 @@ def install(app: FastAPI) -> None:
         log.warning("integrity error", path=request.url.path, request_id=request_id(request))
         message = "the request conflicts with stored data (a concurrent change?); read the object again and retry"
         return error_response(request, 409, "conflict", message, code="CONFLICT")
+
+    @app.exception_handler(OSError)
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        if not unreachable(exc):
+            return await _unexpected(request, exc)
+        log.warning("database unavailable", path=request.url.path, error=type(exc).__name__)
+        message = "the database does not answer; retry in a few seconds"
+        return error_response(request, 503, "unavailable", message, code="DATABASE_UNAVAILABLE", headers=RETRY)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -10,7 +10,34 @@ from typing import Any
 
 import aiosqlite
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+CONNECT_SECONDS = 5  # a PostgreSQL that does not answer fails a request after this, not after a minute
+POOL_WAIT_SECONDS = 10  # waiting for a free pooled connection
+_AWAY = ("CannotConnectNowError", "ConnectionDoesNotExistError", "ConnectionFailureError", "AdminShutdownError")
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Is this the database being away (refused, reset, timed out, restarting), not a bad query?"""
+    seen: BaseException | None = exc
+    for _ in range(4):  # the driver's error is wrapped by SQLAlchemy, sometimes twice
+        if seen is None:
+            return False
+        if isinstance(seen, OSError | sa_exc.TimeoutError):
+            return True
+        if isinstance(seen, sa_exc.DBAPIError) and seen.connection_invalidated:
+            return True
+        name = type(seen).__name__
+        if name in (
+            "CannotConnectNowError",
+            "ConnectionDoesNotExistError",
+            "ConnectionFailureError",
+            "AdminShutdownError",
+        ):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
 
 
 def async_url(url: str) -> str:
@@ -91,7 +118,14 @@ class Database:
             self.writer = _sqlite_engine(self.url, immediate=True, pool_size=1, inline=inline_sqlite)
             self.reader = _sqlite_engine(self.url, immediate=False, pool_size=pool_size, inline=inline_sqlite)
         else:
-            self.writer = create_async_engine(self.url, pool_size=pool_size, max_overflow=20, pool_pre_ping=False)
+            self.writer = create_async_engine(
+                self.url,
+                pool_size=pool_size,
+                max_overflow=20,
+                pool_pre_ping=False,
+                pool_timeout=POOL_WAIT_SECONDS,
+                connect_args={"timeout": CONNECT_SECONDS},
+            )
             self.reader = self.writer
 
     @asynccontextmanager
