@@ -106,7 +106,8 @@ def clock() -> VirtualClock:
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
-    return Settings(database_url=db_url)
+    # Virtual time stands still between requests: no rate limit (test_rate_limits.py sets one).
+    return Settings(database_url=db_url, rate_limit_per_second=0)
 
 
 @pytest.fixture

@@ -134,7 +134,8 @@ async def make_rig(
     **engine_over: Any,
 ) -> AsyncIterator[Rig]:
     """`carriers`: name -> factory(clock) of carriers beside the simulated one."""
-    settings = Settings(database_url=db_url, webhook_allow_loopback=allow_loopback)
+    # Virtual time stands still between requests: no rate limit here (test_rate_limits.py sets one).
+    settings = Settings(database_url=db_url, webhook_allow_loopback=allow_loopback, rate_limit_per_second=0)
     engine_settings = EngineSettings.virtual(allow_loopback=allow_loopback, **engine_over)
     async with virtual_dialwave(
         settings, db, start, model=model, carriers=carriers, engine_settings=engine_settings

@@ -187,6 +187,25 @@ def orgs_limit(
     )
 
 
+@orgs_app.command("rate")
+def orgs_rate(
+    org: Annotated[str, typer.Option(help="organization name")],
+    per_second: Annotated[
+        float | None, typer.Option(help="requests a second per API key, bursts of twice that; 0 = no limit")
+    ] = None,
+    default: Annotated[bool, typer.Option(help="use the server's DIALWAVE_RATE_LIMIT_PER_SECOND again")] = False,
+) -> None:
+    """Limit how many API requests a second each of an organization's keys may make (429 beyond)."""
+    if default == (per_second is not None):
+        raise typer.BadParameter("give --per-second N or --default", param_hint="--per-second")
+    if per_second is not None and not 0 <= per_second <= 1_000_000:
+        raise typer.BadParameter("must be between 0 and 1000000", param_hint="--per-second")
+
+    _done(lambda db: org_service.set_rate_limit(db, org, per_second), f"no organization named {org}", NO_ORG)
+    said = "the server's default" if per_second is None else f"{per_second:g}/s" if per_second else "no limit"
+    typer.echo(f"{org}: API rate limit {said} per key (running servers apply it within 10 s)")
+
+
 @app.command()
 def simulate(
     scenario: Annotated[Path, typer.Option(help="scenario JSON (docs/simulate.md)", exists=True, dir_okay=False)],

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = 24
     call_token_grace_seconds: int = 300  # a call's token still serves this long after the call ended
     json_max_bytes: int = 10 * 1024 * 1024  # a JSON (or form) body bigger than this is a 413, unread
+    # Requests a second per API key, bursts of twice that; 429 beyond (an organization may have its own:
+    # `dialwave orgs rate`; 0 is no limit).
+    rate_limit_per_second: float = 100.0
 
     # The dispatcher (`dialwave serve` runs it beside the API).
     engine: bool = True

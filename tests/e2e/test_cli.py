@@ -59,6 +59,19 @@ def test_orgs_limit_sets_and_clears_the_organization_cap(tmp_path: Path) -> None
     assert missing.returncode == 2 and "no organization named nobody" in missing.stderr
 
 
+def test_orgs_rate_sets_and_clears_the_organization_rate_limit(tmp_path: Path) -> None:
+    db = tmp_path / "cli.db"
+    dialwave("migrate", db=db)
+    dialwave("keys", "create", "--org", "acme", db=db)
+    assert (
+        "API rate limit 20/s per key" in dialwave("orgs", "rate", "--org", "acme", "--per-second", "20", db=db).stdout
+    )
+    assert "no limit" in dialwave("orgs", "rate", "--org", "acme", "--per-second", "0", db=db).stdout
+    assert "server's default" in dialwave("orgs", "rate", "--org", "acme", "--default", db=db).stdout
+    missing = dialwave_fails("orgs", "rate", "--org", "nobody", "--per-second", "3", url=f"sqlite:///{db}")
+    assert missing.returncode == 2 and "no organization named nobody" in missing.stderr
+
+
 def test_orgs_twilio_sets_and_clears_the_organization_credentials(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
     dialwave("migrate", db=db)

@@ -29,6 +29,7 @@ from dialwave.api.routes import (
 from dialwave.clock import Clock, SystemClock
 from dialwave.config import Settings, get_settings
 from dialwave.engine.handle import EngineHandle, NoEngine
+from dialwave.services.rate_limits import RateLimiter
 from dialwave.services.webhooks import UrlGuard
 from dialwave.store.db import Database
 
@@ -107,12 +108,14 @@ def create_app(
         generate_unique_id_function=operation_id,
         dependencies=[Depends(known_query)],
     )
+    the_clock = clock or SystemClock()
     app.state.context = AppContext(
         settings=settings,
         db=database,
-        clock=clock or SystemClock(),
+        clock=the_clock,
         url_guard=UrlGuard(allow_loopback=settings.webhook_allow_loopback),
         engine=engine or NoEngine(),
+        limiter=RateLimiter(settings.rate_limit_per_second, the_clock),
     )
     errors.install(app)
     for router in ROUTERS:

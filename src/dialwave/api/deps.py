@@ -19,6 +19,7 @@ from dialwave.engine.handle import EngineHandle
 from dialwave.errors import ValidationFailed
 from dialwave.services import calls as calls_service
 from dialwave.services.auth import Principal, authenticate
+from dialwave.services.rate_limits import RateLimiter
 from dialwave.services.webhooks import UrlGuard
 from dialwave.store.db import Database
 
@@ -35,6 +36,7 @@ class AppContext:
     clock: Clock
     url_guard: UrlGuard  # the SSRF policy for URLs saved through the API
     engine: EngineHandle  # the dispatcher in this process (a no-op one in an API-only process)
+    limiter: RateLimiter  # requests a second per API key
 
 
 def context_of(app: Any) -> AppContext:
@@ -67,6 +69,7 @@ async def principal(
     if who is None:
         key = x_api_key or (credentials.credentials if credentials else None)
         who = await authenticate(get_db(request), key)
+        await get_context(request).limiter.admit(get_db(request), who)
     request.state.organization_id = who.organization_id
     return who
 

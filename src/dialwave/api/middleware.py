@@ -104,9 +104,12 @@ class BodyGuardMiddleware:
             if not call_tokens.is_call_token(key):
                 try:
                     who = await authenticate(context.db, key)
+                    await context.limiter.admit(context.db, who)
                 except DialwaveError as exc:
-                    body = _err("Authorization", exc.message, rid, exc.type, exc.code)
-                    await _send_json(send, exc.status_code, body, [])
+                    field = "Authorization" if exc.status_code == 401 else None
+                    body = _err(field, exc.message, rid, exc.type, exc.code)
+                    extra = [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
+                    await _send_json(send, exc.status_code, body, extra)
                     return
                 scope.setdefault("state", {})["principal"] = who
         seen = 0
@@ -240,13 +243,13 @@ async def _replay(send: Send, held: Any) -> None:
 
 
 def _err(
-    field: str, message: str, rid: str, type_: str = "validation_error", code: str | None = None
+    field: str | None, message: str, rid: str, type_: str = "validation_error", code: str | None = None
 ) -> dict[str, Any]:
     return {
         "error": {
             "type": type_,
-            "message": f"{field}: {message}",
-            "fields": {field: message},
+            "message": f"{field}: {message}" if field else message,
+            "fields": {field: message} if field else {},
             "code": code,
             "request_id": rid,
         }

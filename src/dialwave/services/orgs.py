@@ -1,4 +1,5 @@
-"""Organizations, as the operator's CLI changes them: the concurrency cap and Twilio credentials."""
+"""Organizations, as the operator's CLI changes them: the concurrency cap, the API rate limit and Twilio
+credentials."""
 
 from __future__ import annotations
 
@@ -16,3 +17,9 @@ async def set_twilio(db: Database, org_name: str, twilio: dict[str, str] | None)
     """Organization-wide Twilio credentials (None removes them). False: no such organization."""
     async with db.write() as conn:
         return await repo.set_twilio(conn, org_name, twilio)
+
+
+async def set_rate_limit(db: Database, org_name: str, per_second: float | None) -> bool:
+    """Requests a second per API key (None: the server's default; 0: none). False: no such organization."""
+    async with db.write() as conn:
+        return await repo.set_rate_limit(conn, org_name, per_second)

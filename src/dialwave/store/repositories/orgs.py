@@ -40,14 +40,19 @@ async def org_caps(conn: AsyncConnection, org_ids: Iterable[str]) -> dict[str, i
 
 async def set_twilio(conn: AsyncConnection, org_name: str, twilio: dict[str, str] | None) -> bool:
     """Organization-wide Twilio credentials (used by its Twilio numbers that carry none of their own)."""
+    return await _set_setting(conn, org_name, "twilio", twilio)
+
+
+async def _set_setting(conn: AsyncConnection, org_name: str, name: str, value: object) -> bool:
+    """One entry of the organization's settings (None removes it). False: no such organization."""
     row = (await conn.execute(sa.select(organizations.c.settings).where(organizations.c.name == org_name))).first()
     if row is None:
         return False
     settings = dict(row[0] or {})
-    if twilio is None:
-        settings.pop("twilio", None)
+    if value is None:
+        settings.pop(name, None)
     else:
-        settings["twilio"] = twilio
+        settings[name] = value
     await conn.execute(organizations.update().where(organizations.c.name == org_name).values(settings=settings))
     return True
 
@@ -58,3 +63,14 @@ async def org_twilio(conn: AsyncConnection, org_ids: list[str]) -> dict[str, dic
         return {}
     stmt = sa.select(organizations.c.id, organizations.c.settings).where(organizations.c.id.in_(org_ids))
     return {r.id: r.settings["twilio"] for r in (await conn.execute(stmt)) if r.settings and r.settings.get("twilio")}
+
+
+async def rate_limit(conn: AsyncConnection, org_id: str) -> float | None:
+    """The organization's own requests-per-second limit per key (None: the server's default)."""
+    settings = await conn.scalar(sa.select(organizations.c.settings).where(organizations.c.id == org_id))
+    value = (settings or {}).get("rate_limit_per_second")
+    return None if value is None else float(value)
+
+
+async def set_rate_limit(conn: AsyncConnection, org_name: str, per_second: float | None) -> bool:
+    return await _set_setting(conn, org_name, "rate_limit_per_second", per_second)
