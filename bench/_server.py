@@ -53,7 +53,13 @@ class Server:
 def dialwave_server(database_url: str | None) -> Iterator[Server]:
     workdir = tempfile.mkdtemp(prefix="dwbench")
     url = database_url or f"sqlite:///{workdir}/bench.db"
-    env = {**os.environ, "DIALWAVE_DATABASE_URL": url, "DIALWAVE_LOG_LEVEL": "warning"}
+    # No per-key rate limit: these scripts measure throughput, not the limiter.
+    env = {
+        **os.environ,
+        "DIALWAVE_DATABASE_URL": url,
+        "DIALWAVE_LOG_LEVEL": "warning",
+        "DIALWAVE_RATE_LIMIT_PER_SECOND": "0",
+    }
     cli = [sys.executable, "-m", "dialwave.cli"]
     subprocess.run([*cli, "migrate"], env=env, check=True, capture_output=True)
     key = json.loads(

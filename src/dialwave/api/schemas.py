@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, field_validator
+from fastapi.exceptions import RequestValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SkipValidation,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from dialwave.domain.campaign_config import AgentOverrides, CampaignConfig, HttpUrlStr, Webhook
 from dialwave.domain.resources import AgentConfig, SimulatedSettings
@@ -130,9 +141,23 @@ class LeadPatch(BaseModel):
 
 
 class LeadsBatch(BaseModel):
+    # Its `leads` are checked by `lead_rows`, in a worker thread (validating 10,000 leads with their
+    # variables took 70-150 ms: on the event loop, every other request would have waited that long).
     model_config = ConfigDict(extra="forbid")
-    leads: list[LeadIn] = Field(min_length=1, max_length=10_000)
+    leads: SkipValidation[list[LeadIn]] = Field(min_length=1, max_length=10_000)
     default_region: str | None = Field(None, min_length=2, max_length=2, examples=["US"])
+
+
+_LEAD_ROWS: TypeAdapter[list[LeadIn]] = TypeAdapter(Annotated[list[LeadIn], Field(min_length=1, max_length=10_000)])
+
+
+def lead_rows(leads: Any) -> list[dict[str, Any]]:
+    """A batch's leads, validated (422 naming `leads[i]...` otherwise), as plain dicts."""
+    try:
+        rows = _LEAD_ROWS.validate_python(leads)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", "leads", *e["loc"])} for e in exc.errors()]) from exc
+    return [lead.model_dump(mode="json", exclude_none=True) for lead in rows]
 
 
 class ImportResult(Out):

@@ -3,12 +3,20 @@ a known time zone) and the import's report (counts and row errors). Pure."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from dialwave.domain.campaign_config import is_time_zone
 from dialwave.domain.phone import normalize
 from dialwave.errors import InvalidPhoneNumber
+
+MAX_VARIABLES_CHARS = 32_768  # a lead's variables (names and values) take at most this many characters
+
+
+def variables_size(variables: dict[str, Any]) -> int:
+    """Characters a lead's variables take: names and values (a value that is not text, as JSON)."""
+    return sum(len(k) + (len(v) if isinstance(v, str) else len(json.dumps(v))) for k, v in variables.items())
 
 
 # -- what every row is checked against, and the report ----------------------------------------------
@@ -95,6 +103,11 @@ def check_row(
         report.rejected += 1
         names = ", ".join(f"'{m}'" for m in missing)
         report.error(row, f"missing required variable{'s' if len(missing) > 1 else ''} {names}")
+        return None
+    size = variables_size(variables)
+    if size > MAX_VARIABLES_CHARS:
+        report.rejected += 1
+        report.error(row, f"its variables take {size} characters; at most {MAX_VARIABLES_CHARS}")
         return None
     if timezone and not is_time_zone(timezone):
         report.rejected += 1

@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 from dialwave.api import serialize
 from dialwave.api.deps import AppSettings, Db, Engine, Now, Reader, Writer
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
-from dialwave.api.schemas import ErrorBody, ImportResult, LeadOut, LeadPatch, LeadsBatch, Page
+from dialwave.api.schemas import ErrorBody, ImportResult, LeadOut, LeadPatch, LeadsBatch, Page, lead_rows
 from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.errors import PayloadTooLarge, ValidationFailed
 from dialwave.services import lead_import
@@ -71,7 +71,7 @@ async def add_leads(
     ),
 ) -> JSONResponse:
     """Add up to 10,000 leads. Invalid rows are reported (`errors`, rows counted from 1); valid ones are stored."""
-    leads = [lead.model_dump(mode="json", exclude_none=True) for lead in body.leads]
+    leads = await asyncio.to_thread(lead_rows, body.leads)
     report = await lead_import.add_leads(
         db, who.organization_id, campaign_id, leads, body.default_region, now, settings.import_max_errors_listed
     )
