@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # Requests a second per API key, bursts of twice that; 429 beyond (an organization may have its own:
     # `dialwave orgs rate`; 0 is no limit).
     rate_limit_per_second: float = 100.0
+    # GET /v1/campaigns/{id}/stream: the campaign is looked at this often; a heartbeat after this long quiet.
+    stream_poll_seconds: float = 0.5
+    stream_heartbeat_seconds: float = 15.0
 
     # The dispatcher (`dialwave serve` runs it beside the API).
     engine: bool = True

@@ -158,6 +158,7 @@ Now = Annotated[datetime, Depends(get_now)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 Engine = Annotated[EngineHandle, Depends(get_engine)]
 Guard = Annotated[UrlGuard, Depends(get_guard)]
+Context = Annotated[AppContext, Depends(get_context)]
 
 
 def partial(model: type[BaseModel], name: str) -> type[BaseModel]:

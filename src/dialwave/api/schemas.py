@@ -160,6 +160,17 @@ def lead_rows(leads: Any) -> list[dict[str, Any]]:
     return [lead.model_dump(mode="json", exclude_none=True) for lead in rows]
 
 
+class MinuteOut(Out):
+    minute: datetime
+    attempts: int
+    answered: int = Field(description="attempts a person answered (answered, short_duration, no_conversion, opted_out)")
+    outcomes: dict[str, int] = Field(description="attempts by outcome; `in_flight` for calls not ended yet")
+
+
+class ActivityOut(Out):
+    data: list[MinuteOut]
+
+
 class ImportResult(Out):
     accepted: int
     rejected: int

@@ -171,6 +171,7 @@ calls = sa.Table(
     sa.Index("ix_calls_org_campaign", "organization_id", "campaign_id"),
     sa.Index("ix_calls_org_to_started", "organization_id", "to_number", "started_at"),
     sa.Index("ix_calls_live", "campaign_id", postgresql_where=LIVE, sqlite_where=LIVE),
+    sa.Index("ix_calls_campaign_started", "campaign_id", "started_at"),  # recent attempts: pace, chart
 )
 
 dnc_numbers = sa.Table(

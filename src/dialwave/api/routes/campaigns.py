@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.engine import RowMapping
 
 from dialwave.api import serialize
-from dialwave.api.deps import Db, Engine, Guard, Now, Reader, Writer, partial
+from dialwave.api.deps import Context, Db, Engine, Guard, Now, Reader, Writer, partial
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
-from dialwave.api.schemas import CampaignOut, Page
+from dialwave.api.schemas import ActivityOut, CampaignOut, Page
 from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.domain.campaign_config import CampaignConfig
+from dialwave.services import activity
 from dialwave.services import campaigns as service
 from dialwave.store.db import Database
+from dialwave.webhooks.events import iso
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], route_class=StrictJSONRoute)
 
@@ -122,6 +126,50 @@ async def delete_campaign(campaign_id: str, who: Writer, db: Db, engine: Engine)
     await service.delete_campaign(db, who.organization_id, campaign_id)
     engine.signal(who.organization_id, campaign_id)
     return Response(status_code=204)
+
+
+STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-sent events: `event: campaign` with the campaign as GET answers it plus `live`"
+        " (`in_flight`: calls handed to the carrier; `claimed`: leads about to be dialed;"
+        " `attempts_last_minute`), first and on every change (at most every"
+        " DIALWAVE_STREAM_POLL_SECONDS); `event: heartbeat` after DIALWAVE_STREAM_HEARTBEAT_SECONDS quiet."
+        " The stream ends after a finished (completed or cancelled) campaign's state.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+    **READ_ERRORS,
+}
+
+
+@router.get("/{campaign_id}/stream", name="stream", response_class=StreamingResponse, responses=STREAM_RESPONSES)
+async def stream_campaign(campaign_id: str, who: Reader, db: Db, context: Context) -> StreamingResponse:
+    """The campaign's counts and status, live."""
+    await service.get_campaign(db, who.organization_id, campaign_id)  # a 404 before the stream starts
+    settings = context.settings
+    snapshot = activity.campaign_snapshot(db, who.organization_id, campaign_id, context.clock, serialize.campaign)
+    events = activity.changes(
+        snapshot, poll_seconds=settings.stream_poll_seconds, heartbeat_seconds=settings.stream_heartbeat_seconds
+    )
+
+    async def body() -> AsyncIterator[str]:
+        async for name, data in events:
+            yield f"event: {name}\ndata: {json.dumps(data)}\n\n"
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+
+
+@router.get("/{campaign_id}/activity", name="activity", response_model=ActivityOut, responses=READ_ERRORS)
+async def campaign_activity(
+    campaign_id: str,
+    who: Reader,
+    db: Db,
+    now: Now,
+    minutes: int = Query(60, ge=1, le=1440, description="how many minutes back, up to now"),
+) -> JSONResponse:
+    """Attempts started per minute and their outcomes so far (`in_flight` for calls not ended), oldest first."""
+    rows = await activity.per_minute(db, who.organization_id, campaign_id, now, minutes)
+    return JSONResponse({"data": [{**r, "minute": iso(r["minute"])} for r in rows]})
 
 
 def _action(name: str, doc: str) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.store.repositories.paging import page
 from dialwave.store.repositories.sql import equal_to, latest_per_number, one_of, update_many
-from dialwave.store.tables import calls
+from dialwave.store.tables import LIVE, calls
 
 LIVE_CALL = ("pending", "dialing", "ringing", "in_call")
 
@@ -113,3 +113,24 @@ async def stream_campaign_calls(conn: AsyncConnection, campaign_id: str) -> Asyn
     stmt = sa.select(calls).where(calls.c.campaign_id == campaign_id).order_by(calls.c.started_at, calls.c.id)
     async for row in (await conn.stream(stmt)).mappings():
         yield row
+
+
+async def live_counts(conn: AsyncConnection, campaign_id: str) -> dict[str, int]:
+    """The campaign's live calls by status: `pending` (claimed, not yet handed to the carrier), `dialing`,
+    `ringing`, `in_call` (ix_calls_live)."""
+    stmt = (
+        sa.select(calls.c.status, sa.func.count())
+        .where(calls.c.campaign_id == campaign_id, LIVE)
+        .group_by(calls.c.status)
+    )
+    return {status: int(n) for status, n in await conn.execute(stmt)}
+
+
+async def recent_attempts(
+    conn: AsyncConnection, campaign_id: str, since: datetime
+) -> list[tuple[datetime, str, str | None]]:
+    """(started_at, status, outcome) of the campaign's attempts started since `since`."""
+    stmt = sa.select(calls.c.started_at, calls.c.status, calls.c.outcome).where(
+        calls.c.campaign_id == campaign_id, calls.c.started_at >= since
+    )
+    return [(r.started_at, r.status, r.outcome) for r in await conn.execute(stmt)]
