@@ -136,7 +136,18 @@ STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
         " `attempts_last_minute`), first and on every change (at most every"
         " DIALWAVE_STREAM_POLL_SECONDS); `event: heartbeat` after DIALWAVE_STREAM_HEARTBEAT_SECONDS quiet."
         " The stream ends after a finished (completed or cancelled) campaign's state.",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "event": {"type": "string", "enum": ["campaign", "heartbeat"]},
+                        "data": {"type": "string", "description": "JSON: the campaign (event campaign) or {}"},
+                    },
+                    "required": ["event", "data"],
+                }
+            }
+        },
     },
     **READ_ERRORS,
 }
