@@ -89,9 +89,8 @@ def main() -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
-    print(
-        f"# {time.strftime('%Y-%m-%d')} {platform.node()}, {os.cpu_count()} CPUs, venv {'copied' if args.keep_venv else 'installed by make'}"
-    )
+    venv = "copied" if args.keep_venv else "installed by make"
+    print(f"# {time.strftime('%Y-%m-%d')} {platform.node()}, {os.cpu_count()} CPUs, venv {venv}")
     for name in ("demo set up", "server up", "first dial"):
         print(f"{name:<14} {seen.get(name, float('nan')):8.1f} s after `make run`")
     if "server up" in seen and "first dial" in seen:
