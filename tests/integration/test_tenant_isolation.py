@@ -36,6 +36,13 @@ async def test_every_route_hides_other_tenants(api: Api, other_api: Api, db: Dat
     assert await DeliveryWorker(db, AiohttpTransport(), clock).fan_out(clock.now()) == 1
     delivery = (await api.ok("get", f"/v1/webhook-endpoints/{endpoint['id']}/deliveries"))["data"][0]
     ids |= {"endpoint_id": endpoint["id"], "delivery_id": delivery["id"]}
+    consent = {
+        "phone_number": "+14155550123",
+        "scope": "ai_voice",
+        "source": "form",
+        "captured_at": "2026-01-01T00:00:00Z",
+    }
+    ids["consent_id"] = (await api.ok("post", "/v1/consents", 201, json=consent))["id"]
     async with db.write() as conn:
         await conn.execute(
             calls.insert().values(
@@ -77,6 +84,7 @@ async def test_every_route_hides_other_tenants(api: Api, other_api: Api, db: Dat
         ("/v1/calls", {"campaign_id": cmp["id"]}),
         ("/v1/calls", {}),
         ("/v1/webhook-endpoints", {}),
+        ("/v1/consents", {}),
     ):
         assert (await other_api.ok("get", url, params=params))["data"] == [], url
     # ... and the owner still sees everything, untouched.

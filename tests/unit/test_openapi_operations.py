@@ -17,6 +17,7 @@ TAG_OF_PREFIX = {
     "/v1/campaigns/{campaign_id}/leads": "leads",
     "/v1/campaigns": "campaigns",
     "/v1/dnc": "dnc",
+    "/v1/consents": "consents",
     "/v1/calls": "calls",
     "/v1/webhook-endpoints": "webhook-endpoints",
     "/v1/carriers": "carrier-callbacks",

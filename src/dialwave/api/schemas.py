@@ -254,6 +254,26 @@ class CallOut(Out):
     created_at: datetime
 
 
+class ConsentOut(Out):
+    id: str
+    phone_number: str
+    scope: str
+    source: str
+    captured_at: datetime
+    evidence: str | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    revoked_channel: str | None = Field(description="how it was revoked: api, opt_out (a call's result), dnc, ...")
+    valid: bool = Field(description="captured, not expired and not revoked, now")
+    created_at: datetime
+
+
+class ConsentImportResult(Out):
+    accepted: int
+    rejected: int
+    errors: list[str]
+
+
 class DncAdd(BaseModel):
     model_config = ConfigDict(extra="forbid")
     numbers: list[str] = Field(min_length=1, max_length=10_000, examples=[["+14155550123"]])

@@ -3,6 +3,7 @@ UTC with a Z, write-only secrets replaced by whether they are set."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
@@ -111,6 +112,24 @@ def call(row: RowMapping) -> dict[str, Any]:
     for key in ("started_at", "answered_at", "ended_at", "created_at"):
         out[key] = iso(row[key])
     return out
+
+
+def consent(row: RowMapping, now: datetime) -> dict[str, Any]:
+    expires = row["expires_at"]
+    valid = row["revoked_at"] is None and row["captured_at"] <= now and (expires is None or expires > now)
+    return {
+        "id": row["id"],
+        "phone_number": row["phone_number"],
+        "scope": row["scope"],
+        "source": row["source"],
+        "captured_at": iso(row["captured_at"]),
+        "evidence": row["evidence"],
+        "expires_at": iso(expires),
+        "revoked_at": iso(row["revoked_at"]),
+        "revoked_channel": row["revoked_channel"],
+        "valid": valid,
+        "created_at": iso(row["created_at"]),
+    }
 
 
 def dnc(row: RowMapping) -> dict[str, Any]:

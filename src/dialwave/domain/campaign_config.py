@@ -243,6 +243,20 @@ class AgentOverrides(Strict):
     short_term_summaries_limit: int | None = Field(None, ge=1, le=50)
 
 
+class Compliance(Strict):
+    """Rules a campaign must prove it followed (docs/compliance.md)."""
+
+    require_consent: Literal["none", "any", "ai_voice"] = Field(
+        "none",
+        description="a lead is dialed only with a valid consent of this scope (`any`: any scope;"
+        " `ai_voice`: an AI voice, FCC 24-17); checked at claim and again at dial time",
+    )
+
+    def consent_scopes(self) -> tuple[str, ...] | None:
+        """The scopes a consent must have (None: any); only when consent is required."""
+        return ("ai_voice",) if self.require_consent == "ai_voice" else None
+
+
 class Webhook(Strict):
     url: HttpUrlStr | None = None
     metadata: dict[str, JsonValue] = Field(default_factory=dict, max_length=64)
@@ -286,6 +300,7 @@ class CampaignConfig(Strict):
     dynamic_variables: dict[VarName, JsonValue] = Field(default_factory=dict, max_length=200)
     webhook: Webhook = Field(default_factory=Webhook)
     pre_dial_hook: PreDialHook | None = None
+    compliance: Compliance = Field(default_factory=Compliance)
     auto_complete: bool = True
 
 

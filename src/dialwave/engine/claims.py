@@ -22,6 +22,7 @@ from dialwave.engine.settings import EngineSettings
 from dialwave.engine.state import CampaignState, Reservation
 from dialwave.ids import new_ids
 from dialwave.store.repositories import calls as call_repo
+from dialwave.store.repositories import consents as consent_repo
 from dialwave.store.repositories import dnc as dnc_repo
 from dialwave.store.repositories import leads as lead_repo
 
@@ -42,6 +43,8 @@ async def claim(
     config = camp.config
     custom_dnc = config.dnc.custom_list()
     check_org_dnc = config.dnc.uses_organization_list
+    compliance = config.compliance
+    needs_consent = compliance.require_consent != "none"
     usable = {c.phone_number_id for c in camp.callers if camp.numbers[c.phone_number_id]["active"]}
     in_batch: dict[str, list[datetime]] = {}
     for _ in range(8):  # rounds: leads that fail a guard make room for more
@@ -55,6 +58,11 @@ async def claim(
         on_dnc = custom_dnc.intersection(numbers)
         if check_org_dnc:
             on_dnc |= await dnc_repo.dnc_contains(conn, camp.org_id, numbers)
+        consented = (
+            await consent_repo.consented_until(conn, camp.org_id, numbers, compliance.consent_scopes(), now)
+            if needs_consent
+            else {}
+        )
         caps = {n: cap_for(n, number_cap) for n in numbers}
         capped = [n for n, cap in caps.items() if cap is not None]
         recent = await call_repo.attempts_since(conn, camp.org_id, capped, now - DAY) if capped else {}
@@ -66,6 +74,10 @@ async def claim(
             number = row.phone_number
             if number in on_dnc:
                 _leave(left, row, ls.SKIPPED, None, "on a do-not-call list", now, out.deltas)
+                continue
+            if needs_consent and number not in consented:
+                why = f"no valid consent ({compliance.require_consent})"
+                _leave(left, row, ls.SKIPPED, None, why, now, out.deltas)
                 continue
             when = earliest(camp.times, number, row.timezone, max(now, waits.get(number, now)))
             cap = caps[number]
@@ -87,6 +99,8 @@ async def claim(
             reservation = Reservation(now, call_id, camp.id, camp.org_id, row, attempt, caller, row.status)
             reservation.claimed_at = now
             reservation.recent = recent.get(number, [])
+            if needs_consent:
+                reservation.consent_id, reservation.consent_expires = consented[number]
             fresh.append(reservation)
         if left:
             await lead_repo.update_leads(conn, left)

@@ -197,6 +197,9 @@ class Engine:
         if held is not None and held > now:  # the carrier asked us to wait (Retry-After)
             self.release(r, now, held, "the carrier asked to wait (Retry-After)")
             return
+        if r.consent_expires is not None and r.slot >= r.consent_expires:  # claimed again: skipped then
+            self.release(r, now, reason="its consent expired")
+            return
         when = recheck(camp, r, self.memory, self.settings.number_attempts_per_24h)
         if when != r.slot:
             self.release(r, now, when or r.slot + timedelta(hours=1), "waiting for a dialable time")

@@ -130,7 +130,7 @@ def _sanitized(config: CampaignConfig, share: float) -> dict[str, Any]:
     pacing = data["pacing"]
     if share < 1.0:
         pacing["max_concurrency"] = max(1, round(pacing["max_concurrency"] * share))
-        pacing["attempts_per_second"] = max(0.01, pacing["attempts_per_second"] * share)
+        pacing["attempts_per_second"] = max(0.1, pacing["attempts_per_second"] * share)  # the least pacing allows
     return data
 
 

@@ -99,6 +99,8 @@ class Reservation:
     claimed_at: datetime | None = None
     recent: list[datetime] = field(default_factory=list)  # attempts to this number in the 24 h before the claim
     hook: asyncio.Task[Verdict] | None = None  # the pre-dial hook's answer, asked when the slot was given
+    consent_id: str | None = None  # the consent that allows the dial, when the campaign requires one
+    consent_expires: datetime | None = None  # ...and when it expires (None: never)
 
     def __lt__(self, other: Reservation) -> bool:
         return (self.slot, self.call_id) < (other.slot, other.call_id)

@@ -10,6 +10,7 @@ from sqlalchemy.engine import RowMapping
 from dialwave.errors import NotFound
 from dialwave.services.validation import phone_field, phone_fields
 from dialwave.store.db import Database
+from dialwave.store.repositories import consents as consent_repo
 from dialwave.store.repositories import dnc as repo
 from dialwave.webhooks.events import emit_rows, event_row
 
@@ -19,6 +20,7 @@ async def add(db: Database, org_id: str, numbers: list[str], reason: str | None,
     normalized = list(dict.fromkeys(phone_fields(numbers)))
     async with db.write() as conn:
         added = await repo.dnc_added(conn, org_id, normalized, reason, "api", now)
+        await consent_repo.revoke_numbers(conn, org_id, normalized, "dnc", now)
         data = [{"phone_number": n, "source": "api", "reason": reason, "campaign_id": None} for n in added]
         await emit_rows(conn, org_id, [event_row(org_id, "lead.dnc_added", d, now) for d in data])
     return len(added), len(numbers) - len(added)

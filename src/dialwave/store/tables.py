@@ -174,6 +174,23 @@ calls = sa.Table(
     sa.Index("ix_calls_campaign_started", "campaign_id", "started_at"),  # recent attempts: pace, chart
 )
 
+consents = sa.Table(
+    "consents",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("phone_number", sa.String(20), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False),  # marketing | informational | ai_voice
+    sa.Column("source", sa.String(256), nullable=False),  # where it was captured: a web form, a call, ...
+    sa.Column("captured_at", UTCDateTime(), nullable=False),
+    sa.Column("evidence", sa.Text),  # text or a URL
+    sa.Column("expires_at", UTCDateTime()),
+    sa.Column("revoked_at", UTCDateTime()),
+    sa.Column("revoked_channel", sa.String(32)),  # api | opt_out | dnc | ...
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_consents_org_phone", "organization_id", "phone_number"),
+)
+
 dnc_numbers = sa.Table(
     "dnc_numbers",
     metadata,

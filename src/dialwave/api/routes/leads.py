@@ -79,7 +79,7 @@ async def add_leads(
     return JSONResponse(report.as_dict())
 
 
-async def _spool_body(request: Request, limit: int) -> IO[bytes]:
+async def spool_body(request: Request, limit: int) -> IO[bytes]:
     spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - closed by the caller
     size = 0
     async for chunk in request.stream():
@@ -149,7 +149,7 @@ async def import_leads(
             default_region = region_field
         binary = upload.file
     elif content_type in CSV_TYPES or content_type == "":
-        binary = await _spool_body(request, settings.import_max_bytes)
+        binary = await spool_body(request, settings.import_max_bytes)
     else:
         raise ValidationFailed(
             "Content-Type: send text/csv or multipart/form-data", fields={"Content-Type": "unsupported"}

@@ -10,6 +10,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import lead_states as ls
+from dialwave.store.repositories import consents as consent_repo
 from dialwave.store.repositories.paging import page
 from dialwave.store.repositories.sql import insert_ignore, one_of
 from dialwave.store.tables import dnc_numbers, leads
@@ -67,6 +68,7 @@ async def put_on_dnc(
     """List `number` on the organization's DNC list and skip its due leads in every campaign. Returns
     (it was not listed before, the counter changes per campaign: {campaign_id: {old status: -n, skipped: +n}})."""
     added = bool(await dnc_added(conn, org_id, [number], reason, source, now))
+    await consent_repo.revoke_numbers(conn, org_id, [number], source, now)  # an opt-out ends consent at once
     moved = await _skip_number_everywhere(conn, org_id, number, "on the do-not-call list", now)
     deltas = {cid: {**{s: -n for s, n in per.items()}, ls.SKIPPED: sum(per.values())} for cid, per in moved.items()}
     return added, deltas
