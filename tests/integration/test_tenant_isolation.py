@@ -43,6 +43,8 @@ async def test_every_route_hides_other_tenants(api: Api, other_api: Api, db: Dat
         "captured_at": "2026-01-01T00:00:00Z",
     }
     ids["consent_id"] = (await api.ok("post", "/v1/consents", 201, json=consent))["id"]
+    dnc_file = {"content": "+14155550999\n", "headers": {"Content-Type": "text/csv"}}
+    ids["name"] = (await api.ok("post", "/v1/dnc/import", params={"list": "mine"}, **dnc_file))["list"]["name"]
     async with db.write() as conn:
         await conn.execute(
             calls.insert().values(
@@ -85,6 +87,7 @@ async def test_every_route_hides_other_tenants(api: Api, other_api: Api, db: Dat
         ("/v1/calls", {}),
         ("/v1/webhook-endpoints", {}),
         ("/v1/consents", {}),
+        ("/v1/dnc/lists", {}),
     ):
         assert (await other_api.ok("get", url, params=params))["data"] == [], url
     # ... and the owner still sees everything, untouched.

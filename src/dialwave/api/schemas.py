@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -115,6 +116,9 @@ class CampaignOut(CampaignConfig):
     waiting_reason: str | None = Field(
         examples=["legal hours: next opening Tue 08:00 America/New_York"],
         description="why the campaign dials nothing before next_dial_at",
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="what the operator should fix: a named do-not-call list missing or stale"
     )
     version: int
     started_at: datetime | None
@@ -272,6 +276,27 @@ class ConsentImportResult(Out):
     accepted: int
     rejected: int
     errors: list[str]
+
+
+class DncListOut(Out):
+    name: str
+    source: str | None
+    numbers: int
+    refreshed_at: datetime | None
+    max_age_days: int | None
+    stale: bool = Field(description="refreshed longer ago than max_age_days")
+
+
+class DncListPage(Out):
+    data: list[DncListOut]
+
+
+class DncListImportResult(Out):
+    list: DncListOut
+    lines: int
+    imported: int = Field(description="distinct numbers on the list now")
+    rejected: int
+    errors: builtins.list[str]
 
 
 class DncAdd(BaseModel):

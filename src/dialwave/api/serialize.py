@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.engine import RowMapping
 
+from dialwave.domain.dnc_file import stale
 from dialwave.services.campaigns import Waiting
 from dialwave.store.repositories.campaigns import counts_of
 from dialwave.webhooks.events import call_result_data, iso
@@ -59,6 +60,7 @@ def campaign(row: RowMapping, waiting: Waiting, webhook_secret: str | None = Non
         "counts": counts_of(row),
         "next_dial_at": iso(waiting.next_dial_at),
         "waiting_reason": waiting.reason,
+        "warnings": list(waiting.warnings),
         "version": row["version"],
         "started_at": iso(row["started_at"]),
         "completed_at": iso(row["completed_at"]),
@@ -129,6 +131,17 @@ def consent(row: RowMapping, now: datetime) -> dict[str, Any]:
         "revoked_channel": row["revoked_channel"],
         "valid": valid,
         "created_at": iso(row["created_at"]),
+    }
+
+
+def dnc_list(row: RowMapping, now: datetime) -> dict[str, Any]:
+    return {
+        "name": row["name"],
+        "source": row["source"],
+        "numbers": row["numbers_count"],
+        "refreshed_at": iso(row["refreshed_at"]),
+        "max_age_days": row["max_age_days"],
+        "stale": bool(stale({row["name"]: row}, [row["name"]], now)),
     }
 
 

@@ -204,6 +204,11 @@ class Dnc(Strict):
     enabled: bool = True
     sources: list[Literal["organization", "custom"]] = Field(default_factory=_org_source, max_length=2)
     custom_numbers: list[E164] = Field(default_factory=list, max_length=100_000)
+    lists: list[Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="named do-not-call lists (POST /v1/dnc/import) whose numbers are never dialed",
+    )
     auto_add_on: list[AUTO_DNC_TRIGGERS] = Field(default_factory=_opted_out, max_length=8)
 
     @property
@@ -214,6 +219,10 @@ class Dnc(Strict):
     def custom_list(self) -> frozenset[str]:
         """The campaign's own do-not-call numbers, when they apply (else empty)."""
         return frozenset(self.custom_numbers) if self.enabled and "custom" in self.sources else frozenset()
+
+    def named_lists(self) -> list[str]:
+        """The named lists that apply (none when the DNC check is off)."""
+        return list(self.lists) if self.enabled else []
 
 
 class MachineDetection(Strict):

@@ -24,6 +24,7 @@ from dialwave.ids import new_ids
 from dialwave.store.repositories import calls as call_repo
 from dialwave.store.repositories import consents as consent_repo
 from dialwave.store.repositories import dnc as dnc_repo
+from dialwave.store.repositories import dnc_lists as dnc_list_repo
 from dialwave.store.repositories import leads as lead_repo
 
 CALLER_WAIT = timedelta(seconds=60)
@@ -43,6 +44,7 @@ async def claim(
     config = camp.config
     custom_dnc = config.dnc.custom_list()
     check_org_dnc = config.dnc.uses_organization_list
+    named_lists = config.dnc.named_lists()
     compliance = config.compliance
     needs_consent = compliance.require_consent != "none"
     usable = {c.phone_number_id for c in camp.callers if camp.numbers[c.phone_number_id]["active"]}
@@ -58,6 +60,8 @@ async def claim(
         on_dnc = custom_dnc.intersection(numbers)
         if check_org_dnc:
             on_dnc |= await dnc_repo.dnc_contains(conn, camp.org_id, numbers)
+        if named_lists:
+            on_dnc |= await dnc_list_repo.listed_in(conn, camp.org_id, named_lists, numbers)
         consented = (
             await consent_repo.consented_until(conn, camp.org_id, numbers, compliance.consent_scopes(), now)
             if needs_consent

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dialwave.domain import campaign_rules as rules
 from dialwave.domain.campaign_config import CampaignConfig, check, future, past_times
 from dialwave.domain.dialable import CampaignTimes, not_before, waiting_reason
+from dialwave.domain.dnc_file import stale
 from dialwave.domain.resources import AgentConfig
 from dialwave.domain.templates import variables_in
 from dialwave.errors import Conflict, NotFound, ValidationFailed
@@ -22,6 +23,7 @@ from dialwave.services.webhooks import UrlGuard, sync_campaign_endpoint
 from dialwave.store.db import Database
 from dialwave.store.repositories import agents as agent_repo
 from dialwave.store.repositories import campaigns as repo
+from dialwave.store.repositories import dnc_lists as dnc_list_repo
 from dialwave.store.repositories import leads as lead_repo
 from dialwave.store.repositories import phone_numbers as number_repo
 from dialwave.store.repositories.campaigns import counts_of
@@ -354,6 +356,7 @@ class Waiting:
 
     next_dial_at: datetime | None
     reason: str | None
+    warnings: tuple[str, ...] = ()  # what the operator should fix (a stale do-not-call list, ...)
 
 
 NOT_WAITING = Waiting(None, None)
@@ -365,7 +368,12 @@ async def waiting(db: Database, rows: Sequence[RowMapping], now: datetime) -> di
     out: dict[str, Waiting] = {}
     async with db.read() as conn:
         for row in rows:
-            out[row["id"]] = await _waiting(conn, row, now)
+            found = await _waiting(conn, row, now)
+            names = row["config"].get("dnc", {}).get("lists") or []
+            if names and row["status"] not in rules.FINAL:
+                lists = await dnc_list_repo.lists_named(conn, row["organization_id"], names)
+                found = replace(found, warnings=tuple(stale(lists, names, now)))
+            out[row["id"]] = found
     return out
 
 

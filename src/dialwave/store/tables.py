@@ -174,6 +174,27 @@ calls = sa.Table(
     sa.Index("ix_calls_campaign_started", "campaign_id", "started_at"),  # recent attempts: pace, chart
 )
 
+dnc_lists = sa.Table(
+    "dnc_lists",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(64)),  # NULL while an import fills it, and after a newer import replaced it
+    sa.Column("source", sa.String(256)),  # e.g. "US National DNC Registry"
+    sa.Column("max_age_days", sa.Integer),  # campaigns naming it warn when refreshed_at is older
+    sa.Column("refreshed_at", UTCDateTime()),
+    sa.Column("numbers_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("organization_id", "name"),
+)
+
+dnc_list_numbers = sa.Table(
+    "dnc_list_numbers",
+    metadata,
+    sa.Column("list_id", ID, sa.ForeignKey("dnc_lists.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("phone_number", sa.String(20), primary_key=True),
+)
+
 consents = sa.Table(
     "consents",
     metadata,
