@@ -12,6 +12,8 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from dialwave import cli_http
+from dialwave.cli_http.client import ApiError
 from dialwave.config import get_settings
 from dialwave.errors import DatabaseNotReady, DialwaveError
 from dialwave.logging import configure_logging
@@ -25,6 +27,7 @@ keys = typer.Typer(help="API keys", no_args_is_help=True)
 app.add_typer(keys, name="keys")
 orgs_app = typer.Typer(help="Organizations", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
+cli_http.register(app)  # agents, numbers, campaigns, leads, calls, dnc, forecast: through the HTTP API
 
 
 @app.command()
@@ -271,6 +274,8 @@ def explain(exc: BaseException) -> tuple[str, str | None]:
     """What went wrong, in one line, and what to do about it."""
     text = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
     lowered = text.lower()
+    if isinstance(exc, ApiError):  # the HTTP commands (cli_http): already one line and a hint
+        return exc.message, exc.hint
     if isinstance(exc, DatabaseNotReady):
         return str(exc), "run `dialwave migrate` first"
     if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
