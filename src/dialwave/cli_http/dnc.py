@@ -66,7 +66,7 @@ def list_(
     as_json: AsJson = False,
     limit: Limit = 50,
 ) -> None:
-    """The numbers on the list, newest first."""
+    """The numbers on the list."""
     with connect(url, api_key) as api:
         page = api.listing("/v1/dnc", limit, phone_number=phone_number)
     print_listing(page, COLUMNS, as_json)

@@ -51,24 +51,31 @@ def crud_app(resource: Resource, help_text: str, update: bool = True) -> typer.T
     """A typer app with list, show, create, delete and (unless `update` is False) update for `resource`."""
     app = typer.Typer(help=help_text, no_args_is_help=True)
     noun, path = resource.noun, resource.path
-    filter_option = f"--{resource.list_filter.replace('_', '-')}" if resource.list_filter else "--filter"
+    list_help = f"List {noun}s, oldest first: a table, or the API's JSON with --json."
 
-    @app.command("list")
-    def list_(
-        url: Url = DEFAULT_URL,
-        api_key: ApiKey = None,
-        as_json: AsJson = False,
-        limit: Limit = 50,
-        where: Annotated[
-            str | None, typer.Option(filter_option, help=resource.filter_help, hidden=not resource.list_filter)
-        ] = None,
-    ) -> None:
-        params = {resource.list_filter: where} if resource.list_filter else {}
+    def list_of(url: str, api_key: str | None, as_json: bool, limit: int, **params: str | None) -> None:
         with connect(url, api_key) as api:
             page = api.listing(path, limit, **params)
         print_listing(page, resource.columns, as_json)
 
-    list_.__doc__ = f"List {noun}s: a table, or the API's JSON with --json."
+    if resource.list_filter:
+        name = resource.list_filter
+
+        @app.command("list", help=list_help)
+        def list_filtered(
+            url: Url = DEFAULT_URL,
+            api_key: ApiKey = None,
+            as_json: AsJson = False,
+            limit: Limit = 50,
+            where: Annotated[str | None, typer.Option(f"--{name}", help=resource.filter_help)] = None,
+        ) -> None:
+            list_of(url, api_key, as_json, limit, **{name: where})
+
+    else:
+
+        @app.command("list", help=list_help)
+        def list_(url: Url = DEFAULT_URL, api_key: ApiKey = None, as_json: AsJson = False, limit: Limit = 50) -> None:
+            list_of(url, api_key, as_json, limit)
 
     @app.command("show")
     def show(object_id: str, url: Url = DEFAULT_URL, api_key: ApiKey = None, as_json: AsJson = False) -> None:

@@ -171,6 +171,14 @@ def watch(
 
     Progress bar, lead counts, call outcomes of the last hour, pace, calls in flight, why it waits, ETA."""
     state = WatchState(campaign_id)
+    try:
+        _watch(state, url, api_key, as_json)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None  # Ctrl-C: stop watching, quietly (the campaign goes on)
+
+
+def _watch(state: WatchState, url: str, api_key: str | None, as_json: bool) -> None:
+    campaign_id = state.campaign_id
     with connect(url, api_key) as api:
         if as_json:
             follow(api, state, lambda e: typer.echo(json.dumps({"event": e.name, "data": e.data})), time.sleep)
