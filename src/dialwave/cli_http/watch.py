@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dialwave.cli_http.client import DEFAULT_URL, Api, ApiError, Event
-from dialwave.cli_http.common import ApiKey, Url, connect, console, duration, parse_time
+from dialwave.cli_http.common import ApiKey, Url, cell, connect, console, duration, parse_time
 
 FINAL = ("completed", "cancelled")
 DONE = ("completed", "failed", "skipped", "cancelled")
@@ -99,7 +99,9 @@ def render(state: WatchState) -> RenderableType:
         f"   about to dial {live.get('claimed', 0)}",
     )
     if camp.get("waiting_reason") or camp.get("next_dial_at"):
-        info.add_row("waiting", f"{camp.get('waiting_reason') or ''}  next dial {camp.get('next_dial_at') or '-'}")
+        info.add_row(
+            "waiting", f"{camp.get('waiting_reason') or ''}  next dial {cell(camp.get('next_dial_at')) or '-'}"
+        )
     info.add_row("ETA", state.eta(now))
     elapsed = duration(timedelta(seconds=time.monotonic() - state.started))
     footer = f"watching for {elapsed}" + (f", reconnected {state.reconnects}x" if state.reconnects else "")
@@ -129,7 +131,8 @@ def refresh(api: Api, state: WatchState, forecast: bool = True) -> None:
     outcomes: dict[str, int] = {}
     for minute in minutes:
         for outcome, n in (minute.get("outcomes") or {}).items():
-            outcomes[outcome] = outcomes.get(outcome, 0) + int(n)
+            if outcome != "in_flight":  # a minute old by the next refresh: the pace row has it live
+                outcomes[outcome] = outcomes.get(outcome, 0) + int(n)
     state.outcomes = outcomes
 
 
