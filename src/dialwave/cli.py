@@ -276,6 +276,44 @@ API docs: {base}/docs   OpenAPI: {base}/openapi.json
     )
 
 
+@app.command()
+def demo(
+    org: Annotated[str, typer.Option(help="organization name")] = "demo",
+    leads: Annotated[int, typer.Option(help="leads in a new demo campaign", min=1, max=5000)] = 300,
+    time_scale: Annotated[float, typer.Option(help="the time scale `make run` serves at (for the message)")] = 10,
+) -> None:
+    """Set up the demo once (an agent, three simulated caller numbers, a started campaign of leads where
+    calling is legal now) and print how to watch it; used by `make run`."""
+    from dialwave.services.demo import set_up
+
+    settings = get_settings()
+    made = asyncio.run(_on_database(lambda db: set_up(db, org, datetime.now(UTC), leads)))
+    base = f"http://{settings.host}:{settings.port}"
+    what = (
+        f"a new demo campaign of {made.leads} leads in {', '.join(made.zones)}"
+        if made.created
+        else f"the demo campaign from before ({made.leads} leads)"
+    )
+    typer.echo(
+        f"""
+dialwave demo: {what}, started; the server dials it through the simulated carrier at
+{time_scale:g}x engine time as soon as it is up.
+
+    Dashboard:  {base}/   (sign in with the API key below)
+    API key:    {made.key}   (organization '{made.organization}', shown once)
+    Campaign:   {made.campaign_id}
+
+Try the CLI in another terminal:
+    export DIALWAVE_URL={base} DIALWAVE_API_KEY={made.key}
+    .venv/bin/dialwave campaigns watch {made.campaign_id}
+    .venv/bin/dialwave forecast {made.campaign_id} --set pacing.max_concurrency=20
+    curl -sN {base}/v1/campaigns/{made.campaign_id}/stream -H "Authorization: Bearer $DIALWAVE_API_KEY"
+
+API docs: {base}/docs   OpenAPI: {base}/openapi.json
+"""
+    )
+
+
 def main() -> None:
     """The `dialwave` command: an ordinary mistake (no database, not migrated, a bad value) answers one
     line and a hint, exit code 2; DIALWAVE_TRACEBACK=1 shows the traceback instead."""

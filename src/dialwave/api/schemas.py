@@ -171,6 +171,34 @@ class ActivityOut(Out):
     data: list[MinuteOut]
 
 
+class ForecastIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    changes: dict[str, JsonValue] | None = Field(
+        None,
+        description="a campaign PATCH body (merge-patch) to forecast with: what if the pacing, windows or"
+        " retries were different; refused as the PATCH would refuse it",
+        examples=[{"pacing": {"max_concurrency": 40}}],
+    )
+
+
+class ForecastHour(Out):
+    hour: datetime
+    attempts: int
+    answered: int = Field(description="attempts a person answered")
+
+
+class ForecastOut(Out):
+    completes_at: datetime | None = Field(description="when the campaign completes; null: not within the horizon")
+    attempts: int = Field(description="attempts still to come")
+    outcomes: dict[str, int] = Field(description="those attempts by outcome")
+    hourly: list[ForecastHour]
+    basis: dict[str, JsonValue] = Field(
+        description="what the forecast assumed: `outcome_mix` (observed, model or defaults), `observed_calls`,"
+        " `leads` (remaining), `sampled_leads`, `as_if`, `changes`, `model`, `assumes`, `horizon_days`,"
+        " `finished_within_horizon`"
+    )
+
+
 class ImportResult(Out):
     accepted: int
     rejected: int

@@ -204,13 +204,26 @@ def parse_if_match(value: str | None) -> int | None:
     return int(text)
 
 
+def patched(row: RowMapping, patch: dict[str, Any], now: datetime) -> tuple[CampaignConfig, set[str]]:
+    """The campaign's configuration with a merge-patch applied, and the paths it changes: valid, and an
+    edit its status allows (409 otherwise). Nothing is written (a forecast's "what if" uses it too)."""
+    refuse_read_only(patch, READ_ONLY, STATUS_HINT)
+    config = validate(CampaignConfig, rules.merge_patch(row["config"], patch))
+    paths = rules.changed_paths(row["config"], config.model_dump(mode="json"))
+    refusal = rules.check_edit(row["status"], paths)
+    if refusal:
+        raise Conflict(refusal.message, code=refusal.code, fields=refusal.fields)
+    if paths:
+        raise_fields(past_times(config.schedule, paths, row["status"], now))
+    return config, paths
+
+
 async def update_campaign(
     db: Database, org_id: str, campaign_id: str, patch: Any, if_match: str | None, now: datetime, guard: UrlGuard
 ) -> tuple[RowMapping, str | None]:
     """The updated campaign, and the secret of its webhook endpoint when this change created it."""
     if not isinstance(patch, dict):
         raise ValidationFailed("body: must be a JSON object (merge patch)", fields={"body": "must be a JSON object"})
-    refuse_read_only(patch, READ_ONLY, STATUS_HINT)
     expected = parse_if_match(if_match)
     async with db.write() as conn:
         row = await repo.get_campaign(conn, org_id, campaign_id, for_update=True)
@@ -222,15 +235,10 @@ async def update_campaign(
                 "GET it again and re-apply your change",
                 code="VERSION_MISMATCH",
             )
-        config = validate(CampaignConfig, rules.merge_patch(row["config"], patch))
-        new = config.model_dump(mode="json")
-        paths = rules.changed_paths(row["config"], new)
-        refusal = rules.check_edit(row["status"], paths)
-        if refusal:
-            raise Conflict(refusal.message, code=refusal.code, fields=refusal.fields)
+        config, paths = patched(row, patch, now)
         if not paths:
             return row, None
-        raise_fields(past_times(config.schedule, paths, row["status"], now))
+        new = config.model_dump(mode="json")
         await _check_urls(guard, config, row["config"])
         if paths & REFERENCE_FIELDS:  # the agent, numbers and template sources are read again
             await _check_references(conn, org_id, config, row["lead_common_keys"], campaign_id)

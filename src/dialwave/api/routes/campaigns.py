@@ -14,9 +14,10 @@ from sqlalchemy.engine import RowMapping
 from dialwave.api import serialize
 from dialwave.api.deps import Context, Db, Engine, Guard, Now, Reader, Writer, partial
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
-from dialwave.api.schemas import ActivityOut, CampaignOut, Page
+from dialwave.api.schemas import ActivityOut, CampaignOut, ForecastIn, ForecastOut, Page
 from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.domain.campaign_config import CampaignConfig
+from dialwave.engine import forecast
 from dialwave.services import activity
 from dialwave.services import campaigns as service
 from dialwave.store.db import Database
@@ -135,7 +136,18 @@ STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
         " `attempts_last_minute`), first and on every change (at most every"
         " DIALWAVE_STREAM_POLL_SECONDS); `event: heartbeat` after DIALWAVE_STREAM_HEARTBEAT_SECONDS quiet."
         " The stream ends after a finished (completed or cancelled) campaign's state.",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "event": {"type": "string", "enum": ["campaign", "heartbeat"]},
+                        "data": {"type": "string", "description": "JSON: the campaign (event campaign) or {}"},
+                    },
+                    "required": ["event", "data"],
+                }
+            }
+        },
     },
     **READ_ERRORS,
 }
@@ -170,6 +182,18 @@ async def campaign_activity(
     """Attempts started per minute and their outcomes so far (`in_flight` for calls not ended), oldest first."""
     rows = await activity.per_minute(db, who.organization_id, campaign_id, now, minutes)
     return JSONResponse({"data": [{**r, "minute": iso(r["minute"])} for r in rows]})
+
+
+@router.post("/{campaign_id}/forecast", name="forecast", response_model=ForecastOut, responses=WRITE_ERRORS)
+async def forecast_campaign(
+    campaign_id: str, who: Reader, db: Db, now: Now, body: ForecastIn | None = Body(None)
+) -> JSONResponse:
+    """When the campaign will finish, and its attempts and outcomes until then: the real engine on a
+    virtual clock over its remaining leads, with the outcome mix and call lengths it has shown so far.
+    `changes` asks "what if" (nothing is saved). A read key may forecast."""
+    answer = await forecast.forecast(db, who.organization_id, campaign_id, body.changes if body else None, now)
+    hourly = [{**h, "hour": iso(h["hour"])} for h in answer["hourly"]]
+    return JSONResponse({**answer, "completes_at": iso(answer["completes_at"]), "hourly": hourly})
 
 
 def _action(name: str, doc: str) -> None:

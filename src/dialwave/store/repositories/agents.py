@@ -92,3 +92,8 @@ async def count_campaigns_of_agent(conn: AsyncConnection, agent_id: str) -> int:
 
 async def delete_agent(conn: AsyncConnection, agent_id: str) -> None:
     await conn.execute(agents.delete().where(agents.c.id == agent_id))
+
+
+async def agent_named(conn: AsyncConnection, org_id: str, name: str) -> RowMapping | None:
+    stmt = sa.select(agents).where(agents.c.organization_id == org_id, agents.c.name == name).order_by(agents.c.id)
+    return (await conn.execute(stmt.limit(1))).mappings().first()

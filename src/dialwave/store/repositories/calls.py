@@ -134,3 +134,10 @@ async def recent_attempts(
         calls.c.campaign_id == campaign_id, calls.c.started_at >= since
     )
     return [(r.started_at, r.status, r.outcome) for r in await conn.execute(stmt)]
+
+
+async def ended_calls(conn: AsyncConnection, campaign_id: str) -> list[dict[str, Any]]:
+    """The campaign's ended calls: outcome, started_at, answered_at, ended_at, conversion (a forecast's basis)."""
+    cols = (calls.c.outcome, calls.c.started_at, calls.c.answered_at, calls.c.ended_at, calls.c.conversion)
+    stmt = sa.select(*cols).where(calls.c.campaign_id == campaign_id, calls.c.outcome.is_not(None))
+    return [dict(r) for r in (await conn.execute(stmt)).mappings()]

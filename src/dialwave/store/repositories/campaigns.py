@@ -142,3 +142,14 @@ async def finish_replan(conn: AsyncConnection, campaign_id: str, since: datetime
         .where(campaigns.c.id == campaign_id, campaigns.c.replan_from == since)
         .values(replan_from=None)
     )
+
+
+async def latest_named(conn: AsyncConnection, org_id: str, prefix: str) -> RowMapping | None:
+    """The organization's newest campaign whose name starts with `prefix`."""
+    stmt = (
+        sa.select(campaigns)
+        .where(campaigns.c.organization_id == org_id, campaigns.c.name.startswith(prefix, autoescape=True))
+        .order_by(campaigns.c.created_at.desc(), campaigns.c.id.desc())
+        .limit(1)
+    )
+    return (await conn.execute(stmt)).mappings().first()

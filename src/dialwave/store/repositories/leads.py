@@ -278,3 +278,15 @@ async def variables_lacking(conn: AsyncConnection, campaign_id: str, names: Sequ
 
 async def update_lead(conn: AsyncConnection, lead_id: str, values: dict[str, Any]) -> None:
     await conn.execute(leads.update().where(leads.c.id == lead_id).values(**values))
+
+
+async def remaining_leads(conn: AsyncConnection, campaign_id: str) -> list[RowMapping]:
+    """The campaign's leads still to dial or in flight (queued, retry-pending, dialing, in a call), by id."""
+    stmt = (
+        sa.select(leads)
+        .where(
+            leads.c.campaign_id == campaign_id, leads.c.status.in_(("queued", "retry_pending", "dialing", "in_call"))
+        )
+        .order_by(leads.c.id)
+    )
+    return list((await conn.execute(stmt)).mappings())

@@ -96,3 +96,11 @@ async def number_of_call(conn: AsyncConnection, call_id: str) -> RowMapping | No
         .where(calls.c.id == call_id)
     )
     return (await conn.execute(stmt)).mappings().first()
+
+
+async def numbers_named(conn: AsyncConnection, org_id: str, numbers: list[str]) -> dict[str, RowMapping]:
+    """The organization's phone numbers among `numbers` (E.164), by number."""
+    stmt = sa.select(phone_numbers).where(
+        phone_numbers.c.organization_id == org_id, phone_numbers.c.number.in_(numbers)
+    )
+    return {row["number"]: row for row in (await conn.execute(stmt)).mappings()}
