@@ -284,6 +284,7 @@ def demo(
 ) -> None:
     """Set up the demo once (an agent, three simulated caller numbers, a started campaign of leads where
     calling is legal now) and print how to watch it; used by `make run`."""
+    from dialwave.config import get_settings
     from dialwave.services.demo import set_up
 
     settings = get_settings()
