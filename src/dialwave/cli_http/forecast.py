@@ -13,6 +13,7 @@ from rich.table import Table
 from dialwave.cli_http.client import DEFAULT_URL, ApiError
 from dialwave.cli_http.common import ApiKey, AsJson, Url, cell, connect, console, duration, parse_time, print_json
 
+FORECAST_TIMEOUT = 300.0  # the server runs the engine over every remaining lead
 SET_HINT = "--set takes a dotted path and a value: --set pacing.max_concurrency=40"
 
 
@@ -47,7 +48,7 @@ def print_forecast(answer: dict[str, Any]) -> None:
     if done is None:
         out.print("[bold]completes at[/]  not within the forecast (it does not finish)")
     else:
-        out.print(f"[bold]completes at[/]  {answer['completes_at']} (in {duration(done - datetime.now(UTC))})")
+        out.print(f"[bold]completes at[/]  {cell(answer['completes_at'])} (in {duration(done - datetime.now(UTC))})")
     out.print(f"[bold]attempts[/]      {answer.get('attempts', 0):,}")
     outcomes: dict[str, int] = answer.get("outcomes") or {}
     if outcomes:
@@ -76,7 +77,11 @@ def print_forecast(answer: dict[str, Any]) -> None:
     if basis:
         out.print("[bold]basis[/]")
         for key, value in basis.items():
-            out.print(f"  {key}: {cell(value)}")
+            if value is None:
+                continue
+            if isinstance(value, dict):
+                value = ", ".join(f"{k} {cell(v)}" for k, v in value.items())
+            out.print(f"  {key}: {cell(value)}", markup=False)
 
 
 def forecast(
@@ -95,7 +100,8 @@ def forecast(
     changes = parse_sets(set_ or [])
     with connect(url, api_key) as api:
         try:
-            answer = api.post(f"/v1/campaigns/{campaign_id}/forecast", {"changes": changes})
+            body = {"changes": changes} if changes else {}
+            answer = api.post(f"/v1/campaigns/{campaign_id}/forecast", body, timeout=FORECAST_TIMEOUT)
         except ApiError as exc:
             if exc.status == 405 or (exc.status == 404 and exc.message.startswith("404 Not Found")):
                 raise ApiError(

@@ -7,6 +7,7 @@ without that endpoint (404/405) gets a naive ETA from the pace instead, marked "
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ COUNTS = ("queued", "in_progress", "retry_pending", "completed", "failed", "skip
 REFRESH_SECONDS = 60.0  # how often the forecast (and the last hour's outcomes) are asked again
 READ_TIMEOUT = 60.0  # the stream sends a heartbeat every 15 s by default: a minute of silence is a dead link
 GIVE_UP_SECONDS = 300.0  # reconnecting without an event for this long ends the watch with an error
+FORECAST_TIMEOUT = 120.0  # the server runs the engine over the remaining leads: seconds for a big campaign
 
 
 def done_of(campaign: dict[str, Any]) -> tuple[int, int]:
@@ -61,6 +63,7 @@ class WatchState:
     outcomes: dict[str, int] = field(default_factory=dict)  # calls in the last hour, by outcome
     reconnects: int = 0
     next_refresh: float = 0.0
+    refreshing: bool = False  # a refresh runs in the background
 
     def eta(self, now: datetime) -> str:
         if self.campaign is None:
@@ -115,7 +118,7 @@ def refresh(api: Api, state: WatchState, forecast: bool = True) -> None:
     state.next_refresh = time.monotonic() + REFRESH_SECONDS
     if forecast and state.has_forecast_endpoint:
         try:
-            answer = api.post(f"{path}/forecast", {"changes": {}})
+            answer = api.post(f"{path}/forecast", {}, timeout=FORECAST_TIMEOUT)
             state.forecast_at = parse_time(answer.get("completes_at"))
             state.forecast_note = "" if state.forecast_at else "; the forecast sees no end"
         except ApiError as exc:
@@ -134,6 +137,22 @@ def refresh(api: Api, state: WatchState, forecast: bool = True) -> None:
             if outcome != "in_flight":  # a minute old by the next refresh: the pace row has it live
                 outcomes[outcome] = outcomes.get(outcome, 0) + int(n)
     state.outcomes = outcomes
+
+
+def refresh_in_background(api: Api, state: WatchState) -> None:
+    """Start a refresh unless one runs: the stream and the display go on while the server forecasts."""
+    if state.refreshing:
+        return
+    state.refreshing = True
+    state.next_refresh = time.monotonic() + REFRESH_SECONDS
+
+    def run() -> None:
+        try:
+            refresh(api, state)
+        finally:
+            state.refreshing = False
+
+    threading.Thread(target=run, name="dialwave-watch-refresh", daemon=True).start()
 
 
 def follow(api: Api, state: WatchState, on_event: Callable[[Event], None], sleep: Callable[[float], None]) -> None:
@@ -192,7 +211,7 @@ def _watch(state: WatchState, url: str, api_key: str | None, as_json: bool) -> N
             def on_event(event: Event) -> None:
                 camp = state.campaign
                 if camp is not None and camp["status"] not in FINAL and time.monotonic() >= state.next_refresh:
-                    refresh(api, state)
+                    refresh_in_background(api, state)
                 live.refresh()
 
             follow(api, state, on_event, time.sleep)
