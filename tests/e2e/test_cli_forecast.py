@@ -1,6 +1,6 @@
 """`dialwave forecast` and the forecast/reconnect side of `dialwave campaigns watch`, against a local stub
-of the API: POST /v1/campaigns/{id}/forecast is being built beside this CLI, so the stub checks the
-request the CLI sends and answers the agreed contract; the stream drops once and the watch reconnects."""
+of the API: the stub checks the exact request the CLI sends, answers the forecast contract, and drops the
+event stream once so the watch must reconnect. The real forecast endpoint is tested in test_cli_http.py."""
 
 from __future__ import annotations
 
@@ -140,13 +140,13 @@ def test_forecast_sends_the_changes_and_prints_the_answer(stub: tuple[str, Stub]
         }
     ]
     out = done.stdout
-    assert "completes at  2031-03-04T17:30:00Z" in out and "attempts      1,234" in out
+    assert "completes at  2031-03-04 17:30:00Z" in out and "attempts      1,234" in out
     assert "answered" in out and "57%" in out  # 700 of 1234
     assert "2031-03-04 10:00:00Z" in out and "834" in out  # the hourly table
     assert "outcome_mix: observed" in out and "observed_calls: 321" in out
 
     as_json = dialwave("forecast", CAMPAIGN, "--json", url=url)
-    assert json.loads(as_json.stdout) == FORECAST and seen.forecast_bodies[-1] == {"changes": {}}
+    assert json.loads(as_json.stdout) == FORECAST and seen.forecast_bodies[-1] == {}  # no changes: as it is
 
     missing = dialwave("forecast", "cmp_other", url=url)
     assert missing.returncode == 2 and missing.stderr.strip() == "error: 404 no campaign 'cmp_other'"
@@ -166,7 +166,7 @@ def test_watch_reconnects_after_a_dropped_stream_and_asks_the_forecast(stub: tup
     done = dialwave("campaigns", "watch", CAMPAIGN, url=url)
     assert done.returncode == 0, done.stderr
     assert seen.streams == 2  # dropped once, reconnected
-    assert seen.forecast_bodies == [{"changes": {}}]  # asked once at the start (again after 60 s)
+    assert seen.forecast_bodies == [{}]  # asked once at the start (again after 60 s)
     assert "reconnected 1x" in done.stdout and "10/10 leads done" in done.stdout
     assert "answered 2  busy 1" in done.stdout  # the last hour's call outcomes
     assert f"campaign {CAMPAIGN} completed" in done.stdout
