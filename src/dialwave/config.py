@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     import_max_rows: int = 2_000_000
     import_batch_rows: int = 5_000
     import_max_errors_listed: int = 1_000
+    dnc_import_max_bytes: int = 2 * 1024**3  # a named do-not-call list file (about 180 million numbers)
 
     idempotency_ttl_hours: int = 24
     call_token_grace_seconds: int = 300  # a call's token still serves this long after the call ended

@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from dialwave.clock import VirtualClock
 from dialwave.store.db import Database
+from dialwave.store.tables import dnc_list_numbers, dnc_lists
 from tests.conftest import Api
 from tests.rig import make_rig, model
 
@@ -18,7 +20,7 @@ NOON = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)  # Monday noon in New York
 CSV = {"Content-Type": "text/csv"}
 
 
-async def test_a_file_becomes_a_named_list_and_a_new_file_replaces_it(api: Api, other_api: Api) -> None:
+async def test_a_file_becomes_a_named_list_and_a_new_file_replaces_it(api: Api, other_api: Api, db: Database) -> None:
     body = "phone\n2125550101\n+1 212 555 0102\n\n# a comment\n(212) 555-0103,extra cell\nnot a number\n2125550101\n"
     params = {"list": "registry", "default_region": "US", "source": "US National DNC Registry", "max_age_days": 31}
     answer = await api.ok("post", "/v1/dnc/import", params=params, content=body, headers=CSV)
@@ -27,6 +29,9 @@ async def test_a_file_becomes_a_named_list_and_a_new_file_replaces_it(api: Api, 
     assert answer["list"]["name"] == "registry" and answer["list"]["numbers"] == 3 and not answer["list"]["stale"]
     again = await api.ok("post", "/v1/dnc/import", params={"list": "registry"}, content="+12125550199\n", headers=CSV)
     assert again["imported"] == 1 and again["list"]["source"] is None
+    async with db.read() as conn:  # the replaced list was emptied after the answer
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(dnc_list_numbers)) == 1
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(dnc_lists)) == 1
     lists = (await api.ok("get", "/v1/dnc/lists"))["data"]
     assert [(x["name"], x["numbers"]) for x in lists] == [("registry", 1)]
     assert (await other_api.ok("get", "/v1/dnc/lists"))["data"] == []
@@ -66,3 +71,16 @@ async def test_a_stale_or_missing_list_warns_on_the_campaign(api: Api, clock: Vi
     later = await api.ok("get", f"/v1/campaigns/{cmp['id']}")
     assert later["warnings"][0] == "do-not-call list 'registry' was refreshed 32 days ago (its max_age_days is 31)"
     assert (await api.ok("get", "/v1/dnc/lists"))["data"][0]["stale"] is True
+
+
+async def test_a_number_repeated_across_batches_is_listed_once(db: Database) -> None:
+    from dialwave.store.repositories import dnc_lists as repo
+    from dialwave.store.tables import organizations
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    async with db.write() as conn:
+        await conn.execute(organizations.insert().values(id="org_x", name="x", created_at=now))
+        await repo.new_list(conn, {"id": "dncl_x", "organization_id": "org_x", "created_at": now})
+        await repo.fill(conn, "dncl_x", ["+12125550101", "+12125550102"])
+        await repo.fill(conn, "dncl_x", ["+12125550102", "+12125550103", "+12125550103"])  # COPY fails: insert
+        assert await repo.count_numbers(conn, "dncl_x") == 3

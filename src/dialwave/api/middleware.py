@@ -91,9 +91,12 @@ class BodyGuardMiddleware:
         context = context_of(scope["app"])
         settings = context.settings
         rid = scope.get("state", {}).get("request_id", "")
-        limit = (
-            settings.import_max_bytes + 65_536 if scope["path"].endswith("/leads/import") else settings.json_max_bytes
-        )
+        path = scope["path"]
+        limit = settings.json_max_bytes
+        if path == "/v1/dnc/import":
+            limit = settings.dnc_import_max_bytes
+        elif path.endswith("/import"):
+            limit = settings.import_max_bytes + 65_536
         headers = Headers(scope=scope)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:

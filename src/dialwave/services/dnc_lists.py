@@ -8,7 +8,7 @@ import asyncio
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import IO
 
@@ -22,6 +22,7 @@ from dialwave.store.repositories import dnc_lists as repo
 
 BATCH = 100_000  # numbers per transaction while a list fills
 EMPTY_BATCH = 50_000  # numbers deleted per transaction from a replaced list
+LEFTOVER_AGE = timedelta(hours=6)  # an unnamed list this old was left by a server that stopped: emptied too
 
 
 @dataclass
@@ -30,6 +31,7 @@ class ListImport:
     lines: int = 0
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)  # lists to empty (`empty`) once the answer is sent
 
 
 def _read(text: io.TextIOWrapper, cc: int | None, first_row: int, report: ListImport, max_errors: int) -> list[str]:
@@ -52,7 +54,9 @@ async def import_list(
     now: datetime,
     max_errors: int,
 ) -> tuple[RowMapping, ListImport]:
-    """Fill a new list from the file, then give it `name` (the list of that name before is replaced)."""
+    """Fill a new list from the file, then give it `name`. The list of that name before loses it at once
+    and is to be emptied (`empty`, each of `report.replaced`) after the answer, with any list an
+    earlier import or emptying left unfinished."""
     try:
         cc = country_code(region) if region else None
     except ValueError as exc:
@@ -72,7 +76,7 @@ async def import_list(
                 await repo.fill(conn, list_id, batch)
             batch = await reading
     except BaseException:
-        await _empty(db, list_id)
+        await empty(db, list_id)
         raise
     async with db.write() as conn:
         report.imported = await repo.count_numbers(conn, list_id)
@@ -82,13 +86,15 @@ async def import_list(
         values = {"source": source, "max_age_days": max_age_days, "refreshed_at": now, "numbers_count": report.imported}
         await repo.take_name(conn, list_id, name, values)
         current = await repo.named(conn, org_id, name)
-    if old is not None:
-        await _empty(db, old["id"])
+        leftovers = await repo.unnamed_before(conn, org_id, now - LEFTOVER_AGE)
     assert current is not None
+    report.replaced = [old["id"]] if old is not None else []
+    report.replaced += [i for i in leftovers if i != list_id]
     return current, report
 
 
-async def _empty(db: Database, list_id: str) -> None:
+async def empty(db: Database, list_id: str) -> None:
+    """Delete an unnamed list's numbers, a batch per transaction, and then the list."""
     while True:
         async with db.write() as conn:
             if not await repo.empty_some(conn, list_id, EMPTY_BATCH):
@@ -114,4 +120,4 @@ async def delete_list(db: Database, org_id: str, name: str) -> None:
         if row is None:
             raise NotFound(f"no do-not-call list named '{name}'")
         await repo.drop_name(conn, row["id"])
-    await _empty(db, row["id"])
+    await empty(db, row["id"])

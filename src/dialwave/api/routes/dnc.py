@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Body, Path, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from dialwave.api import serialize
@@ -68,6 +68,7 @@ LIST_NAME = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.
 )
 async def import_dnc_list(
     request: Request,
+    background: BackgroundTasks,
     who: Writer,
     db: Db,
     now: Now,
@@ -83,7 +84,7 @@ async def import_dnc_list(
     """A named do-not-call list from a file (one number a line, or the first cell of each CSV row; E.164
     or national numbers of `default_region`). It replaces the list of that name whole, once the file is
     in: campaigns naming it (`dnc.lists`) never dial its numbers."""
-    binary = await spool_body(request, settings.import_max_bytes)
+    binary = await spool_body(request, settings.dnc_import_max_bytes)
     try:
         row, report = await dnc_lists.import_list(
             db,
@@ -99,6 +100,8 @@ async def import_dnc_list(
     finally:
         binary.close()
     engine.signal(who.organization_id, None)  # claimed leads on the list are not dialed
+    for list_id in report.replaced:
+        background.add_task(dnc_lists.empty, db, list_id)  # after the answer is sent
     body = {
         "list": serialize.dnc_list(row, now),
         "lines": report.lines,
