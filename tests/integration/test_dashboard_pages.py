@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import re
+import sys
+import types
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from urllib.parse import unquote
@@ -18,6 +20,8 @@ from dialwave.clock import VirtualClock
 from dialwave.config import Settings
 from dialwave.services.auth import create_key, revoke_key
 from dialwave.store.db import Database
+from dialwave.webhooks.transport import AiohttpTransport
+from dialwave.webhooks.worker import DeliverySettings, DeliveryWorker
 from tests.conftest import T0, Api
 from tests.helpers import campaign
 from tests.rig import make_rig, model
@@ -300,6 +304,35 @@ async def test_the_forecast_says_when_it_is_unavailable(clients: Client, api: Ap
     assert "must be a whole number" in bad.text and "<html" not in bad.text
 
 
+async def test_the_forecast_and_what_if_from_the_forecast_service(
+    clients: Client, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With dialwave.services.forecast present (a stand-in here), its answer is shown, and "what if"
+    passes the changed fields as a campaign merge-patch."""
+    asked: list[dict[str, object]] = []
+
+    async def forecast(db: Database, org_id: str, campaign_id: str, changes: dict[str, object], now: datetime) -> dict:
+        asked.append(changes)
+        done = "2026-03-04T18:30:00Z" if changes else "2026-03-05T21:00:00Z"
+        hourly = [{"hour": "2026-03-02T15:00:00Z", "attempts": 40, "answered": 12}]
+        return {"completes_at": done, "attempts": 120, "outcomes": {"answered": 40}, "hourly": hourly, "basis": "x"}
+
+    module = types.ModuleType("dialwave.services.forecast")
+    module.forecast = forecast  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "dialwave.services.forecast", module)
+    camp = await campaign(api, ready=True)
+    client = clients()
+    await sign_in(client, api.key)
+    params = {"max_concurrency": "20", "windows": "09:00-17:00"}
+    page = await client.get(f"/campaigns/{camp['id']}/forecast", params=params, headers={"X-Fragment": "1"})
+    assert "2026-03-05 21:00:00 UTC" in page.text and "2026-03-04 18:30:00 UTC" in page.text
+    assert "With these changes" in page.text and "answered 40" in page.text
+    assert asked == [
+        {},
+        {"pacing": {"max_concurrency": 20}, "schedule": {"windows": [{"start": "09:00", "end": "17:00"}]}},
+    ]
+
+
 async def test_the_campaign_stream_needs_the_session(clients: Client, api: Api) -> None:
     camp = await campaign(api, ready=True)
     await api.ok("post", f"/v1/campaigns/{camp['id']}/cancel")  # a finished campaign's stream ends at once
@@ -334,3 +367,26 @@ async def test_a_lead_history_and_the_chart_after_calls(db_url: str, db: Databas
         assert f"{len(calls)} attempts in the last 30 minutes" in chart.text
         campaign_page = await client.get(f"/campaigns/{cid}")
         assert 'data-field="counts.completed">2<' in campaign_page.text
+
+
+async def test_webhook_deliveries_and_sending_one_again(clients: Client, api: Api, db: Database) -> None:
+    endpoint = await api.ok("post", "/v1/webhook-endpoints", 201, json={"url": "https://93.184.216.34/hook"})
+    await api.ok("post", "/v1/dnc", json={"numbers": ["+14155550177"]})  # an event: lead.dnc_added
+    worker = DeliveryWorker(db, AiohttpTransport(), VirtualClock(T0), DeliverySettings())
+    assert await worker.fan_out(T0) == 1  # a pending delivery (nothing is sent here)
+    client = clients()
+    token = await sign_in(client, api.key)
+    listing = await client.get("/webhooks")
+    assert f'href="/webhooks/{endpoint["id"]}"' in listing.text
+    page = await client.get(f"/webhooks/{endpoint['id']}")
+    assert "lead.dnc_added" in page.text and "Send again" in page.text
+    [delivery] = (await api.ok("get", f"/v1/webhook-endpoints/{endpoint['id']}/deliveries"))["data"]
+    url = f"/webhooks/{endpoint['id']}/deliveries/{delivery['id']}/retry"
+    assert (await client.post(url)).status_code == 403  # no CSRF token
+    again = await client.post(url, data={"csrf_token": token})
+    assert again.status_code == 303 and again.headers["location"].endswith("?notice=retried")
+    assert "queued to be sent again" in (await client.get(again.headers["location"])).text
+    await api.ok("patch", f"/v1/webhook-endpoints/{endpoint['id']}", json={"enabled": False})
+    refused = await client.post(url, data={"csrf_token": token})
+    assert refused.status_code == 409 and "the endpoint is disabled" in refused.text
+    assert (await client.get("/webhooks/whe_nope")).status_code == 404

@@ -32,6 +32,8 @@ def safe_next(target: str | None) -> str:
     """Only a path of this site (never `//host` or a URL elsewhere)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
+    if any(ord(ch) < 32 or ch == "\x7f" for ch in target):  # browsers drop tabs and newlines: "/\t/evil"
+        return "/"
     return target
 
 

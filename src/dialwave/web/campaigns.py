@@ -3,6 +3,7 @@ pause / resume / cancel, pacing and windows, and the forecast with its "what if"
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import json
@@ -308,7 +309,16 @@ async def run_forecast(
         if exc.status_code == 404:
             raise
         return None, exc.message
-    return dict(answer), None
+    return as_dict(answer), None
+
+
+def as_dict(answer: Any) -> dict[str, Any]:
+    """The forecast as a dict, whether the service answers a dict, a pydantic model or a dataclass."""
+    if hasattr(answer, "model_dump"):
+        return dict(answer.model_dump(mode="json"))
+    if dataclasses.is_dataclass(answer) and not isinstance(answer, type):
+        return dataclasses.asdict(answer)
+    return dict(answer)
 
 
 @router.get("/campaigns/{campaign_id}/forecast")

@@ -77,7 +77,7 @@
     var button = form.querySelector("button[type=submit]");
     if (button) button.disabled = true;
     load(target, form.action + "?" + query).then(function () {
-      var first = target.querySelector("h3, [role=alert]");
+      var first = target.querySelector("[data-focus]");
       if (first) { first.setAttribute("tabindex", "-1"); first.focus(); }
     });
   });
