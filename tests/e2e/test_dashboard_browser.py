@@ -224,6 +224,15 @@ def test_the_dashboard_in_chromium(browser: Browser, tmp_path: Path) -> None:
         expect(page.get_by_role("heading", name=re.compile(r"^Attempt 1: answered"))).to_be_visible()
         expect(page.locator(".attempt dl").first).to_contain_text("Started")
         shot(page, "07-lead-history-1280")
+        page.get_by_role("link", name="Calls", exact=True).click()
+        expect(page.get_by_role("heading", name="Calls", level=1)).to_be_visible()
+        shot(page, "07b-calls-1280", full_page=False)
+        page.get_by_role("link", name="Do-not-call", exact=True).click()
+        page.get_by_role("textbox", name="Numbers", exact=True).fill("+14155550123, not-a-number")
+        page.get_by_role("button", name="Add to the list").click()
+        expect(page.get_by_role("status")).to_contain_text("1 added")
+        expect(page.locator("table.row-errors")).to_contain_text("invalid phone number 'not-a-number'")
+        shot(page, "07c-dnc-1280")
         context.close()
 
         # -- 390 px wide -----------------------------------------------------------------------------------
