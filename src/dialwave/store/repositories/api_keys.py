@@ -39,6 +39,12 @@ async def find_active_key(conn: AsyncConnection, key_hash: str) -> RowMapping | 
     return (await conn.execute(stmt)).mappings().first()
 
 
+async def find_active_key_by_id(conn: AsyncConnection, key_id: str) -> RowMapping | None:
+    """The key of this id while it is not revoked (the dashboard's sessions re-check it on each request)."""
+    stmt = sa.select(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+    return (await conn.execute(stmt)).mappings().first()
+
+
 async def revoke_key(conn: AsyncConnection, key_id: str, now: datetime) -> bool:
     result = await conn.execute(
         api_keys.update().where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=now)

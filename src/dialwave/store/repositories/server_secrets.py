@@ -30,3 +30,10 @@ async def call_token_key(conn: AsyncConnection, now: datetime) -> bytes:
     import secrets
 
     return (await server_secret(conn, "call_token_key", lambda: secrets.token_urlsafe(32), now)).encode()
+
+
+async def session_key(conn: AsyncConnection, now: datetime) -> bytes:
+    """The key that signs the dashboard's session cookies (services/sessions.py), shared by every process."""
+    import secrets
+
+    return (await server_secret(conn, "dashboard_session_key", lambda: secrets.token_urlsafe(32), now)).encode()
