@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import base64
 import re
-import sys
-import types
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from urllib.parse import unquote
@@ -288,49 +286,25 @@ async def test_the_dashboard_is_not_in_the_openapi_document(clients: Client) -> 
     assert all(p.startswith(("/v1/", "/healthz", "/readyz")) for p in paths), sorted(paths)
 
 
-async def test_the_forecast_says_when_it_is_unavailable(clients: Client, api: Api) -> None:
+async def test_the_forecast_and_what_if(clients: Client, api: Api) -> None:
+    """The campaign's forecast (the real engine on a virtual clock), and "what if" with the changed
+    fields as a campaign merge-patch; a bad value is named beside its field."""
     camp = await campaign(api, ready=True)
-    client = clients()
-    await sign_in(client, api.key)
-    page = await client.get(f"/campaigns/{camp['id']}/forecast", params={"max_concurrency": "20"})
-    assert page.status_code == 200
-    try:
-        import dialwave.services.forecast  # noqa: F401
-    except ModuleNotFoundError:
-        assert "Forecast unavailable" in page.text
-    bad = await client.get(
-        f"/campaigns/{camp['id']}/forecast", params={"max_concurrency": "many"}, headers={"X-Fragment": "1"}
-    )
-    assert "must be a whole number" in bad.text and "<html" not in bad.text
-
-
-async def test_the_forecast_and_what_if_from_the_forecast_service(
-    clients: Client, api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With dialwave.services.forecast present (a stand-in here), its answer is shown, and "what if"
-    passes the changed fields as a campaign merge-patch."""
-    asked: list[dict[str, object]] = []
-
-    async def forecast(db: Database, org_id: str, campaign_id: str, changes: dict[str, object], now: datetime) -> dict:
-        asked.append(changes)
-        done = "2026-03-04T18:30:00Z" if changes else "2026-03-05T21:00:00Z"
-        hourly = [{"hour": "2026-03-02T15:00:00Z", "attempts": 40, "answered": 12}]
-        return {"completes_at": done, "attempts": 120, "outcomes": {"answered": 40}, "hourly": hourly, "basis": "x"}
-
-    module = types.ModuleType("dialwave.services.forecast")
-    module.forecast = forecast  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "dialwave.services.forecast", module)
-    camp = await campaign(api, ready=True)
+    await api.ok("post", f"/v1/campaigns/{camp['id']}/start")
     client = clients()
     await sign_in(client, api.key)
     params = {"max_concurrency": "20", "windows": "09:00-17:00"}
     page = await client.get(f"/campaigns/{camp['id']}/forecast", params=params, headers={"X-Fragment": "1"})
-    assert "2026-03-05 21:00:00 UTC" in page.text and "2026-03-04 18:30:00 UTC" in page.text
-    assert "With these changes" in page.text and "answered 40" in page.text
-    assert asked == [
-        {},
-        {"pacing": {"max_concurrency": 20}, "schedule": {"windows": [{"start": "09:00", "end": "17:00"}]}},
-    ]
+    assert page.status_code == 200 and "<html" not in page.text
+    assert page.text.count(" UTC</strong>") == 2, page.text  # the forecast and the what-if each complete
+    assert "With these changes" in page.text and "outcome mix: defaults (0 calls ended so far)" in page.text
+    bad = await client.get(
+        f"/campaigns/{camp['id']}/forecast", params={"max_concurrency": "many"}, headers={"X-Fragment": "1"}
+    )
+    assert "must be a whole number" in bad.text and "<html" not in bad.text
+    await api.ok("post", f"/v1/campaigns/{camp['id']}/cancel")
+    done = await client.get(f"/campaigns/{camp['id']}/forecast", headers={"X-Fragment": "1"})
+    assert "nothing is left to forecast" in done.text
 
 
 async def test_the_campaign_stream_needs_the_session(clients: Client, api: Api) -> None:

@@ -3,9 +3,6 @@ pause / resume / cancel, pacing and windows, and the forecast with its "what if"
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
-import inspect
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -17,6 +14,7 @@ from fastapi.responses import Response, StreamingResponse
 from dialwave.api import serialize
 from dialwave.api.deps import AppContext
 from dialwave.domain import campaign_rules as rules
+from dialwave.engine import forecast
 from dialwave.errors import DialwaveError, ValidationFailed
 from dialwave.services import activity
 from dialwave.services import campaigns as campaign_service
@@ -294,31 +292,13 @@ async def campaign_settings(request: Request, campaign_id: str, posted: Writes) 
 async def run_forecast(
     context: AppContext, org_id: str, campaign_id: str, changes: dict[str, Any], now: datetime
 ) -> tuple[dict[str, Any] | None, str | None]:
-    """(the forecast, None) or (None, why there is none). The forecast service may be absent."""
+    """(the forecast, None) or (None, why there is none: a finished campaign, a refused change)."""
     try:
-        module = importlib.import_module("dialwave.services.forecast")
-    except ModuleNotFoundError as exc:
-        if exc.name != "dialwave.services.forecast":
-            raise
-        return None, "Forecast unavailable: this server has no forecast service."
-    try:
-        answer = module.forecast(context.db, org_id, campaign_id, changes, now)
-        if inspect.isawaitable(answer):
-            answer = await answer
+        return await forecast.forecast(context.db, org_id, campaign_id, changes, now), None
     except DialwaveError as exc:
         if exc.status_code == 404:
             raise
         return None, exc.message
-    return as_dict(answer), None
-
-
-def as_dict(answer: Any) -> dict[str, Any]:
-    """The forecast as a dict, whether the service answers a dict, a pydantic model or a dataclass."""
-    if hasattr(answer, "model_dump"):
-        return dict(answer.model_dump(mode="json"))
-    if dataclasses.is_dataclass(answer) and not isinstance(answer, type):
-        return dataclasses.asdict(answer)
-    return dict(answer)
 
 
 @router.get("/campaigns/{campaign_id}/forecast")
