@@ -29,6 +29,7 @@ from dialwave.engine.settings import EngineSettings
 from dialwave.store.db import Database
 from dialwave.telephony.base import Carrier
 from dialwave.telephony.simulated import SimulatedCarrier
+from dialwave.web import install as install_dashboard
 from dialwave.webhooks.transport import AiohttpTransport
 from dialwave.webhooks.worker import DeliveryService, DeliverySettings, DeliveryWorker
 
@@ -51,7 +52,7 @@ def serve_app(settings: Settings, *, run_engine: bool) -> FastAPI:
     """The app `dialwave serve` runs: with `run_engine`, the dispatcher (and, unless turned off, the
     webhook delivery worker) run beside the API in this process."""
     if not run_engine:
-        return create_app(settings, background=[FrozenStartupHeap()])
+        return with_dashboard(create_app(settings, background=[FrozenStartupHeap()]))
     db = Database(settings.database_url)
     service = EngineService(settings, db)
     background: list[Background] = [FrozenStartupHeap(), service]
@@ -60,7 +61,14 @@ def serve_app(settings: Settings, *, run_engine: bool) -> FastAPI:
             timeout=settings.webhook_timeout_seconds, allow_loopback=settings.webhook_allow_loopback
         )
         background.append(DeliveryService(DeliveryWorker(db, AiohttpTransport(), SystemClock(), options)))
-    return create_app(settings, db, service.clock, engine=service.handle, background=background, dispose_db=True)
+    app = create_app(settings, db, service.clock, engine=service.handle, background=background, dispose_db=True)
+    return with_dashboard(app)
+
+
+def with_dashboard(app: FastAPI) -> FastAPI:
+    """The API with the operator's pages at `/` (not in its OpenAPI document)."""
+    install_dashboard(app)
+    return app
 
 
 @dataclass
@@ -93,7 +101,7 @@ async def virtual_dialwave(
     extra = {name: make(clock) for name, make in (carriers or {}).items()}
     engine = Engine(db, {"simulated": carrier, **extra}, engine_settings or EngineSettings.virtual())
     handle = LocalEngine(engine)
-    app = create_app(settings, db=db, clock=clock, engine=handle)
+    app = with_dashboard(create_app(settings, db=db, clock=clock, engine=handle))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url, timeout=600) as client:
         virtual = VirtualDialwave(db, clock, carrier, engine, handle, app, client, VirtualRunner(engine, clock))
         try:

@@ -20,6 +20,7 @@ from dialwave.services.auth import create_key, revoke_key
 from dialwave.store.db import Database
 from dialwave.webhooks.transport import AiohttpTransport
 from dialwave.webhooks.worker import DeliverySettings, DeliveryWorker
+from dialwave.wiring import with_dashboard
 from tests.conftest import T0, Api
 from tests.helpers import campaign
 from tests.rig import make_rig, model
@@ -34,7 +35,7 @@ POST_FORM = re.compile(r'<form method="post" action="([^"]+)"')
 @pytest.fixture
 async def clients(settings: Settings, db: Database, clock: VirtualClock) -> AsyncIterator[Client]:
     """New browsers (each its own cookie jar) on one app."""
-    app = create_app(settings, db=db, clock=clock)
+    app = with_dashboard(create_app(settings, db=db, clock=clock))
     made: list[httpx.AsyncClient] = []
 
     def new() -> httpx.AsyncClient:
@@ -111,7 +112,7 @@ async def test_sign_in_sets_a_strict_http_only_cookie_and_never_shows_the_key(cl
 
 async def test_a_https_request_gets_a_secure_cookie(settings: Settings, db: Database, clock: VirtualClock) -> None:
     created = await create_key(db, "acme", ["read"], T0)
-    app = create_app(settings, db=db, clock=clock)
+    app = with_dashboard(create_app(settings, db=db, clock=clock))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="https://dialwave.test") as client:
         page = await client.get("/login")

@@ -33,7 +33,6 @@ from dialwave.engine.handle import EngineHandle, NoEngine
 from dialwave.services.rate_limits import RateLimiter
 from dialwave.services.webhooks import UrlGuard
 from dialwave.store.db import Database
-from dialwave.web import install as install_dashboard
 
 DESCRIPTION = """Outbound voice campaigns for AI voice agents.
 
@@ -123,7 +122,6 @@ def create_app(
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
-    install_dashboard(app)  # the operator's pages at / (not in the OpenAPI document)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyGuardMiddleware)
     app.add_middleware(RequestIdMiddleware)
