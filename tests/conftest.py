@@ -9,6 +9,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,18 +66,28 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
-def pg_template() -> Iterator[str]:
-    name = f"dw_tmpl_{uuid.uuid4().hex[:8]}"
+@contextmanager
+def migrated_pg_database(prefix: str) -> Iterator[str]:
+    """A new, migrated PostgreSQL database (its name), dropped afterwards: skipped without PostgreSQL,
+    a failure in CI."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         _in_thread(lambda: _admin(f"CREATE DATABASE {name}"))
     except (OSError, asyncpg.PostgresError) as exc:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required in CI and unreachable at {PG_ADMIN}: {exc}")
         pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN}: {exc}")
-    upgrade(f"{_pg_base()}/{name}")
-    yield name
-    _in_thread(lambda: _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    try:
+        upgrade(f"{_pg_base()}/{name}")
+        yield name
+    finally:
+        _in_thread(lambda: _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    with migrated_pg_database("dw_tmpl") as name:
+        yield name
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -9,17 +9,15 @@ import os
 import re
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
 from dialwave.store.migrate import upgrade
-from tests.conftest import IN_CI, PG_ADMIN, _admin, _in_thread, _pg_base
+from tests.conftest import _pg_base, migrated_pg_database
 from tests.e2e.server import free_port, live_campaign, new_key, running_server, zone_at_noon
 
 FAST_STREAM = {"stream_poll_seconds": 0.1, "stream_heartbeat_seconds": 0.5}
@@ -122,21 +120,11 @@ def test_forecast_against_the_server(server: tuple[str, str]) -> None:
 
 
 def test_campaigns_watch_on_postgresql(tmp_path: Path) -> None:
-    name = f"dw_cli_{uuid.uuid4().hex[:10]}"
-    try:
-        _in_thread(lambda: _admin(f"CREATE DATABASE {name}"))
-    except (OSError, asyncpg.PostgresError) as exc:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required in CI and unreachable at {PG_ADMIN}: {exc}")
-        pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN}: {exc}")
-    url = f"{_pg_base()}/{name}"
-    try:
-        upgrade(url)
+    with migrated_pg_database("dw_cli") as name:
+        url = f"{_pg_base()}/{name}"
         key = new_key(url, "acme")
         with running_server(url, engine=True, time_scale=30, **FAST_STREAM) as base:
             watch_to_completion(base, key)
-    finally:
-        _in_thread(lambda: _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 def test_leads_import_prints_the_row_errors_and_writes_them_beside_the_file(

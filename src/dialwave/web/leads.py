@@ -8,13 +8,14 @@ import base64
 import csv
 import io
 import re
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from dialwave.api import serialize
+from dialwave.api.routes.leads import LeadOutcome, LeadStatus
 from dialwave.errors import DialwaveError, PayloadTooLarge, ValidationFailed
 from dialwave.services import calls as call_service
 from dialwave.services import campaigns as campaign_service
@@ -25,19 +26,8 @@ from dialwave.web.core import Signed, Uploads, WebRoute, ctx, render
 router = APIRouter(route_class=WebRoute, include_in_schema=False, tags=["dashboard"])
 
 PAGE = 50
-LEAD_STATUSES = ("queued", "dialing", "in_call", "retry_pending", "completed", "failed", "skipped", "cancelled")
-OUTCOMES = (
-    "answered",
-    "voicemail",
-    "busy",
-    "no_answer",
-    "failed",
-    "provider_error",
-    "internal_error",
-    "short_duration",
-    "no_conversion",
-    "opted_out",
-)
+LEAD_STATUSES = get_args(LeadStatus)
+OUTCOMES = get_args(LeadOutcome)
 ROW_ERROR = re.compile(r"^Row (\d+): (.*)$", re.DOTALL)
 
 
