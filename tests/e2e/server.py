@@ -109,9 +109,9 @@ def zone_at_noon() -> str:
     return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
 
 
-def live_campaign(http: httpx.Client, leads: int, answered: float, **config: Any) -> dict[str, Any]:
+def live_campaign(http: httpx.Client, leads: int, answered: float, start: bool = True, **config: Any) -> dict[str, Any]:
     """An agent, a simulated number and a campaign dialing all day at 5/s, 5 at once, with `leads`
-    leads in a zone where it is noon; started."""
+    leads in a zone where it is noon; started unless `start` is false."""
     agent = http.post("/v1/agents", json={"name": "a", "opening_message": "Hi"}).json()
     outcomes = {"answered": answered, "busy": round(1 - answered, 6)}
     model = {"outcomes": outcomes, "ring_seconds": [1, 3], "talk_seconds": [5, 20]}
@@ -127,5 +127,6 @@ def live_campaign(http: httpx.Client, leads: int, answered: float, **config: Any
     camp: dict[str, Any] = http.post("/v1/campaigns", json=body).json()
     batch = [{"phone_number": f"+1212555{1000 + i:04d}", "timezone": zone_at_noon()} for i in range(leads)]
     assert http.post(f"/v1/campaigns/{camp['id']}/leads", json={"leads": batch}).json()["accepted"] == leads
-    assert http.post(f"/v1/campaigns/{camp['id']}/start").json()["status"] == "active"
+    if start:
+        assert http.post(f"/v1/campaigns/{camp['id']}/start").json()["status"] == "active"
     return camp

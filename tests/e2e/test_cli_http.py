@@ -69,11 +69,17 @@ def cli(*args: str, url: str, key: str) -> subprocess.Popen[str]:
 
 def watch_to_completion(base: str, key: str) -> str:
     """Watch a 12-lead campaign, 2 calls at a time, to its end, with the live display and with --json at
-    once; its id."""
+    once; its id. The watchers connect before the campaign starts: on a loaded machine a CLI's start-up
+    can take longer than the whole campaign."""
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
-        camp = live_campaign(http, 12, answered=1.0, pacing={"max_concurrency": 2, "attempts_per_second": 5})
-    display = cli("campaigns", "watch", camp["id"], url=base, key=key)
-    as_json = cli("campaigns", "watch", camp["id"], "--json", url=base, key=key)
+        pacing = {"max_concurrency": 2, "attempts_per_second": 5}
+        camp = live_campaign(http, 12, answered=1.0, start=False, pacing=pacing)
+        display = cli("campaigns", "watch", camp["id"], url=base, key=key)
+        as_json = cli("campaigns", "watch", camp["id"], "--json", url=base, key=key)
+        assert as_json.stdout is not None
+        first = as_json.stdout.readline()  # the draft's first state: the stream is open
+        assert json.loads(first)["event"] == "campaign", first
+        assert http.post(f"/v1/campaigns/{camp['id']}/start").json()["status"] == "active"
     final, errors = display.communicate(timeout=60)
     assert display.returncode == 0, errors
     assert f"campaign {camp['id']} completed: 12/12 leads done" in final
@@ -83,7 +89,7 @@ def watch_to_completion(base: str, key: str) -> str:
 
     lines, errors = as_json.communicate(timeout=60)
     assert as_json.returncode == 0, errors
-    events = [json.loads(line) for line in lines.splitlines()]  # one JSON object a line
+    events = [json.loads(line) for line in (first + lines).splitlines()]  # one JSON object a line
     states = [e["data"] for e in events if e["event"] == "campaign"]
     assert states[-1]["status"] == "completed" and states[-1]["counts"]["completed"] == 12
     done = [s["counts"]["completed"] for s in states]
