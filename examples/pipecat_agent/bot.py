@@ -170,15 +170,20 @@ async def converse(
 
 
 def result_of(call: Call, context: dict[str, Any]) -> dict[str, Any]:
-    spoken = call.spoken.is_set() and not call.hung_up
+    greeted = call.spoken.is_set() and not call.hung_up
     lines = [f"agent: {context.get('opening_message', '')}", *(f"callee: {text}" for text in call.heard)]
-    heard = "; heard: " + " / ".join(call.heard) if call.heard else "; heard nothing"
+    heard = "heard " + ", ".join(json.dumps(text) for text in call.heard) if call.heard else "heard nothing"
+    if greeted:
+        summary = f"Played the opening message ({call.speech_seconds:.1f} s); {heard}"
+    else:
+        when = "after" if call.spoken.is_set() else "during"
+        summary = f"The callee hung up {when} the opening message ({call.speech_seconds:.1f} s); {heard}"
     return {
-        "disposition": "greeted" if spoken else "callee_hung_up",
-        "summary": f"Played the opening message ({call.speech_seconds:.1f} s){heard}.",
+        "disposition": "greeted" if greeted else "callee_hung_up",
+        "summary": summary,
         "transcript": "\n".join(lines),
         "data": {
-            "speech_seconds": round(call.speech_seconds, 3),
+            "speech_seconds": round(call.speech_seconds, 3),  # of speech the TTS produced
             "audio_frames_received": call.audio_frames_received,
             "utterances": len(call.heard),
         },
@@ -190,16 +195,22 @@ async def take_call(websocket: WebSocket, api: str, listen_seconds: float, scrip
     try:
         start = await twilio_start(websocket)
     except WebSocketDisconnect:
-        start = None
+        say("stream ended before its start")
+        return
     params = (start or {}).get("customParameters") or {}
     call_id, token = params.get("call_id"), params.get("token")
     if start is None or not call_id or not token:
         say("not a dialwave call", has_call_id=bool(call_id), has_token=bool(token))
-        await websocket.close()
+        await websocket.close()  # Twilio goes on past <Connect>: the call ends
         return
     say("stream started", call_id=call_id, stream_sid=start.get("streamSid"))
     async with httpx.AsyncClient(base_url=api, headers={"Authorization": f"Bearer {token}"}, timeout=10) as http:
-        got = await http.get(f"/v1/calls/{call_id}/context")
+        try:
+            got = await http.get(f"/v1/calls/{call_id}/context")
+        except httpx.HTTPError as exc:
+            say("context unreachable", call_id=call_id, error=type(exc).__name__)
+            await websocket.close()
+            return
         if got.status_code != 200:
             code = (got.json().get("error") or {}).get("code") if got.content else None
             say("context refused", call_id=call_id, status=got.status_code, code=code)
@@ -209,7 +220,11 @@ async def take_call(websocket: WebSocket, api: str, listen_seconds: float, scrip
         say("context", call_id=call_id, to=mask(context["to_number"]), returning=context["returning"])
         call = await converse(websocket, start, context, listen_seconds, script)
         result = result_of(call, context)
-        posted = await http.post(f"/v1/calls/{call_id}/result", json=result)
+        try:
+            posted = await http.post(f"/v1/calls/{call_id}/result", json=result)
+        except httpx.HTTPError as exc:  # a real runtime keeps the result and tries again
+            say("result not posted", call_id=call_id, error=type(exc).__name__)
+            return
         say("result posted", call_id=call_id, status=posted.status_code, disposition=result["disposition"])
 
 

@@ -140,7 +140,7 @@ def test_the_pipecat_bot_takes_a_twilio_call_and_posts_its_result(tmp_path: Path
             twilio.status(status)
         # Twilio opens the stream: the callee says something after half a second, then is quiet.
         said = bytes([0xFF]) * (RATE // 2) + tone(1.0)
-        hang_up_after = 1.0 if callee == "hangs_up" else None
+        hang_up_after = 1.5 if callee == "hangs_up" else None
         run = asyncio.run(
             play_stream(
                 stream_url,
@@ -169,11 +169,10 @@ def test_the_pipecat_bot_takes_a_twilio_call_and_posts_its_result(tmp_path: Path
     audio = run.audio()
     result = detail["result"]
     measured = result["data"]
-    assert ulaw_rms(audio[: RATE // 2]) > 500  # speech from the start, not silence
     assert (detail["outcome"], detail["status"]) == ("answered", "ended")
+    full = espeak_seconds(SPOKEN)
     if callee == "listens":
         # All of the opening message: as long as espeak-ng's speech of the rendered text.
-        full = espeak_seconds(SPOKEN)
         assert measured["speech_seconds"] == pytest.approx(full, abs=0.05)
         # The speech, then Pipecat's 2 s of silence at the end of a stream (audio_out_end_silence_secs).
         speech, end = audio[: -2 * RATE], audio[-2 * RATE :]
@@ -181,13 +180,16 @@ def test_the_pipecat_bot_takes_a_twilio_call_and_posts_its_result(tmp_path: Path
         assert ulaw_rms(speech) > 500 and ulaw_rms(end) == 0
         assert run.closed_by_bot  # the bot ended the stream (Twilio then hangs up)
         assert result["disposition"] == "greeted"
+        assert result["summary"] == f'Played the opening message ({full:.1f} s); heard "{HEARD}"'
         assert result["transcript"] == f"agent: {SPOKEN}\ncallee: {HEARD}"  # the callee's audio reached the STT
         assert measured["utterances"] == 1 and {"event": "heard", "text": HEARD} in lines
         assert measured["audio_frames_received"] >= 0.8 * run.media_sent
     else:
-        # The callee hung up a second in, while the bot was still talking: Twilio's `stop`.
+        # The callee hung up 1.5 s in, while the bot was still talking: Twilio's `stop`.
         assert not run.closed_by_bot
+        assert 0 < len(audio) / RATE < full and ulaw_rms(audio) > 500  # a part of the speech
         assert result["disposition"] == "callee_hung_up"
+        assert result["summary"].startswith("The callee hung up during the opening message")
         assert measured["audio_frames_received"] > 0
     assert lines[-1] == {
         "event": "result posted",
