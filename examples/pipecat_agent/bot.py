@@ -75,9 +75,9 @@ def mask(number: str) -> str:
 class Call:
     """What the bot noted during one call."""
 
-    spoken: asyncio.Event = field(default_factory=asyncio.Event)  # the opening message has been played
+    spoken: asyncio.Event = field(default_factory=asyncio.Event)  # the opening message has been sent
     heard: list[str] = field(default_factory=list)
-    speech_seconds: float = 0.0  # of audio the bot sent
+    speech_seconds: float = 0.0  # of speech the TTS produced
     audio_frames_received: int = 0
     hung_up: bool = False  # the callee's side ended the stream first
 
