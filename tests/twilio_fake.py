@@ -121,9 +121,15 @@ async def callback(
 ) -> httpx.Response:
     """POST a status callback to dialwave as Twilio would: form-encoded, X-Twilio-Signature over the
     callback URL Twilio was given and the POST parameters."""
+    body, headers = signed_callback(public_url, call_id, params, token)
+    return await client.post(f"/v1/carriers/twilio/status/{call_id}", data=body, headers=headers)
+
+
+def signed_callback(
+    public_url: str, call_id: str, params: dict[str, str], token: str = TOKEN
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The form and headers of a status callback as Twilio sends it: X-Twilio-Signature over the callback
+    URL Twilio was given and the POST parameters."""
     url = f"{public_url}/v1/carriers/twilio/status/{call_id}"
     body = {"AccountSid": ACCOUNT, "ApiVersion": "2010-04-01", **params}
-    signature = RequestValidator(token).compute_signature(url, body)
-    return await client.post(
-        f"/v1/carriers/twilio/status/{call_id}", data=body, headers={"X-Twilio-Signature": signature}
-    )
+    return body, {"X-Twilio-Signature": RequestValidator(token).compute_signature(url, body)}

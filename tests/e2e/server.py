@@ -39,8 +39,15 @@ def running_server(
 ) -> Iterator[str]:
     """`more`: other Settings (sip_port=...)."""
     settings = Settings(database_url=database_url, time_scale=time_scale, webhook_allow_loopback=allow_loopback, **more)
+    with serving(serve_app(settings, run_engine=engine), ready_path="/healthz") as base:
+        yield base
+
+
+@contextmanager
+def serving(app: Any, ready_path: str | None = None) -> Iterator[str]:
+    """An ASGI app under uvicorn on a free loopback port, in a thread: its base URL once it serves
+    (`ready_path` answering 200, or uvicorn started)."""
     port = free_port()
-    app = serve_app(settings, run_engine=engine)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -49,10 +56,13 @@ def running_server(
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+            if ready_path is None and server.started:
+                break
+            if ready_path is not None and httpx.get(f"{base}{ready_path}", timeout=1).status_code == 200:
                 break
         except httpx.HTTPError:
-            time.sleep(0.05)
+            pass
+        time.sleep(0.05)
     else:
         raise RuntimeError("server did not start")
     try:
