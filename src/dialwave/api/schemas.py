@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from dialwave.domain.campaign_config import AgentOverrides, CampaignConfig, HttpUrlStr, Webhook
+from dialwave.domain.legal import region_problem
 from dialwave.domain.resources import AgentConfig, SimulatedSettings
 from dialwave.domain.webhooks import FILTERS, event_filters, is_secret
 
@@ -127,12 +128,31 @@ class CampaignOut(CampaignConfig):
     updated_at: datetime
 
 
+def checked_region(value: str | None) -> str | None:
+    """An ISO 3166-2 subdivision, upper-cased; a 422 naming the field otherwise."""
+    if value is None:
+        return None
+    region = value.strip().upper()
+    problem = region_problem(region)
+    if problem is not None:
+        raise ValueError(problem)
+    return region
+
+
 class LeadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     phone_number: str = Field(max_length=64, examples=["+14155550123"])
     variables: dict[str, JsonValue] = Field(default_factory=dict, max_length=200, examples=[{"name": "Ada"}])
     timezone: str | None = Field(None, max_length=64, examples=["America/New_York"])
+    region: str | None = Field(
+        None,
+        max_length=8,
+        examples=["US-TX"],
+        description="ISO 3166-2 subdivision where the person is: its calling rules apply, over the area code's"
+        " (and, without a `timezone`, its zones)",
+    )
     agent_overrides: AgentOverrides | None = None
+    _region = field_validator("region")(checked_region)
 
 
 class LeadPatch(BaseModel):
@@ -141,7 +161,9 @@ class LeadPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     variables: dict[str, JsonValue] | None = Field(None, max_length=200, examples=[{"company": "Globex"}])
     timezone: str | None = Field(None, max_length=64, examples=["America/Chicago"])
+    region: str | None = Field(None, max_length=8, examples=["US-IL"])
     agent_overrides: AgentOverrides | None = None
+    _region = field_validator("region")(checked_region)
 
 
 class LeadsBatch(BaseModel):
@@ -219,6 +241,7 @@ class LeadOut(Out):
     phone_number: str
     variables: dict[str, JsonValue]
     timezone: str | None
+    region: str | None = Field(description="ISO 3166-2 subdivision whose calling rules apply (US-TX)")
     agent_overrides: dict[str, JsonValue] | None
     status: Literal["queued", "dialing", "in_call", "retry_pending", "completed", "failed", "skipped", "cancelled"]
     attempts: int

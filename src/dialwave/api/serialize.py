@@ -76,6 +76,7 @@ def lead(row: RowMapping) -> dict[str, Any]:
         "phone_number": row["phone_number"],
         "variables": row["variables"],
         "timezone": row["timezone"],
+        "region": row["region"],
         "agent_overrides": row["agent_overrides"],
         "status": row["status"],
         "attempts": row["attempts"],

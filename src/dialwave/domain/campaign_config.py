@@ -260,6 +260,12 @@ class Compliance(Strict):
         description="a lead is dialed only with a valid consent of this scope (`any`: any scope;"
         " `ai_voice`: an AI voice, FCC 24-17); checked at claim and again at dial time",
     )
+    unknown_location: Literal["all_zones", "campaign_zone"] = Field(
+        "all_zones",
+        description="a number whose location is unknown (toll-free, other non-geographic numbers) and whose"
+        " lead names no `timezone` or `region`: `all_zones` dials it only when legal in every zone of its"
+        " country (for NANP, the zones libphonenumber gives); `campaign_zone` times it in the campaign's zone",
+    )
 
     def consent_scopes(self) -> tuple[str, ...] | None:
         """The scopes a consent must have (None: any); only when consent is required."""

@@ -1,16 +1,18 @@
 """When may a lead be dialed? The campaign's windows (in its zone, or the recipient's with
-`recipient_local_time`), the recipient's legal hours, `start_at` / initial delay and `end_at`, and the
-caps on attempts per number in a rolling 24 h. Pure."""
+`recipient_local_time`), the recipient's legal hours (by weekday, with the holidays its rules close),
+`start_at` / initial delay and `end_at`, the caps on attempts per number in rolling windows, and the
+pause after a refusal. Pure."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from dialwave.domain.campaign_config import CampaignConfig, Schedule
-from dialwave.domain.legal import Recipient, legal_windows, recipient
+from dialwave.domain.legal import Recipient, UnknownLocation, legal_windows, recipient
+from dialwave.domain.rule_book import rule_book
 from dialwave.domain.schedule import WeeklyWindows, is_open, next_common_opening, next_opening
 
 DAY = timedelta(hours=24)
@@ -24,9 +26,12 @@ class CampaignTimes:
     recipient_local_time: bool
     not_before: datetime | None  # start_at, and the initial delay after the start
     end_at: datetime | None
+    unknown: UnknownLocation = "all_zones"  # compliance.unknown_location
 
     @classmethod
-    def of(cls, schedule: Schedule, not_before: datetime | None) -> CampaignTimes:
+    def of(
+        cls, schedule: Schedule, not_before: datetime | None, unknown: UnknownLocation = "all_zones"
+    ) -> CampaignTimes:
         return cls(
             schedule.timezone,
             tuple(sorted(schedule.days_of_week)),
@@ -34,7 +39,11 @@ class CampaignTimes:
             schedule.recipient_local_time,
             not_before,
             schedule.end_at,
+            unknown,
         )
+
+    def recipient(self, number: str, lead_timezone: str | None, region: str | None = None) -> Recipient:
+        return recipient(number, lead_timezone, self.zone, region=region, unknown=self.unknown)
 
 
 @lru_cache(maxsize=4096)
@@ -52,10 +61,12 @@ def not_before(config: CampaignConfig, started_at: datetime | None) -> datetime 
     return max(bounds) + timedelta(seconds=config.pacing.initial_delay_seconds)
 
 
-def earliest(times: CampaignTimes, number: str, lead_timezone: str | None, t: datetime) -> datetime | None:
+def earliest(
+    times: CampaignTimes, number: str, lead_timezone: str | None, t: datetime, region: str | None = None
+) -> datetime | None:
     """The first instant >= t at which this lead may be dialed, or None if none comes within 14 days
     (or before end_at)."""
-    who = recipient(number, lead_timezone, times.zone)
+    who = times.recipient(number, lead_timezone, region)
     start = max(t, times.not_before) if times.not_before else t
     found = next_common_opening(_specs(times, who), start)
     if found is None or (times.end_at is not None and found >= times.end_at):
@@ -63,24 +74,50 @@ def earliest(times: CampaignTimes, number: str, lead_timezone: str | None, t: da
     return found
 
 
-def dial_cap(number: str) -> int | None:
-    """The regional limit on attempts per rolling 24 h for this number, if any."""
-    return recipient(number, None, "UTC").rule.max_attempts_per_24h
+Caps = tuple[tuple[int, timedelta], ...]  # (attempts, rolling window)
 
 
-def cap_for(number: str, org_cap: int | None) -> int | None:
-    """Attempts allowed to this number per rolling 24 h: the stricter of the organization's cap
-    (`number_attempts_per_24h`) and the regional rule; None when neither limits it."""
-    caps = [c for c in (org_cap, dial_cap(number)) if c is not None]
-    return min(caps) if caps else None
+def caps_for(number: str, org_cap: int | None, region: str | None = None) -> Caps:
+    """The limits on attempts to this number: the organization's per rolling 24 h
+    (`number_attempts_per_24h`) and its rules' caps (24 h, 30 days...); () when none limits it."""
+    rule = recipient(number, None, "UTC", region=region).rule
+    caps = tuple((cap.attempts, cap.window) for cap in rule.caps)
+    return ((org_cap, DAY), *caps) if org_cap is not None else caps
 
 
-def capped_until(times: list[datetime], cap: int, when: datetime) -> datetime:
-    """The first instant >= when at which fewer than `cap` attempts lie in the rolling 24 h before it."""
-    window = sorted(t for t in times if t > when - DAY)
-    if len(window) < cap:
+def longest_window(caps: Caps) -> timedelta:
+    return max((window for _, window in caps), default=DAY)
+
+
+def capped_until(times: list[datetime], caps: Caps, when: datetime) -> datetime:
+    """The first instant >= when at which every cap holds: fewer than `attempts` attempts in the
+    rolling window before it."""
+    if not caps:
         return when
-    return window[len(window) - cap] + DAY
+    ordered = sorted(times)
+    for _ in range(len(ordered) * len(caps) + 1):
+        moved = when
+        for cap, window in caps:
+            inside = [t for t in ordered if t > moved - window]
+            if len(inside) >= cap:
+                moved = inside[len(inside) - cap] + window
+        if moved == when:
+            return when
+        when = moved
+    return when
+
+
+def refusal_pause(number: str, region: str | None = None) -> timedelta | None:
+    """How long a refusal keeps this number from being called again, under its rules (France: 60 days)."""
+    return recipient(number, None, "UTC", region=region).rule.refusal_pause
+
+
+def longest_refusal_pause() -> timedelta | None:
+    return rule_book().longest_pause
+
+
+def _local_date(t: datetime, zone: str) -> date:
+    return t.astimezone(ZoneInfo(zone)).date()
 
 
 def _local(t: datetime, zone: str) -> str:
@@ -88,7 +125,9 @@ def _local(t: datetime, zone: str) -> str:
     return f"{local:%a %H:%M} {zone}"
 
 
-def waiting_reason(times: CampaignTimes, number: str, lead_timezone: str | None, now: datetime) -> str | None:
+def waiting_reason(
+    times: CampaignTimes, number: str, lead_timezone: str | None, now: datetime, region: str | None = None
+) -> str | None:
     """Why a lead cannot be dialed at `now`, in a few words, with the next opening in the zone that
     holds it back (None when nothing in the schedule or the law does: a retry interval, a cooldown or a
     per-number cap then)."""
@@ -96,7 +135,7 @@ def waiting_reason(times: CampaignTimes, number: str, lead_timezone: str | None,
         return (
             f"schedule: first dial at {times.not_before.astimezone(UTC):%Y-%m-%d %H:%M} UTC (start_at, initial delay)"
         )
-    who = recipient(number, lead_timezone, times.zone)
+    who = times.recipient(number, lead_timezone, region)
     zones = who.zones if times.recipient_local_time else (times.zone,)
     for zone in zones:
         window = WeeklyWindows.of(zone, times.days, times.ranges)
@@ -108,5 +147,7 @@ def waiting_reason(times: CampaignTimes, number: str, lead_timezone: str | None,
             opening = next_opening(legal, now)
             rule = "" if who.rule.key == "default" else f" ({who.rule.key})"
             when = f"next opening {_local(opening, legal.zone)}" if opening else "closed"
+            if opening is not None and legal.closed_on is not None and legal.closed_on(_local_date(now, legal.zone)):
+                when = f"a holiday there; {when}"
             return f"legal hours{rule}: {when}"
     return None

@@ -1,5 +1,5 @@
 """Rows of a lead import: what makes one valid (a dialable number, the variables its templates need,
-a known time zone) and the import's report (counts and row errors). Pure."""
+a known time zone, an ISO 3166-2 region) and the import's report (counts and row errors). Pure."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dialwave.domain.campaign_config import is_time_zone
+from dialwave.domain.legal import region_problem
 from dialwave.domain.phone import normalize
 from dialwave.errors import InvalidPhoneNumber
 
@@ -75,6 +76,7 @@ class Candidate:
     variables: dict[str, Any]
     timezone: str | None
     agent_overrides: dict[str, Any] | None
+    region: str | None = None
 
 
 def check_row(
@@ -85,6 +87,7 @@ def check_row(
     variables: dict[str, Any],
     timezone: str | None,
     overrides: dict[str, Any] | None,
+    region: str | None = None,
 ) -> Candidate | None:
     """Validate one row; report and drop it when it is wrong."""
     report.rows += 1
@@ -113,7 +116,16 @@ def check_row(
         report.rejected += 1
         report.error(row, f"unknown time zone '{timezone[:64]}'")
         return None
-    return Candidate(row, phone, variables, timezone or None, overrides)
+    if region:
+        if not isinstance(region, str):
+            region = str(region)
+        region = region.strip().upper()
+        problem = region_problem(region)
+        if problem is not None:
+            report.rejected += 1
+            report.error(row, f"region: {problem}")
+            return None
+    return Candidate(row, phone, variables, timezone or None, overrides, region or None)
 
 
 def common_keys(batch: list[Candidate]) -> set[str]:

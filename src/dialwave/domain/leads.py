@@ -19,3 +19,4 @@ class ClaimedLead:
     attempts: int  # attempts made before this one
     retries: dict[str, int]  # retries used, per outcome
     next_attempt_at: datetime | None
+    region: str | None = None  # ISO 3166-2 (US-TX): pins the calling rules over the area code

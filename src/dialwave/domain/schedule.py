@@ -12,7 +12,7 @@ Pure functions; the caller passes `now`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -22,15 +22,26 @@ DAY = timedelta(days=1)
 HORIZON_DAYS = 8  # a weekly pattern repeats within a week; one more day covers ranges across midnight
 
 
+Ranges = tuple[tuple[int, int], ...]
+
+
 @dataclass(frozen=True)
 class WeeklyWindows:
     zone: str
     days: frozenset[int]  # ISO weekdays, 1 = Monday
-    ranges: tuple[tuple[int, int], ...]  # (start, end) in minutes after midnight; end <= start crosses midnight
+    ranges: Ranges  # (start, end) in minutes after midnight; end <= start crosses midnight
+    by_day: tuple[tuple[int, Ranges], ...] = ()  # weekdays with ranges of their own (Texas: Sunday 12:00-21:00)
+    closed_on: Callable[[date], bool] | None = None  # whole days closed (a rule's holidays), by local date
 
     @classmethod
     def of(cls, zone: str, days: Iterable[int], ranges: Iterable[tuple[str, str]]) -> WeeklyWindows:
         return cls(zone, frozenset(days), tuple((minutes(a), minutes(b)) for a, b in ranges))
+
+    def ranges_on(self, weekday: int) -> Ranges:
+        for day, ranges in self.by_day:
+            if day == weekday:
+                return ranges
+        return self.ranges
 
 
 def minutes(hhmm: str) -> int:
@@ -74,11 +85,11 @@ def _to_utc(day: date, minute: int, zone: ZoneInfo, *, is_end: bool) -> datetime
 @lru_cache(maxsize=65536)
 def _intervals_on(windows: WeeklyWindows, day: date) -> tuple[tuple[datetime, datetime], ...]:
     """UTC intervals of the ranges that start on local `day`."""
-    if day.isoweekday() not in windows.days:
+    if day.isoweekday() not in windows.days or (windows.closed_on is not None and windows.closed_on(day)):
         return ()
     zone = _zone(windows.zone)
     out = []
-    for start, end in windows.ranges:
+    for start, end in windows.ranges_on(day.isoweekday()):
         if end <= start:
             end += 1440
         begin = _to_utc(day, start, zone, is_end=False)

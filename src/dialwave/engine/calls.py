@@ -184,6 +184,7 @@ def live_of(r: Reservation, camp: CampaignState | None, token: str | None) -> Li
         lead_id=r.lead.id,
         to_number=r.lead.phone_number,
         lead_timezone=r.lead.timezone,
+        lead_region=r.lead.region,
         attempt=r.attempt,
         caller_id=r.caller.phone_number_id,
         started_at=r.slot,

@@ -1,5 +1,6 @@
 """The claim: inside one write transaction, take a batch of a campaign's due leads, check the guards
-(do-not-call, windows and legal hours, cooldowns, per-number caps, a usable caller id), and record the
+(do-not-call, consent, windows and legal hours, cooldowns, per-number caps, the pause after a refusal, a
+usable caller id), and record the
 intent to dial (a `pending` call keyed by lead + attempt) for those that pass. Leads that fail a time
 guard go back with `next_attempt_at` = when they may be dialed; leads on a do-not-call list are
 skipped. No attempt is counted for either. The dispatcher re-checks the guards again right before
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import lead_states as ls
 from dialwave.domain.caller_ids import choose
-from dialwave.domain.dialable import DAY, cap_for, capped_until, earliest
+from dialwave.domain.dialable import capped_until, caps_for, earliest, longest_window, refusal_pause
 from dialwave.domain.leads import ClaimedLead
 from dialwave.engine.settings import EngineSettings
 from dialwave.engine.state import CampaignState, Reservation
@@ -67,10 +68,13 @@ async def claim(
             if needs_consent
             else {}
         )
-        caps = {n: cap_for(n, number_cap) for n in numbers}
-        capped = [n for n, cap in caps.items() if cap is not None]
-        recent = await call_repo.attempts_since(conn, camp.org_id, capped, now - DAY) if capped else {}
-        waits = await _cooldowns(conn, camp, numbers, now)
+        caps = {r.phone_number: caps_for(r.phone_number, number_cap, r.region) for r in rows}
+        capped = [n for n, cap in caps.items() if cap]
+        recent = {}
+        if capped:
+            since = now - max(longest_window(caps[n]) for n in capped)
+            recent = await call_repo.attempts_since(conn, camp.org_id, capped, since)
+        waits = await _cooldowns(conn, camp, rows, now)
         ids = new_ids("call", len(rows))
         fresh: list[Reservation] = []
         for row, call_id in zip(rows, ids, strict=True):
@@ -83,10 +87,12 @@ async def claim(
                 why = f"no valid consent ({compliance.require_consent})"
                 _leave(left, row, ls.SKIPPED, None, why, now, out.deltas)
                 continue
-            when = earliest(camp.times, number, row.timezone, max(now, waits.get(number, now)))
+            when = earliest(camp.times, number, row.timezone, max(now, waits.get(number, now)), row.region)
             cap = caps[number]
-            if when is not None and cap is not None:
-                when = capped_until(recent.get(number, []) + in_batch.get(number, []), cap, when)
+            if when is not None and cap:
+                capped_at = capped_until(recent.get(number, []) + in_batch.get(number, []), cap, when)
+                if capped_at != when:
+                    when = earliest(camp.times, number, row.timezone, capped_at, row.region)
             if when is None:
                 _leave(left, row, ls.SKIPPED, None, "no dialable time in its zone within 14 days", now, out.deltas)
                 continue
@@ -114,10 +120,18 @@ async def claim(
 
 
 async def _cooldowns(
-    conn: AsyncConnection, camp: CampaignState, numbers: list[str], now: datetime
+    conn: AsyncConnection, camp: CampaignState, rows: list[ClaimedLead], now: datetime
 ) -> dict[str, datetime]:
-    """Numbers answered or completed recently in any campaign of the organization: when they may be dialed."""
+    """Numbers answered or completed recently in any campaign of the organization, or that refused
+    within their rules' pause (France: 60 days): when they may be dialed."""
     waits: dict[str, datetime] = {}
+    numbers = [r.phone_number for r in rows]
+    pauses = {r.phone_number: p for r in rows if (p := refusal_pause(r.phone_number, r.region)) is not None}
+    if pauses:
+        since = now - max(pauses.values())
+        for number, at in (await call_repo.last_refused(conn, camp.org_id, list(pauses), since)).items():
+            if at + pauses[number] > now:
+                waits[number] = at + pauses[number]
     cool = camp.config.cooldowns
     if cool.after_success_hours:
         hours = timedelta(hours=cool.after_success_hours)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.engine import RowMapping
 
 from dialwave.domain import call_tokens
-from dialwave.domain.dialable import DAY, cap_for, capped_until, earliest
+from dialwave.domain.dialable import capped_until, caps_for, earliest, refusal_pause
 from dialwave.domain.handoff import handoff
 from dialwave.domain.resources import twilio_credentials
 from dialwave.engine.state import CampaignState, Reservation
@@ -17,18 +17,19 @@ from dialwave.telephony.base import DialRequest
 
 class Memory:
     """What this engine saw since its claims read the database: attempts started, answers and
-    completions per (organization, number), and numbers an outcome put on the DNC list. Lets the
-    dial-time guards include them."""
+    completions per (organization, number), refusals under a rule that pauses after one, and numbers an
+    outcome put on the DNC list. Lets the dial-time guards include them."""
 
     def __init__(self) -> None:
         self.starts: dict[tuple[str, str], list[datetime]] = {}  # only numbers under a per-number cap
+        self.refused: dict[tuple[str, str], datetime] = {}  # only numbers whose rules pause after a refusal
         self.answered: dict[tuple[str, str], datetime] = {}  # only organizations using cooldowns
         self.completed: dict[tuple[str, str], datetime] = {}
         self.cooldown_orgs: set[str] = set()
         self.blocked: set[tuple[str, str]] = set()  # put on the DNC list by an outcome (opt-out, auto-add)
 
-    def started(self, key: tuple[str, str], at: datetime) -> None:
-        kept = [t for t in self.starts.get(key, []) if t > at - DAY]
+    def started(self, key: tuple[str, str], at: datetime, window: timedelta) -> None:
+        kept = [t for t in self.starts.get(key, []) if t > at - window]
         kept.append(at)
         self.starts[key] = kept
 
@@ -43,12 +44,18 @@ def recheck(camp: CampaignState, r: Reservation, memory: Memory, number_cap: int
         at = max(at, memory.answered[key] + timedelta(hours=cool.after_success_hours))
     if cool.after_completion_hours and key in memory.completed:
         at = max(at, memory.completed[key] + timedelta(hours=cool.after_completion_hours))
-    when = earliest(camp.times, number, r.lead.timezone, at)
-    cap = cap_for(number, number_cap)
-    if when is not None and cap is not None:
+    if key in memory.refused:
+        pause = refusal_pause(number, r.lead.region)
+        if pause is not None:
+            at = max(at, memory.refused[key] + pause)
+    when = earliest(camp.times, number, r.lead.timezone, at, r.lead.region)
+    caps = caps_for(number, number_cap, r.lead.region)
+    if when is not None and caps:
         since = r.claimed_at or r.slot
         later = [t for t in memory.starts.get(key, []) if t >= since]
-        when = capped_until(r.recent + later, cap, when)
+        when = capped_until(r.recent + later, caps, when)
+        if when != r.slot:  # a cap or a pause moved it: dialable again only within legal hours
+            when = earliest(camp.times, number, r.lead.timezone, when, r.lead.region)
     return when
 
 

@@ -19,7 +19,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import lead_states as ls
-from dialwave.domain.dialable import cap_for
+from dialwave.domain.dialable import caps_for, longest_window
 from dialwave.domain.outcomes import PROVIDER_ERROR
 from dialwave.domain.phone import mask
 from dialwave.engine import lifecycle
@@ -220,8 +220,9 @@ class Engine:
         live = live_of(r, camp, request.call_token)
         self.calls.dialing(live)
         self.stats["dialed"] += 1
-        if cap_for(live.to_number, self.settings.number_attempts_per_24h) is not None:
-            self.memory.started((r.org_id, live.to_number), r.slot)
+        caps = caps_for(live.to_number, self.settings.number_attempts_per_24h, r.lead.region)
+        if caps:
+            self.memory.started((r.org_id, live.to_number), r.slot, longest_window(caps))
         provider = camp.provider(r.caller.phone_number_id)
         carrier = self.carriers.get(provider)
         if carrier is None:

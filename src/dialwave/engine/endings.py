@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from dialwave.domain import lead_states as ls
-from dialwave.domain.dialable import earliest
+from dialwave.domain.dialable import earliest, refusal_pause
 from dialwave.domain.outcomes import Classified
 from dialwave.domain.retry import Decision, callback, decide, final_status
 from dialwave.engine.dial import Memory
@@ -48,7 +48,8 @@ def record_end(
     assert ls.can_move(live.lead_status, decision.status), (live.lead_status, decision.status)
     next_at = None
     if decision.status == ls.RETRY_PENDING and decision.retry_at is not None and camp is not None:
-        next_at = earliest(camp.times, live.to_number, live.lead_timezone, decision.retry_at) or decision.retry_at
+        retry_at = decision.retry_at
+        next_at = earliest(camp.times, live.to_number, live.lead_timezone, retry_at, live.lead_region) or retry_at
         if camp.due_known:
             camp.next_due = next_at if camp.next_due is None else min(camp.next_due, next_at)
     talk = round(max((at - live.answered_at).total_seconds(), 0.0), 3) if live.answered_at else 0.0
@@ -69,6 +70,8 @@ def record_end(
     )
     final = decision.status in ls.FINAL
     key = (live.org_id, live.to_number)
+    if event.conversion is False and refusal_pause(live.to_number, live.lead_region) is not None:
+        memory.refused[key] = at  # a refusal: the number's rules pause it (France: 60 days)
     if live.org_id in memory.cooldown_orgs:
         if live.answered_at is not None:
             memory.answered[key] = live.answered_at

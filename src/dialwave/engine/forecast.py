@@ -216,7 +216,14 @@ async def _set_up(db: Database, snap: dict[str, Any], now: datetime) -> str:
     leads = snap["leads"]
     batch = LeadBatch(
         [
-            NewLead(f"lead_f{i}", lead["phone_number"], lead["variables"], lead["timezone"], lead["agent_overrides"])
+            NewLead(
+                f"lead_f{i}",
+                lead["phone_number"],
+                lead["variables"],
+                lead["timezone"],
+                lead["agent_overrides"],
+                lead.get("region"),
+            )
             for i, lead in enumerate(leads)
         ]
     )

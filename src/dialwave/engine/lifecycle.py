@@ -126,7 +126,9 @@ async def _state(
         version=row["version"],
         status=row["status"],
         config=config,
-        times=CampaignTimes.of(config.schedule, not_before(config, row["started_at"])),
+        times=CampaignTimes.of(
+            config.schedule, not_before(config, row["started_at"]), config.compliance.unknown_location
+        ),
         agent=agent,
         agent_version=agent_version,
         callers=callers,

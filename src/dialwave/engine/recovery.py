@@ -60,6 +60,7 @@ async def recover(
             lead_id=call["lead_id"],
             to_number=call["to_number"],
             lead_timezone=lead.timezone if lead else None,
+            lead_region=lead.region if lead else None,
             attempt=call["attempt"],
             caller_id=call["caller_id"] or "",
             started_at=call["started_at"] or now,

@@ -97,7 +97,7 @@ class Reservation:
     caller: Caller
     prior_status: str
     claimed_at: datetime | None = None
-    recent: list[datetime] = field(default_factory=list)  # attempts to this number in the 24 h before the claim
+    recent: list[datetime] = field(default_factory=list)  # attempts to this number in the cap windows before the claim
     hook: asyncio.Task[Verdict] | None = None  # the pre-dial hook's answer, asked when the slot was given
     consent_id: str | None = None  # the consent that allows the dial, when the campaign requires one
     consent_expires: datetime | None = None  # ...and when it expires (None: never)
@@ -128,6 +128,7 @@ class Live:
     conversion: bool | None = None  # reported by the agent runtime's result before the hang-up
     callback_at: datetime | None = None  # ... and a callback the person asked for
     call_token: str | None = None  # handed to the carrier (and pushed with the context) for the runtime
+    lead_region: str | None = None  # the lead's ISO 3166-2 region: its calling rules
 
     @property
     def lead_status(self) -> str:

@@ -250,8 +250,10 @@ async def reopen(
         decision = decide(config.retry, NO_CONVERSION, call["attempt"], retries, now)
     if decision is None or decision.status != ls.RETRY_PENDING or decision.retry_at is None:
         return False
-    times = CampaignTimes.of(config.schedule, None)
-    due = earliest(times, lead["phone_number"], lead["timezone"], decision.retry_at) or decision.retry_at
+    times = CampaignTimes.of(config.schedule, None, config.compliance.unknown_location)
+    due = (
+        earliest(times, lead["phone_number"], lead["timezone"], decision.retry_at, lead["region"]) or decision.retry_at
+    )
     change = {
         "status": ls.RETRY_PENDING,
         "retries": decision.retries,

@@ -392,6 +392,6 @@ async def _waiting(conn: AsyncConnection, row: RowMapping, now: datetime) -> Wai
         return Waiting(due, None)
     if lead["earliest_at"] is not None and lead["earliest_at"] > now:
         return Waiting(due, f"retry after {lead['last_outcome'] or 'the last attempt'}: not before {due:%H:%M} UTC")
-    times = CampaignTimes.of(config.schedule, not_before(config, row["started_at"]))
-    why = waiting_reason(times, lead["phone_number"], lead["timezone"], now)
+    times = CampaignTimes.of(config.schedule, not_before(config, row["started_at"]), config.compliance.unknown_location)
+    why = waiting_reason(times, lead["phone_number"], lead["timezone"], now, lead["region"])
     return Waiting(due, why or lead["reason"] or "waiting for a dialable time")

@@ -36,6 +36,7 @@ from dialwave.webhooks.events import emit
 
 PHONE_COLUMNS = ("phone_number", "phone", "number", "phonenumber", "phone number", "mobile", "msisdn", "to")
 TIMEZONE_COLUMNS = ("timezone", "time_zone", "tz")
+REGION_COLUMNS = ("region", "subdivision")
 BULK_LOAD_ROWS = 10_000
 MAX_COLUMNS = 200  # a lead has at most this many variables (as a JSON lead does)
 PARSE_SLICE = 250  # rows parsed between two turns of the event loop (about 2.5 ms)...
@@ -92,7 +93,7 @@ class LeadWriter:
         batch = self._dedupe_in_file(batch)
         ids = new_ids("lead", len(batch))
         rows = [
-            NewLead(lead_id, c.phone, c.variables, c.timezone, c.agent_overrides)
+            NewLead(lead_id, c.phone, c.variables, c.timezone, c.agent_overrides, c.region)
             for lead_id, c in zip(ids, batch, strict=True)
         ]
         leads = LeadBatch(rows)
@@ -220,7 +221,7 @@ async def add_leads(
         for i, lead in enumerate(leads, start=1):
             overrides = lead.get("agent_overrides")
             phone, variables = lead.get("phone_number"), lead.get("variables") or {}
-            cand = check_row(ctx, report, i, phone, variables, lead.get("timezone"), overrides)
+            cand = check_row(ctx, report, i, phone, variables, lead.get("timezone"), overrides, lead.get("region"))
             if cand:
                 batch.append(cand)
             cells += max(4, 1 + len(variables))
@@ -271,7 +272,9 @@ class CsvRows:
             )
         self.phone_idx = phone_idx
         self.tz_idx = next((lowered.index(c) for c in TIMEZONE_COLUMNS if c in lowered), None)
-        self.var_cols = [(i, n) for i, n in enumerate(names) if i not in (phone_idx, self.tz_idx) and n]
+        self.region_idx = next((lowered.index(c) for c in REGION_COLUMNS if c in lowered), None)
+        fixed = (phone_idx, self.tz_idx, self.region_idx)
+        self.var_cols = [(i, n) for i, n in enumerate(names) if i not in fixed and n]
         self.reader = csv.reader(text, delimiter=delimiter)
         self.text = text
         self.ctx, self.report, self.max_rows = ctx, report, max_rows
@@ -279,9 +282,9 @@ class CsvRows:
         self.columns = len(header)
         self.slice_rows = rows_per_slice(self.columns)
 
-    def _read(self, size: int) -> list[tuple[int, str | None, dict[str, str], str | None]]:
+    def _read(self, size: int) -> list[tuple[int, str | None, dict[str, str], str | None, str | None]]:
         records = []
-        phone_idx, tz_idx, var_cols = self.phone_idx, self.tz_idx, self.var_cols
+        phone_idx, tz_idx, region_idx, var_cols = self.phone_idx, self.tz_idx, self.region_idx, self.var_cols
         reader = self.reader
         line = reader.line_num
         try:
@@ -298,7 +301,8 @@ class CsvRows:
                 width = len(record)
                 variables = {name: record[i] for i, name in var_cols if i < width and record[i] != ""}
                 tz = record[tz_idx].strip() if tz_idx is not None and tz_idx < width else None
-                records.append((self.row, record[phone_idx] if phone_idx < width else None, variables, tz))
+                region = record[region_idx].strip() if region_idx is not None and region_idx < width else None
+                records.append((self.row, record[phone_idx] if phone_idx < width else None, variables, tz, region))
                 if len(records) >= size:
                     break
         except UnicodeDecodeError as exc:
@@ -321,8 +325,8 @@ class CsvRows:
             return None
         out: list[Candidate] = []
         ctx, report = self.ctx, self.report
-        for row, phone, variables, tz in records:
-            cand = check_row(ctx, report, row, phone, variables, tz, None)
+        for row, phone, variables, tz, region in records:
+            cand = check_row(ctx, report, row, phone, variables, tz, None, region)
             if cand:
                 out.append(cand)
         return out

@@ -64,7 +64,7 @@ async def delete_lead(db: Database, org_id: str, campaign_id: str, lead_id: str)
         await campaign_repo.add_counts(conn, campaign_id, total=-1, **{status: -1})
 
 
-EDITABLE = ("variables", "timezone", "agent_overrides")
+EDITABLE = ("variables", "timezone", "region", "agent_overrides")
 
 
 async def update_lead(
@@ -89,14 +89,18 @@ async def update_lead(
         if new.get("agent_overrides") is not None:
             overrides = validate(AgentOverrides, new["agent_overrides"])
             new["agent_overrides"] = overrides.model_dump(mode="json", exclude_none=True)
-        checked = check_row(ctx, report, 1, lead["phone_number"], new["variables"], new.get("timezone"), None)
+        checked = check_row(
+            ctx, report, 1, lead["phone_number"], new["variables"], new.get("timezone"), None, new.get("region")
+        )
         if checked is None:
             problem = report.errors[0].split(": ", 1)[1]
-            where = "timezone" if "time zone" in problem else "variables"
+            where = "timezone" if "time zone" in problem else "region" if problem.startswith("region") else "variables"
+            problem = problem.removeprefix("region: ")
             raise ValidationFailed(f"{where}: {problem}", fields={where: problem})
+        new["region"] = checked.region
         values = {**{k: new.get(k) for k in EDITABLE}, "updated_at": now}
         await repo.update_lead(conn, lead_id, values)
-        if new.get("timezone") != old["timezone"]:
+        if new.get("timezone") != old["timezone"] or new.get("region") != old["region"]:
             await repo.replan_lead(conn, lead_id, now)
         campaign = await campaign_repo.get_campaign(conn, org_id, campaign_id)
         common = campaign["lead_common_keys"] if campaign is not None else None

@@ -124,6 +124,7 @@ leads = sa.Table(
     sa.Column("timezone", sa.String(64)),
     sa.Column("agent_overrides", JSONType),
     sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("region", sa.String(8)),  # ISO 3166-2 (US-TX): pins the calling rules over the area code
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_outcome", sa.String(32)),
     sa.Column("next_attempt_at", UTCDateTime()),  # when it is due: earliest_at moved into windows and legal hours

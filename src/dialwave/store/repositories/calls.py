@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -82,6 +82,23 @@ async def last_answered(
         calls.c.organization_id == org_id,
         calls.c.started_at >= since,
         calls.c.outcome.in_(("answered", "short_duration", "opted_out")),
+    )
+
+
+async def last_refused(
+    conn: AsyncConnection, org_id: str, numbers: Sequence[str], since: datetime
+) -> dict[str, datetime]:
+    """When each number last refused (an answered call whose result says conversion false: see
+    docs/compliance.md), in any campaign of the organization, if it ended since `since`."""
+    return await latest_per_number(
+        conn,
+        calls.c.to_number,
+        calls.c.ended_at,
+        numbers,
+        calls.c.organization_id == org_id,
+        calls.c.started_at >= since - timedelta(days=1),  # the index's column; no call lasts a day
+        calls.c.ended_at >= since,
+        calls.c.conversion.is_(False),
     )
 
 

@@ -26,6 +26,7 @@ class NewLead(NamedTuple):
     variables: dict[str, Any]
     timezone: str | None
     agent_overrides: dict[str, Any] | None
+    region: str | None = None  # ISO 3166-2 (US-TX)
 
 
 class LeadBatch:
@@ -62,10 +63,11 @@ class LeadBatch:
 # the insert (and the other way round); this way the insert runs without the GIL while parsing goes on.
 _SQLITE_INSERT = (
     "INSERT INTO leads (id, organization_id, campaign_id, phone_number, variables, timezone, agent_overrides,"
-    " status, attempts, next_attempt_at, created_at, updated_at)"
+    " region, status, attempts, next_attempt_at, created_at, updated_at)"
     " SELECT json_extract(value, '$[0]'), :org, :campaign, json_extract(value, '$[1]'),"
     " json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'),"
-    " 'queued', 0, :now, :now, :now FROM json_each(:batch) WHERE true"  # WHERE: ON CONFLICT is not a join
+    # WHERE true: ON CONFLICT is not a join
+    " json_extract(value, '$[5]'), 'queued', 0, :now, :now, :now FROM json_each(:batch) WHERE true"
     " ON CONFLICT DO NOTHING"
 )
 
@@ -74,8 +76,8 @@ _SQLITE_INSERT = (
 # executemany with RETURNING ran 16k to 19k rows/s).
 _POSTGRES_INSERT = sa.text(
     "INSERT INTO leads (id, organization_id, campaign_id, phone_number, variables, timezone, agent_overrides,"
-    " status, attempts, next_attempt_at, created_at, updated_at)"
-    " SELECT r->>0, :org, :campaign, r->>1, r->2, r->>3, r->4, 'queued', 0, :now, :now, :now"
+    " region, status, attempts, next_attempt_at, created_at, updated_at)"
+    " SELECT r->>0, :org, :campaign, r->>1, r->2, r->>3, r->4, r->>5, 'queued', 0, :now, :now, :now"
     " FROM jsonb_array_elements(CAST(:batch AS jsonb)) AS r ON CONFLICT DO NOTHING"
 ).bindparams(sa.bindparam("now", type_=sa.DateTime(timezone=True)))
 
@@ -142,6 +144,7 @@ _LEAD_CLAIM_COLUMNS = (
     leads.c.phone_number,
     leads.c.variables,
     leads.c.timezone,
+    leads.c.region,
     leads.c.agent_overrides,
     leads.c.status,
     leads.c.attempts,
@@ -161,6 +164,7 @@ def _claimed(row: RowMapping) -> ClaimedLead:
         row["attempts"],
         dict(row["retries"] or {}),
         row["next_attempt_at"],
+        row["region"],
     )
 
 
