@@ -67,6 +67,12 @@ async def drop_database(url: str) -> None:
         await conn.close()
 
 
+def new_york(i: int) -> str:
+    """The i-th of up to 8,000,000 valid New York numbers (exchanges 200-999): a number that is not
+    valid (an exchange 000-199) has no known place, and is timed in every zone of NANP."""
+    return f"+1212{200 + i // 10_000}{i % 10_000:04d}"
+
+
 EVENTS = False  # --events: the organization has a webhook endpoint, so the engine writes events
 
 
@@ -106,7 +112,7 @@ async def seed(
     for offset in range(0, leads, batch):
         count = min(batch, leads - offset)
         ids = new_ids("lead", count)
-        rows = [NewLead(ids[i], f"+1212{offset + i:07d}", {}, None, None) for i in range(count)]
+        rows = [NewLead(ids[i], new_york(offset + i), {}, None, None) for i in range(count)]
         async with db.write() as conn:
             await insert_leads(conn, org, cid, at, LeadBatch(rows))
             await campaign_repo.add_counts(conn, cid, total=count, queued=count)

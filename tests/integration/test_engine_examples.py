@@ -129,6 +129,7 @@ async def test_toll_free_number_uses_the_campaign_zone(db_url: str, db: Database
         cid = await rig.campaign(
             ["+18005550199"],
             schedule={"timezone": "America/Los_Angeles", "windows": [{"start": "00:00", "end": "24:00"}]},
+            compliance={"unknown_location": "campaign_zone"},  # by default: every NANP zone (test_calling_rules.py)
         )
         await rig.until_idle()
         (call,) = await rig.calls(cid)

@@ -1,7 +1,9 @@
 """The engine's guarantees as properties (numbered as in docs/engine.md): 1 concurrency caps, 2 pace,
 3 windows with start_at / end_at, 4 legal hours in every zone of the recipient, 5 do-not-call, 6 each
 attempt dialed once, 7 retries exactly as configured, 8 nothing starts while paused, 10 completion and
-counters. Random campaigns (windows, zones, DST dates, outcome
+counters, 11 no dial breaks a rule of the calling-rules data table (hours by weekday, holidays, rolling
+caps, the pause after a refusal, unknown locations in every zone), read on its own by tests/rules_check.py.
+Random campaigns (windows, zones, DST dates, holidays, regions, outcome
 mixes, retry policies, pauses, edits and DNC additions mid-run) are driven through the real engine on
 a virtual clock with the simulated carrier, then every guarantee is checked on what was recorded.
 Runs on SQLite and PostgreSQL. DIALWAVE_PROPERTY_EXAMPLES sets the examples per backend (default 25)."""
@@ -27,6 +29,7 @@ from dialwave.domain.schedule import WeeklyWindows, is_open
 from dialwave.errors import InvalidPhoneNumber
 from dialwave.store.db import Database
 from tests.rig import Rig, config_of, make_rig, model
+from tests.rules_check import cap_violation, hours_violation, pause_violation, zones_to_check
 
 EXAMPLES = int(os.environ.get("DIALWAVE_PROPERTY_EXAMPLES", "25"))
 DATES = [
@@ -36,17 +39,24 @@ DATES = [
     datetime(2026, 10, 31, tzinfo=UTC),  # US fall back weekend
     datetime(2026, 6, 15, tzinfo=UTC),
     datetime(2026, 3, 2, tzinfo=UTC),
+    datetime(2026, 2, 14, tzinfo=UTC),  # Washington's Birthday and Mardi Gras (Louisiana, Rhode Island)
+    datetime(2026, 7, 11, tzinfo=UTC),  # Bastille Day (France), a Sunday in between (Texas, Louisiana)
 ]
 ZONES = ["America/New_York", "Europe/Paris", "Asia/Kolkata", "UTC", "America/Los_Angeles", "Australia/Sydney"]
 NUMBER_POOL = [
     "+1212555{:04d}",  # New York
     "+1850555{:04d}",  # Florida panhandle: two zones, 3 per 24 h
     "+1213555{:04d}",  # Los Angeles
-    "+1800555{:04d}",  # toll-free: the campaign's zone
+    "+1800555{:04d}",  # toll-free: every NANP zone, or the campaign's zone
+    "+1512555{:04d}",  # Texas: Sunday from noon
+    "+1504555{:04d}",  # Louisiana: no Sundays, no state holidays
+    "+1401555{:04d}",  # Rhode Island: weekday and Saturday hours, no holidays
+    "+3361234{:04d}",  # France: weekdays, holidays, 4 per 30 days, 60 days after a refusal
     "+44207123{:04d}",  # London
     "+91987654{:04d}",  # India
     "+8131234{:04d}",  # Tokyo
 ]
+REGIONS = ["US-TX", "US-LA", "US-FL", "US-RI", "US-NY"]
 RETRYABLE = ["busy", "no_answer", "voicemail", "failed", "provider_error", "short_duration", "no_conversion"]
 
 
@@ -114,6 +124,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "start": start,
         "numbers": numbers,
         "lead_zones": {n: draw(st.sampled_from(ZONES)) for n in numbers if draw(st.integers(0, 4)) == 0},
+        "lead_regions": {n: draw(st.sampled_from(REGIONS)) for n in numbers if draw(st.integers(0, 4)) == 0},
         "config": {
             "schedule": {
                 "timezone": draw(st.sampled_from(ZONES)),
@@ -131,6 +142,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 "attempts_per_second": draw(st.sampled_from([0.2, 0.5, 1.0, 3.0])),
             },
             "retry": draw(retry_rules()),
+            "compliance": {"unknown_location": draw(st.sampled_from(["all_zones", "campaign_zone"]))},
         },
         "carrier": {
             "seed": draw(st.integers(0, 1000)),
@@ -167,7 +179,9 @@ class History:
 
 
 async def drive(rig: Rig, sc: dict[str, Any]) -> tuple[str, History]:
-    extra = {n: {"timezone": z} for n, z in sc["lead_zones"].items()}
+    extra: dict[str, dict[str, str]] = {n: {"timezone": z} for n, z in sc["lead_zones"].items()}
+    for n, region in sc["lead_regions"].items():
+        extra.setdefault(n, {})["region"] = region
     cid = await rig.campaign(sc["numbers"], lead_extra=extra, **sc["config"])
     history = History(started_at=rig.clock.now())
     history.configs.append((rig.clock.now(), config_of(await rig.get(cid))))
@@ -199,9 +213,9 @@ async def drive(rig: Rig, sc: dict[str, Any]) -> tuple[str, History]:
     return cid, history
 
 
-def in_windows(config: CampaignConfig, number: str, lead_zone: str | None, at: datetime) -> bool:
+def in_windows(config: CampaignConfig, number: str, lead_zone: str | None, region: str | None, at: datetime) -> bool:
     sched = config.schedule
-    who = recipient(number, lead_zone, sched.timezone)
+    who = recipient(number, lead_zone, sched.timezone, region=region, unknown=config.compliance.unknown_location)
     zones = who.zones if sched.recipient_local_time else (sched.timezone,)
     ranges = [(w.start, w.end) for w in sched.windows]
     return all(is_open(WeeklyWindows.of(zone, sched.days_of_week, ranges), at) for zone in zones)
@@ -232,13 +246,16 @@ def check_guarantees(
             j += 1
         assert i - j + 1 <= rate * 10 + 1, f"{i - j + 1} starts in 10 s at {t}"
     zones_of = {lead["phone_number"]: lead["timezone"] for lead in leads}
+    regions = {lead["phone_number"]: lead["region"] for lead in leads}
+    unknown = history.configs[0][1].compliance.unknown_location
     for c in started:
         at, number = c["started_at"], c["to_number"]
         in_force = history.configs_at(at)
         sched = in_force[0].schedule
-        who = recipient(number, zones_of.get(number), sched.timezone)
+        region = regions.get(number)
+        who = recipient(number, zones_of.get(number), sched.timezone, region=region, unknown=unknown)
         # 3. windows, start and end (under the config in force, or at an edit's instant the new one)
-        assert any(in_windows(config, number, zones_of.get(number), at) for config in in_force), (
+        assert any(in_windows(config, number, zones_of.get(number), region, at) for config in in_force), (
             f"{number} dialed at {at} outside the windows"
         )
         assert sched.end_at is None or at < sched.end_at
@@ -246,6 +263,12 @@ def check_guarantees(
         # 4. legal hours in every zone of the recipient
         for spec in legal_windows(who):
             assert is_open(spec, at), f"{number} dialed at {at} outside legal hours in {spec.zone}"
+        # 11. the data table's hours by weekday and holidays, in every zone (all of the country's when
+        # the number says nothing of its place)
+        zones = zones_to_check(number, zones_of.get(number), region, sched.timezone, unknown)
+        assert set(zones) == set(who.zones), (number, zones, who.zones)
+        violation = hours_violation(number, region, zones, at)
+        assert violation is None, violation
         # 5. do-not-call
         if number in history.dnc:
             assert at < history.dnc[number], f"{number} dialed at {at}, on the DNC list since {history.dnc[number]}"
@@ -259,6 +282,12 @@ def check_guarantees(
     for lead in leads:
         attempts = sorted(c["attempt"] for c in by_lead.get(lead["id"], []))
         assert attempts == list(range(1, lead["attempts"] + 1)), (lead["phone_number"], attempts, lead["attempts"])
+    # 11. the data table's rolling caps and the pause after a refusal, per number
+    for number in {c["to_number"] for c in calls}:
+        to_number = [c for c in started if c["to_number"] == number]
+        violation = cap_violation(number, regions.get(number), [c["started_at"] for c in to_number])
+        violation = violation or pause_violation(number, regions.get(number), to_number)
+        assert violation is None, violation
     # 7. retries exactly as configured
     retry = history.configs[0][1].retry
     for lead in leads:
