@@ -3,7 +3,8 @@
 python bench/dispatch.py [--backends sqlite,postgresql] [--sizes 10000,1000000] [--decisions 20000]
 
 1. Dial decisions per second (wall clock) with N leads queued: no window limits (all day, every day;
-   the callees are in New York and the run starts at 10:00 there), pace 500/s (the maximum),
+   the callees are in New York and the run starts at 10:00 there; `--callees toll-free`: toll-free
+   numbers, timed in the 42 zones of NANP, from 17:00 New York time), pace 500/s (the maximum),
    concurrency 1000, every call answered and ended at once. The figure at 1,000,000 queued leads should
    be within 1.5x of the one at 10,000 (the cost of a decision must not grow with the queue).
 2. Pace accuracy: 50 attempts/s configured, attempts started in 60 virtual seconds (3,000 expected).
@@ -67,10 +68,14 @@ async def drop_database(url: str) -> None:
         await conn.close()
 
 
+CALLEES = "+1212"  # --callees toll-free: "+1888", numbers timed in the 42 zones of NANP
+
+
 def new_york(i: int) -> str:
-    """The i-th of up to 8,000,000 valid New York numbers (exchanges 200-999): a number that is not
-    valid (an exchange 000-199) has no known place, and is timed in every zone of NANP."""
-    return f"+1212{200 + i // 10_000}{i % 10_000:04d}"
+    """The i-th of up to 8,000,000 valid New York numbers (exchanges 200-999; or toll-free ones with
+    --callees toll-free): a number that is not valid (an exchange 000-199) has no known place, and is
+    timed in every zone of NANP."""
+    return f"{CALLEES}{200 + i // 10_000}{i % 10_000:04d}"
 
 
 EVENTS = False  # --events: the organization has a webhook endpoint, so the engine writes events
@@ -82,10 +87,11 @@ async def seed(
     pace: float,
     concurrency: int,
     schedule: dict[str, Any] | None = None,
-    at: datetime = START,
+    at: datetime | None = None,
 ) -> tuple[str, str]:
     """An active campaign with `leads` queued leads (inserted directly: setup, not measured), begun at
     `at` (default START); returns (organization id, campaign id)."""
+    at = at or START
     key = await create_key(db, "bench", ["read", "write"], at)
     org = key.organization_id
     if EVENTS:  # never delivered here (no worker runs): this measures writing them
@@ -184,11 +190,19 @@ async def main() -> None:
     parser.add_argument("--sizes", default="10000,1000000")
     parser.add_argument("--decisions", type=int, default=20_000)
     parser.add_argument("--events", action="store_true", help="with a webhook endpoint: events are written")
+    parser.add_argument(
+        "--callees", choices=("new-york", "toll-free"), default="new-york", help="toll-free: timed in 42 zones"
+    )
     args = parser.parse_args()
-    global EVENTS
+    global EVENTS, CALLEES, START
     EVENTS = args.events
+    if args.callees == "toll-free":  # Monday 17:00 in New York: 08:00 in Guam, legal in every NANP zone
+        CALLEES, START = "+1888", datetime(2026, 3, 2, 22, 0, tzinfo=UTC)
     machine = platform.processor() or platform.machine()
-    print(f"machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}; events: {EVENTS}")
+    print(
+        f"machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}; events: {EVENTS};"
+        f" callees: {args.callees}"
+    )
     for backend in args.backends.split(","):
         figures = {}
         for size in (int(s) for s in args.sizes.split(",")):

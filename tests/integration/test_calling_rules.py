@@ -95,7 +95,10 @@ async def test_a_refusal_pauses_a_french_number_for_60_days(db_url: str, db: Dat
     start = at_local("Europe/Paris", 2026, 3, 2, 10, 0)
     answered_no = model(outcomes={"answered": 1.0}, conversion_rate=0.0, ring_seconds=(1, 1), talk_seconds=(10, 10))
     async with make_rig(db_url, db, start, answered_no) as rig:
-        retry = {"max_attempts": 3, "on": {"no_conversion": {"enabled": True, "max_retries": 2, "interval_minutes": [5]}}}
+        retry = {
+            "max_attempts": 3,
+            "on": {"no_conversion": {"enabled": True, "max_retries": 2, "interval_minutes": [5]}},
+        }
         cid = await rig.campaign(["+33612345678"], schedule={"timezone": "UTC", "windows": ALL_DAY}, retry=retry)
         await rig.run(timedelta(days=70))
         first, second, *_ = await rig.calls(cid)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialwave.domain.schedule import WeeklyWindows, is_open, next_common_opening, next_opening
+from dialwave.domain.schedule import WeeklyWindows, common_opening, is_open, next_common_opening, next_opening
 
 NY = "America/New_York"
 ALL = range(1, 8)
@@ -85,3 +85,33 @@ def test_next_opening_is_open_and_nothing_opens_before_it(
     step = (opening - t) / 17
     for i in range(17):
         assert not is_open(w, t + step * i) or opening == t
+
+
+ZONES = ["America/New_York", "Pacific/Guam", "Pacific/Pago_Pago", "America/St_Johns", "Europe/Paris", "UTC"]
+
+
+@st.composite
+def spec(draw: st.DrawFn) -> WeeklyWindows:
+    start = draw(st.integers(0, 47)) * 30
+    length = draw(st.integers(1, 48)) * 30
+    days = draw(st.sets(st.integers(1, 7), min_size=1))
+    end = (start + length) % 1440 or 1440
+    return WeeklyWindows.of(
+        draw(st.sampled_from(ZONES)), days, [(f"{start // 60:02d}:{start % 60:02d}", f"{end // 60:02d}:{end % 60:02d}")]
+    )
+
+
+@given(
+    specs=st.lists(spec(), min_size=1, max_size=8),
+    t=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 1, 1), timezones=st.just(UTC)),
+)
+@settings(max_examples=300, deadline=None)
+def test_common_opening_of_many_specs_agrees_with_the_round_by_round_search(
+    specs: list[WeeklyWindows], t: datetime
+) -> None:
+    expected = next_common_opening(specs, t)
+    found = common_opening(tuple(specs), t)
+    if expected is not None:
+        assert found == expected
+    elif found is not None:  # the round-by-round search gives up when a spec is closed for 8 days
+        assert all(is_open(s, found) for s in specs)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from dialwave.domain.campaign_config import CampaignConfig, Schedule
 from dialwave.domain.legal import Recipient, UnknownLocation, legal_windows, recipient
 from dialwave.domain.rule_book import rule_book
-from dialwave.domain.schedule import WeeklyWindows, is_open, next_common_opening, next_opening
+from dialwave.domain.schedule import WeeklyWindows, common_opening, is_open, next_common_opening, next_opening
 
 DAY = timedelta(hours=24)
 
@@ -53,6 +53,15 @@ def _specs(times: CampaignTimes, who: Recipient) -> tuple[WeeklyWindows, ...]:
     return tuple(campaign + legal_windows(who))
 
 
+@lru_cache(maxsize=8192)
+def _common_opening(specs: tuple[WeeklyWindows, ...], start: datetime) -> datetime | None:
+    """The leads of one claim share `start` (now) and, per place, their specs: a number timed in the 42
+    zones of NANP costs ~1.5 ms to place, then nothing for the others of its batch."""
+    if len(specs) > 4:
+        return common_opening(specs, start)
+    return next_common_opening(specs, start)
+
+
 def not_before(config: CampaignConfig, started_at: datetime | None) -> datetime | None:
     """No dial before start_at, and none before `initial_delay_seconds` after the campaign went live."""
     bounds = [b for b in (config.schedule.start_at, started_at) if b is not None]
@@ -68,7 +77,7 @@ def earliest(
     (or before end_at)."""
     who = times.recipient(number, lead_timezone, region)
     start = max(t, times.not_before) if times.not_before else t
-    found = next_common_opening(_specs(times, who), start)
+    found = _common_opening(_specs(times, who), start)
     if found is None or (times.end_at is not None and found >= times.end_at):
         return None
     return found

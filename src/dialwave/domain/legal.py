@@ -45,6 +45,13 @@ class Recipient:
     zones: tuple[str, ...]
     located: bool = True  # False: the zones are the country's (or the campaign's), the number says none
 
+    def __hash__(self) -> int:  # computed once: part of the engine's cache keys
+        found: int | None = self.__dict__.get("_hash")
+        if found is None:
+            found = hash((self.rule, self.zones, self.located))
+            object.__setattr__(self, "_hash", found)
+        return found
+
 
 @dataclass(frozen=True)
 class _Facts:

@@ -66,6 +66,13 @@ class RegionalRule:
     rule_ids: tuple[str, ...] = ()
     pause_rule_id: str | None = None
 
+    def __hash__(self) -> int:  # computed once: part of the engine's cache keys
+        found: int | None = self.__dict__.get("_hash")
+        if found is None:
+            found = hash((self.key, self.week, self.holidays, self.caps, self.refusal_pause, self.rule_ids))
+            object.__setattr__(self, "_hash", found)
+        return found
+
     @property
     def days(self) -> tuple[int, ...]:
         return tuple(day for day in ALL_DAYS if self.week[day - 1])

@@ -37,6 +37,13 @@ class WeeklyWindows:
     def of(cls, zone: str, days: Iterable[int], ranges: Iterable[tuple[str, str]]) -> WeeklyWindows:
         return cls(zone, frozenset(days), tuple((minutes(a), minutes(b)) for a, b in ranges))
 
+    def __hash__(self) -> int:  # computed once: a key of the hot caches below
+        found: int | None = self.__dict__.get("_hash")
+        if found is None:
+            found = hash((self.zone, self.days, self.ranges, self.by_day, self.closed_on))
+            object.__setattr__(self, "_hash", found)
+        return found
+
     def ranges_on(self, weekday: int) -> Ranges:
         for day, ranges in self.by_day:
             if day == weekday:
@@ -154,4 +161,53 @@ def next_common_opening(specs: Sequence[WeeklyWindows], t: datetime, *, limit_da
         if latest > deadline:
             return None
         current = latest
+    return None
+
+
+# -- many specs at once (a number timed in every zone of its country: 42 for NANP) -----------------------
+COMMON_DAYS = 14
+
+
+def _intersect(
+    a: Sequence[tuple[datetime, datetime]], b: Sequence[tuple[datetime, datetime]]
+) -> list[tuple[datetime, datetime]]:
+    out, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo < hi:
+            out.append((lo, hi))
+        if a[i][1] <= b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _common_intervals(specs: tuple[WeeklyWindows, ...], day: date) -> tuple[tuple[datetime, datetime], ...]:
+    """The UTC intervals in which every spec is open, from (UTC) `day` - 1 to `day` + 16, in order."""
+    common: list[tuple[datetime, datetime]] | None = None
+    for spec in specs:
+        zone = _zone(spec.zone)
+        first = datetime.combine(day - 2 * DAY, time(0), tzinfo=UTC).astimezone(zone).date()
+        own: list[tuple[datetime, datetime]] = []
+        for i in range(COMMON_DAYS + 5):
+            own.extend(_intervals_on(spec, first + timedelta(days=i)))
+        own.sort()
+        common = own if common is None else _intersect(common, own)
+        if not common:
+            return ()
+    return tuple(common or ())
+
+
+def common_opening(specs: tuple[WeeklyWindows, ...], t: datetime) -> datetime | None:
+    """`next_common_opening` for many specs: from their intersected intervals, computed once per UTC day
+    (the same answer: tests/unit/test_schedule.py compares them)."""
+    if not specs:
+        return t
+    deadline = t + timedelta(days=COMMON_DAYS)
+    for a, b in _common_intervals(specs, t.astimezone(UTC).date()):
+        if b > t:
+            opening = max(a, t)
+            return opening if opening <= deadline else None
     return None
