@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from dialwave.domain.campaign_config import AgentOverrides, CampaignConfig, HttpUrlStr, Webhook
-from dialwave.domain.legal import region_problem
+from dialwave.domain.legal import checked_region
 from dialwave.domain.resources import AgentConfig, SimulatedSettings
 from dialwave.domain.webhooks import FILTERS, event_filters, is_secret
 
@@ -126,17 +126,6 @@ class CampaignOut(CampaignConfig):
     completed_at: datetime | None
     created_at: datetime
     updated_at: datetime
-
-
-def checked_region(value: str | None) -> str | None:
-    """An ISO 3166-2 subdivision, upper-cased; a 422 naming the field otherwise."""
-    if value is None:
-        return None
-    region = value.strip().upper()
-    problem = region_problem(region)
-    if problem is not None:
-        raise ValueError(problem)
-    return region
 
 
 class LeadIn(BaseModel):

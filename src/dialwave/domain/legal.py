@@ -187,3 +187,14 @@ def region_problem(region: str) -> str | None:
     if country == "US" and region not in rule_book().region_zones:
         return f"unknown US subdivision '{region}'"
     return None
+
+
+def checked_region(value: str | None) -> str | None:
+    """An ISO 3166-2 subdivision, upper-cased; ValueError (a 422 naming the field in the API) otherwise."""
+    if value is None:
+        return None
+    region = value.strip().upper()
+    problem = region_problem(region)
+    if problem is not None:
+        raise ValueError(problem)
+    return region
