@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 from dialwave.domain.campaign_config import CampaignConfig, Schedule
 from dialwave.domain.legal import Recipient, UnknownLocation, legal_windows, recipient
-from dialwave.domain.rule_book import rule_book
 from dialwave.domain.schedule import WeeklyWindows, common_opening, is_open, next_common_opening, next_opening
 
 DAY = timedelta(hours=24)
@@ -119,10 +118,6 @@ def capped_until(times: list[datetime], caps: Caps, when: datetime) -> datetime:
 def refusal_pause(number: str, region: str | None = None) -> timedelta | None:
     """How long a refusal keeps this number from being called again, under its rules (France: 60 days)."""
     return recipient(number, None, "UTC", region=region).rule.refusal_pause
-
-
-def longest_refusal_pause() -> timedelta | None:
-    return rule_book().longest_pause
 
 
 def _local_date(t: datetime, zone: str) -> date:

@@ -166,7 +166,6 @@ class RuleBook:
     state_by_area_code: dict[str, str]
     zone_overrides: dict[str, tuple[str, ...]]
     region_zones: dict[str, tuple[str, ...]]
-    longest_cap: timedelta  # the longest window of any cap (how far back attempts are read)
     longest_pause: timedelta | None
 
     @classmethod
@@ -180,7 +179,6 @@ class RuleBook:
             seen.add(rule["id"])
             by_region.setdefault(rule["region"], []).append(rule)
         default = _compile("default", [], by_region.get("default", []))
-        caps = [timedelta(hours=r["cap"]["hours"]) for r in raw["rules"] if "cap" in r]
         pauses = [timedelta(days=r["refusal_pause_days"]) for r in raw["rules"] if "refusal_pause_days" in r]
         return cls(
             default,
@@ -188,7 +186,6 @@ class RuleBook:
             {code: state for state, codes in raw.get("us_area_codes", {}).items() for code in codes},
             {prefix: tuple(zones) for prefix, zones in raw.get("zone_overrides", {}).items()},
             {region: tuple(zones) for region, zones in raw.get("region_zones", {}).items()},
-            max([timedelta(hours=24), *caps]),
             max(pauses) if pauses else None,
         )
 

@@ -1,10 +1,9 @@
 """The claim: inside one write transaction, take a batch of a campaign's due leads, check the guards
-(do-not-call, consent, windows and legal hours, cooldowns, per-number caps, the pause after a refusal, a
-usable caller id), and record the
-intent to dial (a `pending` call keyed by lead + attempt) for those that pass. Leads that fail a time
-guard go back with `next_attempt_at` = when they may be dialed; leads on a do-not-call list are
-skipped. No attempt is counted for either. The dispatcher re-checks the guards again right before
-each dial (dispatcher._start)."""
+(do-not-call, consent, windows and legal hours, cooldowns, per-number caps, the pause after a refusal,
+a usable caller id), and record the intent to dial (a `pending` call keyed by lead + attempt) for those
+that pass. Leads that fail a time guard go back with `next_attempt_at` = when they may be dialed; leads
+on a do-not-call list are skipped. No attempt is counted for either. The dispatcher re-checks the
+guards again right before each dial (dispatcher._start)."""
 
 from __future__ import annotations
 
