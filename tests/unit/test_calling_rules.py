@@ -171,3 +171,95 @@ def test_a_refusal_pauses_a_french_number_60_days_and_no_other() -> None:
     assert refusal_pause("+12125550100") is None
     assert rule_book().longest_pause == timedelta(days=60)
     assert recipient("+33612345678", None, "UTC").rule.pause_rule_id == "FR.refusal-pause"
+
+
+# -- every rule of the table at its edges, driven by the table itself -------------------------------------
+TABLE = json.loads(resources.files("dialwave.domain").joinpath("data/calling_rules.json").read_text("utf-8"))
+SAMPLES = {  # a number of each country with rules (and one without: the default)
+    "US": "+12125550100",
+    "CA": "+14165550100",
+    "FR": "+33612345678",
+    "IN": "+919876543210",
+    "GB": "+442071234567",
+    "default": "+4930123456",
+}
+QUIET_WEEK = datetime(2026, 3, 9)  # Monday; no holiday of any region in the table that week
+
+
+def _where(region: str) -> tuple[str, str | None, str]:
+    """(number, lead region, zone) to test a region's rules in one zone."""
+    if region in SAMPLES:
+        number = SAMPLES[region]
+        return number, None, recipient(number, None, "UTC").zones[0]
+    return SAMPLES["US"], region, TABLE["region_zones"][region][0]
+
+
+def _ranges(rule: dict[str, object], weekday: int) -> list[tuple[int, int]]:
+    parts = rule["week"] if "week" in rule else [{"days": rule.get("days", range(1, 8)), "hours": rule["hours"]}]
+    for part in parts:  # type: ignore[attr-defined]
+        if weekday in part["days"]:
+            return [(int(a[:2]) * 60 + int(a[3:]), int(b[:2]) * 60 + int(b[3:])) for a, b in part["hours"]]
+    return []
+
+
+@pytest.mark.parametrize("rule", [r for r in TABLE["rules"] if "hours" in r or "week" in r], ids=lambda r: r["id"])
+def test_each_hours_rule_opens_and_closes_at_its_edges(rule: dict[str, object]) -> None:
+    number, region, zone = _where(str(rule["region"]))
+    for offset in range(7):
+        day = QUIET_WEEK + timedelta(days=offset)
+        ranges = _ranges(rule, day.isoweekday())
+
+        def at(minute: int, day: datetime = day) -> datetime:
+            return (day + timedelta(minutes=minute)).replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+        def legal(minute: int) -> bool:
+            return earliest(times(), number, zone, at(minute), region) == at(minute)
+
+        if not ranges:
+            assert not legal(12 * 60), (rule["id"], day)
+        for start, end in ranges:
+            assert legal(start) and legal(end - 1), (rule["id"], day, start, end)
+            assert not legal(end), (rule["id"], day, end)
+            if all(b != start for _, b in ranges):
+                assert not legal(start - 1), (rule["id"], day, start)
+
+
+@pytest.mark.parametrize("rule", [r for r in TABLE["rules"] if r.get("holidays")], ids=lambda r: r["id"])
+def test_each_holidays_rule_closes_its_holidays_only(rule: dict[str, str]) -> None:
+    import holidays
+
+    number, region, zone = _where(rule["region"])
+    country, _, sub = rule["region"].partition("-")
+    hours = next(r for r in TABLE["rules"] if r["region"] == rule["region"] and ("hours" in r or "week" in r))
+    days = sorted(holidays.country_holidays(country, subdiv=sub or None, years=2026))
+    open_holidays = [d for d in days if _ranges(hours, d.isoweekday())]
+    assert open_holidays, rule["id"]
+    for holiday in open_holidays:
+        start, _ = _ranges(hours, holiday.isoweekday())[0]
+        at = datetime.combine(holiday, datetime.min.time(), ZoneInfo(zone)) + timedelta(minutes=start)
+        assert earliest(times(), number, zone, at.astimezone(UTC), region) != at.astimezone(UTC), (rule["id"], holiday)
+    week_later = datetime.combine(open_holidays[0] + timedelta(days=7), datetime.min.time(), ZoneInfo(zone))
+    if week_later.date() not in days:
+        start, _ = _ranges(hours, week_later.isoweekday())[0]
+        at = (week_later + timedelta(minutes=start)).astimezone(UTC)
+        assert earliest(times(), number, zone, at, region) == at, rule["id"]
+
+
+@pytest.mark.parametrize("rule", [r for r in TABLE["rules"] if "cap" in r], ids=lambda r: r["id"])
+def test_each_cap_refuses_the_attempt_over_it_until_the_window_has_passed(rule: dict[str, object]) -> None:
+    number, region, _ = _where(str(rule["region"]))
+    cap = rule["cap"]
+    attempts, window = int(cap["attempts"]), timedelta(hours=cap["hours"])  # type: ignore[index]
+    caps = caps_for(number, None, region)
+    assert (attempts, window) in caps
+    t0 = datetime(2026, 3, 9, 15, 0, tzinfo=UTC)
+    done = [t0 + timedelta(minutes=i) for i in range(attempts)]
+    after = done[-1] + timedelta(minutes=1)
+    assert capped_until(done[:-1], caps, after) == after  # the last allowed one
+    assert capped_until(done, caps, after) == t0 + window  # the one over it waits for the window
+
+
+@pytest.mark.parametrize("rule", [r for r in TABLE["rules"] if "refusal_pause_days" in r], ids=lambda r: r["id"])
+def test_each_refusal_pause_lasts_its_days(rule: dict[str, object]) -> None:
+    number, region, _ = _where(str(rule["region"]))
+    assert refusal_pause(number, region) == timedelta(days=int(rule["refusal_pause_days"]))  # type: ignore[call-overload]
