@@ -25,6 +25,7 @@ from dialwave.api.routes import (
     health,
     leads,
     phone_numbers,
+    telnyx_events,
     webhook_endpoints,
 )
 from dialwave.clock import Clock, SystemClock
@@ -51,6 +52,7 @@ ROUTERS = (
     calls.router,
     webhook_endpoints.router,
     carriers.router,
+    telnyx_events.router,
 )
 GIL_SWITCH_SECONDS = 0.001
 

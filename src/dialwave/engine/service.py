@@ -19,6 +19,7 @@ from dialwave.store.db import Database
 from dialwave.telephony.base import Carrier
 from dialwave.telephony.simulated import SimulatedCarrier
 from dialwave.telephony.sip import SipCarrier
+from dialwave.telephony.telnyx import TelnyxCarrier
 from dialwave.telephony.twilio import TwilioCarrier
 
 log = structlog.get_logger("dialwave.engine")
@@ -35,6 +36,7 @@ class EngineService:
             "simulated": SimulatedCarrier(self.clock),
             "twilio": TwilioCarrier(self.clock, settings.public_url, settings.twilio_api_base),
             "sip": sip,
+            "telnyx": TelnyxCarrier(self.clock, settings.public_url, settings.telnyx_api_base),
         }
         self.engine = Engine(
             db,
