@@ -24,6 +24,7 @@ from dialwave.api.routes import (
     dnc,
     health,
     leads,
+    livekit_events,
     phone_numbers,
     telnyx_events,
     webhook_endpoints,
@@ -53,6 +54,7 @@ ROUTERS = (
     webhook_endpoints.router,
     carriers.router,
     telnyx_events.router,
+    livekit_events.router,
 )
 GIL_SWITCH_SECONDS = 0.001
 
