@@ -311,3 +311,25 @@ async def test_a_scripted_campaign_runs_end_to_end_with_retries(db_url: str, db:
         counts = campaign["counts"]
         assert (counts["completed"], counts["failed"], counts["total"]) == (18, 18, 36)  # voicemail is not reached
         await rig.counts_check(cid)
+
+
+async def test_settings_are_required_and_refused_on_another_provider(db_url: str, db: Database) -> None:
+    async with telnyx_rig(db_url, db) as (rig, _, pn):
+        bare = await rig.api.post("/v1/phone-numbers", json={"number": "+12125550101", "provider": "telnyx"})
+        assert bare.status_code == 422 and "telnyx" in bare.json()["error"]["fields"]
+        keyless = {k: v for k, v in SETTINGS.items() if k != "api_key"}
+        body = {"number": "+12125550101", "provider": "telnyx", "telnyx": keyless}
+        refused = await rig.api.post("/v1/phone-numbers", json=body)
+        assert refused.status_code == 422 and "telnyx.api_key" in refused.json()["error"]["fields"]
+        bad_key = {**SETTINGS, "public_key": "not-a-key"}
+        body = {"number": "+12125550101", "provider": "telnyx", "telnyx": bad_key}
+        assert (await rig.api.post("/v1/phone-numbers", json=body)).status_code == 422
+        body = {"number": "+12125550101", "provider": "simulated", "telnyx": SETTINGS}
+        misplaced = await rig.api.post("/v1/phone-numbers", json=body)
+        assert misplaced.status_code == 422 and "telnyx" in misplaced.json()["error"]["fields"]
+        dropped = await rig.api.client.patch(
+            f"/v1/phone-numbers/{pn}",
+            headers={"Authorization": f"Bearer {rig.api.key}"},
+            json={"telnyx": {**SETTINGS, "api_key": None}},
+        )
+        assert dropped.status_code == 200 and dropped.json()["telnyx"]["api_key_set"] is True  # kept, as Twilio's

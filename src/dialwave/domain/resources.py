@@ -170,10 +170,6 @@ def check_number(config: PhoneNumberConfig) -> dict[str, str]:
     for hosted in ("livekit", "telnyx"):
         if config.provider == hosted and getattr(config, hosted) is None:
             errors[hosted] = f"required when provider is {hosted}"
-    if config.livekit is not None and not config.livekit.api_secret:
-        errors["livekit.api_secret"] = "required (write-only: it is kept when an update leaves it out)"
-    if config.telnyx is not None and not config.telnyx.api_key:
-        errors["telnyx.api_key"] = "required (write-only: it is kept when an update leaves it out)"
     # Twilio credentials may also come from the organization (services/agents checks that).
     if config.simulated is not None:
         total = sum(config.simulated.outcomes.values())
@@ -187,6 +183,18 @@ def check_number(config: PhoneNumberConfig) -> dict[str, str]:
         if other != config.provider and getattr(config, other) is not None and other != "simulated":
             errors[other] = f"only allowed when provider is {other}"
     return errors
+
+
+HOSTED_SECRETS = (("livekit", "api_secret"), ("telnyx", "api_key"))
+
+
+def missing_secrets(config: Mapping[str, Any]) -> dict[str, str]:
+    """A hosted platform's secret is required (after an update kept the stored one, when it left it out)."""
+    return {
+        f"{section}.{key}": "required (write-only: an update that leaves it out keeps the stored one)"
+        for section, key in HOSTED_SECRETS
+        if isinstance(config.get(section), Mapping) and not config[section].get(key)
+    }
 
 
 def twilio_credentials(config: Mapping[str, Any], org: Mapping[str, str] | None) -> dict[str, str] | None:

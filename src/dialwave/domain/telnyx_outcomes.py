@@ -29,4 +29,4 @@ def outcome_for_telnyx(hangup_cause: str | None, sip_code: int | None, answered:
 
 def sip_code_of(value: str | None) -> int | None:
     """sip_hangup_cause is a SIP response code as text, or `unspecified`."""
-    return int(value) if value and value.isdigit() and 100 <= int(value) < 700 else None
+    return int(value) if value and value.isascii() and value.isdigit() and 100 <= int(value) < 700 else None
