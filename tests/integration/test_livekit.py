@@ -282,3 +282,17 @@ async def test_a_scripted_campaign_runs_end_to_end_with_retries(db_url: str, db:
         assert (counts["completed"], counts["failed"], counts["total"]) == (24, 12, 36)
         assert len(fake.dials) == len(calls) and len(fake.dispatches) == len(calls)
         await rig.counts_check(cid)
+
+
+async def test_settings_are_required_and_the_secret_is_kept(db_url: str, db: Database) -> None:
+    async with livekit_rig(db_url, db) as (rig, _, pn):
+        bare = await rig.api.post("/v1/phone-numbers", json={"number": "+12125550101", "provider": "livekit"})
+        assert bare.status_code == 422 and "livekit" in bare.json()["error"]["fields"]
+        secretless = {k: v for k, v in settings("http://127.0.0.1:1").items() if k != "api_secret"}
+        body = {"number": "+12125550101", "provider": "livekit", "livekit": secretless}
+        refused = await rig.api.post("/v1/phone-numbers", json=body)
+        assert refused.status_code == 422 and "livekit.api_secret" in refused.json()["error"]["fields"]
+        current = await rig.api.ok("get", f"/v1/phone-numbers/{pn}")
+        section = {k: v for k, v in current["livekit"].items() if k != "api_secret_set"}
+        patched = await rig.api.ok("patch", f"/v1/phone-numbers/{pn}", json={"livekit": {**section, "agent_name": "b"}})
+        assert patched["livekit"]["api_secret_set"] is True and patched["livekit"]["agent_name"] == "b"

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any, Literal
 
 import aiohttp
@@ -168,6 +167,9 @@ class LiveKitCarrier:
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("livekit dial failed", call_id=call_id, error=type(exc).__name__)
             self._end(call_id, track, NO_ANSWER if track.hung_up else PROVIDER_ERROR, None)
+        except Exception:  # a failure of ours in this task must still end the call
+            log.exception("livekit dial broke", call_id=call_id)
+            self._end(call_id, track, PROVIDER_ERROR, None)
         else:
             if not track.ended and not track.answered:
                 track.answered = True
@@ -228,12 +230,6 @@ class LiveKitCarrier:
     def next_event_at(self) -> datetime | None:
         return None  # events come from the dial tasks and LiveKit's webhooks
 
-    async def settle(self) -> None:
-        """Wait for every dial in flight to have its answer (tests: before moving virtual time on)."""
-        tasks = [t.task for t in self.tracks.values() if t.task is not None and not t.task.done()]
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-
     async def status(
         self, call_id: str, provider_call_id: str | None = None, settings: dict[str, Any] | None = None
     ) -> CallStatus | None:
@@ -257,9 +253,11 @@ class LiveKitCarrier:
                 return CallStatus("ringing", room, ())
             return self._ended_status(call_id, track)
         track = self.tracks.setdefault(call_id, _Track(room, settings or {}))
-        callee = next((p for p in listed.participants if p.identity == CALLEE), SimpleNamespace(attributes={}))
+        call_status = next(
+            (p.attributes.get("sip.callStatus") for p in listed.participants if p.identity == CALLEE), None
+        )
         events: tuple[CallEvent, ...] = ()
-        if callee.attributes.get("sip.callStatus") == "active" and not track.answered:
+        if call_status == "active" and not track.answered:
             track.answered = True
             events = (CallEvent(call_id, "answered", self.clock.now(), room, answered_by="human"),)
         state: Literal["ringing", "in_call"] = "in_call" if track.answered else "ringing"
