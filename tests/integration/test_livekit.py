@@ -15,6 +15,9 @@ from typing import Any
 import pytest
 
 from dialwave.clock import Clock
+from dialwave.engine.dispatcher import Engine
+from dialwave.engine.runner import VirtualRunner
+from dialwave.engine.settings import EngineSettings
 from dialwave.store.db import Database
 from dialwave.telephony.livekit import LiveKitCarrier
 from tests.livekit_fake import API_KEY, API_SECRET, FakeLiveKit
@@ -296,3 +299,30 @@ async def test_settings_are_required_and_the_secret_is_kept(db_url: str, db: Dat
         section = {k: v for k, v in current["livekit"].items() if k != "api_secret_set"}
         patched = await rig.api.ok("patch", f"/v1/phone-numbers/{pn}", json={"livekit": {**section, "agent_name": "b"}})
         assert patched["livekit"]["api_secret_set"] is True and patched["livekit"]["agent_name"] == "b"
+
+
+async def test_after_a_restart_calls_are_asked_about_at_livekit_not_redialed(db_url: str, db: Database) -> None:
+    async with livekit_rig(db_url, db) as (rig, fake, pn):
+        fake.script = {A: ["answered"], B: ["hold"]}
+        cid = await rig.campaign([A, B], callers=[pn], retry=NO_RETRIES, ring_timeout_seconds=30)
+        await step(rig, fake, 2)
+        await step(rig, fake, 1)
+        before = await by_number(rig, cid)
+        assert (before[A]["status"], before[B]["status"]) == ("in_call", "dialing")
+        # The process dies: A talks on in its room, B still rings at LiveKit with nobody waiting for it.
+        await rig.engine.close()
+        await carrier_of(rig).close()
+        fresh = LiveKitCarrier(rig.clock, PUBLIC)
+        rig.engine = Engine(db, {"simulated": rig.carrier, "livekit": fresh}, EngineSettings.virtual())
+        rig.runner = VirtualRunner(rig.engine, rig.clock)
+        rig.handle.engine = rig.engine  # the API (and its webhooks) now reach the new engine
+        await step(rig, fake, 1)  # start-up reconciliation: ListParticipants of each room
+        after = await by_number(rig, cid)
+        assert (after[A]["status"], after[B]["status"]) == ("in_call", "dialing")  # adopted, not redialed
+        await step(rig, fake, 40)  # B rings past its ring timeout: its room is deleted
+        await fake.end_room(rig.api.client, f"dialwave-{before[A]['id']}")  # A's callee hangs up
+        assert fake.deleted == [f"dialwave-{before[B]['id']}"]
+        await rig.until_idle()
+        done = await by_number(rig, cid)
+        assert (done[A]["outcome"], done[B]["outcome"]) == ("answered", "no_answer")
+        assert [d.sip_call_to for d in fake.dials] == [A, B]  # each placed once
