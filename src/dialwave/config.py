@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     # Carriers: the URL Twilio (and other carriers) reach this server at, for their callbacks.
     public_url: str = "http://127.0.0.1:8080"
     twilio_api_base: str = "https://api.twilio.com"
+    telnyx_api_base: str = "https://api.telnyx.com/v2"
     sip_host: str = "127.0.0.1"  # the address our SIP stack binds and puts in Via/Contact (reachable by trunks)
     sip_port: int = 5070
 

@@ -24,7 +24,9 @@ from dialwave.api.routes import (
     dnc,
     health,
     leads,
+    livekit_events,
     phone_numbers,
+    telnyx_events,
     webhook_endpoints,
 )
 from dialwave.clock import Clock, SystemClock
@@ -51,6 +53,8 @@ ROUTERS = (
     calls.router,
     webhook_endpoints.router,
     carriers.router,
+    telnyx_events.router,
+    livekit_events.router,
 )
 GIL_SWITCH_SECONDS = 0.001
 

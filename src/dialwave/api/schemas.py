@@ -70,10 +70,25 @@ class TwilioOut(Out):
     auth_token_set: bool
 
 
+class LiveKitOut(Out):
+    url: str
+    api_key: str
+    sip_trunk_id: str
+    agent_name: str
+    api_secret_set: bool
+
+
+class TelnyxOut(Out):
+    connection_id: str
+    public_key: str
+    machine_detection: Literal["detect", "premium"]
+    api_key_set: bool
+
+
 class PhoneNumberOut(Out):
     id: str = Field(examples=["pn_01jd3m0f8x9v7k2q4r6t8w0y2a"])
     number: str = Field(examples=["+14155550123"])
-    provider: Literal["simulated", "sip", "twilio"]
+    provider: Literal["simulated", "sip", "twilio", "livekit", "telnyx"]
     friendly_name: str | None
     active: bool
     max_calls_per_second: float | None
@@ -81,6 +96,8 @@ class PhoneNumberOut(Out):
     sip: SipOut | None
     twilio: TwilioOut | None
     simulated: SimulatedSettings | None
+    livekit: LiveKitOut | None = None
+    telnyx: TelnyxOut | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -42,6 +42,11 @@ def phone_number(row: RowMapping) -> dict[str, Any]:
         twilio = dict(config["twilio"])
         twilio["auth_token_set"] = bool(twilio.pop("auth_token", None))
         config["twilio"] = twilio
+    for section, secret in (("livekit", "api_secret"), ("telnyx", "api_key")):
+        if config.get(section):
+            shown = dict(config[section])
+            shown[f"{secret}_set"] = bool(shown.pop(secret, None))
+            config[section] = shown
     return {"id": row["id"], **config, "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"])}
 
 

@@ -60,6 +60,29 @@ class TwilioSettings(Strict):
     auth_token: str | None = Field(None, min_length=1, max_length=128, description="write-only")
 
 
+class LiveKitSettings(Strict):
+    """A LiveKit project (Cloud or self-hosted) with an outbound SIP trunk and a dispatchable agent."""
+
+    url: Annotated[str, Field(min_length=1, max_length=512, pattern=r"^(https?|wss?)://[^\s]+$")]
+    api_key: str = Field(min_length=1, max_length=128)
+    api_secret: str | None = Field(None, min_length=1, max_length=256, description="write-only")
+    sip_trunk_id: str = Field(min_length=1, max_length=128, description="the outbound trunk (ST_...)")
+    agent_name: str = Field(min_length=1, max_length=128, description="the agent dispatched into each call's room")
+
+
+class TelnyxSettings(Strict):
+    """A Telnyx Call Control application (connection_id) and the account's key for webhook signatures."""
+
+    api_key: str | None = Field(None, min_length=1, max_length=256, description="write-only")
+    connection_id: str = Field(min_length=1, max_length=128)
+    public_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{43}=$")] = Field(
+        description="the account's Ed25519 public key (base64), which checks the webhooks' signatures"
+    )
+    machine_detection: Literal["detect", "premium"] = Field(
+        "detect", description="answering_machine_detection sent when the campaign asks for machine detection"
+    )
+
+
 SimOutcome = Literal["answered", "busy", "no_answer", "voicemail", "failed"]
 
 
@@ -111,7 +134,7 @@ class SimulatedSettings(Strict):
 
 class PhoneNumberConfig(Strict):
     number: E164
-    provider: Literal["simulated", "sip", "twilio"] = "simulated"
+    provider: Literal["simulated", "sip", "twilio", "livekit", "telnyx"] = "simulated"
     friendly_name: str | None = Field(None, max_length=128)
     active: bool = True
     max_calls_per_second: float | None = Field(
@@ -121,6 +144,8 @@ class PhoneNumberConfig(Strict):
     sip: SipSettings | None = None
     twilio: TwilioSettings | None = None
     simulated: SimulatedSettings | None = None
+    livekit: LiveKitSettings | None = None
+    telnyx: TelnyxSettings | None = None
 
 
 def check_agent(config: AgentConfig) -> dict[str, str]:
@@ -142,6 +167,9 @@ def check_number(config: PhoneNumberConfig) -> dict[str, str]:
     errors: dict[str, str] = {}
     if config.provider == "sip" and config.sip is None:
         errors["sip"] = "required when provider is sip (trunk_uri at least)"
+    for hosted in ("livekit", "telnyx"):
+        if config.provider == hosted and getattr(config, hosted) is None:
+            errors[hosted] = f"required when provider is {hosted}"
     # Twilio credentials may also come from the organization (services/agents checks that).
     if config.simulated is not None:
         total = sum(config.simulated.outcomes.values())
@@ -151,10 +179,22 @@ def check_number(config: PhoneNumberConfig) -> dict[str, str]:
             low, high = getattr(config.simulated, key)
             if low < 0 or high < low:
                 errors[f"simulated.{key}"] = "must be [min, max] with 0 <= min <= max"
-    for other in ("sip", "twilio", "simulated"):
+    for other in ("sip", "twilio", "simulated", "livekit", "telnyx"):
         if other != config.provider and getattr(config, other) is not None and other != "simulated":
             errors[other] = f"only allowed when provider is {other}"
     return errors
+
+
+HOSTED_SECRETS = (("livekit", "api_secret"), ("telnyx", "api_key"))
+
+
+def missing_secrets(config: Mapping[str, Any]) -> dict[str, str]:
+    """A hosted platform's secret is required (after an update kept the stored one, when it left it out)."""
+    return {
+        f"{section}.{key}": "required (write-only: an update that leaves it out keeps the stored one)"
+        for section, key in HOSTED_SECRETS
+        if isinstance(config.get(section), Mapping) and not config[section].get(key)
+    }
 
 
 def twilio_credentials(config: Mapping[str, Any], org: Mapping[str, str] | None) -> dict[str, str] | None:

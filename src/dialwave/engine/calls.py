@@ -19,12 +19,11 @@ from dialwave.engine.context_push import ContextPusher
 from dialwave.engine.dial import Memory
 from dialwave.engine.endings import record_end
 from dialwave.engine.event_log import EventLog
-from dialwave.engine.recovery import at_deadline, max_talk
+from dialwave.engine.recovery import RING_GRACE, at_deadline, max_talk
 from dialwave.engine.state import CampaignState, Live, Reservation
 from dialwave.engine.write_buffer import WriteBuffer
 from dialwave.telephony.base import CallEvent, Carrier
 
-RING_GRACE = timedelta(seconds=5)
 log = structlog.get_logger("dialwave.engine")
 
 

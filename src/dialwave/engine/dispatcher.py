@@ -171,6 +171,7 @@ class Engine:
             if event is None and slot is None:
                 break
             if event is not None and (slot is None or event.at <= slot):
+                self._hold_caller(event, now)
                 self.calls.apply(event, now)
                 i += 1
                 if event.kind == "ended":
@@ -182,6 +183,13 @@ class Engine:
                 except Exception:  # a failure in one call's path ends that call, never the tick
                     self.calls.start_failed(r, self.campaigns.get(r.campaign_id), now)
         await self.calls.run_deadlines(now)
+
+    def _hold_caller(self, event: CallEvent, now: datetime) -> None:
+        """A call the platform refused after the dial was accepted (a 429 on a later step): nothing more
+        goes through its number until the wait has passed, as with a refused dial's Retry-After."""
+        live = self.calls.live.get(event.call_id)
+        if event.retry_after and live is not None:
+            self.caller_holds[live.caller_id] = now + timedelta(seconds=event.retry_after)
 
     async def _start(self, r: Reservation, now: datetime) -> None:
         camp = self.campaigns.get(r.campaign_id)

@@ -22,6 +22,7 @@ from dialwave.store.repositories import leads as lead_repo
 from dialwave.telephony.base import CallEvent, Carrier
 
 log = structlog.get_logger("dialwave.engine")
+RING_GRACE = timedelta(seconds=5)  # a call still ringing this long past its ring timeout is hung up
 STUCK_AFTER = timedelta(seconds=60)  # no "ended" this long after our hang-up or the longest allowed call
 
 
@@ -86,6 +87,9 @@ async def recover(
         live.provider_call_id = status.provider_call_id or live.provider_call_id
         for event in status.events:
             book.on_event(event)
+        if live.call_id in book.live:  # adopted: its deadlines are watched as a new call's are
+            ring_end = live.started_at + live.ring_timeout + RING_GRACE
+            book.watch(live.call_id, ring_end if live.answered_at is None else live.answered_at + max_talk(camp))
     if calls:
         log.info("recovered in-flight attempts", count=len(calls))
     return len(calls)

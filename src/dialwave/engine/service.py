@@ -17,8 +17,10 @@ from dialwave.errors import DialwaveError
 from dialwave.services.phone_numbers import providers_in_use
 from dialwave.store.db import Database
 from dialwave.telephony.base import Carrier
+from dialwave.telephony.livekit import LiveKitCarrier
 from dialwave.telephony.simulated import SimulatedCarrier
 from dialwave.telephony.sip import SipCarrier
+from dialwave.telephony.telnyx import TelnyxCarrier
 from dialwave.telephony.twilio import TwilioCarrier
 
 log = structlog.get_logger("dialwave.engine")
@@ -31,10 +33,13 @@ class EngineService:
         self.scaled = ScaledClock(settings.time_scale) if settings.time_scale != 1.0 else None
         self.clock: Clock = self.scaled or SystemClock()
         sip = SipCarrier(self.clock, settings.sip_host, settings.sip_port)
+        livekit = LiveKitCarrier(self.clock, settings.public_url)
         carriers: dict[str, Carrier] = {
             "simulated": SimulatedCarrier(self.clock),
             "twilio": TwilioCarrier(self.clock, settings.public_url, settings.twilio_api_base),
             "sip": sip,
+            "telnyx": TelnyxCarrier(self.clock, settings.public_url, settings.telnyx_api_base),
+            "livekit": livekit,
         }
         self.engine = Engine(
             db,
@@ -46,6 +51,7 @@ class EngineService:
         )
         self.runner = RealtimeRunner(self.engine, self.scaled)
         sip.wake = self.runner.nudge  # SIP events arrive from the network at any time
+        livekit.wake = self.runner.nudge  # so do the answers of LiveKit's dials
         self.handle = LocalEngine(self.engine, self.runner.nudge)
         self.task: asyncio.Task[None] | None = None
 

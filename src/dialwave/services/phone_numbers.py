@@ -10,7 +10,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain.campaign_rules import merge_patch
-from dialwave.domain.resources import PhoneNumberConfig, check_number, twilio_credentials
+from dialwave.domain.resources import PhoneNumberConfig, check_number, missing_secrets, twilio_credentials
 from dialwave.errors import Conflict, NotFound, ValidationFailed
 from dialwave.ids import new_id
 from dialwave.services.validation import phone_field, raise_fields, refuse_read_only, validate
@@ -20,7 +20,7 @@ from dialwave.store.repositories import orgs as orgs_repo
 from dialwave.store.repositories import phone_numbers as repo
 
 READ_ONLY = ("id", "version", "created_at", "updated_at", "organization_id")
-SECRETS = (("sip", "password"), ("twilio", "auth_token"))
+SECRETS = (("sip", "password"), ("twilio", "auth_token"), ("livekit", "api_secret"), ("telnyx", "api_key"))
 
 
 def _keep_secrets(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -47,6 +47,7 @@ async def _check_twilio(conn: AsyncConnection, org_id: str, config: dict[str, An
 async def create_number(db: Database, org_id: str, body: PhoneNumberConfig, now: datetime) -> RowMapping:
     raise_fields(check_number(body))
     config = body.model_dump(mode="json")
+    raise_fields(missing_secrets(config))
     number_id = new_id("pn")
     async with db.write() as conn:
         await _check_twilio(conn, org_id, config)
@@ -84,6 +85,7 @@ async def update_number(db: Database, org_id: str, number_id: str, patch: Any, n
         config = validate(PhoneNumberConfig, merge_patch(row["config"], patch))
         raise_fields(check_number(config))
         new = _keep_secrets(row["config"], config.model_dump(mode="json"))
+        raise_fields(missing_secrets(new))
         await _check_twilio(conn, org_id, new)
         if new["number"] != row["number"] and await repo.number_taken(conn, org_id, new["number"], number_id):
             raise Conflict(f"{new['number']} is already registered in this organization", code="NUMBER_EXISTS")

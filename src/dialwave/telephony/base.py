@@ -32,6 +32,18 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return max(0.0, min(seconds, MAX_RETRY_AFTER))
 
 
+DEFAULT_RATE_LIMIT_HOLD = 30.0  # seconds a hosted platform's 429 without Retry-After holds the number
+
+
+def rate_limit_hold(status: int, retry_after: str | None, now: datetime) -> float | None:
+    """How long a hosted platform's refusal holds the phone number: a 429's or 503's Retry-After, and a
+    429 without one the default hold (its concurrency limit was reached)."""
+    if status not in (429, 503):
+        return None
+    wait = retry_after_seconds(retry_after, now)
+    return wait if wait is not None or status != 429 else DEFAULT_RATE_LIMIT_HOLD
+
+
 @dataclass(frozen=True)
 class DialRequest:
     call_id: str  # our idempotency key: one per (lead, attempt)
@@ -71,6 +83,7 @@ class CallEvent:
     opted_out: bool = False  # the agent runtime's result came with the call (the simulated carrier)
     voicemail_left: bool | None = None  # a machine answered: was the voicemail message left (None: no machine)
     callback_at: datetime | None = None
+    retry_after: float | None = None  # an "ended" refused by the platform's rate limit: hold the number (s)
 
 
 @dataclass(frozen=True)

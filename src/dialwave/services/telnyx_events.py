@@ -1,0 +1,42 @@
+"""Telnyx webhooks: check the Ed25519 signature with the public key of the number that placed the call
+(the SDK's verify_webhook_signature: over `{telnyx-timestamp}|{body}`, the timestamp within 5 minutes),
+then hand the event to the carrier object that tracks the call."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from telnyx.lib.webhook_verification import WebhookVerificationError, verify_webhook_signature
+
+from dialwave.errors import Forbidden, NotFound, Unavailable, ValidationFailed
+from dialwave.store.db import Database
+from dialwave.store.repositories.phone_numbers import number_of_call
+from dialwave.telephony.base import Carrier
+from dialwave.telephony.telnyx import TelnyxCarrier
+
+
+async def telnyx_event(
+    db: Database, carrier: Carrier | None, call_id: str, body: bytes, headers: Mapping[str, str]
+) -> int:
+    """Returns how many call events the webhook added (0 for a repeat, a late one or an ignored kind)."""
+    async with db.read() as conn:
+        number = await number_of_call(conn, call_id)
+    key = ((number["config"].get("telnyx") or {}).get("public_key") if number is not None else None) or None
+    if number is None or number["provider"] != "telnyx" or not key:
+        raise NotFound(f"no Telnyx call '{call_id}'")
+    if not isinstance(carrier, TelnyxCarrier):
+        raise Unavailable("no dispatcher runs in this process: send carrier webhooks to `dialwave serve`")
+    try:
+        verify_webhook_signature(body.decode("utf-8", "replace"), headers, key)
+    except WebhookVerificationError as exc:
+        raise Forbidden(f"telnyx-signature-ed25519: {exc.message}"[:200], code="BAD_SIGNATURE") from exc
+    try:
+        event = json.loads(body)
+    except ValueError as exc:
+        raise ValidationFailed("body: not JSON", fields={"body": "not JSON"}) from exc
+    if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
+        raise ValidationFailed("body: a Telnyx webhook has a `data` object", fields={"data": "required"})
+    added = len(carrier.on_webhook(call_id, event))
+    await carrier.bridge(call_id)  # when this webhook said the call was answered and the agent has a sip_uri
+    return added
