@@ -1,0 +1,175 @@
+"""Forecast speed: `dialwave simulate` on a 50,000-lead scenario, today's code against the code before
+the forecast speed-up, side by side in one run, with the decisions compared.
+
+python bench/forecast.py [--leads 50000] [--baseline b42be96] [--rounds 1] [--keep DIR]
+
+- The scenario: examples/scenarios/reminders.json (recipient-local windows 09-12 + 13-19 weekdays,
+  busy / no answer / voicemail retried, 3 caller ids) with N generated leads in 12 US area codes
+  (fixed seed), 200 calls at once, 10 attempts a second.
+- The old path is the tree at `--baseline` (default b42be96, the last commit before the speed-up),
+  checked out by this script into a git worktree beside the system's temp directory (made once, kept),
+  and run as a subprocess with its own `src` first on PYTHONPATH. The new path is this checkout's `src`,
+  run the same way. Each run is `python -m dialwave.cli simulate`, the command users run.
+- The comparison: per called number, the attempts (number, outcome, SIP code, talk time) must be the
+  same, start times within a second, and the campaign's completion time the same. Lead and call ids
+  are random and the weighted caller-id choice hashes the lead id, so ids and `from_number` are not
+  compared.
+
+The machine's CPUs may be shared: compare the two figures of one run, not figures across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+AREAS = ["212", "312", "415", "713", "305", "206", "617", "404", "303", "602", "214", "503"]
+
+
+def make_scenario(directory: Path, leads: int) -> Path:
+    """The reminders example with `leads` generated leads, 200 calls at once, 10 attempts a second."""
+    directory.mkdir(parents=True, exist_ok=True)
+    scenario = json.loads((ROOT / "examples" / "scenarios" / "reminders.json").read_text("utf-8"))
+    scenario["campaign"]["pacing"] = {"max_concurrency": 200, "attempts_per_second": 10}
+    scenario["leads"] = "leads.csv"
+    rng = random.Random(7)
+    seen: set[str] = set()
+    rows: list[str] = []
+    while len(rows) < leads:
+        number = f"+1{rng.choice(AREAS)}555{rng.randrange(10_000):04d}"
+        if number not in seen:
+            seen.add(number)
+            rows.append(f"{number},Person {len(rows)},March {1 + len(rows) % 28}\n")
+    (directory / "leads.csv").write_text("phone_number,name,date\n" + "".join(rows), "utf-8")
+    path = directory / "scenario.json"
+    path.write_text(json.dumps(scenario, indent=1), "utf-8")
+    return path
+
+
+def baseline_tree(commit: str) -> Path:
+    """A worktree of this repository at `commit` (made once, reused)."""
+    tree = Path(tempfile.gettempdir()) / f"dialwave-forecast-base-{commit}"
+    if not (tree / "src" / "dialwave").is_dir():
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(tree), commit],
+            check=True,
+            capture_output=True,
+        )
+    return tree
+
+
+def run(src: Path, scenario: Path, out: Path) -> tuple[float, dict[str, Any]]:
+    env = {**os.environ, "PYTHONPATH": str(src), "DIALWAVE_DATABASE_URL": "sqlite:////nonexistent/never-used.db"}
+    began = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "dialwave.cli", "simulate", "--scenario", str(scenario), "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - began
+    if done.returncode != 0:
+        raise SystemExit(f"simulate failed ({src}):\n{done.stderr[-3000:]}")
+    return wall, json.loads((out / "summary.json").read_text("utf-8"))
+
+
+def attempts(out: Path) -> dict[str, list[dict[str, Any]]]:
+    per: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    with (out / "calls.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            call = json.loads(line)
+            per[call["phone_number"]].append(call)
+    for calls in per.values():
+        calls.sort(key=lambda c: c["attempt"])
+    return per
+
+
+def _t(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def compare(old: Path, new: Path, old_summary: dict[str, Any], new_summary: dict[str, Any]) -> dict[str, Any]:
+    a, b = attempts(old), attempts(new)
+    differing: list[str] = []
+    worst = 0.0
+    for number in sorted(set(a) | set(b)):
+        x, y = a.get(number, []), b.get(number, [])
+        same = [(c["attempt"], c["outcome"], c["sip_code"], c["duration_seconds"]) for c in x] == [
+            (c["attempt"], c["outcome"], c["sip_code"], c["duration_seconds"]) for c in y
+        ]
+        if not same:
+            differing.append(number)
+            continue
+        for c, d in zip(x, y, strict=True):
+            s, t = _t(c["started_at"]), _t(d["started_at"])
+            if s is not None and t is not None:
+                worst = max(worst, abs((s - t).total_seconds()))
+    done_old, done_new = _t(old_summary["completed_at"]), _t(new_summary["completed_at"])
+    delta = (done_new - done_old).total_seconds() if done_old and done_new else None
+    return {
+        "numbers": len(set(a) | set(b)),
+        "attempts_old": sum(map(len, a.values())),
+        "attempts_new": sum(map(len, b.values())),
+        "numbers_with_different_attempts": len(differing),
+        "examples": differing[:5],
+        "max_start_delta_seconds": round(worst, 6),
+        "completed_at_old": old_summary["completed_at"],
+        "completed_at_new": new_summary["completed_at"],
+        "completion_delta_seconds": delta,
+        "outcomes_equal": old_summary["outcomes"] == new_summary["outcomes"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--leads", type=int, default=50_000)
+    parser.add_argument("--baseline", default="b42be96", help="the commit before the speed-up")
+    parser.add_argument("--rounds", type=int, default=1, help="old then new, this many times")
+    parser.add_argument("--keep", type=Path, help="keep the scenario and outputs here")
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="dialwave-bench-forecast-"))
+    scenario = make_scenario(work / "scenario", args.leads)
+    base = baseline_tree(args.baseline)
+    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
+    print(f"scenario: {args.leads} leads, {scenario}; old = {args.baseline} ({base}), new = {ROOT}")
+    ok = True
+    for i in range(args.rounds):
+        old_out, new_out = work / f"old-{i}", work / f"new-{i}"
+        old_wall, old_summary = run(base / "src", scenario, old_out)
+        print(f"round {i + 1}: old {old_wall:.1f} s ({old_summary['attempts']} attempts)", flush=True)
+        new_wall, new_summary = run(ROOT / "src", scenario, new_out)
+        print(f"round {i + 1}: new {new_wall:.1f} s ({new_summary['attempts']} attempts)", flush=True)
+        found = compare(old_out, new_out, old_summary, new_summary)
+        per_old = old_wall / max(1, old_summary["attempts"]) * 1e6
+        per_new = new_wall / max(1, new_summary["attempts"]) * 1e6
+        print(
+            f"round {i + 1}: old {old_wall:.1f} s ({per_old:.0f} us/attempt), new {new_wall:.1f} s "
+            f"({per_new:.0f} us/attempt): {old_wall / new_wall:.2f}x faster"
+        )
+        print(f"round {i + 1}: decisions: {json.dumps(found)}")
+        same = (
+            found["numbers_with_different_attempts"] == 0
+            and found["max_start_delta_seconds"] < 1.0
+            and found["completion_delta_seconds"] in (0, 0.0)
+        )
+        print(f"round {i + 1}: same decisions: {'yes' if same else 'NO'}", flush=True)
+        ok = ok and same
+    if not args.keep:
+        print(f"outputs left in {work}")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
