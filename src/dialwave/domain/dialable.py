@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from dialwave.domain.campaign_config import CampaignConfig, Schedule
 from dialwave.domain.legal import Recipient, UnknownLocation, legal_windows, recipient
+from dialwave.domain.open_times import OpenTable
 from dialwave.domain.schedule import WeeklyWindows, common_opening, is_open, next_common_opening, next_opening
 
 DAY = timedelta(hours=24)
@@ -69,14 +70,32 @@ def not_before(config: CampaignConfig, started_at: datetime | None) -> datetime 
     return max(bounds) + timedelta(seconds=config.pacing.initial_delay_seconds)
 
 
+_TABLES: dict[tuple[int, int], tuple[CampaignTimes, Recipient, OpenTable]] = {}
+
+
+def _table(times: CampaignTimes, who: Recipient) -> OpenTable:
+    """The open-interval table of a (schedule, recipient) pair. Looked up by the identity of the two
+    objects (the engine holds one CampaignTimes per campaign, and recipients are shared): hashing them
+    would cost more than the lookup it saves. Where the table cannot answer as the walk would, the
+    walk answers (`_common_opening`)."""
+    key = (id(times), id(who))
+    found = _TABLES.get(key)
+    if found is None or found[0] is not times or found[1] is not who:
+        if len(_TABLES) >= 4096:
+            _TABLES.clear()
+        specs = _specs(times, who)
+        found = _TABLES[key] = (times, who, OpenTable(specs, walk=lambda t: _common_opening(specs, t)))
+    return found[2]
+
+
 def earliest(
     times: CampaignTimes, number: str, lead_timezone: str | None, t: datetime, region: str | None = None
 ) -> datetime | None:
     """The first instant >= t at which this lead may be dialed, or None if none comes within 14 days
-    (or before end_at)."""
+    (or before end_at). The same answer as `next_common_opening` over the pair's specs, by table."""
     who = times.recipient(number, lead_timezone, region)
     start = max(t, times.not_before) if times.not_before else t
-    found = _common_opening(_specs(times, who), start)
+    found = _table(times, who).next_opening(start)
     if found is None or (times.end_at is not None and found >= times.end_at):
         return None
     return found

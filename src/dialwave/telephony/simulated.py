@@ -12,6 +12,7 @@ import heapq
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import accumulate
 from typing import Any
 
 from dialwave.clock import Clock
@@ -20,6 +21,21 @@ from dialwave.errors import CarrierError
 from dialwave.telephony.base import CallEvent, CallStatus, DialRequest
 
 SIP_CODES = {"answered": 200, "voicemail": 200, "busy": 486, "no_answer": 487, "failed": 404}
+
+
+def outcome_table(model: SimulatedSettings) -> tuple[tuple[str, ...], list[float]]:
+    """The model's outcome names and cumulative weights, as `random.choices(names, weights)` computes
+    them on every call (itertools.accumulate, in the same order): the same draw for the same generator."""
+    names = tuple(model.outcomes)
+    return names, list(accumulate(model.outcomes[name] for name in names))
+
+
+class _Model:
+    """A validated model and its outcome table."""
+
+    def __init__(self, settings: SimulatedSettings) -> None:
+        self.settings = settings
+        self.names, self.cumulative = outcome_table(settings)
 
 
 @dataclass
@@ -43,19 +59,32 @@ class SimulatedCarrier:
         self._seq = 0
         self.originated = 0
         self.owners: dict[str, SimulatedCarrierView] = {}
+        self._models: dict[int, tuple[Any, _Model]] = {}  # id of a number's settings -> (them, their model)
+        self._default: _Model | None = None
 
-    def _model(self, request: DialRequest) -> SimulatedSettings:
+    def _model(self, request: DialRequest) -> _Model:
+        """The number's model, validated once per settings object (a phone number's settings are the same
+        object for each of its calls until the engine re-reads it), with its outcome table."""
         raw = request.carrier_settings.get("simulated") if request.carrier_settings else None
-        return SimulatedSettings.model_validate(raw) if raw else self.default
+        if not raw:
+            if self._default is None or self._default.settings is not self.default:
+                self._default = _Model(self.default)
+            return self._default
+        found = self._models.get(id(raw))
+        if found is None or found[0] is not raw:
+            if len(self._models) >= 1024:
+                self._models.clear()
+            found = self._models[id(raw)] = (raw, _Model(SimulatedSettings.model_validate(raw)))
+        return found[1]
 
-    def _plan(self, request: DialRequest, model: SimulatedSettings) -> list[CallEvent]:
+    def _plan(self, request: DialRequest, prepared: _Model) -> list[CallEvent]:
+        model = prepared.settings
         rng = random.Random(f"{model.seed}:{request.to_number}:{request.attempt}")
         script = model.scripted.get(request.to_number) if model.scripted else None
         if script:
             outcome = script[min(request.attempt, len(script)) - 1]
         else:
-            names, weights = zip(*model.outcomes.items(), strict=True)
-            outcome = rng.choices(names, weights)[0]
+            outcome = rng.choices(prepared.names, cum_weights=prepared.cumulative)[0]
         ring = rng.uniform(*model.ring_seconds)
         talk = rng.uniform(*model.talk_seconds)
         converted = rng.random() < model.conversion_rate
