@@ -180,7 +180,7 @@ async def run_scenario(sc: Scenario, base: Path, out: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="dialwave-sim-") as tmp:
         url = f"sqlite:///{tmp}/simulation.db"
         upgrade(url)
-        db = Database(url, inline_sqlite=True)  # one process, one purpose: no thread hop per statement
+        db = Database(url, inline_sqlite=True, throwaway=True)  # one process, one purpose: no thread hop per statement
         try:
             settings = Settings(database_url=url)
             async with virtual_dialwave(

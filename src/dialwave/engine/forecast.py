@@ -164,7 +164,7 @@ async def _simulate(snap: dict[str, Any]) -> dict[str, Any]:
         schema = sa.create_engine(url)
         metadata.create_all(schema)  # a throwaway database needs the tables, not their history
         schema.dispose()
-        db = Database(url, inline_sqlite=True)
+        db = Database(url, inline_sqlite=True, throwaway=True)
         clock = VirtualClock(now)
         engine = Engine(db, {"simulated": SimulatedCarrier(clock, model)}, EngineSettings.virtual())
         try:

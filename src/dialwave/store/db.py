@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 CONNECT_SECONDS = 5  # a PostgreSQL that does not answer fails a request after this, not after a minute
 POOL_WAIT_SECONDS = 10  # waiting for a free pooled connection
+THROWAWAY_JOURNAL = "WAL"
 _AWAY = ("CannotConnectNowError", "ConnectionDoesNotExistError", "ConnectionFailureError", "AdminShutdownError")
 
 
@@ -79,7 +80,9 @@ class _InlineConnection(aiosqlite.Connection):
         return self._connect().__await__()
 
 
-def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, inline: bool = False) -> AsyncEngine:
+def _sqlite_engine(
+    url: str, *, immediate: bool, pool_size: int, inline: bool = False, throwaway: bool = False
+) -> AsyncEngine:
     if inline:
         path = url.split(":///", 1)[1]
 
@@ -94,8 +97,8 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, inline: bool = 
     def _on_connect(dbapi_conn: Any, _: Any) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA journal_mode={THROWAWAY_JOURNAL if throwaway else 'WAL'}")
+        cur.execute(f"PRAGMA synchronous={'OFF' if throwaway else 'NORMAL'}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
@@ -111,12 +114,18 @@ class Database:
     """SQLite: one writer connection (writes are serialised anyway) and a pool of readers.
     PostgreSQL: one pool for both."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, inline_sqlite: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, inline_sqlite: bool = False, throwaway: bool = False) -> None:
+        """`throwaway` (SQLite): a database that dies with its process (a simulation's, a forecast's),
+        never a user's: no fsync (synchronous=OFF), so a crash may corrupt it, which costs nothing there."""
         self.url = async_url(url)
         self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
         if self.dialect == "sqlite":
-            self.writer = _sqlite_engine(self.url, immediate=True, pool_size=1, inline=inline_sqlite)
-            self.reader = _sqlite_engine(self.url, immediate=False, pool_size=pool_size, inline=inline_sqlite)
+            self.writer = _sqlite_engine(
+                self.url, immediate=True, pool_size=1, inline=inline_sqlite, throwaway=throwaway
+            )
+            self.reader = _sqlite_engine(
+                self.url, immediate=False, pool_size=pool_size, inline=inline_sqlite, throwaway=throwaway
+            )
         else:
             self.writer = create_async_engine(
                 self.url,

@@ -43,8 +43,20 @@ def one_of(conn: AsyncConnection, column: sa.Column[str], values: Sequence[str])
 
 
 def sqlite_time(value: datetime) -> str:
-    """The storage format SQLAlchemy's SQLite DateTime reads back (UTC, naive)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """The storage format SQLAlchemy's SQLite DateTime reads back (UTC, naive): "%Y-%m-%d %H:%M:%S.%f".
+    isoformat with microseconds writes the same text (years 1000-9999) at a fraction of strftime's cost,
+    and the engine writes the same instant many times in a row (a batch's `now`)."""
+    global _last_time
+    last = _last_time  # one tuple, replaced whole: safe if threads share it
+    if value is last[0]:
+        return last[1]
+    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+    text = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+    _last_time = (value, text)
+    return text
+
+
+_last_time: tuple[datetime | None, str] = (None, "")
 
 
 async def latest_per_number(
@@ -78,15 +90,29 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
+def _sqlite_tuples(rows: dict[str, dict[str, Any]]) -> dict[tuple[str, ...], list[tuple[Any, ...]]]:
+    """Rows grouped by their set of columns (in the order the first row of the group names them), as
+    driver tuples (values, then the id)."""
+    groups: dict[frozenset[str], tuple[tuple[str, ...], list[tuple[Any, ...]]]] = {}
+    for row_id, values in rows.items():
+        key = frozenset(values)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = (tuple(values), [])
+        columns = group[0]
+        group[1].append((*(_sqlite_value(values[c]) for c in columns), row_id))
+    return dict(groups.values())
+
+
 async def update_many(conn: AsyncConnection, table: sa.Table, rows: dict[str, dict[str, Any]]) -> None:
     """UPDATE table SET ... WHERE id = ..., one executemany per set of columns. On SQLite the rows go
     to the driver as plain tuples: SQLAlchemy's per-row parameter processing costs more than the update."""
-    for columns, params in _grouped(rows).items():
-        if conn.dialect.name == "sqlite":
+    if conn.dialect.name == "sqlite":
+        for columns, tuples in _sqlite_tuples(rows).items():
             sql = f"UPDATE {table.name} SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
-            tuples = [(*(_sqlite_value(p[f"v_{c}"]) for c in columns), p["_id"]) for p in params]
             await conn.exec_driver_sql(sql, tuples)
-            continue
+        return
+    for columns, params in _grouped(rows).items():
         stmt = (
             table.update()
             .where(table.c.id == sa.bindparam("_id"))
