@@ -70,19 +70,24 @@ def baseline_tree(commit: str) -> Path:
     return tree
 
 
-def run(src: Path, scenario: Path, out: Path) -> tuple[float, dict[str, Any]]:
+def run(src: Path, scenario: Path, out: Path) -> tuple[float, float, dict[str, Any]]:
+    """(wall seconds, CPU seconds (user + system), summary) of one `dialwave simulate` in a subprocess."""
     env = {**os.environ, "PYTHONPATH": str(src), "DIALWAVE_DATABASE_URL": "sqlite:////nonexistent/never-used.db"}
+    out.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "dialwave.cli", "simulate", "--scenario", str(scenario), "--out", str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    with (out / "stderr.log").open("wb") as err:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "dialwave.cli", "simulate", "--scenario", str(scenario), "--out", str(out)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - began
-    if done.returncode != 0:
-        raise SystemExit(f"simulate failed ({src}):\n{done.stderr[-3000:]}")
-    return wall, json.loads((out / "summary.json").read_text("utf-8"))
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"simulate failed ({src}):\n{(out / 'stderr.log').read_text()[-3000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, json.loads((out / "summary.json").read_text("utf-8"))
 
 
 def attempts(out: Path) -> dict[str, list[dict[str, Any]]]:
@@ -147,16 +152,21 @@ def main() -> None:
     ok = True
     for i in range(args.rounds):
         old_out, new_out = work / f"old-{i}", work / f"new-{i}"
-        old_wall, old_summary = run(base / "src", scenario, old_out)
-        print(f"round {i + 1}: old {old_wall:.1f} s ({old_summary['attempts']} attempts)", flush=True)
-        new_wall, new_summary = run(ROOT / "src", scenario, new_out)
-        print(f"round {i + 1}: new {new_wall:.1f} s ({new_summary['attempts']} attempts)", flush=True)
+        load = os.getloadavg()[0]
+        old_wall, old_cpu, old_summary = run(base / "src", scenario, old_out)
+        print(f"round {i + 1}: old {old_wall:.1f} s wall, {old_cpu:.1f} s CPU ({old_summary['attempts']} attempts)")
+        new_wall, new_cpu, new_summary = run(ROOT / "src", scenario, new_out)
+        print(f"round {i + 1}: new {new_wall:.1f} s wall, {new_cpu:.1f} s CPU ({new_summary['attempts']} attempts)")
         found = compare(old_out, new_out, old_summary, new_summary)
-        per_old = old_wall / max(1, old_summary["attempts"]) * 1e6
-        per_new = new_wall / max(1, new_summary["attempts"]) * 1e6
+        attempts_old, attempts_new = max(1, old_summary["attempts"]), max(1, new_summary["attempts"])
         print(
-            f"round {i + 1}: old {old_wall:.1f} s ({per_old:.0f} us/attempt), new {new_wall:.1f} s "
-            f"({per_new:.0f} us/attempt): {old_wall / new_wall:.2f}x faster"
+            f"round {i + 1}: wall: old {old_wall:.1f} s ({old_wall / attempts_old * 1e6:.0f} us/attempt), "
+            f"new {new_wall:.1f} s ({new_wall / attempts_new * 1e6:.0f} us/attempt): {old_wall / new_wall:.2f}x faster"
+        )
+        print(
+            f"round {i + 1}: CPU:  old {old_cpu:.1f} s ({old_cpu / attempts_old * 1e6:.0f} us/attempt), "
+            f"new {new_cpu:.1f} s ({new_cpu / attempts_new * 1e6:.0f} us/attempt): {old_cpu / new_cpu:.2f}x less; "
+            f"load average {load:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
         print(f"round {i + 1}: decisions: {json.dumps(found)}")
         same = (

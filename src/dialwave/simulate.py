@@ -19,6 +19,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from dialwave.config import Settings
 from dialwave.domain.resources import SimulatedSettings
+from dialwave.engine.settings import EngineSettings
 from dialwave.errors import ValidationFailed
 from dialwave.services import calls as call_service
 from dialwave.services import campaigns as campaign_service
@@ -175,16 +176,24 @@ def simulate(scenario_file: Path, out: Path) -> dict[str, Any]:
     return summary
 
 
-async def run_scenario(sc: Scenario, base: Path, out: Path) -> dict[str, Any]:
+async def run_scenario(sc: Scenario, base: Path, out: Path, *, fast: bool = True) -> dict[str, Any]:
+    """`fast` (always, but for the test that shows it decides the same): the database is a throwaway
+    (no fsync) and the engine runs as a forecast's (EngineSettings.forecast)."""
     wall = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dialwave-sim-") as tmp:
         url = f"sqlite:///{tmp}/simulation.db"
         upgrade(url)
-        db = Database(url, inline_sqlite=True, throwaway=True)  # one process, one purpose: no thread hop per statement
+        db = Database(url, inline_sqlite=True, throwaway=fast)  # one process, one purpose: no thread hop
+        engine_settings = EngineSettings.for_forecast() if fast else EngineSettings.virtual()
         try:
             settings = Settings(database_url=url)
             async with virtual_dialwave(
-                settings, db, sc.start_at, model=sc.carrier, base_url="http://simulation"
+                settings,
+                db,
+                sc.start_at,
+                model=sc.carrier,
+                engine_settings=engine_settings,
+                base_url="http://simulation",
             ) as virtual:
                 key = await create_key(db, "simulation", ["read", "write"], sc.start_at)
                 cid = await _setup(_Client(virtual.client, key.key), sc, base)

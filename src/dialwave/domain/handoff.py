@@ -20,8 +20,15 @@ class Handoff:
 
 
 def handoff(
-    agent: dict[str, Any], config: CampaignConfig, variables: dict[str, Any], lead_overrides: dict[str, Any] | None
+    agent: dict[str, Any],
+    config: CampaignConfig,
+    variables: dict[str, Any],
+    lead_overrides: dict[str, Any] | None,
+    *,
+    prompts: bool = True,
 ) -> Handoff:
+    """`prompts=False` (a forecast: no agent runtime reads them): the prompt and opening message are
+    left empty; the voicemail message, which decides how long a simulated machine answer lasts, is not."""
     values = {**config.dynamic_variables, **variables}
     lead_overrides = lead_overrides or {}
     campaign = config.agent_overrides
@@ -31,4 +38,6 @@ def handoff(
     voicemail = None
     if machine.enabled and machine.on_voicemail == "leave_message" and machine.voicemail_message:
         voicemail = render(machine.voicemail_message, values)
+    if not prompts:
+        return Handoff("", "", values, voicemail)
     return Handoff(render(prompt, values), render(opening, values), values, voicemail)

@@ -59,9 +59,12 @@ def recheck(camp: CampaignState, r: Reservation, memory: Memory, number_cap: int
     return when
 
 
-def dial_request(camp: CampaignState, r: Reservation, token_key: bytes | None = None) -> DialRequest:
+def dial_request(
+    camp: CampaignState, r: Reservation, token_key: bytes | None = None, *, prompts: bool = True
+) -> DialRequest:
+    """`prompts=False`: a forecast's request (see handoff)."""
     number = camp.numbers.get(r.caller.phone_number_id)
-    given = handoff(camp.agent, camp.config, r.lead.variables, r.lead.agent_overrides)
+    given = handoff(camp.agent, camp.config, r.lead.variables, r.lead.agent_overrides, prompts=prompts)
     expires = call_tokens.expiry(r.slot, camp.max_call_seconds)
     token = call_tokens.mint(token_key, r.call_id, expires) if token_key else None
     return DialRequest(

@@ -224,7 +224,10 @@ class Engine:
         await self._dial(camp, r, now)
 
     async def _dial(self, camp: CampaignState, r: Reservation, now: datetime) -> None:
-        request = dial_request(camp, r, self.token_key)
+        if self.settings.forecast:  # nobody takes the call: no prompt to render, no token to hand over
+            request = dial_request(camp, r, None, prompts=False)
+        else:
+            request = dial_request(camp, r, self.token_key)
         live = live_of(r, camp, request.call_token)
         self.calls.dialing(live)
         self.stats["dialed"] += 1
@@ -314,7 +317,8 @@ class Engine:
     async def _flush(self, conn: AsyncConnection, now: datetime) -> None:
         if self.writes.empty:
             return
-        for changed in await flush(self.writes, self.events.dnc_added, conn, now):
+        results = not self.settings.forecast  # a forecast's calls get no result from another process
+        for changed in await flush(self.writes, self.events.dnc_added, conn, now, results=results):
             if changed in self.campaigns:
                 self.campaigns[changed].due_known = False
         self.stats["flushes"] += 1

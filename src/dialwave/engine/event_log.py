@@ -32,9 +32,13 @@ class EventLog:
         self.buffer.events.append(event_row(org_id, event_type, data, at, campaign_id=campaign_id, metadata=metadata))
 
     def call_started(self, live: Live) -> None:
+        if live.org_id not in self.listening:  # nobody listens: not even the event's data is built
+            return
         self.emit(live.org_id, live.campaign_id, "call.started", _call(live), live.started_at)
 
     def call_answered(self, live: Live, at: datetime) -> None:
+        if live.org_id not in self.listening:
+            return
         self.emit(live.org_id, live.campaign_id, "call.answered", {**_call(live), "answered_at": iso(at)}, at)
 
     def call_ended(
@@ -52,6 +56,8 @@ class EventLog:
         next_attempt_at: datetime | None,
         why: str | None,
     ) -> None:
+        if live.org_id not in self.listening:
+            return
         data = {
             **_call(live),
             "answered_at": iso(live.answered_at),
@@ -91,6 +97,8 @@ class EventLog:
         at: datetime,
         source: str,
     ) -> None:
+        if org_id not in self.listening:
+            return
         data = dnc_added_data(number, source, reason, campaign_id, deltas)
         self.emit(org_id, campaign_id, "lead.dnc_added", data, at)
 

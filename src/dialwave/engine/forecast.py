@@ -166,7 +166,7 @@ async def _simulate(snap: dict[str, Any]) -> dict[str, Any]:
         schema.dispose()
         db = Database(url, inline_sqlite=True, throwaway=True)
         clock = VirtualClock(now)
-        engine = Engine(db, {"simulated": SimulatedCarrier(clock, model)}, EngineSettings.virtual())
+        engine = Engine(db, {"simulated": SimulatedCarrier(clock, model)}, EngineSettings.for_forecast())
         try:
             cid = await _set_up(db, snap, now)
             engine.invalidate(None, None)

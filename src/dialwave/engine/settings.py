@@ -19,6 +19,10 @@ class EngineSettings:
     number_attempts_per_24h: int | None = None  # organization-wide cap per number, all campaigns
     allow_loopback: bool = False  # pre-dial hooks may call loopback addresses (development, tests)
     breaker_failures: int = 10  # this many calls in a row ending as provider_error pause the campaign (0: never)
+    # A forecast's engine (dialwave simulate, POST .../forecast), the only user of its throwaway database,
+    # dialing the simulated carrier: no agent runtime takes its calls, so no prompt is rendered and no call
+    # token minted for a dial, and no result can have been stored by another process (not looked up).
+    forecast: bool = False
 
     @classmethod
     def virtual(cls, **overrides: object) -> EngineSettings:
@@ -33,3 +37,8 @@ class EngineSettings:
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+    @classmethod
+    def for_forecast(cls, **overrides: object) -> EngineSettings:
+        """`virtual()` for a forecast (see `forecast`)."""
+        return cls.virtual(forecast=True, **overrides)

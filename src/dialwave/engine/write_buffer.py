@@ -83,10 +83,13 @@ class WriteBuffer(Batch):
         self.unresulted = batch.unresulted
 
 
-async def flush(buffer: WriteBuffer, dnc_added: DncAdded, conn: AsyncConnection, now: datetime) -> set[str]:
+async def flush(
+    buffer: WriteBuffer, dnc_added: DncAdded, conn: AsyncConnection, now: datetime, *, results: bool = True
+) -> set[str]:
     """Write every buffered change in the caller's transaction (one group commit). Returns the
     campaigns whose due leads changed in the database meanwhile (a result posted to another process
-    reopened a lead; an automatic DNC entry skipped leads of that number)."""
+    reopened a lead; an automatic DNC entry skipped leads of that number). `results=False`: no other
+    process can have stored a result (a forecast), so none is looked up."""
     w = buffer.take()
     changed: set[str] = set()
     if w.released_calls:
@@ -95,7 +98,7 @@ async def flush(buffer: WriteBuffer, dnc_added: DncAdded, conn: AsyncConnection,
         await call_repo.update_calls(conn, w.calls)
     if w.leads:
         await lead_repo.update_leads(conn, w.leads)
-    if w.unresulted:  # after the call rows are written (and, on PostgreSQL, locked): see post_result
+    if w.unresulted and results:  # after the call rows are written (and, on PostgreSQL, locked): see post_result
         changed |= await stored_results(conn, w.unresulted, now)
     counts: dict[str, Counter[str]] = {k: Counter(v) for k, v in w.counts.items()}
     for org_id, number, reason, campaign_id, source in w.dnc:

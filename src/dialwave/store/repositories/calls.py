@@ -11,7 +11,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.store.repositories.paging import page
-from dialwave.store.repositories.sql import equal_to, latest_per_number, one_of, update_many
+from dialwave.store.repositories.sql import equal_to, latest_per_number, one_of, sqlite_insert, update_many
 from dialwave.store.tables import LIVE, calls
 
 LIVE_CALL = ("pending", "dialing", "ringing", "in_call")
@@ -103,7 +103,9 @@ async def last_refused(
 
 
 async def insert_calls(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    if rows:
+    if rows and conn.dialect.name == "sqlite":
+        await sqlite_insert(conn, calls, rows)
+    elif rows:
         await conn.execute(calls.insert(), rows)
 
 

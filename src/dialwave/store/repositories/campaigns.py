@@ -79,6 +79,14 @@ async def delete_campaign(conn: AsyncConnection, campaign_id: str) -> None:
 
 
 async def add_counts(conn: AsyncConnection, campaign_id: str, **deltas: int) -> None:
+    if conn.dialect.name == "sqlite":  # the dispatcher's every claim and commit: the driver alone
+        changed = [(f"count_{k}", v) for k, v in deltas.items() if v]
+        if changed:
+            sets = ", ".join(f"{column} = {column} + ?" for column, _ in changed)
+            await conn.exec_driver_sql(
+                f"UPDATE campaigns SET {sets} WHERE id = ?", (*(v for _, v in changed), campaign_id)
+            )
+        return
     values = {f"count_{k}": campaigns.c[f"count_{k}"] + v for k, v in deltas.items() if v}
     if values:
         await conn.execute(campaigns.update().where(campaigns.c.id == campaign_id).values(**values))

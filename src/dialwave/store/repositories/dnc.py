@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dialwave.domain import lead_states as ls
 from dialwave.store.repositories import consents as consent_repo
 from dialwave.store.repositories.paging import page
-from dialwave.store.repositories.sql import insert_ignore, one_of
+from dialwave.store.repositories.sql import IN_CHUNK, insert_ignore, one_of
 from dialwave.store.tables import dnc_numbers, leads
 
 
@@ -23,6 +23,13 @@ async def dnc_is_empty(conn: AsyncConnection, org_id: str) -> bool:
 
 async def dnc_contains(conn: AsyncConnection, org_id: str, numbers: Sequence[str]) -> set[str]:
     found: set[str] = set()
+    if conn.dialect.name == "sqlite":  # every claim asks: the driver alone
+        for i in range(0, len(numbers), IN_CHUNK):
+            chunk = tuple(numbers[i : i + IN_CHUNK])
+            marks = ", ".join("?" for _ in chunk)
+            sql = f"SELECT phone_number FROM dnc_numbers WHERE organization_id = ? AND phone_number IN ({marks})"
+            found.update(row[0] for row in await conn.exec_driver_sql(sql, (org_id, *chunk)))
+        return found
     for condition in one_of(conn, dnc_numbers.c.phone_number, numbers):
         stmt = sa.select(dnc_numbers.c.phone_number).where(dnc_numbers.c.organization_id == org_id, condition)
         found.update((await conn.scalars(stmt)).all())

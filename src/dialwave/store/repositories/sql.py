@@ -59,6 +59,30 @@ def sqlite_time(value: datetime) -> str:
 _last_time: tuple[datetime | None, str] = (None, "")
 
 
+def from_sqlite_time(text: str | None) -> datetime | None:
+    """A time column read with the driver alone, as UTCDateTime reads it (aware, UTC)."""
+    return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def from_sqlite_json(text: str | None) -> Any:
+    """A JSON column read with the driver alone, as SQLAlchemy's JSON type reads it."""
+    return None if text is None else json.loads(text)
+
+
+async def sqlite_insert(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT rows (no Python-side defaults to apply), one executemany per set of columns, as driver tuples."""
+    groups: dict[frozenset[str], tuple[tuple[str, ...], list[tuple[Any, ...]]]] = {}
+    for row in rows:
+        key = frozenset(row)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = (tuple(row), [])
+        group[1].append(tuple(_sqlite_value(row[c]) for c in group[0]))
+    for columns, tuples in groups.values():
+        marks = ", ".join("?" for _ in columns)
+        await conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", tuples)
+
+
 async def latest_per_number(
     conn: AsyncConnection, number: sa.Column[str], at: sa.Column[datetime], numbers: Sequence[str], *where: Any
 ) -> dict[str, datetime]:
