@@ -200,9 +200,15 @@ CLAIM_FAILURES_TO_PAUSE = 5
 
 
 def target(camp: CampaignState, settings: EngineSettings) -> int:
-    """How many leads a campaign holds claimed (waiting or slotted) at most."""
+    """How many leads a campaign holds claimed (waiting or slotted) at most (asked twice a tick:
+    remembered per campaign state and settings; a changed config comes as a new state)."""
+    known = camp.target_of
+    if known is not None and known[0] is settings:
+        return known[1]
     wanted = math.ceil(camp.config.pacing.attempts_per_second * settings.batch.total_seconds())
-    return max(1, min(settings.max_batch, wanted))
+    found = max(1, min(settings.max_batch, wanted))
+    camp.target_of = (settings, found)
+    return found
 
 
 def needs_leads(camp: CampaignState, settings: EngineSettings, now: datetime) -> bool:

@@ -60,6 +60,7 @@ class CampaignState:
     claim_failures: int = 0  # claims in a row that failed (a failure of ours: it backs off, then pauses)
     org_twilio: dict[str, str] | None = None  # the organization's Twilio credentials, for numbers without
     replan_from: datetime | None = None  # an edit asked for waiting leads to be brought forward (engine/replan.py)
+    target_of: tuple[Any, int] | None = None  # (engine settings, claims.target for them), remembered
 
     @property
     def room(self) -> int:

@@ -79,6 +79,21 @@ class _InlineConnection(aiosqlite.Connection):
     def __await__(self) -> Generator[Any, None, aiosqlite.Connection]:
         return self._connect().__await__()
 
+    @property
+    def sqlite(self) -> sqlite3.Connection | None:
+        return self._connection
+
+
+def inline_sqlite(conn: AsyncConnection) -> sqlite3.Connection | None:
+    """The SQLite connection under `conn` when it runs inline (a simulation's or a forecast's), else
+    None. Inline, a statement may be run on it directly, in the transaction `conn` holds, on this thread:
+    no SQLAlchemy execution context, no greenlet, no aiosqlite future (the dispatcher's hot statements)."""
+    sync = conn.sync_connection
+    if sync is None or conn.dialect.name != "sqlite":
+        return None
+    driver = sync.connection.driver_connection
+    return driver.sqlite if isinstance(driver, _InlineConnection) else None
+
 
 def _sqlite_engine(
     url: str, *, immediate: bool, pool_size: int, inline: bool = False, throwaway: bool = False

@@ -130,8 +130,9 @@ async def live_calls(conn: AsyncConnection, campaign_ids: Sequence[str]) -> Sequ
 async def stream_campaign_calls(conn: AsyncConnection, campaign_id: str) -> AsyncIterator[RowMapping]:
     """Every call of a campaign in start order, streamed (a forecast's calls.jsonl)."""
     stmt = sa.select(calls).where(calls.c.campaign_id == campaign_id).order_by(calls.c.started_at, calls.c.id)
-    async for row in (await conn.stream(stmt)).mappings():
-        yield row
+    async for part in (await conn.stream(stmt)).mappings().partitions(1000):  # one await per 1,000 rows
+        for row in part:
+            yield row
 
 
 async def live_counts(conn: AsyncConnection, campaign_id: str) -> dict[str, int]:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dialwave.domain import lead_states as ls
 from dialwave.store.repositories import consents as consent_repo
 from dialwave.store.repositories.paging import page
-from dialwave.store.repositories.sql import IN_CHUNK, insert_ignore, one_of
+from dialwave.store.repositories.sql import IN_CHUNK, driver_rows, insert_ignore, one_of
 from dialwave.store.tables import dnc_numbers, leads
 
 
@@ -28,7 +28,7 @@ async def dnc_contains(conn: AsyncConnection, org_id: str, numbers: Sequence[str
             chunk = tuple(numbers[i : i + IN_CHUNK])
             marks = ", ".join("?" for _ in chunk)
             sql = f"SELECT phone_number FROM dnc_numbers WHERE organization_id = ? AND phone_number IN ({marks})"
-            found.update(row[0] for row in await conn.exec_driver_sql(sql, (org_id, *chunk)))
+            found.update(row[0] for row in await driver_rows(conn, sql, (org_id, *chunk)))
         return found
     for condition in one_of(conn, dnc_numbers.c.phone_number, numbers):
         stmt = sa.select(dnc_numbers.c.phone_number).where(dnc_numbers.c.organization_id == org_id, condition)

@@ -17,6 +17,7 @@ from dialwave.domain.leads import ClaimedLead
 from dialwave.store.repositories.campaigns import add_counts
 from dialwave.store.repositories.paging import page
 from dialwave.store.repositories.sql import (
+    driver_rows,
     equal_to,
     from_sqlite_json,
     from_sqlite_time,
@@ -182,8 +183,8 @@ async def next_due_at(conn: AsyncConnection, campaign_id: str) -> datetime | Non
             "SELECT next_attempt_at FROM leads WHERE campaign_id = ? AND status IN (?, ?) "
             "ORDER BY next_attempt_at LIMIT 1"
         )
-        found = (await conn.exec_driver_sql(sql, (campaign_id, *ls.DUE))).scalar()
-        return from_sqlite_time(found)
+        found = await driver_rows(conn, sql, (campaign_id, *ls.DUE))
+        return from_sqlite_time(found[0][0]) if found else None
     stmt = (
         sa.select(leads.c.next_attempt_at)
         .where(leads.c.campaign_id == campaign_id, leads.c.status.in_(ls.DUE))
@@ -243,7 +244,7 @@ async def _claim_due_sqlite(
         "param_1": limit,
         "param_2": 0,
     }
-    rows = await conn.exec_driver_sql(sql, tuple(by_name[name] for name in names))
+    rows = await driver_rows(conn, sql, tuple(by_name[name] for name in names))
     return [
         ClaimedLead(
             row[0],

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dialwave.store.db import inline_sqlite
 from dialwave.store.types import UTCDateTime
 
 IN_CHUNK = 900  # stays under SQLite's bound-parameter limit
@@ -59,6 +60,24 @@ def sqlite_time(value: datetime) -> str:
 _last_time: tuple[datetime | None, str] = (None, "")
 
 
+async def driver_rows(conn: AsyncConnection, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+    """A statement in the driver's own SQL and parameters (SQLite), straight on the inline connection
+    when there is one (see store.db.inline_sqlite)."""
+    raw = inline_sqlite(conn)
+    if raw is not None:
+        return raw.execute(sql, params).fetchall()
+    return list(await conn.exec_driver_sql(sql, tuple(params)))
+
+
+async def driver_many(conn: AsyncConnection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """An executemany in the driver's own SQL (SQLite), straight on the inline connection when there is one."""
+    raw = inline_sqlite(conn)
+    if raw is not None:
+        raw.executemany(sql, rows)
+    else:
+        await conn.exec_driver_sql(sql, rows)
+
+
 def from_sqlite_time(text: str | None) -> datetime | None:
     """A time column read with the driver alone, as UTCDateTime reads it (aware, UTC)."""
     return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
@@ -80,7 +99,7 @@ async def sqlite_insert(conn: AsyncConnection, table: sa.Table, rows: list[dict[
         group[1].append(tuple(_sqlite_value(row[c]) for c in group[0]))
     for columns, tuples in groups.values():
         marks = ", ".join("?" for _ in columns)
-        await conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", tuples)
+        await driver_many(conn, f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", tuples)
 
 
 async def latest_per_number(
@@ -103,8 +122,13 @@ def _grouped(rows: dict[str, dict[str, Any]]) -> dict[tuple[str, ...], list[dict
     return groups
 
 
+_PLAIN = (str, int, float, type(None))
+
+
 def _sqlite_value(value: Any) -> Any:
     """A value as SQLAlchemy's SQLite types would bind it (UTC text times, JSON text, 0/1)."""
+    if type(value) in _PLAIN:  # the most frequent, first (bool is not int here: its type is bool)
+        return value
     if isinstance(value, datetime):
         return sqlite_time(value)
     if isinstance(value, dict | list):
@@ -134,7 +158,7 @@ async def update_many(conn: AsyncConnection, table: sa.Table, rows: dict[str, di
     if conn.dialect.name == "sqlite":
         for columns, tuples in _sqlite_tuples(rows).items():
             sql = f"UPDATE {table.name} SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
-            await conn.exec_driver_sql(sql, tuples)
+            await driver_many(conn, sql, tuples)
         return
     for columns, params in _grouped(rows).items():
         stmt = (
