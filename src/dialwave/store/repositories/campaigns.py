@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain.campaign_rules import FINAL
 from dialwave.store.repositories.paging import page
+from dialwave.store.repositories.sql import driver_rows
 from dialwave.store.tables import campaigns, webhook_endpoints
 
 COUNTERS = ("total", "queued", "in_progress", "completed", "failed", "skipped", "retry_pending", "cancelled")
@@ -83,8 +84,8 @@ async def add_counts(conn: AsyncConnection, campaign_id: str, **deltas: int) -> 
         changed = [(f"count_{k}", v) for k, v in deltas.items() if v]
         if changed:
             sets = ", ".join(f"{column} = {column} + ?" for column, _ in changed)
-            await conn.exec_driver_sql(
-                f"UPDATE campaigns SET {sets} WHERE id = ?", (*(v for _, v in changed), campaign_id)
+            await driver_rows(
+                conn, f"UPDATE campaigns SET {sets} WHERE id = ?", (*(v for _, v in changed), campaign_id)
             )
         return
     values = {f"count_{k}": campaigns.c[f"count_{k}"] + v for k, v in deltas.items() if v}
