@@ -37,7 +37,7 @@ from dialwave.engine.settings import EngineSettings
 from dialwave.engine.state import CampaignState, Reservation
 from dialwave.engine.write_buffer import WriteBuffer, flush
 from dialwave.errors import CarrierError
-from dialwave.store.db import Database
+from dialwave.store.db import Database, savepoint
 from dialwave.store.repositories import campaigns as campaign_repo
 from dialwave.store.repositories import leads as lead_repo
 from dialwave.telephony.base import CallEvent, Carrier
@@ -338,7 +338,7 @@ class Engine:
                     continue
                 want = target(camp, self.settings) - camp.held
                 try:
-                    async with conn.begin_nested():  # a failing claim rolls back alone: other campaigns go on
+                    async with savepoint(conn):  # a failing claim rolls back alone: other campaigns go on
                         result = await claim(conn, camp, now, want, self.settings.number_attempts_per_24h)
                         if any(result.deltas.values()):
                             await campaign_repo.add_counts(conn, camp.id, **result.deltas)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 CONNECT_SECONDS = 5  # a PostgreSQL that does not answer fails a request after this, not after a minute
 POOL_WAIT_SECONDS = 10  # waiting for a free pooled connection
 THROWAWAY_JOURNAL = "WAL"
+THROWAWAY_CACHE_KIB = 262_144  # a throwaway database's page cache, per connection (SQLite's default: 2 MiB)
 _AWAY = ("CannotConnectNowError", "ConnectionDoesNotExistError", "ConnectionFailureError", "AdminShutdownError")
 
 
@@ -95,6 +96,25 @@ def inline_sqlite(conn: AsyncConnection) -> sqlite3.Connection | None:
     return driver.sqlite if isinstance(driver, _InlineConnection) else None
 
 
+@asynccontextmanager
+async def savepoint(conn: AsyncConnection) -> AsyncIterator[None]:
+    """A nested transaction in `conn`'s: an exception rolls back what ran inside it alone, and goes on.
+    On an inline SQLite connection, plain SAVEPOINT statements (no compiled statement per use)."""
+    raw = inline_sqlite(conn)
+    if raw is None:
+        async with conn.begin_nested():
+            yield
+        return
+    raw.execute("SAVEPOINT dialwave_nested")
+    try:
+        yield
+    except BaseException:
+        raw.execute("ROLLBACK TO dialwave_nested")
+        raw.execute("RELEASE dialwave_nested")
+        raise
+    raw.execute("RELEASE dialwave_nested")
+
+
 def _sqlite_engine(
     url: str, *, immediate: bool, pool_size: int, inline: bool = False, throwaway: bool = False
 ) -> AsyncEngine:
@@ -114,6 +134,8 @@ def _sqlite_engine(
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA journal_mode={THROWAWAY_JOURNAL if throwaway else 'WAL'}")
         cur.execute(f"PRAGMA synchronous={'OFF' if throwaway else 'NORMAL'}")
+        if throwaway:  # its indexes are updated at random places, thousands of times a second: keep them in memory
+            cur.execute(f"PRAGMA cache_size=-{THROWAWAY_CACHE_KIB}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()

@@ -66,7 +66,8 @@ async def driver_rows(conn: AsyncConnection, sql: str, params: Sequence[Any]) ->
     raw = inline_sqlite(conn)
     if raw is not None:
         return raw.execute(sql, params).fetchall()
-    return list(await conn.exec_driver_sql(sql, tuple(params)))
+    result = await conn.exec_driver_sql(sql, tuple(params))
+    return list(result) if result.returns_rows else []
 
 
 async def driver_many(conn: AsyncConnection, sql: str, rows: list[tuple[Any, ...]]) -> None:
@@ -96,7 +97,7 @@ async def sqlite_insert(conn: AsyncConnection, table: sa.Table, rows: list[dict[
         group = groups.get(key)
         if group is None:
             group = groups[key] = (tuple(row), [])
-        group[1].append(tuple(_sqlite_value(row[c]) for c in group[0]))
+        group[1].append(tuple([_sqlite_value(row[c]) for c in group[0]]))
     for columns, tuples in groups.values():
         marks = ", ".join("?" for _ in columns)
         await driver_many(conn, f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", tuples)
@@ -148,7 +149,7 @@ def _sqlite_tuples(rows: dict[str, dict[str, Any]]) -> dict[tuple[str, ...], lis
         if group is None:
             group = groups[key] = (tuple(values), [])
         columns = group[0]
-        group[1].append((*(_sqlite_value(values[c]) for c in columns), row_id))
+        group[1].append((*[_sqlite_value(values[c]) for c in columns], row_id))
     return dict(groups.values())
 
 
