@@ -142,7 +142,12 @@ def _sqlite_engine(
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        driver = conn.connection.driver_connection
+        if isinstance(driver, _InlineConnection) and driver.sqlite is not None:
+            driver.sqlite.execute(sql)  # on this thread anyway: no statement machinery for a BEGIN
+        else:
+            conn.exec_driver_sql(sql)
 
     return engine
 
@@ -156,6 +161,9 @@ class Database:
         never a user's: no fsync (synchronous=OFF), so a crash may corrupt it, which costs nothing there."""
         self.url = async_url(url)
         self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
+        self.inline = inline_sqlite and self.dialect == "sqlite"
+        self._held: AsyncConnection | None = None  # inline: the writer connection, kept (see write)
+        self._held_lock: asyncio.Lock | None = None
         if self.dialect == "sqlite":
             self.writer = _sqlite_engine(
                 self.url, immediate=True, pool_size=1, inline=inline_sqlite, throwaway=throwaway
@@ -176,7 +184,18 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A read-write transaction: committed on success, rolled back on any exception."""
+        """A read-write transaction: committed on success, rolled back on any exception. Inline SQLite
+        keeps its one writer connection checked out, one transaction at a time (as the pool of one did):
+        a pool checkout and return cost four times the transaction of a simulation's claim."""
+        if self.inline:
+            if self._held_lock is None:
+                self._held_lock = asyncio.Lock()
+            async with self._held_lock:
+                if self._held is None:
+                    self._held = await self.writer.connect()
+                async with self._held.begin():
+                    yield self._held
+            return
         async with self.writer.begin() as conn:
             yield conn
 
@@ -186,6 +205,9 @@ class Database:
             yield conn
 
     async def dispose(self) -> None:
+        if self._held is not None:
+            await self._held.close()
+            self._held = None
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()
