@@ -81,6 +81,7 @@ class SimulatedCarrier:
         model = prepared.settings
         rng = random.Random(f"{model.seed}:{request.to_number}:{request.attempt}")
         script = model.scripted.get(request.to_number) if model.scripted else None
+        outcome: str
         if script:
             outcome = script[min(request.attempt, len(script)) - 1]
         else:
