@@ -10,11 +10,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dialwave.store.db import inline_sqlite
 from dialwave.store.repositories.paging import page
 from dialwave.store.repositories.sql import (
     IN_CHUNK,
     driver_rows,
     equal_to,
+    from_sqlite_time,
     latest_per_number,
     one_of,
     sqlite_insert,
@@ -22,6 +24,7 @@ from dialwave.store.repositories.sql import (
     update_many,
 )
 from dialwave.store.tables import LIVE, calls
+from dialwave.store.types import UTCDateTime
 
 LIVE_CALL = ("pending", "dialing", "ringing", "in_call")
 
@@ -149,6 +152,22 @@ async def live_calls(conn: AsyncConnection, campaign_ids: Sequence[str]) -> Sequ
 async def stream_campaign_calls(conn: AsyncConnection, campaign_id: str) -> AsyncIterator[RowMapping]:
     """Every call of a campaign in start order, streamed (a forecast's calls.jsonl)."""
     stmt = sa.select(calls).where(calls.c.campaign_id == campaign_id).order_by(calls.c.started_at, calls.c.id)
+    raw = inline_sqlite(conn)
+    if raw is not None:  # a simulation's export of every attempt: rows read by the driver alone
+        compiled = stmt.compile(dialect=conn.dialect)
+        cursor = raw.execute(compiled.string, (campaign_id,))
+        names = [d[0] for d in cursor.description]
+        times = [i for i, c in enumerate(calls.columns) if isinstance(c.type, UTCDateTime)]
+        flags = [i for i, c in enumerate(calls.columns) if isinstance(c.type, sa.Boolean)]
+        while chunk := cursor.fetchmany(1000):
+            for values in chunk:
+                fields = list(values)
+                for i in times:
+                    fields[i] = from_sqlite_time(fields[i])
+                for i in flags:
+                    fields[i] = None if fields[i] is None else bool(fields[i])
+                yield dict(zip(names, fields, strict=True))  # type: ignore[misc]
+        return
     async for part in (await conn.stream(stmt)).mappings().partitions(1000):  # one await per 1,000 rows
         for row in part:
             yield row

@@ -139,18 +139,31 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
+_CONVERT: dict[type, Any] = {datetime: sqlite_time, dict: json.dumps, list: json.dumps, bool: int}
+
+
 def _sqlite_tuples(rows: dict[str, dict[str, Any]]) -> dict[tuple[str, ...], list[tuple[Any, ...]]]:
-    """Rows grouped by their set of columns (in the order the first row of the group names them), as
-    driver tuples (values, then the id)."""
-    groups: dict[frozenset[str], tuple[tuple[str, ...], list[tuple[Any, ...]]]] = {}
+    """Rows grouped by their columns (in the order each row names them), as driver tuples (values,
+    then the id). The engine's every group commit: values converted by type, without a call per value
+    for the plain ones."""
+    groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    convert = _CONVERT.get
     for row_id, values in rows.items():
-        key = frozenset(values)
+        out = []
+        for value in values.values():
+            kind = type(value)
+            if kind not in _PLAIN:
+                f = convert(kind)
+                value = f(value) if f is not None else _sqlite_value(value)
+            out.append(value)
+        out.append(row_id)
+        key = tuple(values)
         group = groups.get(key)
         if group is None:
-            group = groups[key] = (tuple(values), [])
-        columns = group[0]
-        group[1].append((*[_sqlite_value(values[c]) for c in columns], row_id))
-    return dict(groups.values())
+            groups[key] = [tuple(out)]
+        else:
+            group.append(tuple(out))
+    return groups
 
 
 async def update_many(conn: AsyncConnection, table: sa.Table, rows: dict[str, dict[str, Any]]) -> None:
