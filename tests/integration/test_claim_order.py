@@ -1,0 +1,106 @@
+"""On SQLite, the claim reads one ordered range per due status and merges them: the same leads in the
+same order as the one statement it replaced (`status IN (queued, retry_pending) ... ORDER BY
+next_attempt_at LIMIT n`), including leads due at the same instant, which decide who is dialed first."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dialwave.domain import lead_states as ls
+from dialwave.store.db import Database, inline_sqlite
+from dialwave.store.migrate import upgrade
+from dialwave.store.repositories.leads import claim_due
+from dialwave.store.repositories.sql import sqlite_time
+from dialwave.store.tables import leads
+
+TIMES = [datetime(2026, 3, 2, 13 + h, m, tzinfo=UTC) for h in range(3) for m in (0, 30)]
+STATUSES = ["queued", "retry_pending", "dialing", "completed"]
+
+
+def _before(now: datetime, limit: int) -> sa.Select[tuple[str]]:
+    """The statement claim_due ran on SQLite before (the order to keep)."""
+    return (
+        sa.select(leads.c.id)
+        .where(leads.c.campaign_id == "cmp_a", leads.c.status.in_(ls.DUE), leads.c.next_attempt_at <= now)
+        .order_by(leads.c.next_attempt_at)
+        .limit(limit)
+    )
+
+
+async def _compare(url: str, seed: int, inline: bool) -> None:
+    rng = random.Random(seed)
+    db = Database(url, inline_sqlite=inline, throwaway=inline)
+    try:
+        async with db.write() as conn:
+            await conn.exec_driver_sql("DELETE FROM leads")
+            await conn.exec_driver_sql(
+                "INSERT OR IGNORE INTO organizations (id, name, created_at) VALUES ('org', 'o', 'x')"
+            )
+            await conn.exec_driver_sql(
+                "INSERT OR IGNORE INTO campaigns (id, organization_id, name, status, config, version, created_at, "
+                "updated_at) VALUES ('cmp_a', 'org', 'a', 'active', '{}', 1, 'x', 'x'), "
+                "('cmp_b', 'org', 'b', 'active', '{}', 1, 'x', 'x')"
+            )
+            rows = [
+                (
+                    f"lead_{rng.getrandbits(48):012x}",
+                    "org",
+                    rng.choice(["cmp_a", "cmp_a", "cmp_b"]),
+                    f"+1212{i:07d}",
+                    "{}",
+                    rng.choice(STATUSES),
+                    None if rng.random() < 0.05 else sqlite_time(rng.choice(TIMES)),
+                    "x",
+                    "x",
+                )
+                for i in range(rng.randint(1, 300))
+            ]
+            await conn.exec_driver_sql(
+                "INSERT INTO leads (id, organization_id, campaign_id, phone_number, variables, status, "
+                "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            for _ in range(rng.randint(0, 80)):  # leads move between statuses and times, as claims and ends move them
+                row = rng.choice(rows)
+                await conn.exec_driver_sql(
+                    "UPDATE leads SET status = ?, next_attempt_at = ? WHERE id = ?",
+                    (rng.choice(STATUSES[:3]), sqlite_time(rng.choice(TIMES)), row[0]),
+                )
+        now, limit = rng.choice(TIMES), rng.randint(1, 200)
+        async with db.write() as conn:
+            assert (inline_sqlite(conn) is not None) is inline
+            expected = list((await conn.execute(_before(now, limit))).scalars())
+            got = [lead.id for lead in await claim_due(conn, "cmp_a", now, limit)]
+        assert got == expected
+    finally:
+        await db.dispose()
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32), inline=st.booleans())
+def test_the_merged_ranges_claim_what_the_one_statement_claimed(
+    tmp_path_factory: object, seed: int, inline: bool
+) -> None:
+    url = _database()
+    asyncio.run(_compare(url, seed, inline))
+
+
+_URL: list[str] = []
+
+
+def _database() -> str:
+    if not _URL:
+        import tempfile
+
+        path = Path(tempfile.mkdtemp(prefix="dialwave-claim-order-")) / "leads.db"
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        _URL.append(url)
+    return _URL[0]
