@@ -1,6 +1,7 @@
 """On SQLite, the claim reads one ordered range per due status and merges them: the same leads in the
 same order as the one statement it replaced (`status IN (queued, retry_pending) ... ORDER BY
-next_attempt_at LIMIT n`), including leads due at the same instant, which decide who is dialed first."""
+next_attempt_at LIMIT n`), including leads due at the same instant, which decide who is dialed first.
+The next due time likewise (a lead without a time among them: None)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from dialwave.domain import lead_states as ls
 from dialwave.store.db import Database, inline_sqlite
 from dialwave.store.migrate import upgrade
-from dialwave.store.repositories.leads import claim_due
+from dialwave.store.repositories.leads import claim_due, next_due_at
 from dialwave.store.repositories.sql import sqlite_time
 from dialwave.store.tables import leads
 
@@ -78,6 +79,13 @@ async def _compare(url: str, seed: int, inline: bool) -> None:
             assert (inline_sqlite(conn) is not None) is inline
             expected = list((await conn.execute(_before(now, limit))).scalars())
             got = [lead.id for lead in await claim_due(conn, "cmp_a", now, limit)]
+            first = await conn.scalar(
+                sa.select(leads.c.next_attempt_at)
+                .where(leads.c.campaign_id == "cmp_a", leads.c.status.in_(ls.DUE))
+                .order_by(leads.c.next_attempt_at)
+                .limit(1)
+            )
+            assert await next_due_at(conn, "cmp_a") == first
         assert got == expected
     finally:
         await db.dispose()

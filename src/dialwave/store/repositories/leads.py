@@ -177,14 +177,22 @@ def _claimed(row: RowMapping) -> ClaimedLead:
     )
 
 
+_FIRST_DUE = "SELECT next_attempt_at FROM leads WHERE campaign_id = ? AND status = ? ORDER BY next_attempt_at LIMIT 1"
+
+
 async def next_due_at(conn: AsyncConnection, campaign_id: str) -> datetime | None:
-    if conn.dialect.name == "sqlite":  # the dispatcher asks after every claim: the driver alone
-        sql = (  # ORDER BY, not min(): a due lead without a time (NULL sorts first) answers None, as below
-            "SELECT next_attempt_at FROM leads WHERE campaign_id = ? AND status IN (?, ?) "
-            "ORDER BY next_attempt_at LIMIT 1"
-        )
-        found = await driver_rows(conn, sql, (campaign_id, *ls.DUE))
-        return from_sqlite_time(found[0][0]) if found else None
+    if conn.dialect.name == "sqlite":
+        # The dispatcher asks after every claim. One statement over both due statuses reads and sorts
+        # every waiting lead of the campaign; the first of each status's ordered range is one index step.
+        # NULL sorts first in SQLite: a due lead without a time answers None, as that statement did.
+        firsts = []
+        for status in ls.DUE:
+            found = await driver_rows(conn, _FIRST_DUE, (campaign_id, status))
+            if found:
+                if found[0][0] is None:
+                    return None
+                firsts.append(found[0][0])
+        return from_sqlite_time(min(firsts)) if firsts else None
     stmt = (
         sa.select(leads.c.next_attempt_at)
         .where(leads.c.campaign_id == campaign_id, leads.c.status.in_(ls.DUE))
