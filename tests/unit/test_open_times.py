@@ -4,7 +4,7 @@ ranges, several zones, and the 14-day limit."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,7 +31,27 @@ def specs(draw: st.DrawFn) -> WeeklyWindows:
         ranges.append((hhmm(start), hhmm(end) if end < 1440 else "24:00"))
     if draw(st.booleans()):
         ranges.sort()
-    return WeeklyWindows.of(zone, days, ranges)
+    spec = WeeklyWindows.of(zone, days, ranges)
+    by_day = ()
+    if draw(st.booleans()):  # a weekday with ranges of its own (Texas: Sunday 12:00-21:00)
+        start = draw(st.integers(0, 22)) * 60
+        by_day = ((draw(st.integers(1, 7)), ((start, start + draw(st.integers(1, 120)) * 1),)),)
+    closed_on = None
+    if draw(st.booleans()):  # holidays; a long closure makes the walk give up after 8 days
+        first = draw(st.integers(1, 28))
+        length = draw(st.sampled_from([1, 2, 9, 16]))
+        closed_on = _Closed(draw(st.integers(1, 12)), first, length)
+    return WeeklyWindows(spec.zone, spec.days, spec.ranges, by_day, closed_on)
+
+
+class _Closed:
+    """Closed `length` days from `first` of `month`, every year (hashable, as rules' holidays are)."""
+
+    def __init__(self, month: int, first: int, length: int) -> None:
+        self.month, self.first, self.length = month, first, length
+
+    def __call__(self, day: date) -> bool:
+        return day.month == self.month and self.first <= day.day < self.first + self.length
 
 
 instants = st.datetimes(datetime(2026, 1, 1), datetime(2027, 12, 31), timezones=st.just(UTC))
