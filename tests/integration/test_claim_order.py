@@ -9,6 +9,7 @@ import asyncio
 import random
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from hypothesis import given, settings
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from dialwave.domain import lead_states as ls
 from dialwave.store.db import Database, inline_sqlite
 from dialwave.store.migrate import upgrade
-from dialwave.store.repositories.leads import claim_due, next_due_at
+from dialwave.store.repositories.leads import _LEAD_CLAIM_COLUMNS, _claimed, claim_due, next_due_at
 from dialwave.store.repositories.sql import sqlite_time
 from dialwave.store.tables import leads
 
@@ -25,10 +26,10 @@ TIMES = [datetime(2026, 3, 2, 13 + h, m, tzinfo=UTC) for h in range(3) for m in 
 STATUSES = ["queued", "retry_pending", "dialing", "completed"]
 
 
-def _before(now: datetime, limit: int) -> sa.Select[tuple[str]]:
-    """The statement claim_due ran on SQLite before (the order to keep)."""
+def _before(now: datetime, limit: int) -> sa.Select[Any]:
+    """The statement claim_due ran on SQLite before (the leads, their fields and the order to keep)."""
     return (
-        sa.select(leads.c.id)
+        sa.select(*_LEAD_CLAIM_COLUMNS)
         .where(leads.c.campaign_id == "cmp_a", leads.c.status.in_(ls.DUE), leads.c.next_attempt_at <= now)
         .order_by(leads.c.next_attempt_at)
         .limit(limit)
@@ -55,7 +56,11 @@ async def _compare(url: str, seed: int, inline: bool) -> None:
                     "org",
                     rng.choice(["cmp_a", "cmp_a", "cmp_b"]),
                     f"+1212{i:07d}",
-                    "{}",
+                    rng.choice(["{}", '{"name": "Ada", "n": 3}']),
+                    rng.choice([None, "America/Chicago"]),
+                    rng.choice([None, "US-TX"]),
+                    rng.choice([None, '{"system_prompt": "x"}']),
+                    rng.choice([None, '{"busy": 1}']),
                     rng.choice(STATUSES),
                     None if rng.random() < 0.05 else sqlite_time(rng.choice(TIMES)),
                     "x",
@@ -64,8 +69,9 @@ async def _compare(url: str, seed: int, inline: bool) -> None:
                 for i in range(rng.randint(1, 300))
             ]
             await conn.exec_driver_sql(
-                "INSERT INTO leads (id, organization_id, campaign_id, phone_number, variables, status, "
-                "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO leads (id, organization_id, campaign_id, phone_number, variables, timezone, region, "
+                "agent_overrides, retries, status, next_attempt_at, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             for _ in range(rng.randint(0, 80)):  # leads move between statuses and times, as claims and ends move them
@@ -77,8 +83,8 @@ async def _compare(url: str, seed: int, inline: bool) -> None:
         now, limit = rng.choice(TIMES), rng.randint(1, 200)
         async with db.write() as conn:
             assert (inline_sqlite(conn) is not None) is inline
-            expected = list((await conn.execute(_before(now, limit))).scalars())
-            got = [lead.id for lead in await claim_due(conn, "cmp_a", now, limit)]
+            expected = [_claimed(row) for row in (await conn.execute(_before(now, limit))).mappings()]
+            got = await claim_due(conn, "cmp_a", now, limit)
             first = await conn.scalar(
                 sa.select(leads.c.next_attempt_at)
                 .where(leads.c.campaign_id == "cmp_a", leads.c.status.in_(ls.DUE))

@@ -230,11 +230,13 @@ async def claim_due(conn: AsyncConnection, campaign_id: str, now: datetime, limi
     return [_claimed(row) for row in (await conn.execute(stmt)).mappings()]
 
 
+_CLAIM_NAMES = tuple(column.name for column in _LEAD_CLAIM_COLUMNS)
 _CLAIM_ONE_STATUS = (
-    "SELECT id, organization_id, campaign_id, phone_number, variables, timezone, agent_overrides, status, attempts, "
-    "retries, next_attempt_at, rowid FROM leads WHERE campaign_id = ? AND status = ? AND next_attempt_at <= ? "
-    "ORDER BY next_attempt_at LIMIT ?"
+    f"SELECT {', '.join(_CLAIM_NAMES)}, rowid FROM leads WHERE campaign_id = ? AND status = ? "
+    "AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?"
 )
+_JSON_AT = tuple(i for i, c in enumerate(_LEAD_CLAIM_COLUMNS) if c.name in ("variables", "agent_overrides", "retries"))
+_TIME_AT, _STATUS_AT, _ROWID_AT = _CLAIM_NAMES.index("next_attempt_at"), _CLAIM_NAMES.index("status"), len(_CLAIM_NAMES)
 
 
 async def _claim_due_sqlite(conn: AsyncConnection, campaign_id: str, now: datetime, limit: int) -> list[ClaimedLead]:
@@ -242,26 +244,21 @@ async def _claim_due_sqlite(conn: AsyncConnection, campaign_id: str, now: dateti
     ORDER BY next_attempt_at): by next_attempt_at, then status, then rowid. That query reads and sorts
     every due lead of the campaign to return `limit` of them (at the start of a 50,000-lead campaign,
     50,000 rows per claim); one ordered range per status reads `limit` rows each, merged here.
-    tests/integration/test_claim_order.py checks the two orders agree. Rows are read by the driver."""
+    tests/integration/test_claim_order.py checks the two orders agree. Rows are read by the driver
+    (the same columns as claim_due's statement, converted as their types would)."""
     at = sqlite_time(now)
     found: list[Sequence[Any]] = []
     for status in ls.DUE:
         found.extend(await driver_rows(conn, _CLAIM_ONE_STATUS, (campaign_id, status, at, limit)))
-    found.sort(key=lambda row: (row[10], row[7], row[11]))
-    return [
-        ClaimedLead(
-            row[0],
-            row[3],
-            row[5],
-            from_sqlite_json(row[4]) or {},
-            from_sqlite_json(row[6]),
-            row[7],
-            row[8],
-            dict(from_sqlite_json(row[9]) or {}),
-            from_sqlite_time(row[10]),
-        )
-        for row in found[:limit]
-    ]
+    found.sort(key=lambda row: (row[_TIME_AT], row[_STATUS_AT], row[_ROWID_AT]))
+    claimed = []
+    for row in found[:limit]:
+        values = list(row[:_ROWID_AT])
+        for i in _JSON_AT:
+            values[i] = from_sqlite_json(values[i])
+        values[_TIME_AT] = from_sqlite_time(values[_TIME_AT])
+        claimed.append(_claimed(dict(zip(_CLAIM_NAMES, values, strict=True))))  # type: ignore[arg-type]
+    return claimed
 
 
 async def lead_rows(conn: AsyncConnection, lead_ids: Sequence[str]) -> dict[str, ClaimedLead]:
