@@ -22,6 +22,8 @@ START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 PUBLIC = "https://dialwave.example.com"
 A, B, C = "+12125557001", "+12125557002", "+12125557003"
 NO_RETRIES = {"max_attempts": 1}
+FAST = {"max_concurrency": 20, "attempts_per_second": 50}
+TRANSCRIPT = "AI: Hi\nUser: Yes"
 
 
 def vapi_settings(**over: Any) -> dict[str, Any]:
@@ -110,7 +112,7 @@ async def test_the_call_carries_the_context_and_the_report_ends_it_with_its_resu
         shown = await rig.api.ok("get", f"/v1/calls/{call['id']}")
         result = shown["result"]
         assert result["summary"] == "Booked for Tuesday." and result["conversion"] is True
-        assert result["transcript"] == "AI: Hi\nUser: Yes"
+        assert result["transcript"] == TRANSCRIPT
         assert result["data"]["vapi"]["ended_reason"] == "customer-ended-call"
         assert (await rig.get(cid))["status"] == "completed"
         await rig.counts_check(cid)
@@ -267,7 +269,7 @@ async def test_the_numbers_max_concurrency_caps_calls_in_flight_at_vapi(db_url: 
             numbers, callers=[pn], retry=NO_RETRIES, pacing={"max_concurrency": 10, "attempts_per_second": 50}
         )
         await rig.run(timedelta(seconds=5))
-        assert len(fake.created) == 2  # the number's Vapi concurrency, not the campaign's 10
+        assert len(fake.created) == 2  # the number's Vapi concurrency, not the campaign's 20
         first = list(fake.calls)
         for vapi_id in first:
             await fake.end(vapi_id, "customer-busy")
