@@ -175,6 +175,11 @@ async def test_a_wrong_or_missing_secret_is_refused_and_changes_nothing(db_url: 
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "BAD_SIGNATURE"
         unknown = await rig.api.client.post("/v1/carriers/vapi/events/call_nope", json={"message": report})
         assert unknown.status_code == 404
+        other = {"message": {**report, "call": {"id": "another-vapi-call"}}}
+        mixed = await rig.api.client.post(
+            f"/v1/carriers/vapi/events/{call_id}", json=other, headers={"X-Vapi-Secret": SECRET}
+        )
+        assert mixed.status_code == 404  # the report names another Vapi call than the one placed
         await rig.run(timedelta(seconds=5))
         call = (await by_number(rig, cid))[A]
         assert call["status"] == "dialing" and call["outcome"] is None  # nothing changed
