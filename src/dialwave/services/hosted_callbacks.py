@@ -6,6 +6,7 @@ this process, beside the engine)."""
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -46,17 +47,22 @@ def _vapi_secret_given(headers: dict[str, str]) -> str | None:
     return auth[7:] if auth[:7].lower() == "bearer " else None
 
 
+Body = Callable[[], Awaitable[Any]]  # the request's JSON body, parsed only once the sender is known
+
+
 async def vapi_message(
-    db: Database, carrier: Carrier | None, call_id: str, headers: dict[str, str], body: Any, now: datetime
+    db: Database, carrier: Carrier | None, call_id: str, headers: dict[str, str], load: Body, now: datetime
 ) -> Handled:
     """One Vapi server message for our call `call_id`: 404 for a call not placed through Vapi, 403 when
-    the secret is missing or wrong (nothing changes), 503 without a dispatcher here."""
+    the secret is missing or wrong (nothing changes, the body is not even parsed), 503 without a
+    dispatcher here."""
     org_id, _, secret = await _settings(db, call_id, "vapi", "webhook_secret")
     if not isinstance(carrier, VapiCarrier):
         raise Unavailable("no dispatcher runs in this process: send carrier callbacks to `dialwave serve`")
     given = _vapi_secret_given(headers)
     if given is None or not hmac.compare_digest(given.encode(), secret.encode()):
         raise Forbidden("the Vapi server secret does not match this call's number", code="BAD_SIGNATURE")
+    body = await load()
     message = body.get("message") if isinstance(body, dict) else None
     if not isinstance(message, dict):
         return Handled(org_id, 0, None)
@@ -70,7 +76,7 @@ async def vapi_message(
 
 
 async def retell_event(
-    db: Database, carrier: Carrier | None, call_id: str, raw: bytes, signature: str | None, body: Any, now: datetime
+    db: Database, carrier: Carrier | None, call_id: str, raw: bytes, signature: str | None, load: Body, now: datetime
 ) -> Handled:
     """One Retell webhook for our call: the x-retell-signature is checked with the SDK's verify over the
     raw body and the number's API key (403 and nothing changes when it does not match)."""
@@ -79,6 +85,7 @@ async def retell_event(
         raise Unavailable("no dispatcher runs in this process: send carrier callbacks to `dialwave serve`")
     if not signature or not signature_ok(raw.decode("utf-8", "replace"), api_key, signature):
         raise Forbidden("x-retell-signature does not match this request", code="BAD_SIGNATURE")
+    body = await load()
     if not isinstance(body, dict) or not isinstance(body.get("call"), dict):
         return Handled(org_id, 0, None)
     event, call = str(body.get("event") or body.get("event_type") or ""), body["call"]

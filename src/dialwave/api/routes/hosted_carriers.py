@@ -18,6 +18,7 @@ _ERR = {"model": ErrorBody}
 
 def _errors(what: str) -> dict[int | str, dict[str, object]]:
     return {
+        422: {**_ERR, "description": "the body is not JSON (after the sender was authenticated)"},
         403: {**_ERR, "description": f"{what} missing or wrong (BAD_SIGNATURE): nothing changes"},
         404: {**_ERR, "description": "no call with this id placed through this platform"},
         503: {**_ERR, "description": "no dispatcher in this process"},
@@ -45,9 +46,7 @@ async def vapi_events(call_id: str, request: Request, db: Db, engine: Engine, no
     end-of-call-report (its endedReason is the outcome, its analysis the call's result). Authenticated by
     the number's webhook_secret, sent by Vapi as X-Vapi-Secret or Authorization: Bearer."""
     headers = {k.lower(): v for k, v in request.headers.items()}
-    await request.body()
-    body = await request.json()
-    handled = await service.vapi_message(db, engine.carrier("vapi"), call_id, headers, body, now)
+    handled = await service.vapi_message(db, engine.carrier("vapi"), call_id, headers, request.json, now)
     _apply(engine, handled)
     return Response(status_code=204)
 
@@ -64,7 +63,7 @@ async def retell_events(
     """Retell's call_started, call_ended and call_analyzed for one of our calls ({"event", "call"}), signed
     with the number's API key (x-retell-signature, checked with the SDK's verify over the raw body)."""
     raw = await request.body()
-    body = await request.json()
-    handled = await service.retell_event(db, engine.carrier("retell"), call_id, raw, x_retell_signature, body, now)
+    carrier = engine.carrier("retell")
+    handled = await service.retell_event(db, carrier, call_id, raw, x_retell_signature, request.json, now)
     _apply(engine, handled)
     return Response(status_code=204)
