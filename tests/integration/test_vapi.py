@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 
 from dialwave.clock import Clock
+from dialwave.engine.dispatcher import Engine
+from dialwave.engine.runner import VirtualRunner
+from dialwave.engine.settings import EngineSettings
 from dialwave.telephony.vapi import VapiCarrier
 from tests.receiver import free_port, serving
 from tests.rig import Rig, make_rig, model
@@ -287,3 +290,36 @@ async def test_the_numbers_max_concurrency_caps_calls_in_flight_at_vapi(db_url: 
         await fake.end(next(i for i, c in fake.calls.items() if c["status"] != "ended"), "customer-busy")
         await rig.until_idle()
         assert (await rig.get(cid))["counts"]["failed"] == 5
+
+
+async def test_after_a_restart_calls_are_asked_about_at_vapi_not_redialed(db_url: str, db: Any) -> None:
+    retry = {"max_attempts": 2, "on": {"provider_error": {"enabled": True, "max_retries": 1, "interval_minutes": [1]}}}
+    async with vapi_rig(db_url, db) as (rig, fake, pn):
+        cid = await rig.campaign([A, B], callers=[pn], retry=retry, pacing=FAST)
+        await rig.run(timedelta(seconds=2))
+        before = await by_number(rig, cid)
+        await fake.status(fake.id_for(A), "in-progress")
+        await rig.run(timedelta(seconds=1))
+        # The process dies. Vapi still has A in progress; B's call is unknown there.
+        await rig.engine.close()
+        await rig.engine.carriers["vapi"].close()  # type: ignore[attr-defined]
+        del fake.calls[fake.id_for(B)]
+        fresh = VapiCarrier(rig.clock, PUBLIC, fake.base)
+        rig.engine = Engine(db, {"simulated": rig.carrier, "vapi": fresh}, EngineSettings.virtual())
+        rig.runner = VirtualRunner(rig.engine, rig.clock)
+        rig.handle.engine = rig.engine
+        try:
+            await rig.run(timedelta(seconds=1))  # start-up reconciliation: GET /call/{id}
+            after = await by_number(rig, cid)
+            assert after[A]["status"] == "in_call"  # adopted, not redialed
+            first_b = next(c for c in await rig.calls(cid) if c["id"] == before[B]["id"])
+            assert first_b["outcome"] == "provider_error"
+            assert first_b["reason"].startswith("the carrier never heard of this attempt")
+            await rig.run(timedelta(seconds=20))
+            assert await fake.end(fake.id_for(A), "customer-ended-call", summary="Adopted.") == 204
+            await rig.run(timedelta(minutes=2))  # B's retry is due after 1 minute
+            assert (await by_number(rig, cid))[A]["outcome"] == "answered"
+            assert [c["attempt"] for c in await rig.calls(cid) if c["to_number"] == B] == [1, 2]
+            assert [b["customer"]["number"] for b in fake.created].count(A) == 1  # A was placed once
+        finally:
+            await fresh.close()
