@@ -13,7 +13,7 @@ from typing import Any, Literal
 from dialwave.clock import Clock
 from dialwave.domain.outcomes import ANSWERED, VOICEMAIL
 from dialwave.errors import CarrierError
-from dialwave.telephony.base import CallEvent, CallStatus, retry_after_seconds
+from dialwave.telephony.base import CallEvent, CallStatus, DialRequest, retry_after_seconds
 
 HOLD_ON_429 = 30.0  # seconds a 429 without Retry-After holds the phone number
 State = Literal["queued", "ringing", "answered", "ended"]
@@ -40,6 +40,20 @@ class Ending:
     conversion: bool | None = None
     opted_out: bool = False
     talk_seconds: float | None = None  # the platform's own count, used when no answer event came first
+
+
+def metadata(request: DialRequest) -> dict[str, Any]:
+    """Our ids and the call's token on the platform's call (Vapi assistantOverrides.metadata, Retell
+    metadata): the webhooks carry them back, and the agent's tools read them."""
+    out: dict[str, Any] = {
+        "dialwave_call_id": request.call_id,
+        "dialwave_campaign_id": request.campaign_id,
+        "dialwave_lead_id": request.lead_id,
+        "dialwave_attempt": request.attempt,
+    }
+    if request.call_token:  # a tool reads GET /v1/calls/{id}/context with it
+        out["dialwave_token"] = request.call_token
+    return out
 
 
 def refused(platform: str, status: int | None, message: str, retry_after: str | None) -> CarrierError:

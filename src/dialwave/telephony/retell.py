@@ -21,8 +21,7 @@ from dialwave.domain.hosted_outcomes import RETELL_OPT_OUT, conversion_of, outco
 from dialwave.domain.phone import mask
 from dialwave.errors import CarrierError
 from dialwave.telephony.base import CallEvent, CallStatus, DialRequest
-from dialwave.telephony.hosted import Ending, HostedCarrier, State, Track, refused
-from dialwave.telephony.vapi import metadata
+from dialwave.telephony.hosted import Ending, HostedCarrier, State, Track, metadata, refused
 
 log = structlog.get_logger("dialwave.telephony.retell")
 STATES: dict[str, State] = {

@@ -20,7 +20,7 @@ from dialwave.domain.hosted_outcomes import conversion_of, outcome_for_vapi
 from dialwave.domain.phone import mask
 from dialwave.errors import CarrierError
 from dialwave.telephony.base import CallEvent, CallStatus, DialRequest
-from dialwave.telephony.hosted import Ending, HostedCarrier, State, Track, refused
+from dialwave.telephony.hosted import Ending, HostedCarrier, State, Track, metadata, refused
 
 log = structlog.get_logger("dialwave.telephony.vapi")
 SERVER_MESSAGES = ["status-update", "end-of-call-report"]
@@ -33,19 +33,6 @@ STATES: dict[str, State] = {
     "forwarding": "answered",
     "ended": "ended",
 }
-
-
-def metadata(request: DialRequest) -> dict[str, Any]:
-    """Our ids on the Vapi call (assistantOverrides.metadata): tools and the report carry them back."""
-    out: dict[str, Any] = {
-        "dialwave_call_id": request.call_id,
-        "dialwave_campaign_id": request.campaign_id,
-        "dialwave_lead_id": request.lead_id,
-        "dialwave_attempt": request.attempt,
-    }
-    if request.call_token:  # a tool reads GET /v1/calls/{id}/context with it
-        out["dialwave_token"] = request.call_token
-    return out
 
 
 def _seconds(started: Any, ended: Any) -> float | None:
