@@ -7,13 +7,14 @@ from email.utils import format_datetime
 
 import pytest
 
-from dialwave.telephony.hosted import HOLD_ON_429, refused
+from dialwave.telephony.base import DEFAULT_RATE_LIMIT_HOLD
+from dialwave.telephony.hosted import refused
 
 
 def test_a_429_holds_for_its_retry_after_or_30_seconds() -> None:
     assert refused("Vapi", 429, "Too many", "120").retry_after == 120
-    assert refused("Vapi", 429, "Too many", None).retry_after == HOLD_ON_429 == 30
-    assert refused("Vapi", 429, "Too many", "soon").retry_after == HOLD_ON_429
+    assert refused("Vapi", 429, "Too many", None).retry_after == DEFAULT_RATE_LIMIT_HOLD == 30
+    assert refused("Vapi", 429, "Too many", "soon").retry_after == DEFAULT_RATE_LIMIT_HOLD
     later = format_datetime(datetime.now(UTC) + timedelta(seconds=300), usegmt=True)
     assert refused("Retell", 429, "Too many", later).retry_after == pytest.approx(300, abs=2)
     assert refused("Retell", 429, "Too many", "999999").retry_after == 3600  # capped at an hour

@@ -2,7 +2,7 @@
 agent; dialwave learns what happens from the platform's webhooks (POST /v1/carriers/{name}/events/{call_id},
 authenticated there) and, when they are late or lost, from the platform's call resource. `advance` turns
 either into call events, never moving a call backwards; a refusal becomes a CarrierError whose 429 holds
-the phone number (Retry-After, else HOLD_ON_429 seconds)."""
+the phone number (Retry-After, else base.DEFAULT_RATE_LIMIT_HOLD seconds)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from typing import Any, Literal
 from dialwave.clock import Clock
 from dialwave.domain.outcomes import ANSWERED, VOICEMAIL
 from dialwave.errors import CarrierError
-from dialwave.telephony.base import CallEvent, CallStatus, DialRequest, retry_after_seconds
+from dialwave.telephony.base import CallEvent, CallStatus, DialRequest, rate_limit_hold
 
-HOLD_ON_429 = 30.0  # seconds a 429 without Retry-After holds the phone number
 State = Literal["queued", "ringing", "answered", "ended"]
 REACHED = {ANSWERED, VOICEMAIL}  # outcomes that mean someone (or something) picked up
 
@@ -58,11 +57,9 @@ def metadata(request: DialRequest) -> dict[str, Any]:
 
 def refused(platform: str, status: int | None, message: str, retry_after: str | None) -> CarrierError:
     """A refused request is a provider error for the attempt; a 429 holds the number (its Retry-After, else
-    HOLD_ON_429), and so does a 503 with a Retry-After."""
+    the default hold), and so does a 503 with a Retry-After (base.rate_limit_hold)."""
     text = f"{platform} {status}: {message}"[:240]
-    wait = retry_after_seconds(retry_after, datetime.now(UTC)) if status in (429, 503) else None
-    if status == 429 and wait is None:
-        wait = HOLD_ON_429
+    wait = rate_limit_hold(status, retry_after, datetime.now(UTC)) if status is not None else None
     return CarrierError(text, retry_after=wait)
 
 
