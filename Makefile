@@ -8,10 +8,11 @@ export DIALWAVE_DATABASE_URL
 
 .PHONY: run test lint install clean bench
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
 install: $(STAMP)

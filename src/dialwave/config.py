@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8080"
     twilio_api_base: str = "https://api.twilio.com"
     telnyx_api_base: str = "https://api.telnyx.com/v2"
+    vapi_api_base: str = "https://api.vapi.ai"  # only tests change these
+    retell_api_base: str = "https://api.retellai.com"
     sip_host: str = "127.0.0.1"  # the address our SIP stack binds and puts in Via/Contact (reachable by trunks)
     sip_port: int = 5070
 

@@ -23,6 +23,7 @@ from dialwave.api.routes import (
     consents,
     dnc,
     health,
+    hosted_carriers,
     leads,
     livekit_events,
     phone_numbers,
@@ -55,6 +56,7 @@ ROUTERS = (
     carriers.router,
     telnyx_events.router,
     livekit_events.router,
+    hosted_carriers.router,
 )
 GIL_SWITCH_SECONDS = 0.001
 

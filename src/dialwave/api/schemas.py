@@ -85,16 +85,31 @@ class TelnyxOut(Out):
     api_key_set: bool
 
 
+class VapiOut(Out):
+    assistant_id: str
+    phone_number_id: str
+    credential_id: str | None
+    api_key_set: bool
+    webhook_secret_set: bool
+
+
+class RetellOut(Out):
+    agent_id: str
+    api_key_set: bool
+
+
 class PhoneNumberOut(Out):
     id: str = Field(examples=["pn_01jd3m0f8x9v7k2q4r6t8w0y2a"])
     number: str = Field(examples=["+14155550123"])
-    provider: Literal["simulated", "sip", "twilio", "livekit", "telnyx"]
+    provider: Literal["simulated", "sip", "twilio", "livekit", "telnyx", "vapi", "retell"]
     friendly_name: str | None
     active: bool
     max_calls_per_second: float | None
     max_concurrency: int | None
     sip: SipOut | None
     twilio: TwilioOut | None
+    vapi: VapiOut | None = None
+    retell: RetellOut | None = None
     simulated: SimulatedSettings | None
     livekit: LiveKitOut | None = None
     telnyx: TelnyxOut | None = None

@@ -32,6 +32,14 @@ def agent(row: RowMapping) -> dict[str, Any]:
     }
 
 
+HOSTED_SECRETS = {
+    "livekit": ("api_secret",),
+    "telnyx": ("api_key",),
+    "vapi": ("api_key", "webhook_secret"),
+    "retell": ("api_key",),
+}
+
+
 def phone_number(row: RowMapping) -> dict[str, Any]:
     config = dict(row["config"])
     if config.get("sip"):
@@ -42,11 +50,14 @@ def phone_number(row: RowMapping) -> dict[str, Any]:
         twilio = dict(config["twilio"])
         twilio["auth_token_set"] = bool(twilio.pop("auth_token", None))
         config["twilio"] = twilio
-    for section, secret in (("livekit", "api_secret"), ("telnyx", "api_key")):
+    for section, keys in HOSTED_SECRETS.items():  # write-only: whether each is set, never the value
         if config.get(section):
-            shown = dict(config[section])
-            shown[f"{secret}_set"] = bool(shown.pop(secret, None))
-            config[section] = shown
+            hosted = dict(config[section])
+            for key in keys:
+                hosted[f"{key}_set"] = bool(hosted.pop(key, None))
+            config[section] = hosted
+        else:
+            config[section] = None
     return {"id": row["id"], **config, "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"])}
 
 

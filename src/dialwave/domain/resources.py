@@ -83,6 +83,32 @@ class TelnyxSettings(Strict):
     )
 
 
+class VapiSettings(Strict):
+    api_key: str | None = Field(None, min_length=1, max_length=256, description="Vapi private API key; write-only")
+    assistant_id: str = Field(min_length=1, max_length=128)
+    phone_number_id: str = Field(min_length=1, max_length=128, description="the Vapi phone number that dials")
+    webhook_secret: str | None = Field(
+        None,
+        min_length=16,
+        max_length=256,
+        description="Vapi sends it with every server message to dialwave (X-Vapi-Secret, or Authorization: "
+        "Bearer with credential_id); write-only",
+    )
+    credential_id: str | None = Field(
+        None,
+        max_length=128,
+        description="a Vapi Bearer Token custom credential whose token is webhook_secret: Vapi authenticates "
+        "with it instead of dialwave sending the X-Vapi-Secret header",
+    )
+
+
+class RetellSettings(Strict):
+    api_key: str | None = Field(
+        None, min_length=1, max_length=256, description="Retell API key with the webhook badge; write-only"
+    )
+    agent_id: str = Field(min_length=1, max_length=128)
+
+
 SimOutcome = Literal["answered", "busy", "no_answer", "voicemail", "failed"]
 
 
@@ -134,7 +160,7 @@ class SimulatedSettings(Strict):
 
 class PhoneNumberConfig(Strict):
     number: E164
-    provider: Literal["simulated", "sip", "twilio", "livekit", "telnyx"] = "simulated"
+    provider: Literal["simulated", "sip", "twilio", "livekit", "telnyx", "vapi", "retell"] = "simulated"
     friendly_name: str | None = Field(None, max_length=128)
     active: bool = True
     max_calls_per_second: float | None = Field(
@@ -143,6 +169,8 @@ class PhoneNumberConfig(Strict):
     max_concurrency: int | None = Field(None, ge=1, le=10_000)
     sip: SipSettings | None = None
     twilio: TwilioSettings | None = None
+    vapi: VapiSettings | None = None
+    retell: RetellSettings | None = None
     simulated: SimulatedSettings | None = None
     livekit: LiveKitSettings | None = None
     telnyx: TelnyxSettings | None = None
@@ -167,7 +195,7 @@ def check_number(config: PhoneNumberConfig) -> dict[str, str]:
     errors: dict[str, str] = {}
     if config.provider == "sip" and config.sip is None:
         errors["sip"] = "required when provider is sip (trunk_uri at least)"
-    for hosted in ("livekit", "telnyx"):
+    for hosted in ("livekit", "telnyx", "vapi", "retell"):
         if config.provider == hosted and getattr(config, hosted) is None:
             errors[hosted] = f"required when provider is {hosted}"
     # Twilio credentials may also come from the organization (services/agents checks that).
@@ -179,13 +207,19 @@ def check_number(config: PhoneNumberConfig) -> dict[str, str]:
             low, high = getattr(config.simulated, key)
             if low < 0 or high < low:
                 errors[f"simulated.{key}"] = "must be [min, max] with 0 <= min <= max"
-    for other in ("sip", "twilio", "simulated", "livekit", "telnyx"):
+    for other in ("sip", "twilio", "simulated", "livekit", "telnyx", "vapi", "retell"):
         if other != config.provider and getattr(config, other) is not None and other != "simulated":
             errors[other] = f"only allowed when provider is {other}"
     return errors
 
 
-HOSTED_SECRETS = (("livekit", "api_secret"), ("telnyx", "api_key"))
+HOSTED_SECRETS = (
+    ("livekit", "api_secret"),
+    ("telnyx", "api_key"),
+    ("vapi", "api_key"),
+    ("vapi", "webhook_secret"),
+    ("retell", "api_key"),
+)
 
 
 def missing_secrets(config: Mapping[str, Any]) -> dict[str, str]:

@@ -18,10 +18,12 @@ from dialwave.services.phone_numbers import providers_in_use
 from dialwave.store.db import Database
 from dialwave.telephony.base import Carrier
 from dialwave.telephony.livekit import LiveKitCarrier
+from dialwave.telephony.retell import RetellCarrier
 from dialwave.telephony.simulated import SimulatedCarrier
 from dialwave.telephony.sip import SipCarrier
 from dialwave.telephony.telnyx import TelnyxCarrier
 from dialwave.telephony.twilio import TwilioCarrier
+from dialwave.telephony.vapi import VapiCarrier
 
 log = structlog.get_logger("dialwave.engine")
 
@@ -40,6 +42,8 @@ class EngineService:
             "sip": sip,
             "telnyx": TelnyxCarrier(self.clock, settings.public_url, settings.telnyx_api_base),
             "livekit": livekit,
+            "vapi": VapiCarrier(self.clock, settings.public_url, settings.vapi_api_base),
+            "retell": RetellCarrier(self.clock, settings.public_url, settings.retell_api_base),
         }
         self.engine = Engine(
             db,

@@ -20,7 +20,15 @@ from dialwave.store.repositories import orgs as orgs_repo
 from dialwave.store.repositories import phone_numbers as repo
 
 READ_ONLY = ("id", "version", "created_at", "updated_at", "organization_id")
-SECRETS = (("sip", "password"), ("twilio", "auth_token"), ("livekit", "api_secret"), ("telnyx", "api_key"))
+SECRETS = (
+    ("sip", "password"),
+    ("twilio", "auth_token"),
+    ("livekit", "api_secret"),
+    ("telnyx", "api_key"),
+    ("vapi", "api_key"),
+    ("vapi", "webhook_secret"),
+    ("retell", "api_key"),
+)
 
 
 def _keep_secrets(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,142 @@
+"""What the hosted voice-agent platforms (Vapi, Retell) share: the platform places the call and runs the
+agent; dialwave learns what happens from the platform's webhooks (POST /v1/carriers/{name}/events/{call_id},
+authenticated there) and, when they are late or lost, from the platform's call resource. `advance` turns
+either into call events, never moving a call backwards; a refusal becomes a CarrierError whose 429 holds
+the phone number (Retry-After, else base.DEFAULT_RATE_LIMIT_HOLD seconds)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from dialwave.clock import Clock
+from dialwave.domain.outcomes import ANSWERED, VOICEMAIL
+from dialwave.errors import CarrierError
+from dialwave.telephony.base import CallEvent, CallStatus, DialRequest, rate_limit_hold
+
+State = Literal["queued", "ringing", "answered", "ended"]
+REACHED = {ANSWERED, VOICEMAIL}  # outcomes that mean someone (or something) picked up
+
+
+@dataclass
+class Track:
+    provider_id: str
+    settings: dict[str, Any]
+    started: datetime
+    rang: bool = False
+    answered: bool = False
+    ended: bool = False
+    hung_up: bool = False  # we asked the platform to end it
+    control_url: str | None = None  # Vapi: the live call's control URL (ends it)
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a call ended, as the platform reported it."""
+
+    outcome: str
+    conversion: bool | None = None
+    opted_out: bool = False
+    talk_seconds: float | None = None  # the platform's own count, used when no answer event came first
+
+
+def metadata(request: DialRequest) -> dict[str, Any]:
+    """Our ids and the call's token on the platform's call (Vapi assistantOverrides.metadata, Retell
+    metadata): the webhooks carry them back, and the agent's tools read them."""
+    out: dict[str, Any] = {
+        "dialwave_call_id": request.call_id,
+        "dialwave_campaign_id": request.campaign_id,
+        "dialwave_lead_id": request.lead_id,
+        "dialwave_attempt": request.attempt,
+    }
+    if request.call_token:  # a tool reads GET /v1/calls/{id}/context with it
+        out["dialwave_token"] = request.call_token
+    return out
+
+
+def refused(platform: str, status: int | None, message: str, retry_after: str | None) -> CarrierError:
+    """A refused request is a provider error for the attempt; a 429 holds the number (its Retry-After, else
+    the default hold), and so does a 503 with a Retry-After (base.rate_limit_hold)."""
+    text = f"{platform} {status}: {message}"[:240]
+    wait = rate_limit_hold(status, retry_after, datetime.now(UTC)) if status is not None else None
+    return CarrierError(text, retry_after=wait)
+
+
+class HostedCarrier:
+    name = "hosted"
+    simulated = False
+
+    def __init__(self, clock: Clock, public_url: str) -> None:
+        self.clock = clock
+        self.public_url = public_url.rstrip("/")
+        self.tracks: dict[str, Track] = {}
+        self.queue: list[CallEvent] = []
+
+    def callback_url(self, call_id: str) -> str:
+        return f"{self.public_url}/v1/carriers/{self.name}/events/{call_id}"
+
+    def known_id(self, call_id: str) -> str | None:
+        track = self.tracks.get(call_id)
+        return track.provider_id if track is not None else None
+
+    def advance(self, call_id: str, provider_id: str, state: State, ending: Ending | None = None) -> list[CallEvent]:
+        """The platform says the call is at `state`: the events this adds (none for a repeat, an older
+        state arriving late, or anything after the end)."""
+        now = self.clock.now()
+        track = self.tracks.get(call_id)
+        if track is None:  # a webhook for a call adopted after a restart
+            track = self.tracks[call_id] = Track(provider_id, {}, now)
+        if track.ended:
+            return []
+        out: list[CallEvent] = []
+        if state == "ringing" and not track.rang and not track.answered:
+            track.rang = True
+            out.append(CallEvent(call_id, "ringing", now, provider_id))
+        reached = state == "ended" and ending is not None and ending.outcome in REACHED
+        if (state == "answered" or reached) and not track.answered:
+            track.answered = True
+            at = now
+            if state == "ended" and ending is not None and ending.talk_seconds:
+                at = max(track.started, now - timedelta(seconds=ending.talk_seconds))
+            machine = ending is not None and ending.outcome == VOICEMAIL
+            out.append(CallEvent(call_id, "answered", at, provider_id, answered_by="machine" if machine else "human"))
+        if state == "ended" and ending is not None:
+            track.ended = True
+            out.append(
+                CallEvent(
+                    call_id,
+                    "ended",
+                    now,
+                    provider_id,
+                    outcome=ending.outcome,
+                    conversion=ending.conversion,
+                    opted_out=ending.opted_out,
+                )
+            )
+        self.queue.extend(out)
+        return out
+
+    def poll(self, now: datetime) -> list[CallEvent]:
+        out, self.queue = self.queue, []
+        self._forget_ended(out)
+        return out
+
+    def _forget_ended(self, handed: list[CallEvent] | tuple[CallEvent, ...]) -> None:
+        """Calls whose end was handed to the engine are dropped (a late repeat finds nothing and changes nothing)."""
+        for event in handed:
+            if event.kind == "ended":
+                self.tracks.pop(event.call_id, None)
+
+    def next_event_at(self) -> datetime | None:
+        return None  # events come from the platform's webhooks
+
+    def as_status(self, call_id: str, provider_id: str, state: State, ending: Ending | None) -> CallStatus:
+        """The platform's view of a call (its call resource) as a status: what it adds is handed over here."""
+        events = tuple(self.advance(call_id, provider_id, state, ending))
+        self.queue = [e for e in self.queue if e not in events]
+        self._forget_ended(events)
+        kind: Literal["ringing", "in_call", "ended"] = (
+            "ended" if state == "ended" else "in_call" if state == "answered" else "ringing"
+        )
+        return CallStatus(kind, provider_id, events)
