@@ -267,6 +267,28 @@ class Compliance(Strict):
         " country (for NANP, the zones libphonenumber gives); `campaign_zone` times it in the campaign's zone",
     )
 
+    abandon_after_seconds: float = Field(
+        2.0,
+        ge=0.5,
+        le=60,
+        description="a call answered by a person whose agent does not connect within this many seconds is"
+        " abandoned (47 CFR 64.1200(a)(7): 2 seconds after the greeting)",
+    )
+    max_abandon_rate: float | None = Field(
+        0.03,
+        ge=0,
+        le=1,
+        description="the campaign pauses when its abandoned calls exceed this share of its live answers over"
+        " the last 30 days (null: never)",
+    )
+    abandon_redial_hours: float | None = Field(
+        None,
+        gt=0,
+        le=24 * 31,
+        description="a number whose call was abandoned (in any campaign of the organization) is not dialed"
+        " again before this many hours after that call ended (Ofcom: 72)",
+    )
+
     def consent_scopes(self) -> tuple[str, ...] | None:
         """The scopes a consent must have (None: any); only when consent is required."""
         return ("ai_voice",) if self.require_consent == "ai_voice" else None

@@ -121,7 +121,14 @@ RingSeconds = Annotated[float, Field(ge=0, le=600)]
 TalkSeconds = Annotated[float, Field(ge=0, le=14_400)]
 CallbackHours = Annotated[float, Field(ge=0, le=24 * 366)]
 MachineSeconds = Annotated[float, Field(ge=0, le=120)]
-SPANS = ("ring_seconds", "talk_seconds", "callback_after_hours", "machine_detect_seconds", "greeting_seconds")
+SPANS = (
+    "ring_seconds",
+    "talk_seconds",
+    "callback_after_hours",
+    "machine_detect_seconds",
+    "greeting_seconds",
+    "agent_connect_seconds",
+)
 
 
 class SimulatedSettings(Strict):
@@ -143,6 +150,9 @@ class SimulatedSettings(Strict):
     # and the call goes on as if a person had answered).
     machine_detect_seconds: tuple[MachineSeconds, MachineSeconds] = (2.0, 6.0)
     greeting_seconds: tuple[MachineSeconds, MachineSeconds] = (4.0, 14.0)
+    # How long after a person answers the agent's media connects (a value above the campaign's
+    # compliance.abandon_after_seconds makes the call abandoned).
+    agent_connect_seconds: tuple[MachineSeconds, MachineSeconds] = (0.2, 1.0)
     scripted: dict[E164, list[SimOutcome]] | None = Field(
         None, max_length=10_000, description="per called number: the n-th attempt's outcome (the last repeats)"
     )

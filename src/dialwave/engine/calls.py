@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from dialwave.domain import lead_states as ls
+from dialwave.domain.abandonment import is_abandoned
 from dialwave.domain.outcomes import INTERNAL_ERROR, OPTED_OUT, PROVIDER_ERROR, classify
 from dialwave.engine import lifecycle
 from dialwave.engine.capacity import Capacity
@@ -47,6 +48,7 @@ class Calls:
         self.live: dict[str, Live] = {}
         self.deadlines: list[tuple[datetime, str]] = []  # a heap: ring timeouts and stuck-call checks
         self.tripped: dict[str, str] = {}  # campaign -> why its circuit breaker pauses it
+        self.abandon_checks: set[str] = set()  # campaigns with a new abandoned call: is the rate over?
 
     def carrier_of(self, campaign_id: str, caller_id: str) -> Carrier | None:
         camp = self.campaigns.get(campaign_id)
@@ -99,6 +101,7 @@ class Calls:
         elif event.kind == "answered":
             if live.answered_at is None:
                 live.answered_at = event.at
+                live.answered_by = event.answered_by
                 self.writes.call(live.call_id, status="in_call", answered_at=event.at)
                 self.writes.lead(live.lead_id, status=ls.IN_CALL, updated_at=event.at)
                 self.events.call_answered(live, event.at)
@@ -106,6 +109,10 @@ class Calls:
                 if camp is not None:
                     self.context_push.answered(camp, live, event.at)
                 self.watch(live.call_id, event.at + max_talk(camp))
+        elif event.kind == "agent_connected":
+            if live.agent_connected_at is None:
+                live.agent_connected_at = event.at
+                self.writes.call(live.call_id, agent_connected_at=event.at)
         else:
             self.end(live, event, None)
 
@@ -140,11 +147,22 @@ class Calls:
         talk = (event.at - live.answered_at).total_seconds() if live.answered_at else None
         classified = classify(event.outcome or PROVIDER_ERROR, talk, event.conversion, threshold)
         record_end(self.writes, self.events, self.memory, live, event, classified, note, camp)
+        if camp is not None and self._abandoned(live, event, classified.outcome, camp):
+            self.writes.call(live.call_id, abandoned=True)
+            self.memory.abandoned[(live.org_id, live.to_number)] = event.at
+            if camp.config.compliance.max_abandon_rate is not None:
+                self.abandon_checks.add(camp.id)
         if camp is not None and breaker:
             failed = classified.outcome in (PROVIDER_ERROR, INTERNAL_ERROR)
             trip = lifecycle.count_failure(camp, failed, self.breaker_failures, note)
             if trip is not None and camp.id not in self.tripped:
                 self.tripped[camp.id] = trip
+
+    @staticmethod
+    def _abandoned(live: Live, event: CallEvent, outcome: str, camp: CampaignState) -> bool:
+        after = camp.config.compliance.abandon_after_seconds
+        machine = live.answered_by == "machine"
+        return is_abandoned(live.answered_at, live.agent_connected_at, event.at, outcome, after, machine=machine)
 
     def apply(self, event: CallEvent, now: datetime) -> None:
         """Apply one carrier event; if that fails, end its call as internal_error (other calls go on)."""

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import lead_states as ls
+from dialwave.domain.audit import decision, dnc_lists_checked
 from dialwave.domain.caller_ids import choose
 from dialwave.domain.dialable import capped_until, caps_for, earliest, longest_window, refusal_pause
 from dialwave.domain.leads import ClaimedLead
@@ -48,6 +49,7 @@ async def claim(
     compliance = config.compliance
     needs_consent = compliance.require_consent != "none"
     usable = {c.phone_number_id for c in camp.callers if camp.numbers[c.phone_number_id]["active"]}
+    checked_lists = dnc_lists_checked(check_org_dnc, bool(custom_dnc), named_lists)
     in_batch: dict[str, list[datetime]] = {}
     for _ in range(8):  # rounds: leads that fail a guard make room for more
         if len(out.reservations) >= want:
@@ -104,12 +106,24 @@ async def claim(
                 _leave(left, row, row.status, now + CALLER_WAIT, "no active caller id", now, out.deltas)
                 continue
             camp.turn += 1
+            before = recent.get(number, []) + in_batch.get(number, [])
             in_batch.setdefault(number, []).append(now)
             reservation = Reservation(now, call_id, camp.id, camp.org_id, row, attempt, caller, row.status)
             reservation.claimed_at = now
             reservation.recent = recent.get(number, [])
             if needs_consent:
                 reservation.consent_id, reservation.consent_expires = consented[number]
+            reservation.decision = decision(
+                camp.times,
+                number,
+                row.timezone,
+                now,
+                dnc_lists=checked_lists,
+                require_consent=compliance.require_consent,
+                consent_id=reservation.consent_id,
+                cap=cap,
+                attempts_24h=len([t for t in before if t > now - DAY]),
+            )
             fresh.append(reservation)
         if left:
             await lead_repo.update_leads(conn, left)
@@ -139,6 +153,11 @@ async def _cooldowns(
     if cool.after_completion_hours:
         hours = timedelta(hours=cool.after_completion_hours)
         for number, at in (await lead_repo.last_completed(conn, camp.org_id, numbers, now - hours)).items():
+            waits[number] = max(waits.get(number, at), at + hours)
+    redial = camp.config.compliance.abandon_redial_hours
+    if redial:  # no repeat within this long of an abandoned call (Ofcom: 72 h)
+        hours = timedelta(hours=redial)
+        for number, at in (await call_repo.last_abandoned(conn, camp.org_id, numbers, now - hours)).items():
             waits[number] = max(waits.get(number, at), at + hours)
     return waits
 
@@ -181,6 +200,7 @@ async def _record(
                 "caller_id": r.caller.phone_number_id,
                 "agent_version": camp.agent_version,
                 "status": "pending",
+                "decision": r.decision,
                 "created_at": now,
             }
             for r in pending

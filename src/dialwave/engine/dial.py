@@ -27,6 +27,7 @@ class Memory:
         self.completed: dict[tuple[str, str], datetime] = {}
         self.cooldown_orgs: set[str] = set()
         self.blocked: set[tuple[str, str]] = set()  # put on the DNC list by an outcome (opt-out, auto-add)
+        self.abandoned: dict[tuple[str, str], datetime] = {}  # when a call to the number was last abandoned
 
     def started(self, key: tuple[str, str], at: datetime, window: timedelta) -> None:
         kept = [t for t in self.starts.get(key, []) if t > at - window]
@@ -44,6 +45,9 @@ def recheck(camp: CampaignState, r: Reservation, memory: Memory, number_cap: int
         at = max(at, memory.answered[key] + timedelta(hours=cool.after_success_hours))
     if cool.after_completion_hours and key in memory.completed:
         at = max(at, memory.completed[key] + timedelta(hours=cool.after_completion_hours))
+    redial = camp.config.compliance.abandon_redial_hours
+    if redial and key in memory.abandoned:
+        at = max(at, memory.abandoned[key] + timedelta(hours=redial))
     if key in memory.refused:
         pause = refusal_pause(number, r.lead.region)
         if pause is not None:

@@ -117,6 +117,8 @@ class Engine:
             await self._run_due(now)
         if self._flush_due(now):
             await self.write_buffer(now)
+        if self.calls.abandon_checks:
+            await self._check_abandonment(now)
         if self.calls.tripped:
             await self._pause_tripped(now)
         if self.writes.finished:
@@ -422,6 +424,17 @@ class Engine:
         await self.write_buffer(now)
         for campaign_id in await lifecycle.complete_idle(self.db, self.events, candidates, now):
             del self.campaigns[campaign_id]
+
+    async def _check_abandonment(self, now: datetime) -> None:
+        """Campaigns with a new abandoned call: over compliance.max_abandon_rate, they pause (with the
+        circuit breaker's trips, below)."""
+        ids, self.calls.abandon_checks = self.calls.abandon_checks, set()
+        checked = {c: self.campaigns[c] for c in ids if c in self.campaigns and self.campaigns[c].status == "active"}
+        if not checked:
+            return
+        await self.write_buffer(now)  # the abandoned calls are counted from the database
+        for campaign_id, reason in (await lifecycle.over_abandon_rate(self.db, checked, now)).items():
+            self.calls.tripped.setdefault(campaign_id, reason)
 
     async def _pause_tripped(self, now: datetime) -> None:
         tripped, self.calls.tripped = self.calls.tripped, {}

@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dialwave.domain.abandonment import WINDOW as ABANDON_WINDOW
 from dialwave.domain.caller_ids import Caller
 from dialwave.domain.campaign_config import CampaignConfig
 from dialwave.domain.dialable import CampaignTimes, not_before
@@ -23,6 +24,7 @@ from dialwave.engine.leases import Leases
 from dialwave.engine.state import CampaignState
 from dialwave.store.db import Database
 from dialwave.store.repositories import agents as agent_repo
+from dialwave.store.repositories import calls as call_repo
 from dialwave.store.repositories import campaigns as campaign_repo
 from dialwave.store.repositories import phone_numbers as number_repo
 from dialwave.store.repositories.leads import cancel_open_leads
@@ -194,10 +196,23 @@ def count_failure(camp: CampaignState, failed: bool, limit: int, note: str | Non
     )
 
 
+async def over_abandon_rate(db: Database, campaigns: Mapping[str, CampaignState], now: datetime) -> dict[str, str]:
+    """Of these campaigns (each with a new abandoned call, already committed), those whose abandoned
+    calls exceed compliance.max_abandon_rate of their live answers over the last 30 days: why to pause."""
+    async with db.read() as conn:
+        rates = await call_repo.abandon_counts(conn, list(campaigns), now - ABANDON_WINDOW)
+    out: dict[str, str] = {}
+    for campaign_id, rate in rates.items():
+        limit = campaigns[campaign_id].config.compliance.max_abandon_rate
+        if limit is not None and rate.exceeds(limit):
+            out[campaign_id] = rate.pause_reason(limit)
+    return out
+
+
 async def pause_tripped(db: Database, events: EventLog, tripped: Mapping[str, str], now: datetime) -> None:
     """Pause the campaigns whose breaker tripped (after the writes that led to it are committed)."""
     async with db.write() as conn:
         for campaign_id, reason in tripped.items():
             if await campaign_repo.set_campaign_status(conn, campaign_id, "active", "paused", now, reason[:1000]):
                 await events.campaign_moved(conn, campaign_id, "active", "paused", reason, now)
-                log.warning("circuit breaker tripped", campaign_id=campaign_id, reason=reason)
+                log.warning("campaign paused by the engine", campaign_id=campaign_id, reason=reason)

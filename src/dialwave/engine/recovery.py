@@ -67,6 +67,7 @@ async def recover(
             started_at=call["started_at"] or now,
             retries=dict(lead.retries) if lead else {},
             answered_at=call["answered_at"],
+            agent_connected_at=call["agent_connected_at"],
             provider_call_id=call["provider_call_id"],
             ring_timeout=timedelta(seconds=camp.config.ring_timeout_seconds if camp else 30),
         )

@@ -102,6 +102,7 @@ class Reservation:
     hook: asyncio.Task[Verdict] | None = None  # the pre-dial hook's answer, asked when the slot was given
     consent_id: str | None = None  # the consent that allows the dial, when the campaign requires one
     consent_expires: datetime | None = None  # ...and when it expires (None: never)
+    decision: dict[str, Any] | None = None  # what allowed the dial (the audit trail), written with the call row
 
     def __lt__(self, other: Reservation) -> bool:
         return (self.slot, self.call_id) < (other.slot, other.call_id)
@@ -122,6 +123,8 @@ class Live:
     started_at: datetime
     retries: dict[str, int]
     answered_at: datetime | None = None
+    answered_by: str | None = None  # human or machine, as the carrier said (None: not known, e.g. recovered)
+    agent_connected_at: datetime | None = None  # the person could hear the agent from then on
     provider_call_id: str | None = None
     ring_timeout: timedelta = timedelta(seconds=30)
     from_number: str = ""

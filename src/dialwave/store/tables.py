@@ -19,6 +19,8 @@ metadata = sa.MetaData(
 ID = sa.String(40)
 DUE = sa.text("status IN ('queued', 'retry_pending')")
 LIVE = sa.text("status IN ('pending', 'dialing', 'ringing', 'in_call')")
+ANSWERED = sa.text("answered_at IS NOT NULL")
+SKIPPED = sa.text("status = 'skipped'")
 
 organizations = sa.Table(
     "organizations",
@@ -142,6 +144,7 @@ leads = sa.Table(
     # The dispatcher's claim: due leads of a campaign in next_attempt_at order.
     sa.Index("ix_leads_due", "campaign_id", "next_attempt_at", postgresql_where=DUE, sqlite_where=DUE),
     sa.Index("ix_leads_org_phone_status", "organization_id", "phone_number", "status"),
+    sa.Index("ix_leads_skipped", "campaign_id", "id", postgresql_where=SKIPPED, sqlite_where=SKIPPED),  # audit export
 )
 
 calls = sa.Table(
@@ -167,12 +170,28 @@ calls = sa.Table(
     sa.Column("agent_version", sa.Integer),
     sa.Column("reason", sa.String(256)),  # the retry decision taken after it
     sa.Column("voicemail_left", sa.Boolean),  # a machine answered and the voicemail message was left (or not)
+    sa.Column("agent_connected_at", UTCDateTime()),  # the agent's leg (SIP) or media stream (Twilio) came up
+    # A person answered and the agent did not connect within compliance.abandon_after_seconds.
+    sa.Column("abandoned", sa.Boolean, nullable=False, server_default=sa.false()),
+    # What allowed the dial (zones and local times, rule ids, DNC lists, consent): written with the row.
+    sa.Column("decision", JSONType),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("lead_id", "attempt"),  # the attempt's idempotency key
     sa.Index("ix_calls_org_campaign", "organization_id", "campaign_id"),
     sa.Index("ix_calls_org_to_started", "organization_id", "to_number", "started_at"),
     sa.Index("ix_calls_live", "campaign_id", postgresql_where=LIVE, sqlite_where=LIVE),
     sa.Index("ix_calls_campaign_started", "campaign_id", "started_at"),  # recent attempts: pace, chart
+    # The campaign's 30-day abandonment rate, read from the index alone.
+    sa.Index(
+        "ix_calls_campaign_answered",
+        "campaign_id",
+        "answered_at",
+        "outcome",
+        "abandoned",
+        postgresql_where=ANSWERED,
+        sqlite_where=ANSWERED,
+    ),
+    sa.Index("ix_calls_campaign_id", "campaign_id", "id"),  # the audit export's pages
 )
 
 dnc_lists = sa.Table(

@@ -1,5 +1,6 @@
 """The carrier Protocol: originate a call, hang it up, a stream of call events (ringing, answered,
-ended with its outcome and SIP code), the status of one call for reconciliation after a crash, close."""
+agent_connected: the agent's leg or media stream is up, ended with its outcome and SIP code), the
+status of one call for reconciliation after a crash, close."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol
 
-EventKind = Literal["ringing", "answered", "ended"]
+# agent_connected: the person can hear the agent (SIP: the agent leg answered; Twilio: the media stream
+# started; a carrier with no separate agent leg reports it with the answer). Abandonment is measured
+# from "answered" to it.
+EventKind = Literal["ringing", "answered", "agent_connected", "ended"]
 
 
 MAX_RETRY_AFTER = 3600.0  # seconds: a longer (or absurd) Retry-After is capped

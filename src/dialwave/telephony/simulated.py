@@ -46,6 +46,18 @@ class _Call:
     ended: bool = False
 
 
+def _person(request: DialRequest, model: SimulatedSettings, answer: datetime, ended: CallEvent) -> list[CallEvent]:
+    """A person answers; the agent connects `agent_connect_seconds` later, unless the call ends first.
+    The delay has its own generator: the outcome draws stay what they were before it existed."""
+    cid, ref = request.call_id, f"sim-{request.call_id}"
+    rng = random.Random(f"{model.seed}:{request.to_number}:{request.attempt}:agent")
+    connected = answer + timedelta(seconds=rng.uniform(*model.agent_connect_seconds))
+    answered = CallEvent(cid, "answered", answer, ref, answered_by="human")
+    if connected >= ended.at:  # the person hung up before the agent came on
+        return [answered, ended]
+    return [answered, CallEvent(cid, "agent_connected", connected, ref), ended]
+
+
 class SimulatedCarrier:
     name = "simulated"
     simulated = True
@@ -107,11 +119,8 @@ class SimulatedCarrier:
         if outcome in ("answered", "voicemail") and ring >= timeout:
             return [ringing, end(timeout, "no_answer")]
         if outcome == "answered":
-            return [
-                ringing,
-                CallEvent(cid, "answered", at(ring), ref, answered_by="human"),
-                end(ring + talk, "answered", conversion=converted, opted_out=opted_out, callback_at=callback_at),
-            ]
+            ended = end(ring + talk, "answered", conversion=converted, opted_out=opted_out, callback_at=callback_at)
+            return [ringing, *_person(request, model, at(ring), ended)]
         if outcome == "voicemail":
             return [ringing, *self._machine(request, model, rng, ring, talk, end, at)]
         if outcome == "no_answer":
@@ -145,7 +154,7 @@ class SimulatedCarrier:
         greeting = max(detect, rng.uniform(*model.greeting_seconds))
         needed = greeting if request.voicemail_message else detect
         if needed > request.machine_detection_timeout_seconds:
-            return [CallEvent(cid, "answered", at(ring), ref, answered_by="human"), end(ring + talk, "answered")]
+            return _person(request, model, at(ring), end(ring + talk, "answered"))
         answered = CallEvent(cid, "answered", at(ring), ref, answered_by="machine")
         if request.voicemail_message:
             spoken = max(2.0, len(request.voicemail_message.split()) / 2.5)

@@ -299,6 +299,7 @@ class SipCarrier:
             leg.bridged = True
             answer = data[2] if data and len(data) > 2 else None
             leg.ua.recvEvent(CCEventConnect((200, "OK", answer)))  # our ACK to the callee carries the answer
+            self._from_thread(leg, "agent_connected")  # the agent leg answered: the person hears the agent
         elif name in ("CCEventFail", "CCEventDisconnect"):
             if leg.ua is not None and not leg.ended:
                 leg.ua.recvEvent(CCEventDisconnect())
@@ -325,6 +326,8 @@ class SipCarrier:
         elif name == "CCEventConnect":
             leg.answered = True
             self._from_thread(leg, "answered")
+            if not leg.request.agent_sip_uri:  # no agent leg to wait for: our media is on the call now
+                self._from_thread(leg, "agent_connected")
         elif name == "CCEventFail":
             code = data[0] if data else None
             if leg.hung_up and not leg.answered:
@@ -384,6 +387,8 @@ class SipCarrier:
             self.queue.append(CallEvent(call_id, "ringing", now, call_id))
         elif kind == "answered":
             self.queue.append(CallEvent(call_id, "answered", now, call_id, answered_by="human"))
+        elif kind == "agent_connected":
+            self.queue.append(CallEvent(call_id, "agent_connected", now, call_id))
         else:
             leg.ended = True
             self.queue.append(

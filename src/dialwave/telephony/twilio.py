@@ -54,10 +54,13 @@ class _Track:
     voicemail_message: str | None = None  # to leave after the beep when a machine answers
     voicemail_due: bool = False  # AMD heard a machine's greeting end: the message is to be played now
     voicemail_left: bool = False
+    streams: bool = True  # the answer connects a media stream (the agent); else <Say> speaks at once
+    agent_connected: bool = False
 
 
-def twiml(request: DialRequest, stream_url: str | None) -> str:
-    """Connect the answered call to the agent's media stream, with the call's variables as parameters."""
+def twiml(request: DialRequest, stream_url: str | None, status_url: str | None = None) -> str:
+    """Connect the answered call to the agent's media stream, with the call's variables as parameters.
+    `status_url` hears of the stream's start (`StreamEvent=stream-started`): the agent is connected."""
     if not stream_url:
         return "<Response><Say>" + _text(request.opening_message) + "</Say><Hangup/></Response>"
     params = {"call_id": request.call_id, "campaign_id": request.campaign_id, "lead_id": request.lead_id}
@@ -65,7 +68,8 @@ def twiml(request: DialRequest, stream_url: str | None) -> str:
         params["token"] = request.call_token
     params |= {f"var_{k}": str(v) for k, v in request.variables.items()}
     inner = "".join(f"<Parameter name={quoteattr(k)} value={quoteattr(v)}/>" for k, v in params.items())
-    return f"<Response><Connect><Stream url={quoteattr(stream_url)}>{inner}</Stream></Connect></Response>"
+    status = f' statusCallback={quoteattr(status_url)} statusCallbackMethod="POST"' if status_url else ""
+    return f"<Response><Connect><Stream url={quoteattr(stream_url)}{status}>{inner}</Stream></Connect></Response>"
 
 
 def _text(value: str) -> str:
@@ -120,7 +124,7 @@ class TwilioCarrier:
             call = await client.calls.create_async(
                 to=request.to_number,
                 from_=request.from_number,
-                twiml=twiml(request, request.agent_stream_url),
+                twiml=twiml(request, request.agent_stream_url, self.callback_url(request.call_id)),
                 status_callback=self.callback_url(request.call_id),
                 status_callback_event=CALLBACK_EVENTS,
                 status_callback_method="POST",
@@ -133,7 +137,10 @@ class TwilioCarrier:
             raise CarrierError(f"Twilio unreachable: {type(exc).__name__}") from exc
         sid = str(call.sid)
         self.tracks[request.call_id] = _Track(
-            sid, request.carrier_settings, voicemail_message=request.voicemail_message
+            sid,
+            request.carrier_settings,
+            voicemail_message=request.voicemail_message,
+            streams=bool(request.agent_stream_url),
         )
         log.info("twilio call created", call_id=request.call_id, sid=sid, to=mask(request.to_number))
         return sid
@@ -165,6 +172,12 @@ class TwilioCarrier:
             track.answered_by = form["AnsweredBy"]
             if track.answered_by in MESSAGE_END and track.voicemail_message and not track.voicemail_left:
                 track.voicemail_due = True
+        if form.get("StreamEvent") == "stream-started":  # the agent's media stream is up
+            if track.answered and not track.agent_connected:
+                track.agent_connected = True
+                out.append(CallEvent(call_id, "agent_connected", now, sid))
+                self.queue.extend(out)
+            return out
         status = form.get("CallStatus", "")
         final = status in TWILIO_FINAL
         rank = 3 if final else TWILIO_RANK.get(status, -1)
@@ -176,6 +189,9 @@ class TwilioCarrier:
             track.answered = True
             who: Literal["human", "machine"] = "machine" if track.answered_by in MACHINE_ANSWERS else "human"
             out.append(CallEvent(call_id, "answered", now, sid, answered_by=who))
+            if not track.streams and who == "human":  # <Say> speaks as soon as the call is answered
+                track.agent_connected = True
+                out.append(CallEvent(call_id, "agent_connected", now, sid))
         if final:
             answered = track.answered or (status == "completed" and int(form.get("CallDuration") or 0) > 0)
             code = int(form["SipResponseCode"]) if form.get("SipResponseCode", "").isdigit() else None

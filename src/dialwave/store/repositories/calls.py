@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dialwave.domain.abandonment import AbandonRate
+from dialwave.domain.outcomes import VOICEMAIL
 from dialwave.store.db import inline_sqlite
 from dialwave.store.repositories.paging import page
 from dialwave.store.repositories.sql import (
@@ -122,6 +124,47 @@ async def last_refused(
         calls.c.ended_at >= since,
         calls.c.conversion.is_(False),
     )
+
+
+async def last_abandoned(
+    conn: AsyncConnection, org_id: str, numbers: Sequence[str], since: datetime
+) -> dict[str, datetime]:
+    """When a call to each number was last abandoned (any campaign of the organization), if since `since`."""
+    return await latest_per_number(
+        conn,
+        calls.c.to_number,
+        calls.c.ended_at,
+        numbers,
+        calls.c.organization_id == org_id,
+        calls.c.started_at >= since - ABANDONED_CALL_SPAN,
+        calls.c.ended_at >= since,
+        calls.c.abandoned.is_(True),
+    )
+
+
+ABANDONED_CALL_SPAN = timedelta(days=1)  # a call ends at most this long after it started (bounds the lookup)
+
+
+async def abandon_counts(conn: AsyncConnection, campaign_ids: Sequence[str], since: datetime) -> dict[str, AbandonRate]:
+    """Per campaign: abandoned calls and live answers (answered, not by a machine, ended) since `since`
+    (ix_calls_campaign_answered: the index alone answers)."""
+    found = {c: AbandonRate(0, 0) for c in campaign_ids}
+    abandoned = sa.func.sum(sa.case((calls.c.abandoned.is_(True), 1), else_=0))
+    for condition in one_of(conn, calls.c.campaign_id, campaign_ids):
+        stmt = (
+            sa.select(calls.c.campaign_id, abandoned, sa.func.count())
+            .where(
+                condition,
+                calls.c.answered_at.is_not(None),
+                calls.c.answered_at >= since,
+                calls.c.outcome.is_not(None),
+                calls.c.outcome != VOICEMAIL,
+            )
+            .group_by(calls.c.campaign_id)
+        )
+        for campaign_id, gave_up, live in await conn.execute(stmt):
+            found[campaign_id] = AbandonRate(int(gave_up or 0), int(live))
+    return found
 
 
 async def insert_calls(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
