@@ -136,6 +136,15 @@ class WebhookOut(Webhook):
     secret: str | None = Field(None, description="the endpoint's signing secret: only in the answer that created it")
 
 
+class Abandonment(Out):
+    """The campaign's abandoned calls over the last 30 days (compliance.max_abandon_rate pauses it above)."""
+
+    window_days: int = Field(examples=[30])
+    abandoned: int = Field(description="live answers whose agent connected later than abandon_after_seconds")
+    live_answers: int = Field(description="ended calls answered by a person (not a machine)")
+    rate: float = Field(description="abandoned / live_answers (0 without live answers)", examples=[0.012])
+
+
 class CampaignOut(CampaignConfig):
     id: str = Field(examples=["cmp_01jd3m0f8x9v7k2q4r6t8w0y2a"])
     webhook: WebhookOut
@@ -153,6 +162,7 @@ class CampaignOut(CampaignConfig):
     warnings: list[str] = Field(
         default_factory=list, description="what the operator should fix: a named do-not-call list missing or stale"
     )
+    abandonment: Abandonment
     version: int
     started_at: datetime | None
     completed_at: datetime | None
@@ -298,6 +308,28 @@ class CallOut(Out):
     sip_code: int | None
     voicemail_left: bool | None = Field(
         description="a machine answered: true when the voicemail message was left; null when no machine answered"
+    )
+    agent_connected_at: datetime | None = Field(
+        description="when the person could hear the agent (SIP: the agent leg answered; Twilio: the media stream"
+        " started)"
+    )
+    abandoned: bool = Field(
+        description="a person answered and the agent did not connect within compliance.abandon_after_seconds"
+    )
+    decision: dict[str, Any] | None = Field(
+        description="what allowed the dial, as the claim's checks found it: zones and the local time in each,"
+        " rule ids, do-not-call lists checked, consent used (docs/compliance.md, audit trail)",
+        examples=[
+            {
+                "checked_at": "2026-11-27T14:00:00+00:00",
+                "zones": [{"zone": "America/New_York", "local_time": "2026-11-27T09:00:00-05:00"}],
+                "rules": ["US"],
+                "campaign_zone": "America/New_York",
+                "recipient_local_time": True,
+                "dnc_lists": ["organization"],
+                "consent": {"required": "none", "id": None},
+            }
+        ],
     )
     created_at: datetime
 

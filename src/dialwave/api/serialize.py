@@ -77,6 +77,12 @@ def campaign(row: RowMapping, waiting: Waiting, webhook_secret: str | None = Non
         "next_dial_at": iso(waiting.next_dial_at),
         "waiting_reason": waiting.reason,
         "warnings": list(waiting.warnings),
+        "abandonment": {
+            "window_days": 30,
+            "abandoned": waiting.abandonment.abandoned,
+            "live_answers": waiting.abandonment.live_answers,
+            "rate": round(waiting.abandonment.rate, 6),
+        },
         "version": row["version"],
         "started_at": iso(row["started_at"]),
         "completed_at": iso(row["completed_at"]),
@@ -126,9 +132,11 @@ def call(row: RowMapping) -> dict[str, Any]:
             "provider_call_id",
             "sip_code",
             "voicemail_left",
+            "abandoned",
+            "decision",
         )
     }
-    for key in ("started_at", "answered_at", "ended_at", "created_at"):
+    for key in ("started_at", "answered_at", "agent_connected_at", "ended_at", "created_at"):
         out[key] = iso(row[key])
     return out
 

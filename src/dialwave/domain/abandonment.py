@@ -50,3 +50,6 @@ class AbandonRate:
             f" {self.live_answers}), over compliance.max_abandon_rate {max_rate:.1%}; fix the agent's connect"
             " time, then resume"
         )
+
+
+NO_ABANDONMENT = AbandonRate(0, 0)

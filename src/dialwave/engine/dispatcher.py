@@ -203,6 +203,9 @@ class Engine:
         if camp.stale or camp.status != "active" or (r.org_id, number) in self.memory.blocked:
             self.release(r, now)
             return
+        if camp.id in self.calls.abandon_checks:  # a call was just abandoned: no dial before the rate is checked
+            self.release(r, now, reason="checking the abandonment rate")
+            return
         held = self.caller_holds.get(r.caller.phone_number_id)
         if held is not None and held > now:  # the carrier asked us to wait (Retry-After)
             self.release(r, now, held, "the carrier asked to wait (Retry-After)")

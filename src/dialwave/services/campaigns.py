@@ -11,6 +11,8 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import campaign_rules as rules
+from dialwave.domain.abandonment import NO_ABANDONMENT, AbandonRate
+from dialwave.domain.abandonment import WINDOW as ABANDON_WINDOW
 from dialwave.domain.campaign_config import CampaignConfig, check, future, past_times
 from dialwave.domain.dialable import CampaignTimes, not_before, waiting_reason
 from dialwave.domain.dnc_file import stale
@@ -22,6 +24,7 @@ from dialwave.services.validation import raise_fields, refuse_read_only, validat
 from dialwave.services.webhooks import UrlGuard, sync_campaign_endpoint
 from dialwave.store.db import Database
 from dialwave.store.repositories import agents as agent_repo
+from dialwave.store.repositories import calls as call_repo
 from dialwave.store.repositories import campaigns as repo
 from dialwave.store.repositories import dnc_lists as dnc_list_repo
 from dialwave.store.repositories import leads as lead_repo
@@ -357,6 +360,7 @@ class Waiting:
     next_dial_at: datetime | None
     reason: str | None
     warnings: tuple[str, ...] = ()  # what the operator should fix (a stale do-not-call list, ...)
+    abandonment: AbandonRate = NO_ABANDONMENT  # abandoned calls and live answers over the last 30 days
 
 
 NOT_WAITING = Waiting(None, None)
@@ -364,16 +368,18 @@ NOT_WAITING = Waiting(None, None)
 
 async def waiting(db: Database, rows: Sequence[RowMapping], now: datetime) -> dict[str, Waiting]:
     """For each campaign: an active one with nothing in flight says when its first waiting lead is due
-    and why not before; a scheduled one when it starts. Others: nothing."""
+    and why not before; a scheduled one when it starts. Others: nothing. With each, its 30-day
+    abandonment rate."""
     out: dict[str, Waiting] = {}
     async with db.read() as conn:
+        rates = await call_repo.abandon_counts(conn, [r["id"] for r in rows], now - ABANDON_WINDOW)
         for row in rows:
             found = await _waiting(conn, row, now)
             names = row["config"].get("dnc", {}).get("lists") or []
             if names and row["status"] not in rules.FINAL:
                 lists = await dnc_list_repo.lists_named(conn, row["organization_id"], names)
                 found = replace(found, warnings=tuple(stale(lists, names, now)))
-            out[row["id"]] = found
+            out[row["id"]] = replace(found, abandonment=rates[row["id"]])
     return out
 
 

@@ -18,7 +18,7 @@ from dialwave.api.schemas import ActivityOut, CampaignOut, ForecastIn, ForecastO
 from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.domain.campaign_config import CampaignConfig
 from dialwave.engine import forecast
-from dialwave.services import activity
+from dialwave.services import activity, audit
 from dialwave.services import campaigns as service
 from dialwave.store.db import Database
 from dialwave.webhooks.events import iso
@@ -169,6 +169,37 @@ async def stream_campaign(campaign_id: str, who: Reader, db: Db, context: Contex
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+
+
+AUDIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "CSV (RFC 4180, header first): one row per attempt (`kind` attempt) with the decision that"
+        " allowed it, then one per lead skipped (`kind` skipped) with its reason. Columns: "
+        + ", ".join(f"`{c}`" for c in audit.COLUMNS)
+        + ". `zones`: `zone=local time` per zone, `; `-separated; `rules`, `dnc_lists`: `;`-separated."
+        " Streamed in pages of 5,000 rows.",
+        "content": {
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": ",".join(audit.COLUMNS)
+                + "\nattempt,lead_01j...,call_01j...,1,+14155550123,+14155550100,2026-11-27T17:00:01Z,ended,"
+                "answered,2026-11-27T17:00:09Z,2026-11-27T17:00:10Z,2026-11-27T17:01:40Z,false,"
+                "2026-11-27T17:00:00+00:00,America/Los_Angeles=2026-11-27T09:00:00-08:00,US,organization,none,,\n",
+            }
+        },
+    },
+    **READ_ERRORS,
+}
+
+
+@router.get("/{campaign_id}/audit", name="audit", response_class=StreamingResponse, responses=AUDIT_RESPONSES)
+async def campaign_audit(campaign_id: str, who: Reader, db: Db) -> StreamingResponse:
+    """The campaign's audit trail as CSV: every attempt with the decision that allowed it (zones and the
+    local time in each, rule ids, do-not-call lists checked, consent used), and every lead skipped with
+    its reason (docs/compliance.md)."""
+    await audit.check_campaign(db, who.organization_id, campaign_id)
+    headers = {"Content-Disposition": f'attachment; filename="audit-{campaign_id}.csv"'}
+    return StreamingResponse(audit.export(db, campaign_id), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get("/{campaign_id}/activity", name="activity", response_model=ActivityOut, responses=READ_ERRORS)

@@ -167,6 +167,33 @@ async def abandon_counts(conn: AsyncConnection, campaign_ids: Sequence[str], sin
     return found
 
 
+AUDIT_CALL_COLUMNS = (
+    calls.c.id,
+    calls.c.lead_id,
+    calls.c.attempt,
+    calls.c.to_number,
+    calls.c.from_number,
+    calls.c.status,
+    calls.c.outcome,
+    calls.c.created_at,
+    calls.c.started_at,
+    calls.c.answered_at,
+    calls.c.agent_connected_at,
+    calls.c.ended_at,
+    calls.c.abandoned,
+    calls.c.decision,
+    calls.c.reason,
+)
+
+
+async def audit_calls(conn: AsyncConnection, campaign_id: str, after: str | None, limit: int) -> Sequence[Any]:
+    """A page of the campaign's calls in id order, after the id `after` (ix_calls_campaign_id)."""
+    stmt = sa.select(*AUDIT_CALL_COLUMNS).where(calls.c.campaign_id == campaign_id)
+    if after is not None:
+        stmt = stmt.where(calls.c.id > after)
+    return (await conn.execute(stmt.order_by(calls.c.id).limit(limit))).all()
+
+
 async def insert_calls(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     if rows and conn.dialect.name == "sqlite":
         await sqlite_insert(conn, calls, rows)

@@ -26,7 +26,7 @@ from dialwave.store.repositories.sql import (
     sqlite_time,
     update_many,
 )
-from dialwave.store.tables import leads
+from dialwave.store.tables import SKIPPED, leads
 
 
 class NewLead(NamedTuple):
@@ -351,3 +351,13 @@ async def remaining_leads(conn: AsyncConnection, campaign_id: str) -> list[RowMa
         .order_by(leads.c.id)
     )
     return list((await conn.execute(stmt)).mappings())
+
+
+async def skipped_leads(conn: AsyncConnection, campaign_id: str, after: str | None, limit: int) -> Sequence[Any]:
+    """A page of the campaign's skipped leads (id, phone_number, attempts, reason, finished_at) in id order,
+    after the id `after` (ix_leads_skipped)."""
+    cols = (leads.c.id, leads.c.phone_number, leads.c.attempts, leads.c.reason, leads.c.finished_at)
+    stmt = sa.select(*cols).where(leads.c.campaign_id == campaign_id, SKIPPED)  # the index's own predicate
+    if after is not None:
+        stmt = stmt.where(leads.c.id > after)
+    return (await conn.execute(stmt.order_by(leads.c.id).limit(limit))).all()
