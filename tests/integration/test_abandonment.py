@@ -15,7 +15,12 @@ from tests.rig import make_rig, model
 pytestmark = pytest.mark.asyncio
 NOON = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)  # Monday noon in New York
 NO_RETRIES: dict[str, Any] = {"max_attempts": 1}
-GOOD = {"outcomes": {"answered": 1.0}, "ring_seconds": [5, 5], "talk_seconds": [30, 30], "agent_connect_seconds": [0.5, 1.5]}
+GOOD = {
+    "outcomes": {"answered": 1.0},
+    "ring_seconds": [5, 5],
+    "talk_seconds": [30, 30],
+    "agent_connect_seconds": [0.5, 1.5],
+}
 LATE = {**GOOD, "agent_connect_seconds": [3.0, 3.0]}
 
 
@@ -74,7 +79,10 @@ async def test_abandonment_over_3_percent_of_live_answers_pauses_the_campaign(db
         await rig.api.ok(
             "patch",
             f"/v1/campaigns/{cid}",
-            json={"caller_ids": [{"phone_number_id": late}], "pacing": {"max_concurrency": 1, "attempts_per_second": 1}},
+            json={
+                "caller_ids": [{"phone_number_id": late}],
+                "pacing": {"max_concurrency": 1, "attempts_per_second": 1},
+            },
         )
         more = [f"+1212555{4200 + i:04d}" for i in range(10)]
         await rig.api.ok("post", f"/v1/campaigns/{cid}/leads", json={"leads": [{"phone_number": n} for n in more]})
