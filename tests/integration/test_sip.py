@@ -84,7 +84,13 @@ def carrier() -> SipCarrier:
 @pytest.mark.parametrize(
     ("number", "hangup_after", "kinds", "outcome", "code"),
     [
-        ("+12125557010", None, ["ringing", "answered", "ended"], "answered", 200),  # the callee's BYE
+        (
+            "+12125557010",
+            None,
+            ["ringing", "answered", "agent_connected", "ended"],
+            "answered",
+            200,
+        ),  # the callee's BYE
         ("+12125557022", 1.0, ["ringing", "ended"], "no_answer", 487),  # our CANCEL at the ring timeout
         ("+12125557011", None, ["ended"], "busy", 486),
         ("+12125557014", None, ["ended"], "failed", 603),  # declined
@@ -118,7 +124,7 @@ async def test_answered_then_our_hangup_sends_bye(carrier: SipCarrier, tmp_path:
         req = request("+12125557030", port, transport=transport)
         await carrier.originate(req)
         got = await events_of(carrier, req.call_id, hangup_after=1.5)
-    assert [e.kind for e in got] == ["ringing", "answered", "ended"]
+    assert [e.kind for e in got] == ["ringing", "answered", "agent_connected", "ended"]
     assert (got[-1].outcome, got[-1].sip_code) == ("answered", 200)
 
 
@@ -141,7 +147,9 @@ async def test_sip_over_tcp_says_so_in_via_and_contact_and_sends_nothing_twice(
         await carrier.originate(req)
         got = await events_of(carrier, req.call_id)
         await asyncio.sleep(0.5)  # let sipp write its message log
-    assert [e.kind for e in got] == ["ringing", "answered", "ended"] and got[-1].outcome == "answered"
+    assert [e.kind for e in got] == ["ringing", "answered", "agent_connected", "ended"] and got[
+        -1
+    ].outcome == "answered"
     text = log.read_text()
     invite = text[text.index("INVITE sip:") :].split("\n\n", 1)[0]
     assert invite.startswith(f"INVITE sip:+12125557080@127.0.0.1:{port};transport=tcp SIP/2.0")
@@ -238,7 +246,8 @@ async def test_the_agent_bridge_connects_the_callee_to_the_agent_with_the_call_c
         await carrier.originate(req)
         got = await events_of(carrier, req.call_id)
         await asyncio.sleep(0.5)  # let sipp write its message log
-    assert [e.kind for e in got] == ["ringing", "answered", "ended"]
+    assert [e.kind for e in got] == ["ringing", "answered", "agent_connected", "ended"]  # agent leg answered
+    assert got[1].at <= got[2].at  # abandonment is measured from the callee's answer to the agent leg's
     assert (got[-1].outcome, got[-1].sip_code) == ("answered", 200)  # the callee hung up after 2 s
     to_agent = agent_log.read_text()
     invite = to_agent[to_agent.index("INVITE sip:agent0@") :]

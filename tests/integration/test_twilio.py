@@ -79,12 +79,18 @@ async def test_answered_busy_and_unanswered_calls_through_the_sdk(db_url: str, d
         assert first["StatusCallback"] == f"{PUBLIC}/v1/carriers/twilio/status/{call_a['id']}"
         assert first["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
         assert first["StatusCallbackMethod"] == "POST" and "MachineDetection" not in first
-        assert f'<Connect><Stream url="{STREAM}">' in first["Twiml"]
+        status_url = f"{PUBLIC}/v1/carriers/twilio/status/{call_a['id']}"
+        assert (
+            f'<Connect><Stream url="{STREAM}" statusCallback="{status_url}" statusCallbackMethod="POST">'
+            in (first["Twiml"])
+        )
         assert f'<Parameter name="call_id" value="{call_a["id"]}"/>' in first["Twiml"]
         assert '<Parameter name="var_name" value="there"/>' in first["Twiml"]
         assert call_a["provider_call_id"] == fake.sid_for(A)
         for status in ("initiated", "ringing", "in-progress"):
             assert await send(rig, call_a["id"], fake.sid_for(A), status) == 204
+        await rig.run(timedelta(seconds=1))
+        assert await send(rig, call_a["id"], fake.sid_for(A), StreamEvent="stream-started", StreamSid="MZ1") == 204
         assert await send(rig, calls[B]["id"], fake.sid_for(B), "ringing") == 204
         assert await send(rig, calls[B]["id"], fake.sid_for(B), "busy", SipResponseCode="486") == 204
         await send(rig, calls[C]["id"], fake.sid_for(C), "ringing")
@@ -97,8 +103,33 @@ async def test_answered_busy_and_unanswered_calls_through_the_sdk(db_url: str, d
         assert (done[A]["outcome"], done[B]["outcome"], done[C]["outcome"]) == ("answered", "busy", "no_answer")
         assert done[B]["sip_code"] == 486
         assert done[A]["duration_seconds"] == pytest.approx(30, abs=1)  # answered -> completed, engine time
+        assert done[A]["agent_connected_at"] - done[A]["answered_at"] == timedelta(seconds=1)
+        assert done[A]["abandoned"] is False and done[B]["abandoned"] is False
         assert (await rig.get(cid))["status"] == "completed"
         await rig.counts_check(cid)
+
+
+async def test_a_media_stream_that_starts_late_makes_the_call_abandoned(db_url: str, db: Database) -> None:
+    async with twilio_rig(db_url, db) as (rig, fake, pn):
+        no_pause = {"max_abandon_rate": None}
+        cid = await rig.campaign(
+            [A, B], callers=[pn], agent={"media_stream_url": STREAM}, retry=NO_RETRIES, compliance=no_pause
+        )
+        await rig.run(timedelta(seconds=2))
+        calls = await call_ids(rig, cid)
+        for number in (A, B):
+            await send(rig, calls[number]["id"], fake.sid_for(number), "in-progress")
+        await rig.run(timedelta(seconds=3))  # 3 s after the answer, over abandon_after_seconds (2)
+        await send(rig, calls[A]["id"], fake.sid_for(A), StreamEvent="stream-started", StreamSid="MZ2")
+        await rig.run(timedelta(seconds=5))
+        for number in (A, B):  # B's stream never started: the person waited 8 s for nothing
+            await send(rig, calls[number]["id"], fake.sid_for(number), "completed", CallDuration="8")
+        await rig.until_idle()
+        done = await call_ids(rig, cid)
+        assert done[A]["agent_connected_at"] - done[A]["answered_at"] == timedelta(seconds=3)
+        assert done[B]["agent_connected_at"] is None
+        assert done[A]["abandoned"] is True and done[B]["abandoned"] is True
+        assert (await rig.get(cid))["abandonment"]["abandoned"] == 2
 
 
 async def test_forged_replayed_and_out_of_order_callbacks(db_url: str, db: Database) -> None:
