@@ -67,7 +67,7 @@ async def test_the_audit_csv_has_every_attempt_with_its_decision_and_every_skipp
         assert first["rules"] == "US-FL" and first["dnc_lists"] == "organization;vendor"
         assert first["zones"] == "America/New_York=2026-03-02T12:00:00-05:00"
         assert first["consent_required"] == "any" and first["consent_id"].startswith("cns_")
-        assert first["checked_at"] == "2026-03-02T17:00:00+00:00" and first["at"] == "2026-03-02T17:00:00Z"
+        assert first["checked_at"] == "2026-03-02T17:00:00+00:00" and first["at"] == "2026-03-02T17:00:00.000Z"
         assert first["abandoned"] == "false" and first["reason"]  # the retry decision taken after it
         retried = datetime.fromisoformat(second["at"]) - datetime.fromisoformat(first["ended_at"])
         assert retried >= timedelta(minutes=10)
@@ -85,7 +85,7 @@ async def test_the_audit_csv_has_every_attempt_with_its_decision_and_every_skipp
         assert set(skipped) == {listed, unconsented}
         assert skipped[listed]["reason"] == "on a do-not-call list" and skipped[listed]["call_id"] == ""
         assert skipped[unconsented]["reason"] == "no valid consent (any)"
-        assert skipped[listed]["at"] == "2026-03-02T17:00:00Z" and skipped[listed]["attempt"] == "0"
+        assert skipped[listed]["at"] == "2026-03-02T17:00:00.000Z" and skipped[listed]["attempt"] == "0"
         via_api = await rig.api.ok("get", f"/v1/calls/{chicago_row['call_id']}")
         assert via_api["decision"] == call["decision"] and via_api["abandoned"] is False
 

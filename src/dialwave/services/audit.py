@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any
 
 from dialwave.errors import NotFound
@@ -15,7 +15,6 @@ from dialwave.store.db import Database
 from dialwave.store.repositories import calls as call_repo
 from dialwave.store.repositories import campaigns as campaign_repo
 from dialwave.store.repositories import leads as lead_repo
-from dialwave.webhooks.events import iso
 
 PAGE = 5000
 COLUMNS = (
@@ -25,7 +24,8 @@ COLUMNS = (
     "attempt",
     "phone_number",
     "from_number",
-    "at",  # attempt: when it started (or was claimed, if it never did); skipped: when it was skipped
+    "at",  # attempt: when it started (or was claimed, if it never did); skipped: when it was skipped.
+    # Times are ISO 8601 UTC with milliseconds: 2026-03-02T17:00:00.000Z
     "status",
     "outcome",
     "answered_at",
@@ -49,41 +49,38 @@ async def check_campaign(db: Database, org_id: str, campaign_id: str) -> None:
             raise NotFound(f"no campaign '{campaign_id}'")
 
 
-def _time(at: datetime | None) -> str:
-    return iso(at) or ""
-
-
 def _attempt(row: Any) -> list[Any]:
-    d = row.decision or {}
+    (call_id, lead_id, attempt, to, caller, status, outcome, at, answered, connected, ended, abandoned, raw, why) = row
+    d = json.loads(raw) if raw else {}
     zones = "; ".join(f"{z['zone']}={z['local_time']}" for z in d.get("zones", ()))
     consent = d.get("consent") or {}
     return [
         "attempt",
-        row.lead_id,
-        row.id,
-        row.attempt,
-        row.to_number,
-        row.from_number,
-        _time(row.started_at or row.created_at),
-        row.status,
-        row.outcome or "",
-        _time(row.answered_at),
-        _time(row.agent_connected_at),
-        _time(row.ended_at),
-        "true" if row.abandoned else "false",
-        d.get("checked_at", ""),
+        lead_id,
+        call_id,
+        attempt,
+        to,
+        caller,
+        at,
+        status,
+        outcome,
+        answered,
+        connected,
+        ended,
+        "true" if abandoned else "false",
+        d.get("checked_at"),
         zones,
         ";".join(d.get("rules", ())),
         ";".join(d.get("dnc_lists", ())),
-        consent.get("required") or "",
-        consent.get("id") or "",
-        row.reason or "",
+        consent.get("required"),
+        consent.get("id"),
+        why,
     ]
 
 
 def _skipped(row: Any) -> list[Any]:
-    at = _time(row.finished_at)
-    return ["skipped", row.id, "", row.attempts, row.phone_number, "", at, "skipped", *[""] * 11, row.reason or ""]
+    lead_id, number, attempts, reason, at = row
+    return ["skipped", lead_id, None, attempts, number, None, at, "skipped", *[None] * 11, reason]
 
 
 def _fix(cells: list[Any]) -> list[Any]:
@@ -111,7 +108,7 @@ async def export(db: Database, campaign_id: str, page_size: int = PAGE) -> Async
         out.truncate()
         writer.writerows(_fix(_attempt(r)) for r in rows)
         yield out.getvalue()
-        after = rows[-1].id
+        after = rows[-1][0]
     after = None
     while True:
         async with db.read() as conn:
@@ -122,4 +119,4 @@ async def export(db: Database, campaign_id: str, page_size: int = PAGE) -> Async
         out.truncate()
         writer.writerows(_fix(_skipped(r)) for r in leads)
         yield out.getvalue()
-        after = leads[-1].id
+        after = leads[-1][0]

@@ -21,6 +21,7 @@ from dialwave.store.repositories.sql import (
     equal_to,
     from_sqlite_json,
     from_sqlite_time,
+    iso_text,
     latest_per_number,
     one_of,
     sqlite_time,
@@ -354,9 +355,9 @@ async def remaining_leads(conn: AsyncConnection, campaign_id: str) -> list[RowMa
 
 
 async def skipped_leads(conn: AsyncConnection, campaign_id: str, after: str | None, limit: int) -> Sequence[Any]:
-    """A page of the campaign's skipped leads (id, phone_number, attempts, reason, finished_at) in id order,
+    """A page of the campaign's skipped leads (id, phone_number, attempts, reason, finished_at as ISO text) in id order,
     after the id `after` (ix_leads_skipped)."""
-    cols = (leads.c.id, leads.c.phone_number, leads.c.attempts, leads.c.reason, leads.c.finished_at)
+    cols = (leads.c.id, leads.c.phone_number, leads.c.attempts, leads.c.reason, iso_text(conn, leads.c.finished_at))
     stmt = sa.select(*cols).where(leads.c.campaign_id == campaign_id, SKIPPED)  # the index's own predicate
     if after is not None:
         stmt = stmt.where(leads.c.id > after)
