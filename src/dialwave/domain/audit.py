@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dialwave.domain.dialable import CampaignTimes
-from dialwave.domain.legal import recipient
+from dialwave.domain.legal import Recipient, recipient
 
 
 def local_time(at: datetime, zone: str) -> str:
@@ -27,6 +27,45 @@ def dnc_lists_checked(organization: bool, custom: bool, named: list[str]) -> lis
     """The do-not-call lists a claim looked the number up in: `organization`, `campaign` (the campaign's
     own numbers), then the named lists."""
     return (["organization"] if organization else []) + (["campaign"] if custom else []) + list(named)
+
+
+class Decisions:
+    """Decisions of one claim: its instant, lists and consent rule are shared, and so is the zone part
+    of every recipient seen (the same rule and zones give the same local times), so a lead costs a
+    dictionary lookup and a small dict."""
+
+    def __init__(self, times: CampaignTimes, now: datetime, dnc_lists: list[str], require_consent: str) -> None:
+        self.times, self.now = times, now
+        self.checked_at = now.astimezone(UTC).isoformat(timespec="seconds")
+        self.dnc_lists, self.require_consent = dnc_lists, require_consent
+        self._places: dict[Recipient, tuple[list[dict[str, str]], list[str]]] = {}
+
+    def _place(self, who: Recipient) -> tuple[list[dict[str, str]], list[str]]:
+        found = self._places.get(who)
+        if found is None:
+            times = self.times
+            zones = list(dict.fromkeys(who.zones if times.recipient_local_time else (*who.zones, times.zone)))
+            found = [{"zone": zone, "local_time": local_time(self.now, zone)} for zone in zones], [who.rule.key]
+            self._places[who] = found
+        return found
+
+    def of(
+        self, number: str, lead_timezone: str | None, consent_id: str | None, cap: int | None, attempts_24h: int
+    ) -> dict[str, Any]:
+        zones, rules = self._place(recipient(number, lead_timezone, self.times.zone))
+        out: dict[str, Any] = {
+            "checked_at": self.checked_at,
+            "zones": zones,
+            "rules": rules,
+            "campaign_zone": self.times.zone,
+            "recipient_local_time": self.times.recipient_local_time,
+            "dnc_lists": self.dnc_lists,
+            "consent": {"required": self.require_consent, "id": consent_id},
+        }
+        if cap is not None:
+            out["cap_per_24h"] = cap
+            out["attempts_24h"] = attempts_24h
+        return out
 
 
 def decision(
@@ -41,18 +80,5 @@ def decision(
     cap: int | None,
     attempts_24h: int,
 ) -> dict[str, Any]:
-    who = recipient(number, lead_timezone, times.zone)
-    zones = list(dict.fromkeys(who.zones if times.recipient_local_time else (*who.zones, times.zone)))
-    out: dict[str, Any] = {
-        "checked_at": now.astimezone(UTC).isoformat(timespec="seconds"),
-        "zones": [{"zone": zone, "local_time": local_time(now, zone)} for zone in zones],
-        "rules": [who.rule.key],
-        "campaign_zone": times.zone,
-        "recipient_local_time": times.recipient_local_time,
-        "dnc_lists": dnc_lists,
-        "consent": {"required": require_consent, "id": consent_id},
-    }
-    if cap is not None:
-        out["cap_per_24h"] = cap
-        out["attempts_24h"] = attempts_24h
-    return out
+    """One decision on its own (Decisions shares the work across a claim's leads)."""
+    return Decisions(times, now, dnc_lists, require_consent).of(number, lead_timezone, consent_id, cap, attempts_24h)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import lead_states as ls
-from dialwave.domain.audit import decision, dnc_lists_checked
+from dialwave.domain.audit import Decisions, dnc_lists_checked
 from dialwave.domain.caller_ids import choose
 from dialwave.domain.dialable import capped_until, caps_for, earliest, longest_window, refusal_pause
 from dialwave.domain.leads import ClaimedLead
@@ -49,7 +49,9 @@ async def claim(
     compliance = config.compliance
     needs_consent = compliance.require_consent != "none"
     usable = {c.phone_number_id for c in camp.callers if camp.numbers[c.phone_number_id]["active"]}
-    checked_lists = dnc_lists_checked(check_org_dnc, bool(custom_dnc), named_lists)
+    decisions = Decisions(
+        camp.times, now, dnc_lists_checked(check_org_dnc, bool(custom_dnc), named_lists), compliance.require_consent
+    )
     in_batch: dict[str, list[datetime]] = {}
     for _ in range(8):  # rounds: leads that fail a guard make room for more
         if len(out.reservations) >= want:
@@ -106,24 +108,14 @@ async def claim(
                 _leave(left, row, row.status, now + CALLER_WAIT, "no active caller id", now, out.deltas)
                 continue
             camp.turn += 1
-            before = recent.get(number, []) + in_batch.get(number, [])
+            done_24h = len(recent.get(number, ())) + len(in_batch.get(number, ())) if cap is not None else 0
             in_batch.setdefault(number, []).append(now)
             reservation = Reservation(now, call_id, camp.id, camp.org_id, row, attempt, caller, row.status)
             reservation.claimed_at = now
             reservation.recent = recent.get(number, [])
             if needs_consent:
                 reservation.consent_id, reservation.consent_expires = consented[number]
-            reservation.decision = decision(
-                camp.times,
-                number,
-                row.timezone,
-                now,
-                dnc_lists=checked_lists,
-                require_consent=compliance.require_consent,
-                consent_id=reservation.consent_id,
-                cap=cap,
-                attempts_24h=len([t for t in before if t > now - DAY]),
-            )
+            reservation.decision = decisions.of(number, row.timezone, reservation.consent_id, cap, done_24h)
             fresh.append(reservation)
         if left:
             await lead_repo.update_leads(conn, left)
