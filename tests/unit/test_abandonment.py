@@ -29,6 +29,8 @@ def at(seconds: float) -> datetime:
         (None, 60, "answered", False, True),  # the agent never came while the person waited
         (None, 1.5, "short_duration", False, False),  # the person hung up first
         (None, 2.5, "provider_error", False, True),  # the agent's endpoint refused the call
+        (None, 0.5, "provider_error", False, True),  # ... at once: we hung up on the person
+        (1.0, 30, "internal_error", False, False),  # the agent was on; our failure came later
         (5.0, 60, "voicemail", False, False),  # a machine is not a live answer
         (5.0, 60, "answered", True, False),
     ],

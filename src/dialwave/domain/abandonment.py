@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from dialwave.domain.outcomes import VOICEMAIL
+from dialwave.domain.outcomes import INTERNAL_ERROR, PROVIDER_ERROR, VOICEMAIL
 
 WINDOW = timedelta(days=30)  # the abandonment rate is measured over the last 30 days
 
@@ -22,9 +22,13 @@ def is_abandoned(
     machine: bool = False,
 ) -> bool:
     """A live answer (not a machine) whose agent connected more than `after_seconds` after the answer,
-    or never while the person stayed longer than that. A person who hung up sooner was not abandoned."""
+    or never while the person stayed longer than that, or never because our side ended the call (the
+    agent's endpoint refused it: a provider or internal error). A person who hung up sooner was not
+    abandoned."""
     if answered_at is None or machine or outcome == VOICEMAIL:
         return False
+    if agent_connected_at is None and outcome in (PROVIDER_ERROR, INTERNAL_ERROR):
+        return True
     connected = agent_connected_at if agent_connected_at is not None else ended_at
     return (connected - answered_at).total_seconds() > after_seconds
 
