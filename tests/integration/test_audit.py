@@ -9,10 +9,12 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from dialwave.services.audit import COLUMNS
 from dialwave.services.auth import create_key
 from dialwave.store.db import Database
+from dialwave.store.tables import leads
 from tests.conftest import Api
 from tests.rig import make_rig, model
 
@@ -97,9 +99,15 @@ async def test_the_audit_export_pages_through_many_rows_in_order(db_url: str, db
         numbers = [f"+1212555{5000 + i:04d}" for i in range(23)]
         cid = await rig.campaign(numbers, retry={"max_attempts": 1}, pacing={"max_concurrency": 5})
         await rig.until_idle()
+        async with rig.db.write() as conn:  # a skipped lead whose reason a spreadsheet would run
+            await conn.execute(
+                sa.update(leads).where(leads.c.phone_number == numbers[0]).values(status="skipped", reason="=1+1")
+            )
         text = "".join([chunk async for chunk in audit.export(rig.db, cid, page_size=4)])
         rows = parse(text)
-        assert len(rows) == 23 and [r["call_id"] for r in rows] == sorted(r["call_id"] for r in rows)
+        attempts = [r for r in rows if r["kind"] == "attempt"]
+        assert len(attempts) == 23 and [r["call_id"] for r in attempts] == sorted(r["call_id"] for r in attempts)
+        assert [r["reason"] for r in rows if r["kind"] == "skipped"] == ["'=1+1"]
 
 
 async def test_the_audit_is_only_for_the_campaigns_organization(db_url: str, db: Database) -> None:

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 from dialwave.errors import NotFound
 from dialwave.store.db import Database
-from dialwave.store.repositories import calls as call_repo
+from dialwave.store.repositories import audit as audit_repo
 from dialwave.store.repositories import campaigns as campaign_repo
-from dialwave.store.repositories import leads as lead_repo
 
 PAGE = 5000
 COLUMNS = (
@@ -49,49 +46,6 @@ async def check_campaign(db: Database, org_id: str, campaign_id: str) -> None:
             raise NotFound(f"no campaign '{campaign_id}'")
 
 
-def _attempt(row: Any) -> list[Any]:
-    (call_id, lead_id, attempt, to, caller, status, outcome, at, answered, connected, ended, abandoned, raw, why) = row
-    d = json.loads(raw) if raw else {}
-    zones = "; ".join(f"{z['zone']}={z['local_time']}" for z in d.get("zones", ()))
-    consent = d.get("consent") or {}
-    return [
-        "attempt",
-        lead_id,
-        call_id,
-        attempt,
-        to,
-        caller,
-        at,
-        status,
-        outcome,
-        answered,
-        connected,
-        ended,
-        "true" if abandoned else "false",
-        d.get("checked_at"),
-        zones,
-        ";".join(d.get("rules", ())),
-        ";".join(d.get("dnc_lists", ())),
-        consent.get("required"),
-        consent.get("id"),
-        why,
-    ]
-
-
-def _skipped(row: Any) -> list[Any]:
-    lead_id, number, attempts, reason, at = row
-    return ["skipped", lead_id, None, attempts, number, None, at, "skipped", *[None] * 11, reason]
-
-
-def _fix(cells: list[Any]) -> list[Any]:
-    """Reason and the like are free text: a cell starting with = + - @ is prefixed with ' so a
-    spreadsheet does not run it as a formula."""
-    last = cells[-1]
-    if isinstance(last, str) and last[:1] in ("=", "+", "-", "@"):
-        cells[-1] = "'" + last
-    return cells
-
-
 async def export(db: Database, campaign_id: str, page_size: int = PAGE) -> AsyncIterator[str]:
     """The CSV text, a header then one chunk per page: attempts in call id order, then skipped leads."""
     out = io.StringIO()
@@ -101,22 +55,22 @@ async def export(db: Database, campaign_id: str, page_size: int = PAGE) -> Async
     after: str | None = None
     while True:
         async with db.read() as conn:
-            rows = await call_repo.audit_calls(conn, campaign_id, after, page_size)
+            rows = await audit_repo.attempt_rows(conn, campaign_id, after, page_size)
         if not rows:
             break
         out.seek(0)
         out.truncate()
-        writer.writerows(_fix(_attempt(r)) for r in rows)
+        writer.writerows(rows)
         yield out.getvalue()
-        after = rows[-1][0]
+        after = rows[-1][2]
     after = None
     while True:
         async with db.read() as conn:
-            leads = await lead_repo.skipped_leads(conn, campaign_id, after, page_size)
-        if not leads:
+            rows = await audit_repo.skipped_rows(conn, campaign_id, after, page_size)
+        if not rows:
             break
         out.seek(0)
         out.truncate()
-        writer.writerows(_fix(_skipped(r)) for r in leads)
+        writer.writerows(rows)
         yield out.getvalue()
-        after = leads[-1][0]
+        after = rows[-1][1]

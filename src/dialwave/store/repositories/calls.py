@@ -19,8 +19,6 @@ from dialwave.store.repositories.sql import (
     driver_rows,
     equal_to,
     from_sqlite_time,
-    iso_text,
-    json_text,
     latest_per_number,
     one_of,
     sqlite_insert,
@@ -167,31 +165,6 @@ async def abandon_counts(conn: AsyncConnection, campaign_ids: Sequence[str], sin
         for campaign_id, gave_up, live in await conn.execute(stmt):
             found[campaign_id] = AbandonRate(int(gave_up or 0), int(live))
     return found
-
-
-async def audit_calls(conn: AsyncConnection, campaign_id: str, after: str | None, limit: int) -> Sequence[Any]:
-    """A page of the campaign's calls in id order, after the id `after` (ix_calls_campaign_id): id,
-    lead_id, attempt, to_number, from_number, status, outcome, started (or created) at, answered_at,
-    agent_connected_at, ended_at as ISO text, abandoned, the decision as JSON text, reason."""
-    stmt = sa.select(
-        calls.c.id,
-        calls.c.lead_id,
-        calls.c.attempt,
-        calls.c.to_number,
-        calls.c.from_number,
-        calls.c.status,
-        calls.c.outcome,
-        iso_text(conn, sa.func.coalesce(calls.c.started_at, calls.c.created_at)),
-        iso_text(conn, calls.c.answered_at),
-        iso_text(conn, calls.c.agent_connected_at),
-        iso_text(conn, calls.c.ended_at),
-        calls.c.abandoned,
-        json_text(conn, calls.c.decision),
-        calls.c.reason,
-    ).where(calls.c.campaign_id == campaign_id)
-    if after is not None:
-        stmt = stmt.where(calls.c.id > after)
-    return (await conn.execute(stmt.order_by(calls.c.id).limit(limit))).all()
 
 
 async def insert_calls(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:

@@ -21,13 +21,12 @@ from dialwave.store.repositories.sql import (
     equal_to,
     from_sqlite_json,
     from_sqlite_time,
-    iso_text,
     latest_per_number,
     one_of,
     sqlite_time,
     update_many,
 )
-from dialwave.store.tables import SKIPPED, leads
+from dialwave.store.tables import leads
 
 
 class NewLead(NamedTuple):
@@ -352,13 +351,3 @@ async def remaining_leads(conn: AsyncConnection, campaign_id: str) -> list[RowMa
         .order_by(leads.c.id)
     )
     return list((await conn.execute(stmt)).mappings())
-
-
-async def skipped_leads(conn: AsyncConnection, campaign_id: str, after: str | None, limit: int) -> Sequence[Any]:
-    """A page of the campaign's skipped leads (id, phone_number, attempts, reason, finished_at as ISO text) in id order,
-    after the id `after` (ix_leads_skipped)."""
-    cols = (leads.c.id, leads.c.phone_number, leads.c.attempts, leads.c.reason, iso_text(conn, leads.c.finished_at))
-    stmt = sa.select(*cols).where(leads.c.campaign_id == campaign_id, SKIPPED)  # the index's own predicate
-    if after is not None:
-        stmt = stmt.where(leads.c.id > after)
-    return (await conn.execute(stmt.order_by(leads.c.id).limit(limit))).all()

@@ -43,22 +43,6 @@ def one_of(conn: AsyncConnection, column: sa.Column[str], values: Sequence[str])
     return [column.in_(values[i : i + IN_CHUNK]) for i in range(0, len(values), IN_CHUNK)]
 
 
-def iso_text(conn: AsyncConnection, column: Any) -> sa.ColumnElement[str]:
-    """A time column as ISO 8601 UTC text with milliseconds (2026-03-02T17:00:00.000Z), made by the
-    database: exports skip the per-value datetime round trip in Python."""
-    if conn.dialect.name == "sqlite":
-        return sa.func.strftime("%Y-%m-%dT%H:%M:%fZ", column, type_=sa.String)
-    utc = sa.func.timezone("UTC", column)
-    return sa.func.to_char(utc, sa.literal_column('\'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\''), type_=sa.String)
-
-
-def json_text(conn: AsyncConnection, column: Any) -> sa.ColumnElement[str]:
-    """A JSON column as its text (decoded by the caller, once, without the driver's layers)."""
-    if conn.dialect.name == "sqlite":
-        return sa.type_coerce(column, sa.String)
-    return sa.cast(column, sa.Text)
-
-
 def sqlite_time(value: datetime) -> str:
     """The storage format SQLAlchemy's SQLite DateTime reads back (UTC, naive): "%Y-%m-%d %H:%M:%S.%f".
     isoformat with microseconds writes the same text (years 1000-9999) at a fraction of strftime's cost,
