@@ -149,7 +149,7 @@ class Calls:
         record_end(self.writes, self.events, self.memory, live, event, classified, note, camp)
         if camp is not None and self._abandoned(live, event, classified.outcome, camp):
             self.writes.call(live.call_id, abandoned=True)
-            self.memory.abandoned[(live.org_id, live.to_number)] = event.at
+            self.memory.abandon((live.org_id, live.to_number), event.at)
             if camp.config.compliance.max_abandon_rate is not None:
                 self.abandon_checks.add(camp.id)
         if camp is not None and breaker:

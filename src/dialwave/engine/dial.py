@@ -29,6 +29,14 @@ class Memory:
         self.blocked: set[tuple[str, str]] = set()  # put on the DNC list by an outcome (opt-out, auto-add)
         self.abandoned: dict[tuple[str, str], datetime] = {}  # when a call to the number was last abandoned
 
+    def abandon(self, key: tuple[str, str], at: datetime) -> None:
+        """A call to the number was abandoned at `at` (abandon_redial_hours holds it at dial time). Entries
+        past the longest redial wait (31 days) are dropped when the memory grows large."""
+        self.abandoned[key] = at
+        if len(self.abandoned) > 100_000:
+            horizon = at - timedelta(days=31)
+            self.abandoned = {k: t for k, t in self.abandoned.items() if t > horizon}
+
     def started(self, key: tuple[str, str], at: datetime, window: timedelta) -> None:
         kept = [t for t in self.starts.get(key, []) if t > at - window]
         kept.append(at)
