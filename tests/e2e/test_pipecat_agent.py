@@ -86,6 +86,14 @@ class TwilioSide:
             self.http.post(f"/v1/carriers/twilio/status/{self.call_id}", data=body, headers=headers).status_code == 204
         )
 
+    def stream_started(self) -> None:
+        """The `<Stream>`'s statusCallback as Twilio sends it when the media stream opens (the agent is on)."""
+        params = {"CallSid": self.sid, "StreamSid": "MZ" + "0" * 32, "StreamEvent": "stream-started"}
+        body, headers = signed_callback(PUBLIC, self.call_id, params)
+        assert (
+            self.http.post(f"/v1/carriers/twilio/status/{self.call_id}", data=body, headers=headers).status_code == 204
+        )
+
 
 @pytest.mark.parametrize("callee", ["listens", "hangs_up"])
 def test_the_pipecat_bot_takes_a_twilio_call_and_posts_its_result(tmp_path: Path, callee: str) -> None:
@@ -139,6 +147,7 @@ def test_the_pipecat_bot_takes_a_twilio_call_and_posts_its_result(tmp_path: Path
         for status in ("initiated", "ringing", "in-progress"):
             twilio.status(status)
         # Twilio opens the stream: the callee says something after half a second, then is quiet.
+        twilio.stream_started()
         said = bytes([0xFF]) * (RATE // 2) + tone(1.0)
         hang_up_after = 1.5 if callee == "hangs_up" else None
         run = asyncio.run(
@@ -170,6 +179,7 @@ def test_the_pipecat_bot_takes_a_twilio_call_and_posts_its_result(tmp_path: Path
     result = detail["result"]
     measured = result["data"]
     assert (detail["outcome"], detail["status"]) == ("answered", "ended")
+    assert detail["agent_connected_at"] and detail["abandoned"] is False  # the stream opened at once
     full = espeak_seconds(SPOKEN)
     if callee == "listens":
         # All of the opening message: as long as espeak-ng's speech of the rendered text.
