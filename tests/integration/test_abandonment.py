@@ -129,3 +129,25 @@ async def test_without_abandon_redial_hours_the_number_is_dialed_at_once(db_url:
         await rig.until_idle()
         (redial,) = await rig.calls(again)
         assert call["abandoned"] and redial["started_at"] < call["ended_at"] + timedelta(hours=1)
+
+
+async def test_a_lead_claimed_before_the_abandonment_is_held_at_dial_time(db_url: str, db: Database) -> None:
+    """Campaign B holds the number claimed (waiting for its one line) while campaign A's call to it is
+    abandoned: B's dial-time check (the engine's memory, not the database) holds it for the 72 hours."""
+    hours = {"abandon_redial_hours": 72, "max_abandon_rate": None}
+    long_talk = {**GOOD, "talk_seconds": [300, 300]}
+    async with make_rig(db_url, db, NOON, model(**long_talk)) as rig:
+        late = await rig.number("+12125550199", simulated=LATE)
+        number, other = "+12125555003", "+12125555004"
+        b = await rig.campaign([other], retry=NO_RETRIES, compliance=hours, pacing={"max_concurrency": 1}, start=False)
+        await rig.api.ok("post", f"/v1/campaigns/{b}/leads", json={"leads": [{"phone_number": number}]})
+        await rig.api.ok("post", f"/v1/campaigns/{b}/start")
+        await rig.run(timedelta(seconds=1))  # B dials `other` (300 s) and holds `number` claimed
+        held = {lead["phone_number"]: lead["status"] for lead in await rig.leads(b)}
+        assert held == {other: "in_call", number: "dialing"} or held == {other: "dialing", number: "dialing"}
+        a = await rig.campaign([number], callers=[late], retry=NO_RETRIES, compliance=hours)
+        await rig.until_idle()
+        (abandoned,) = await rig.calls(a)
+        assert abandoned["abandoned"] is True
+        redial = next(c for c in await rig.calls(b) if c["to_number"] == number)
+        assert redial["started_at"] == abandoned["ended_at"] + timedelta(hours=72)
