@@ -66,7 +66,7 @@ async def test_the_audit_csv_has_every_attempt_with_its_decision_and_every_skipp
             by_number.setdefault(row["phone_number"], []).append(row)
         first, second = sorted(by_number[florida], key=lambda r: int(r["attempt"]))
         assert (first["outcome"], second["outcome"]) == ("busy", "answered")
-        assert first["rules"] == "US-FL" and first["dnc_lists"] == "organization;vendor"
+        assert first["rules"] == "US.hours;US-FL.hours;US-FL.cap-24h" and first["dnc_lists"] == "organization;vendor"
         assert first["zones"] == "America/New_York=2026-03-02T12:00:00-05:00"
         assert first["consent_required"] == "any" and first["consent_id"].startswith("cns_")
         assert first["checked_at"] == "2026-03-02T17:00:00+00:00" and first["at"] == "2026-03-02T17:00:00.000Z"
@@ -74,7 +74,7 @@ async def test_the_audit_csv_has_every_attempt_with_its_decision_and_every_skipp
         retried = datetime.fromisoformat(second["at"]) - datetime.fromisoformat(first["ended_at"])
         assert retried >= timedelta(minutes=10)
         (chicago_row,) = by_number[chicago]
-        assert chicago_row["rules"] == "US" and chicago_row["answered_at"] and chicago_row["status"] == "ended"
+        assert chicago_row["rules"] == "US.hours" and chicago_row["answered_at"] and chicago_row["status"] == "ended"
         # the lead's zone (legal hours) and the campaign's (its windows, not recipient-local)
         assert (
             chicago_row["zones"]

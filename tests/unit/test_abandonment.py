@@ -64,17 +64,28 @@ def test_the_decision_names_zones_local_times_rules_lists_and_consent() -> None:
         dnc_lists=lists,
         require_consent="ai_voice",
         consent_id="cns_1",
-        cap=3,
-        attempts_24h=2,
+        caps=((3, timedelta(hours=24)),),
+        recent_attempts=2,
     )
-    assert made["rules"] == ["US-FL"] and made["dnc_lists"] == ["organization", "campaign", "registry"]
+    assert made["rules"] == ["US.hours", "US-FL.hours", "US-FL.cap-24h"]
+    assert made["dnc_lists"] == ["organization", "campaign", "registry"]
     assert {z["zone"]: z["local_time"] for z in made["zones"]} == {
         "America/Chicago": "2026-11-27T09:00:00-06:00",
         "America/New_York": "2026-11-27T10:00:00-05:00",
     }
     assert made["consent"] == {"required": "ai_voice", "id": "cns_1"}
-    assert (made["cap_per_24h"], made["attempts_24h"]) == (3, 2)
+    assert (made["caps"], made["recent_attempts"]) == ([{"attempts": 3, "hours": 24.0}], 2)
+    assert "unknown_location" not in made and "region" not in made
     assert made["checked_at"] == "2026-11-27T15:00:00+00:00"
+
+
+def test_the_decision_says_when_a_number_was_timed_in_every_zone_of_its_country() -> None:
+    times = CampaignTimes("America/New_York", (1, 2, 3, 4, 5, 6, 7), (("09:00", "18:00"),), True, None, None)
+    made = decision(times, "+18885550100", None, T, dnc_lists=[], require_consent="none")  # toll-free
+    assert made["unknown_location"] == "all_zones" and len(made["zones"]) > 20
+    pinned = decision(times, "+18885550100", None, T, dnc_lists=[], require_consent="none", region="US-TX")
+    assert pinned["region"] == "US-TX" and "US-TX.hours" in pinned["rules"]
+    assert [z["zone"] for z in pinned["zones"]] == ["America/Chicago", "America/Denver"]
 
 
 def request(number: str) -> DialRequest:

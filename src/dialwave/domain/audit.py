@@ -3,8 +3,8 @@ stored with the call row (`calls.decision`). Built from what the checks already 
 
     {"checked_at": "2026-11-27T14:00:00+00:00",
      "zones": [{"zone": "America/New_York", "local_time": "2026-11-27T09:00:00-05:00"}],
-     "rules": ["US-FL"],          # rule ids of data/calling_rules.json that applied ("default": none)
-     "cap_per_24h": 3, "attempts_24h": 1,
+     "rules": [...],              # rule ids of data/calling_rules.json (their `id`s) that applied
+     "caps": [{"attempts": 3, "hours": 24.0}], "recent_attempts": 1,  # numbers under a cap
      "campaign_zone": "America/New_York", "recipient_local_time": true,
      "dnc_lists": ["organization", "registry-us"],
      "consent": {"required": "ai_voice", "id": "cns_..."}}"""
@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dialwave.domain.dialable import CampaignTimes
-from dialwave.domain.legal import Recipient, recipient
+from dialwave.domain.dialable import CampaignTimes, Caps
+from dialwave.domain.legal import Recipient
 
 
 def local_time(at: datetime, zone: str) -> str:
@@ -30,8 +30,8 @@ def dnc_lists_checked(organization: bool, custom: bool, named: list[str]) -> lis
 
 
 class Decisions:
-    """Decisions of one claim: its instant, lists and consent rule are shared, and so is the zone part
-    of every recipient seen (the same rule and zones give the same local times), so a lead costs a
+    """Decisions of one claim: its instant, lists and consent rule are shared, and so is the place part
+    of every recipient seen (the same rules and zones give the same local times), so a lead costs a
     dictionary lookup and a small dict."""
 
     def __init__(self, times: CampaignTimes, now: datetime, dnc_lists: list[str], require_consent: str) -> None:
@@ -45,14 +45,22 @@ class Decisions:
         if found is None:
             times = self.times
             zones = list(dict.fromkeys(who.zones if times.recipient_local_time else (*who.zones, times.zone)))
-            found = [{"zone": zone, "local_time": local_time(self.now, zone)} for zone in zones], [who.rule.key]
+            rules = list(who.rule.rule_ids) or [who.rule.key]
+            found = [{"zone": zone, "local_time": local_time(self.now, zone)} for zone in zones], rules
             self._places[who] = found
         return found
 
     def of(
-        self, number: str, lead_timezone: str | None, consent_id: str | None, cap: int | None, attempts_24h: int
+        self,
+        number: str,
+        lead_timezone: str | None,
+        region: str | None,
+        consent_id: str | None,
+        caps: Caps,
+        recent_attempts: int,
     ) -> dict[str, Any]:
-        zones, rules = self._place(recipient(number, lead_timezone, self.times.zone))
+        who = self.times.recipient(number, lead_timezone, region)
+        zones, rules = self._place(who)
         out: dict[str, Any] = {
             "checked_at": self.checked_at,
             "zones": zones,
@@ -62,9 +70,13 @@ class Decisions:
             "dnc_lists": self.dnc_lists,
             "consent": {"required": self.require_consent, "id": consent_id},
         }
-        if cap is not None:
-            out["cap_per_24h"] = cap
-            out["attempts_24h"] = attempts_24h
+        if not who.located:  # timed in every zone of its country (or the campaign's): compliance.unknown_location
+            out["unknown_location"] = self.times.unknown
+        if region:
+            out["region"] = region
+        if caps:
+            out["caps"] = [{"attempts": n, "hours": window.total_seconds() / 3600} for n, window in caps]
+            out["recent_attempts"] = recent_attempts
         return out
 
 
@@ -76,9 +88,11 @@ def decision(
     *,
     dnc_lists: list[str],
     require_consent: str,
-    consent_id: str | None,
-    cap: int | None,
-    attempts_24h: int,
+    consent_id: str | None = None,
+    region: str | None = None,
+    caps: Caps = (),
+    recent_attempts: int = 0,
 ) -> dict[str, Any]:
     """One decision on its own (Decisions shares the work across a claim's leads)."""
-    return Decisions(times, now, dnc_lists, require_consent).of(number, lead_timezone, consent_id, cap, attempts_24h)
+    made = Decisions(times, now, dnc_lists, require_consent)
+    return made.of(number, lead_timezone, region, consent_id, caps, recent_attempts)

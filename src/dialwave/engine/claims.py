@@ -108,14 +108,14 @@ async def claim(
                 _leave(left, row, row.status, now + CALLER_WAIT, "no active caller id", now, out.deltas)
                 continue
             camp.turn += 1
-            done_24h = len(recent.get(number, ())) + len(in_batch.get(number, ())) if cap is not None else 0
+            done = len(recent.get(number, ())) + len(in_batch.get(number, ())) if cap else 0
             in_batch.setdefault(number, []).append(now)
             reservation = Reservation(now, call_id, camp.id, camp.org_id, row, attempt, caller, row.status)
             reservation.claimed_at = now
             reservation.recent = recent.get(number, [])
             if needs_consent:
                 reservation.consent_id, reservation.consent_expires = consented[number]
-            reservation.decision = decisions.of(number, row.timezone, reservation.consent_id, cap, done_24h)
+            reservation.decision = decisions.of(number, row.timezone, row.region, reservation.consent_id, cap, done)
             fresh.append(reservation)
         if left:
             await lead_repo.update_leads(conn, left)
