@@ -264,6 +264,7 @@ async def test_a_lost_hangup_webhook_is_resolved_by_asking_telnyx(db_url: str, d
         await rig.until_idle()
         [done] = await rig.calls(cid)
         assert done["outcome"] == "answered" and done["ended_at"] == done["answered_at"] + timedelta(seconds=120)
+        assert done["agent_connected_at"] == done["answered_at"] and done["abandoned"] is False
 
 
 async def test_a_scripted_campaign_runs_end_to_end_with_retries(db_url: str, db: Database) -> None:

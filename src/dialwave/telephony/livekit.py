@@ -173,8 +173,10 @@ class LiveKitCarrier:
         else:
             if not track.ended and not track.answered:
                 track.answered = True
-                event = CallEvent(call_id, "answered", self.clock.now(), info.sip_call_id or None, answered_by="human")
-                self.queue.append(event)
+                now = self.clock.now()
+                event = CallEvent(call_id, "answered", now, info.sip_call_id or None, answered_by="human")
+                # the agent was dispatched to the room before the dial: the callee hears it on answering
+                self.queue.extend([event, CallEvent(call_id, "agent_connected", now, info.sip_call_id or None)])
         if self.wake is not None:
             self.wake()
 
@@ -259,7 +261,11 @@ class LiveKitCarrier:
         events: tuple[CallEvent, ...] = ()
         if call_status == "active" and not track.answered:
             track.answered = True
-            events = (CallEvent(call_id, "answered", self.clock.now(), room, answered_by="human"),)
+            now = self.clock.now()
+            events = (
+                CallEvent(call_id, "answered", now, room, answered_by="human"),
+                CallEvent(call_id, "agent_connected", now, room),
+            )
         state: Literal["ringing", "in_call"] = "in_call" if track.answered else "ringing"
         return CallStatus(state, room, events)
 

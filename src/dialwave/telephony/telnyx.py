@@ -159,6 +159,8 @@ class TelnyxCarrier:
             track.answered = True
             track.bridge_due = bool(track.agent_sip_uri)
             out.append(CallEvent(call_id, "answered", now, ccid or None, answered_by="human"))
+            # not measured separately yet (the transfer's or the stream's start): counted as connected at once
+            out.append(CallEvent(call_id, "agent_connected", now, ccid or None))
         elif kind == "call.hangup":
             code = sip_code_of(payload.get("sip_hangup_cause"))
             outcome = outcome_for_telnyx(payload.get("hangup_cause"), code, track.answered, track.machine)
