@@ -101,6 +101,8 @@ class HostedCarrier:
                 at = max(track.started, now - timedelta(seconds=ending.talk_seconds))
             machine = ending is not None and ending.outcome == VOICEMAIL
             out.append(CallEvent(call_id, "answered", at, provider_id, answered_by="machine" if machine else "human"))
+            # the platform is the agent: the callee hears it from the answer on
+            out.append(CallEvent(call_id, "agent_connected", at, provider_id))
         if state == "ended" and ending is not None:
             track.ended = True
             out.append(
