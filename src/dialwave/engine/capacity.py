@@ -13,14 +13,18 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import RowMapping
 
 from dialwave.domain.pacing import Pacer
+from dialwave.engine.slots import SharedCaps
 from dialwave.engine.state import CallerLoad, CampaignState, Live, Reservation, Verdict
 
 AskHook = Callable[[CampaignState, Reservation], "asyncio.Task[Verdict] | None"]
 
 
 class Capacity:
-    def __init__(self, campaigns: Mapping[str, CampaignState], horizon: timedelta) -> None:
+    def __init__(
+        self, campaigns: Mapping[str, CampaignState], horizon: timedelta, shared: SharedCaps | None = None
+    ) -> None:
         self.campaigns = campaigns  # the engine's running campaigns
+        self.shared = shared  # PostgreSQL: the caps across workers (a call's end frees its slot there)
         self.horizon = horizon  # how far ahead pace slots are given out
         self.callers: dict[str, CallerLoad] = {}  # phone number id -> its load
         self.org_busy: dict[str, int] = {}  # organization -> calls in flight
@@ -46,6 +50,8 @@ class Capacity:
         for camp in self.campaigns.values():
             if not camp.waiting or camp.stale or camp.status != "active":
                 continue
+            if camp.cap_wait is not None and camp.cap_wait > now:  # other workers held the room just now
+                continue
             cap = self.org_caps.get(camp.org_id)
             while camp.waiting and camp.room > 0:
                 if cap is not None and self.org_busy.get(camp.org_id, 0) + self._org_slotted(camp) >= cap:
@@ -69,7 +75,8 @@ class Capacity:
                 r.slot = slot
                 camp.slotted += 1
                 load.busy += 1
-                r.hook = ask(camp, r)
+                if r.hook is None:  # a lead back from a full grant keeps its verdict
+                    r.hook = ask(camp, r)
                 heapq.heappush(self.reservations, r)
 
     def _org_slotted(self, camp: CampaignState) -> int:
@@ -106,6 +113,8 @@ class Capacity:
             camp.in_flight += sign
         self.org_busy[live.org_id] = self.org_busy.get(live.org_id, 0) + sign
         self.callers.setdefault(live.caller_id, CallerLoad()).busy += sign
+        if sign < 0 and self.shared is not None:
+            self.shared.release(live.call_id)
 
     def feed_at(self, camp: CampaignState, now: datetime) -> datetime:
         """When the campaign's next pace slot (and its head lead's caller id's) comes into the horizon."""

@@ -3,7 +3,7 @@
 a usable caller id), and record the intent to dial (a `pending` call keyed by lead + attempt) for those
 that pass. Leads that fail a time guard go back with `next_attempt_at` = when they may be dialed; leads
 on a do-not-call list are skipped. No attempt is counted for either. The dispatcher re-checks the
-guards again right before each dial (dispatcher._start)."""
+guards again right before each dial (starts.py, _check)."""
 
 from __future__ import annotations
 

@@ -34,6 +34,7 @@ from dialwave.engine.predial import RETRY_AFTER_ERROR_SECONDS, PreDialClient
 from dialwave.engine.recovery import recover
 from dialwave.engine.replan import replan_step
 from dialwave.engine.settings import EngineSettings
+from dialwave.engine.slots import SharedCaps
 from dialwave.engine.state import CampaignState, Reservation
 from dialwave.engine.write_buffer import WriteBuffer, flush
 from dialwave.errors import CarrierError
@@ -46,16 +47,26 @@ log = structlog.get_logger("dialwave.engine")
 
 
 class Engine:
-    def __init__(self, db: Database, carriers: dict[str, Carrier], settings: EngineSettings | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        carriers: dict[str, Carrier],
+        settings: EngineSettings | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.db = db
         self.carriers = carriers
         self.settings = settings or EngineSettings()
+        self.clock = clock  # a real (or scaled) clock: a granted attempt starts when granted, not before
         self.campaigns: dict[str, CampaignState] = {}
-        self.capacity = Capacity(self.campaigns, self.settings.horizon)
+        # PostgreSQL may have several workers: the caps are held through the database (engine/slots.py)
+        shared = db.dialect == "postgresql" and self.settings.shared_caps
+        self.shared = SharedCaps() if shared else None
+        self.capacity = Capacity(self.campaigns, self.settings.horizon, self.shared)
         self.writes = WriteBuffer()
         self.events = EventLog(self.writes, self.campaigns)
         self.memory = Memory()
-        self.leases = Leases(db)
+        self.leases = Leases(db, self.shared.worker_key if self.shared is not None else None)
         self.predial = PreDialClient(allow_loopback=self.settings.allow_loopback)
         self.context_push = ContextPusher(db, allow_loopback=self.settings.allow_loopback)
         self.stats = {"decisions": 0, "dialed": 0, "ended": 0, "flushes": 0}
@@ -78,6 +89,7 @@ class Engine:
         self.caller_holds: dict[str, datetime] = {}  # phone number -> no dial through it before (Retry-After)
         self.token_key: bytes | None = None  # per-call tokens handed to the agent runtime
         self.started = False
+        self.refreshes = 0
 
     async def close(self) -> None:
         """Stop owning campaigns (another worker may take them over)."""
@@ -97,7 +109,7 @@ class Engine:
     async def tick(self, now: datetime) -> None:
         self.now = now
         if not self.started:
-            await recover(self.calls, self.db, self.campaigns, now, await self._refresh(now))
+            await self._recover(now, await self._refresh(now))
             self.started = True
         await self._run_due(now)
         refresh_due = self.next_refresh is not None and now >= self.next_refresh
@@ -106,7 +118,7 @@ class Engine:
             await self.write_buffer(now)
             taken_over = await self._refresh(now)
             if taken_over:
-                await recover(self.calls, self.db, self.campaigns, now, taken_over)
+                await self._recover(now, taken_over)
             self.dirty = False
             if self.settings.refresh_every is not None:
                 self.next_refresh = now + self.settings.refresh_every
@@ -137,7 +149,9 @@ class Engine:
                 times.append(now)  # a re-plan batch is waiting
             if camp.status != "active" or camp.stale or now is None:
                 continue
-            if camp.waiting and camp.room > 0:
+            if camp.waiting and camp.cap_wait is not None and camp.cap_wait > now:
+                times.append(camp.cap_wait)  # no room across workers a moment ago: ask again then
+            elif camp.waiting and camp.room > 0:
                 feed_at = self.capacity.feed_at(camp, now)  # the next pace slot comes into the horizon
                 if feed_at > now:
                     times.append(feed_at)
@@ -178,12 +192,12 @@ class Engine:
                 i += 1
                 if event.kind == "ended":
                     self.capacity.feed(now, self.predial.ask)  # capacity came free
-            else:
-                r = self.capacity.pop()
-                try:
-                    await self._start(r, now)
-                except Exception:  # a failure in one call's path ends that call, never the tick
-                    self.calls.start_failed(r, self.campaigns.get(r.campaign_id), now)
+            else:  # every slot due before the next event starts in one batch (one grant, across workers)
+                batch = [self.capacity.pop()]
+                limit = event.at if event is not None else now
+                while (slot := self.capacity.next_slot()) is not None and slot <= now and slot < limit:
+                    batch.append(self.capacity.pop())
+                await self._start_batch(batch, now)
         await self.calls.run_deadlines(now)
 
     def _hold_caller(self, event: CallEvent, now: datetime) -> None:
@@ -193,40 +207,85 @@ class Engine:
         if event.retry_after and live is not None:
             self.caller_holds[live.caller_id] = now + timedelta(seconds=event.retry_after)
 
-    async def _start(self, r: Reservation, now: datetime) -> None:
+    async def _start_batch(self, batch: list[Reservation], now: datetime) -> None:
+        ready: list[tuple[Reservation, CampaignState]] = []
+        for r in batch:
+            try:
+                camp = await self._check(r, now)
+            except Exception:  # a failure in one call's path ends that call, never the tick
+                self.calls.start_failed(r, self.campaigns.get(r.campaign_id), now)
+                continue
+            if camp is not None:
+                ready.append((r, camp))
+        if self.shared is not None and ready:
+            ready = await self._grant(ready, now)
+        for r, camp in ready:
+            try:
+                await self._dial(camp, r, now)
+            except Exception:
+                self.calls.start_failed(r, camp, now)
+
+    async def _grant(
+        self, ready: list[tuple[Reservation, CampaignState]], now: datetime
+    ) -> list[tuple[Reservation, CampaignState]]:
+        """Ask the database for the slots (engine/slots.py); what is not granted goes back."""
+        assert self.shared is not None
+        try:
+            async with self.db.write() as conn:
+                caps, number_cap = self.capacity.org_caps, self.settings.number_attempts_per_24h
+                grant = await self.shared.grant(conn, ready, caps, number_cap, self.clock)
+        except Exception:
+            for r, _ in ready:
+                self.release(r, now)
+            raise
+        for r, camp in ready:
+            if camp.id in grant.stopped:  # paused, cancelled or edited by another process: re-read it
+                camp.stale = True
+                self.dirty = True
+                self.release(r, now)
+        for r, when in grant.later:
+            self.release(r, now, when, "waiting for a dialable time")
+        for r, camp in reversed(grant.full):  # other workers hold the room: ask again shortly
+            camp.waiting.appendleft(r)
+            camp.cap_wait = now + self.settings.cap_retry
+        return grant.granted
+
+    async def _check(self, r: Reservation, now: datetime) -> CampaignState | None:
+        """The guards right before the dial: the campaign if the lead may be dialed now, else None
+        (the lead was released)."""
         camp = self.campaigns.get(r.campaign_id)
         self.capacity.unslot(r, camp)
         number = r.lead.phone_number
         if camp is None:
             self.release(r, now, final=True)
-            return
+            return None
         if camp.stale or camp.status != "active" or (r.org_id, number) in self.memory.blocked:
             self.release(r, now)
-            return
+            return None
         if camp.id in self.calls.abandon_checks:  # a call was just abandoned: no dial before the rate is checked
             self.release(r, now, reason="checking the abandonment rate")
-            return
+            return None
         held = self.caller_holds.get(r.caller.phone_number_id)
         if held is not None and held > now:  # the carrier asked us to wait (Retry-After)
             self.release(r, now, held, "the carrier asked to wait (Retry-After)")
-            return
+            return None
         if r.consent_expires is not None and r.slot >= r.consent_expires:  # claimed again: skipped then
             self.release(r, now, reason="its consent expired")
-            return
+            return None
         when = recheck(camp, r, self.memory, self.settings.number_attempts_per_24h)
         if when != r.slot:
             self.release(r, now, when or r.slot + timedelta(hours=1), "waiting for a dialable time")
-            return
+            return None
         if r.hook is not None:
             verdict = await r.hook
             if verdict.error is not None and not verdict.allow:  # fail closed: ask again later
                 self.release(r, now, now + timedelta(seconds=RETRY_AFTER_ERROR_SECONDS), verdict.error)
-                return
+                return None
             if not verdict.allow:
                 reason = f"pre-dial hook: {verdict.reason or 'not allowed'}"
                 self.release(r, now, reason=reason, final=True, status=ls.SKIPPED)
-                return
-        await self._dial(camp, r, now)
+                return None
+        return camp
 
     async def _dial(self, camp: CampaignState, r: Reservation, now: datetime) -> None:
         if self.settings.forecast:  # nobody takes the call: no prompt to render, no token to hand over
@@ -320,12 +379,14 @@ class Engine:
         self.last_flush = now
 
     async def _flush(self, conn: AsyncConnection, now: datetime) -> None:
-        if self.writes.empty:
+        if self.writes.empty and (self.shared is None or not self.shared.released):
             return
         results = not self.settings.forecast  # a forecast's calls get no result from another process
         for changed in await flush(self.writes, self.events.dnc_added, conn, now, results=results):
             if changed in self.campaigns:
                 self.campaigns[changed].due_known = False
+        if self.shared is not None:
+            await self.shared.free_released(conn)
         self.stats["flushes"] += 1
 
     async def _claim(self, now: datetime) -> None:
@@ -363,6 +424,15 @@ class Engine:
                     self.writes.finished.add(camp.id)
 
         await self._write(now, work)
+
+    async def _recover(self, now: datetime, campaign_ids: set[str]) -> None:
+        """Reconcile the calls in flight of campaigns taken over (or owned at start-up); on PostgreSQL
+        the slots of those still up become ours and every other slot of those campaigns is freed."""
+        await recover(self.calls, self.db, self.campaigns, now, campaign_ids)
+        if self.shared is not None and campaign_ids:
+            live = [c for c in self.calls.live.values() if c.campaign_id in campaign_ids]
+            async with self.db.write() as conn:
+                await self.shared.adopt(conn, sorted(campaign_ids), live)
 
     async def _refresh(self, now: datetime) -> set[str]:
         """Re-read the campaigns (lifecycle.refresh) and apply what changed; returns the campaigns newly
@@ -403,6 +473,9 @@ class Engine:
                 if camp.status == "active" and camp.config.auto_complete:
                     self.writes.finished.add(camp.id)
             self.lifecycle_at = found.next_at
+            if self.shared is not None and self.leases.owned and self.refreshes % self.settings.sweep_every == 0:
+                await self.shared.sweep(conn)
+            self.refreshes += 1
         await self.leases.release(found.finished)
         return found.fresh - found.finished
 

@@ -12,11 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.store.db import Database
 from dialwave.store.repositories import leases as repo
+from dialwave.store.repositories import slots as slot_repo
 
 
 class Leases:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, worker_key: int | None = None) -> None:
         self.db = db
+        self.worker_key = worker_key  # held as a session lock while this worker lives (engine/slots.py)
         self.owned: set[str] = set()
         self._conn: AsyncConnection | None = None
 
@@ -29,6 +31,8 @@ class Leases:
         if wanted and self._conn is None:
             self._conn = await self.db.writer.connect()
             await self._conn.execution_options(isolation_level="AUTOCOMMIT")
+            if self.worker_key is not None:
+                await slot_repo.hold_worker_key(self._conn, self.worker_key)
         new = set()
         for campaign_id in wanted:
             assert self._conn is not None

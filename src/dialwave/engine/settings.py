@@ -18,6 +18,9 @@ class EngineSettings:
     refresh_every: timedelta | None = timedelta(seconds=1)  # re-read campaigns (None: only when told)
     number_attempts_per_24h: int | None = None  # organization-wide cap per number, all campaigns
     allow_loopback: bool = False  # pre-dial hooks may call loopback addresses (development, tests)
+    shared_caps: bool = True  # PostgreSQL: hold the caps across workers through the database (engine/slots.py)
+    cap_retry: timedelta = timedelta(milliseconds=100)  # a grant found no room: ask again after this
+    sweep_every: int = 30  # refreshes between sweeps of slots that dead workers left in finished campaigns
     breaker_failures: int = 10  # this many calls in a row ending as provider_error pause the campaign (0: never)
     # A forecast's engine (dialwave simulate, POST .../forecast), the only user of its throwaway database,
     # dialing the simulated carrier: no agent runtime takes its calls, so no prompt is rendered and no call
@@ -34,6 +37,7 @@ class EngineSettings:
             "claim_delay": timedelta(seconds=30),
             "flush_every": timedelta(seconds=60),
             "refresh_every": None,
+            "cap_retry": timedelta(seconds=1),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -59,6 +59,7 @@ class CampaignState:
     carrier_failures: int = 0  # calls in a row that ended as provider_error (the circuit breaker)
     claim_failures: int = 0  # claims in a row that failed (a failure of ours: it backs off, then pauses)
     org_twilio: dict[str, str] | None = None  # the organization's Twilio credentials, for numbers without
+    cap_wait: datetime | None = None  # a grant found no room across workers: ask again from then
     replan_from: datetime | None = None  # an edit asked for waiting leads to be brought forward (engine/replan.py)
     target_of: tuple[Any, int] | None = None  # (engine settings, claims.target for them), remembered
 

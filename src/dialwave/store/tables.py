@@ -355,3 +355,20 @@ call_results = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Index("ix_call_results_org_number", "organization_id", "to_number", "created_at"),
 )
+
+# Calls holding concurrency across workers (PostgreSQL, engine/slots.py): a row is inserted when a worker
+# is granted the start of an attempt and deleted when the call ends. `worker_key` is the session advisory
+# lock its worker holds while alive: slots of a dead worker are freed by the worker that takes its
+# campaigns over, or swept when nobody does.
+dial_slots = sa.Table(
+    "dial_slots",
+    metadata,
+    sa.Column("call_id", ID, primary_key=True),
+    sa.Column("organization_id", ID, nullable=False),
+    sa.Column("campaign_id", ID, nullable=False),
+    sa.Column("caller_id", ID, nullable=False),
+    sa.Column("worker_key", sa.BigInteger, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_dial_slots_organization_id", "organization_id"),
+    sa.Index("ix_dial_slots_campaign_id", "campaign_id"),
+)
