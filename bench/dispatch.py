@@ -1,6 +1,7 @@
 """Dispatcher throughput and pace accuracy, on a virtual clock with a zero-latency simulated carrier.
 
 python bench/dispatch.py [--backends sqlite,postgresql] [--sizes 10000,1000000] [--decisions 20000]
+                         [--shared-caps on,off]
 
 1. Dial decisions per second (wall clock) with N leads queued: no window limits (all day, every day;
    the callees are in New York and the run starts at 10:00 there; `--callees toll-free`: toll-free
@@ -8,6 +9,10 @@ python bench/dispatch.py [--backends sqlite,postgresql] [--sizes 10000,1000000] 
    concurrency 1000, every call answered and ended at once. The figure at 1,000,000 queued leads should
    be within 1.5x of the one at 10,000 (the cost of a decision must not grow with the queue).
 2. Pace accuracy: 50 attempts/s configured, attempts started in 60 virtual seconds (3,000 expected).
+
+On PostgreSQL the caps are held across workers through the database (engine/slots.py: one grant
+transaction per batch of starts); `--shared-caps on,off` measures decisions/s with and without it
+side by side (off: each worker counts its own calls only, as before several workers were supported).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 from dialwave.config import Settings
 from dialwave.domain.campaign_config import CampaignConfig
 from dialwave.domain.resources import SimulatedSettings
+from dialwave.engine.settings import EngineSettings
 from dialwave.ids import new_id, new_ids
 from dialwave.services import campaigns as campaign_service
 from dialwave.services.auth import create_key
@@ -131,14 +137,17 @@ async def seed(
     return org, str(cid)
 
 
-async def decisions_per_second(backend: str, leads: int, decisions: int) -> float:
+async def decisions_per_second(backend: str, leads: int, decisions: int, shared: bool = True) -> float:
     url = await fresh_database(backend)
     db = Database(url)
     try:
         started = time.perf_counter()
         await seed(db, leads, pace=500, concurrency=1000)
         print(f"  [{backend}] seeded {leads:,} leads in {time.perf_counter() - started:.1f}s", flush=True)
-        async with virtual_dialwave(Settings(database_url=url), db, START, model=ZERO) as virtual:
+        settings = EngineSettings.virtual(shared_caps=shared)
+        async with virtual_dialwave(
+            Settings(database_url=url), db, START, model=ZERO, engine_settings=settings
+        ) as virtual:
             engine, runner = virtual.engine, virtual.runner
             await runner.run_for(timedelta(seconds=2))  # warm up: first claim, caches
             before, t0 = engine.stats["decisions"], time.perf_counter()
@@ -147,7 +156,9 @@ async def decisions_per_second(backend: str, leads: int, decisions: int) -> floa
                 await runner.run_for(timedelta(seconds=10))
             rate = (engine.stats["decisions"] - before) / (time.perf_counter() - t0)
         print(
-            f"  [{backend}] {leads:,} queued: {rate:,.0f} decisions/s ({engine.stats['dialed']:,} dialed)", flush=True
+            f"  [{backend}] {leads:,} queued: {rate:,.0f} decisions/s ({engine.stats['dialed']:,} dialed)"
+            + (f"; caps across workers {'on' if shared else 'off'}" if backend == "postgresql" else ""),
+            flush=True,
         )
         return rate
     finally:
@@ -193,6 +204,8 @@ async def main() -> None:
     parser.add_argument(
         "--callees", choices=("new-york", "toll-free"), default="new-york", help="toll-free: timed in 42 zones"
     )
+    parser.add_argument("--shared-caps", default="on", help="PostgreSQL: on, off or on,off (side by side)")
+    parser.add_argument("--no-pace", action="store_true", help="skip the pace accuracy run")
     args = parser.parse_args()
     global EVENTS, CALLEES, START
     EVENTS = args.events
@@ -205,12 +218,15 @@ async def main() -> None:
     )
     for backend in args.backends.split(","):
         figures = {}
+        modes = [m == "on" for m in args.shared_caps.split(",")] if backend == "postgresql" else [True]
         for size in (int(s) for s in args.sizes.split(",")):
-            figures[size] = await decisions_per_second(backend, size, args.decisions)
+            for shared in modes:
+                figures[size] = await decisions_per_second(backend, size, args.decisions, shared)
         if len(figures) > 1:
             small, large = figures[min(figures)], figures[max(figures)]
             print(f"  [{backend}] {max(figures):,} vs {min(figures):,}: {small / large:.2f}x slower (target <= 1.5x)")
-        await pace_accuracy(backend)
+        if not args.no_pace:
+            await pace_accuracy(backend)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ async def step(engines: list[Engine], clock: VirtualClock, carrier: SimulatedCar
 async def test_two_workers_split_campaigns_and_one_takes_over_when_the_other_dies(db_url: str, db: Database) -> None:
     start = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
     async with make_rig(db_url, db, start, model(outcomes={"answered": 1.0}, talk_seconds=(90, 90))) as rig:
-        settings = EngineSettings.virtual(refresh_every=timedelta(seconds=1))
+        settings = EngineSettings.virtual(refresh_every=timedelta(seconds=1), shared_caps=True)
         first = Engine(db, {"simulated": rig.carrier.view()}, settings)
         second = Engine(db, {"simulated": rig.carrier.view()}, settings)
         pacing = {"max_concurrency": 3, "attempts_per_second": 1}
@@ -57,7 +57,7 @@ async def test_two_workers_split_campaigns_and_one_takes_over_when_the_other_die
                 assert [c["attempt"] for c in mine] == list(range(1, len(mine) + 1))
                 # one answered dial; intents the dead worker recorded but never placed are provider_error
                 assert [c["outcome"] for c in mine][-1] == "answered"
-                assert all(c["outcome"] == "provider_error" and c["started_at"] is None for c in mine[:-1])
+                assert all(c["outcome"] == "provider_error" for c in mine[:-1])
             await rig.counts_check(cid)
         assert rig.carrier.originated == 24  # every lead reached the carrier exactly once
         await second.close()

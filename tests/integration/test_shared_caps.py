@@ -46,7 +46,7 @@ def peak(calls: Iterable[dict[str, Any]], key: Callable[[dict[str, Any]], str]) 
 
 
 def workers(rig: Rig, n: int, refresh: timedelta | None = timedelta(seconds=1), **more: Any) -> list[Engine]:
-    settings = EngineSettings.virtual(refresh_every=refresh, **more)
+    settings = EngineSettings.virtual(refresh_every=refresh, shared_caps=True, **more)
     return [Engine(rig.db, {"simulated": rig.carrier.view()}, settings) for _ in range(n)]
 
 
@@ -126,7 +126,7 @@ async def test_a_pause_through_another_process_stops_every_workers_dials_before_
     async with make_rig(db_url, db, start, model(outcomes={"busy": 1.0}, ring_seconds=(1, 2))) as rig:
         # rig.engine (the API's own) never ticks: the campaign's owner hears of the pause only through the database
         (worker,) = workers(rig, 1)
-        worker.settings = EngineSettings.virtual(refresh_every=timedelta(hours=1))  # no refresh helps it
+        worker.settings = EngineSettings.virtual(refresh_every=timedelta(hours=1), shared_caps=True)  # no refresh
         pacing = {"max_concurrency": 5, "attempts_per_second": 5}
         cid = await rig.campaign([f"+1212555{3000 + i:04d}" for i in range(200)], pacing=pacing)
         for _ in range(20):

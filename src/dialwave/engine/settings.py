@@ -30,7 +30,8 @@ class EngineSettings:
     @classmethod
     def virtual(cls, **overrides: object) -> EngineSettings:
         """For a virtual clock: nothing outside the process changes the database, so campaigns are
-        re-read only when told (invalidate), and commits are grouped over longer engine time."""
+        re-read only when told (invalidate), commits are grouped over longer engine time, and the caps
+        are counted in the process (no grant asked of the database per start)."""
         values: dict[str, object] = {
             "horizon": timedelta(seconds=1),
             "batch": timedelta(seconds=60),
@@ -38,6 +39,7 @@ class EngineSettings:
             "flush_every": timedelta(seconds=60),
             "refresh_every": None,
             "cap_retry": timedelta(seconds=1),
+            "shared_caps": False,  # one process: its own counts are exact (tests of several workers turn it on)
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
