@@ -17,6 +17,7 @@ from dialwave.cli_http.client import ApiError
 from dialwave.errors import DatabaseNotReady, DialwaveError
 
 if TYPE_CHECKING:
+    from dialwave.config import Settings
     from dialwave.store.db import Database
 
 # The database side (config, services, store) is imported by the commands that use it: the API commands
@@ -49,8 +50,9 @@ def serve(
         float | None, typer.Option(help="simulated carrier only: one real second = N engine seconds (demo)")
     ] = None,
     engine: Annotated[bool, typer.Option(help="run the dispatcher beside the API")] = True,
+    workers: Annotated[int, typer.Option(help="API processes on the one port (with --no-engine)")] = 1,
 ) -> None:
-    """Run the API and the dispatcher beside it."""
+    """Run the API and the dispatcher beside it (or the API alone: --no-engine, in N processes: --workers N)."""
     import uvicorn
 
     from dialwave.config import get_settings
@@ -62,15 +64,78 @@ def serve(
         if time_scale <= 0:
             raise typer.BadParameter("must be positive", param_hint="--time-scale")
         settings = settings.model_copy(update={"time_scale": time_scale})
+    run_engine = engine and settings.engine
+    if workers < 1:
+        raise typer.BadParameter("must be at least 1", param_hint="--workers")
+    if workers > 1 and run_engine:
+        raise typer.BadParameter(
+            "several API processes run without the engine: add --no-engine and run the dialer as `dialwave worker`",
+            param_hint="--workers",
+        )
     configure_logging(settings.log_level, settings.log_json)
     asyncio.run(_on_database(_schema_is_current))
-    uvicorn.run(
-        serve_app(settings, run_engine=engine and settings.engine),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level,
-        access_log=False,  # ours (api/middleware.py) masks phone numbers
-    )
+    common = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": settings.log_level,
+        "access_log": False,  # ours (api/middleware.py) masks phone numbers
+    }
+    if workers > 1:  # each process builds its app from the environment: pass on what the options changed
+        os.environ["DIALWAVE_TIME_SCALE"] = str(settings.time_scale)
+        uvicorn.run("dialwave.wiring:api_app", factory=True, workers=workers, **common)  # type: ignore[arg-type]
+        return
+    uvicorn.run(serve_app(settings, run_engine=run_engine), **common)  # type: ignore[arg-type]
+
+
+@app.command()
+def worker(
+    time_scale: Annotated[
+        float | None, typer.Option(help="simulated carrier only: one real second = N engine seconds (demo)")
+    ] = None,
+    webhooks: Annotated[bool, typer.Option(help="deliver webhooks from this process too")] = True,
+) -> None:
+    """Run the dialer alone (no API): one of several workers on a PostgreSQL database. SIGTERM or
+    Ctrl-C stops it; its campaigns are then taken over by the other workers."""
+    from dialwave.config import get_settings
+    from dialwave.logging import configure_logging
+
+    settings = get_settings()
+    if time_scale is not None:
+        if time_scale <= 0:
+            raise typer.BadParameter("must be positive", param_hint="--time-scale")
+        settings = settings.model_copy(update={"time_scale": time_scale})
+    configure_logging(settings.log_level, settings.log_json)
+    asyncio.run(_on_database(_schema_is_current))
+    try:
+        asyncio.run(_run_worker(settings, webhooks))
+    except DialwaveError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+
+
+async def _run_worker(settings: Settings, webhooks: bool) -> None:
+    import signal
+
+    from dialwave.store.db import Database
+    from dialwave.wiring import worker_services
+
+    db = Database(settings.database_url)
+    services = worker_services(settings, db, webhooks=webhooks)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    started = []
+    try:
+        for service in services:
+            await service.start()
+            started.append(service)
+        typer.echo("worker started", err=True)
+        await stop.wait()
+    finally:
+        for service in reversed(started):
+            await service.stop()
+        await db.dispose()
 
 
 async def _create_key(org: str, scopes: list[str], name: str | None) -> dict[str, object]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,8 @@ class Settings(BaseSettings):
     # The dispatcher (`dialwave serve` runs it beside the API).
     engine: bool = True
     time_scale: float = 1.0  # simulated carrier only: one real second = this many engine seconds
+    # Several processes with a time scale: engine time = epoch + (now - epoch) x scale in every one of them.
+    time_scale_epoch: datetime | None = None
     number_attempts_per_24h: int | None = None  # organization-wide cap per number across campaigns
 
     # Carriers: the URL Twilio (and other carriers) reach this server at, for their callbacks.

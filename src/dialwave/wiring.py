@@ -1,7 +1,9 @@
 """The composition root: the one place that decides which objects make up a running dialwave.
 
 - `serve_app`: `dialwave serve`, the API with (or without) the dispatcher and the webhook delivery
-  worker beside it, on the system clock (or a scaled one for demos).
+  worker beside it, on the system clock (or a scaled one for demos); `api_app` for each process of
+  `dialwave serve --no-engine --workers N`.
+- `worker_services`: `dialwave worker`, the dispatcher (and webhook delivery) without the API.
 - `virtual_dialwave`: dialwave on a virtual clock (the simulated carrier, the engine, the API over
   ASGI with an HTTP client, and the runner that jumps time), used by `dialwave simulate`, the tests
   and the benchmarks."""
@@ -24,7 +26,7 @@ from dialwave.domain.resources import SimulatedSettings
 from dialwave.engine.dispatcher import Engine
 from dialwave.engine.handle import LocalEngine
 from dialwave.engine.runner import VirtualRunner
-from dialwave.engine.service import EngineService
+from dialwave.engine.service import EngineService, scaled_clock
 from dialwave.engine.settings import EngineSettings
 from dialwave.store.db import Database
 from dialwave.telephony.base import Carrier
@@ -52,7 +54,7 @@ def serve_app(settings: Settings, *, run_engine: bool) -> FastAPI:
     """The app `dialwave serve` runs: with `run_engine`, the dispatcher (and, unless turned off, the
     webhook delivery worker) run beside the API in this process."""
     if not run_engine:
-        return with_dashboard(create_app(settings, background=[FrozenStartupHeap()]))
+        return with_dashboard(create_app(settings, clock=scaled_clock(settings), background=[FrozenStartupHeap()]))
     db = Database(settings.database_url)
     service = EngineService(settings, db)
     background: list[Background] = [FrozenStartupHeap(), service]
@@ -63,6 +65,25 @@ def serve_app(settings: Settings, *, run_engine: bool) -> FastAPI:
         background.append(DeliveryService(DeliveryWorker(db, AiohttpTransport(), SystemClock(), options)))
     app = create_app(settings, db, service.clock, engine=service.handle, background=background, dispose_db=True)
     return with_dashboard(app)
+
+
+def api_app() -> FastAPI:
+    """The app of `dialwave serve --no-engine --workers N`: each of the N processes builds its own
+    from the environment (DIALWAVE_*)."""
+    from dialwave.config import get_settings
+
+    return serve_app(get_settings(), run_engine=False)
+
+
+def worker_services(settings: Settings, db: Database, *, webhooks: bool) -> list[Background]:
+    """`dialwave worker`: the dispatcher and (with `webhooks`) the webhook delivery worker, no API."""
+    services: list[Background] = [EngineService(settings, db)]
+    if webhooks and settings.webhooks:
+        options = DeliverySettings(
+            timeout=settings.webhook_timeout_seconds, allow_loopback=settings.webhook_allow_loopback
+        )
+        services.append(DeliveryService(DeliveryWorker(db, AiohttpTransport(), SystemClock(), options)))
+    return services
 
 
 def with_dashboard(app: FastAPI) -> FastAPI:

@@ -18,16 +18,21 @@ STEP = timedelta(milliseconds=1)
 
 
 class ScaledClock:
-    """Engine time that runs `scale` times faster than real time from the moment it is made."""
+    """Engine time that runs `scale` times faster than real time from the moment it is made; with
+    `epoch` (several processes on one database), from that wall-clock instant instead, so that every
+    process reads the same engine time: epoch + (wall time - epoch) x scale."""
 
-    def __init__(self, scale: float, start: datetime | None = None) -> None:
+    def __init__(self, scale: float, start: datetime | None = None, epoch: datetime | None = None) -> None:
         if scale <= 0:
             raise ValueError("time scale must be positive")
         self.scale = scale
+        self.epoch = epoch
         self.origin = start or datetime.now(UTC)
         self.mono = time.monotonic()
 
     def now(self) -> datetime:
+        if self.epoch is not None:
+            return self.epoch + timedelta(seconds=(time.time() - self.epoch.timestamp()) * self.scale)
         return self.origin + timedelta(seconds=(time.monotonic() - self.mono) * self.scale)
 
 

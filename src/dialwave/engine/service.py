@@ -4,6 +4,9 @@ the engine on the system clock (or a scaled one for demos), its runner, and the 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+from dataclasses import replace
+from typing import IO
 
 import structlog
 
@@ -32,7 +35,7 @@ class EngineService:
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
         self.db = db
-        self.scaled = ScaledClock(settings.time_scale) if settings.time_scale != 1.0 else None
+        self.scaled = scaled_clock(settings)
         self.clock: Clock = self.scaled or SystemClock()
         sip = SipCarrier(self.clock, settings.sip_host, settings.sip_port)
         livekit = LiveKitCarrier(self.clock, settings.public_url)
@@ -45,21 +48,16 @@ class EngineService:
             "vapi": VapiCarrier(self.clock, settings.public_url, settings.vapi_api_base),
             "retell": RetellCarrier(self.clock, settings.public_url, settings.retell_api_base),
         }
-        self.engine = Engine(
-            db,
-            carriers,
-            EngineSettings(
-                number_attempts_per_24h=settings.number_attempts_per_24h,
-                allow_loopback=settings.webhook_allow_loopback,
-            ),
-        )
+        self.engine = Engine(db, carriers, engine_settings(settings), clock=self.clock.now)
         self.runner = RealtimeRunner(self.engine, self.scaled)
         sip.wake = self.runner.nudge  # SIP events arrive from the network at any time
         livekit.wake = self.runner.nudge  # so do the answers of LiveKit's dials
         self.handle = LocalEngine(self.engine, self.runner.nudge)
         self.task: asyncio.Task[None] | None = None
+        self.only_engine: IO[bytes] | None = None
 
     async def start(self) -> None:
+        self.only_engine = only_engine_on_sqlite(self.db)
         if self.scaled is not None:
             real = sorted(p for p in await providers_in_use(self.db) if p != "simulated")
             if real:
@@ -70,13 +68,60 @@ class EngineService:
         log.info("dispatcher started", time_scale=self.settings.time_scale)
 
     async def stop(self) -> None:
-        if self.task is None:
-            return
-        self.runner.stop()
-        try:
-            await asyncio.wait_for(self.task, 10)
-        except TimeoutError:
-            self.task.cancel()
-        await self.engine.close()
-        for carrier in self.engine.carriers.values():
-            await carrier.close()
+        if self.task is not None:
+            self.runner.stop()
+            try:
+                await asyncio.wait_for(self.task, 10)
+            except TimeoutError:
+                self.task.cancel()
+            await self.engine.close()
+            for carrier in self.engine.carriers.values():
+                await carrier.close()
+        if self.only_engine is not None:
+            self.only_engine.close()  # the lock goes with the file
+            self.only_engine = None
+
+
+def engine_settings(settings: Settings) -> EngineSettings:
+    """The dispatcher's settings; with a time scale, its periods of housekeeping (re-reading campaigns,
+    group commits, asking again for room across workers) stay what they are in real time."""
+    base = EngineSettings(
+        number_attempts_per_24h=settings.number_attempts_per_24h,
+        allow_loopback=settings.webhook_allow_loopback,
+    )
+    scale = settings.time_scale
+    if scale <= 1.0:
+        return base
+    return replace(
+        base,
+        refresh_every=base.refresh_every * scale if base.refresh_every is not None else None,
+        flush_every=base.flush_every * scale,
+        cap_retry=base.cap_retry * scale,
+    )
+
+
+def scaled_clock(settings: Settings) -> ScaledClock | None:
+    """The engine's scaled clock (--time-scale), shared by every process when an epoch is set."""
+    if settings.time_scale == 1.0:
+        return None
+    return ScaledClock(settings.time_scale, epoch=settings.time_scale_epoch)
+
+
+def only_engine_on_sqlite(db: Database) -> IO[bytes] | None:
+    """SQLite runs one engine: an exclusive lock on a file beside the database, held while the engine
+    runs; a second engine on the same file refuses to start. (PostgreSQL takes several workers.)"""
+    if db.dialect != "sqlite":
+        return None
+    path = db.url.split(":///", 1)[-1]
+    if not path or path == ":memory:":
+        return None
+    lock = open(f"{path}.engine.lock", "wb")  # noqa: SIM115 - held open for the engine's life
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        lock.close()
+        raise DialwaveError(
+            f"another dialwave engine already runs on the SQLite database {path}: SQLite runs one engine "
+            "process (serve with the engine, or one worker); use PostgreSQL for several workers"
+        ) from exc
+    return lock

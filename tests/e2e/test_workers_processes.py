@@ -1,0 +1,259 @@
+"""Several processes on one PostgreSQL, as deployed (docs/deploy.md): `dialwave worker` dialers and
+`dialwave serve --no-engine --workers N` API processes, on the simulated carrier with a shared scaled
+clock. What is checked comes from the call records: caps never exceeded at any instant, no (lead,
+attempt) twice, every lead finished, also through a `kill -9` of a worker; and a storm of pause /
+resume requests over three API processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.e2e.server import free_port, new_key, running_server, zone_at_noon
+from tests.integration.test_shared_caps import peak
+
+DIALWAVE = str(Path(sys.executable).with_name("dialwave"))
+pytestmark = pytest.mark.parametrize("backend", ["postgresql"])  # SQLite runs one engine process
+
+
+def env_for(url: str, scale: float, epoch: datetime) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DIALWAVE_DATABASE_URL": url,
+        "DIALWAVE_LOG_LEVEL": "info",
+        "DIALWAVE_TIME_SCALE": str(scale),
+        "DIALWAVE_TIME_SCALE_EPOCH": epoch.isoformat(),
+        "DIALWAVE_WEBHOOKS": "false",
+    }
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen([DIALWAVE, *args], env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def wait_healthy(base: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the API process exited"
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the API did not start")
+
+
+def wait_started(log: Path, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60  # importing takes seconds on a busy machine
+    while b"worker started" not in log.read_bytes():
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+
+
+def query(url: str, sql: str, *args: Any) -> list[dict[str, Any]]:
+    async def run() -> list[dict[str, Any]]:
+        conn = await asyncpg.connect(url)
+        try:
+            return [dict(r) for r in await conn.fetch(sql, *args)]
+        finally:
+            await conn.close()
+
+    out: list[list[dict[str, Any]]] = []
+    thread = threading.Thread(target=lambda: out.append(asyncio.run(run())))
+    thread.start()
+    thread.join()
+    return out[0]
+
+
+def engine_time(epoch: datetime, scale: float, wall: float) -> datetime:
+    return epoch + timedelta(seconds=(wall - epoch.timestamp()) * scale)
+
+
+def check_records(url: str, org_cap: int, caller_caps: dict[str, int], campaign_cap: int) -> list[dict[str, Any]]:
+    calls = query(url, "SELECT * FROM calls")
+    assert calls and all(c["status"] == "ended" and c["outcome"] for c in calls)  # every attempt final
+    assert len({(c["lead_id"], c["attempt"]) for c in calls}) == len(calls)  # no (lead, attempt) twice
+    by_lead: dict[str, list[int]] = {}
+    for c in calls:
+        by_lead.setdefault(c["lead_id"], []).append(c["attempt"])
+    assert all(sorted(a) == list(range(1, len(a) + 1)) for a in by_lead.values())
+    assert max(peak(calls, lambda c: c["organization_id"]).values()) <= org_cap
+    for caller, top in peak(calls, lambda c: c["caller_id"]).items():
+        assert top <= caller_caps[caller], (caller, top)
+    assert max(peak(calls, lambda c: c["campaign_id"]).values()) <= campaign_cap
+    leads = query(url, "SELECT status, count(*) AS n FROM leads GROUP BY status")
+    assert {r["status"] for r in leads} <= {"completed", "failed"}, leads  # no lead lost
+    return calls
+
+
+def test_three_workers_hold_the_caps_across_twenty_campaigns_and_a_kill_9(db_url: str, tmp_path: Path) -> None:
+    """20 campaigns of 25 leads (scaled down from 20,000 leads to run here in well under a minute),
+    an organization cap of 12 and caller ids of 5, 5 and 4 over three workers; one is killed with
+    calls in flight and its campaigns are taken over."""
+    scale, epoch = 30.0, datetime.now(UTC)
+    env = env_for(db_url, scale, epoch)
+    key = new_key(db_url, "acme")
+    query(db_url, "UPDATE organizations SET max_concurrency = 12")
+    with ExitStack() as stack:
+        base = stack.enter_context(running_server(db_url, time_scale=scale, time_scale_epoch=epoch))
+        http = stack.enter_context(httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}))
+        agent = http.post("/v1/agents", json={"name": "a", "opening_message": "Hi"}).json()
+        model = {"outcomes": {"answered": 0.7, "busy": 0.3}, "ring_seconds": [1, 3], "talk_seconds": [3, 8]}
+        caps = {}
+        for i, cap in enumerate((5, 5, 4)):
+            body = {"number": f"+1212555010{i}", "simulated": model, "max_concurrency": cap}
+            caps[http.post("/v1/phone-numbers", json=body).json()["id"]] = cap
+        callers = list(caps)
+        retry = {
+            "on": {
+                "busy": {"max_retries": 1, "interval_minutes": [1]},
+                "provider_error": {"max_retries": 2, "interval_minutes": [1]},
+            }
+        }
+        campaigns = []
+        for n in range(20):
+            body = {
+                "name": f"c{n}",
+                "agent_id": agent["id"],
+                "caller_ids": [{"phone_number_id": callers[n % 3]}, {"phone_number_id": callers[(n + 1) % 3]}],
+                "schedule": {"windows": [{"start": "00:00", "end": "24:00"}]},
+                "pacing": {"max_concurrency": 3, "attempts_per_second": 1},
+                "retry": retry,
+            }
+            camp = http.post("/v1/campaigns", json=body).json()
+            leads = [{"phone_number": f"+1212{200 + n:03d}{j:04d}", "timezone": zone_at_noon()} for j in range(25)]
+            assert http.post(f"/v1/campaigns/{camp['id']}/leads", json={"leads": leads}).json()["accepted"] == 25
+            campaigns.append(camp["id"])
+        workers = [
+            stack.enter_context(process(["worker", "--no-webhooks"], env, tmp_path / f"worker{i}.log"))
+            for i in range(3)
+        ]
+        for i, worker in enumerate(workers):
+            wait_started(tmp_path / f"worker{i}.log", worker)
+        for cid in campaigns:
+            assert http.post(f"/v1/campaigns/{cid}/start").json()["status"] == "active"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # wait for a good number of calls in flight, then kill -9 one
+            live = query(db_url, "SELECT count(*) AS n FROM dial_slots")[0]["n"]
+            if live >= 10:
+                break
+            time.sleep(0.1)
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait()
+        orphaned = query(
+            db_url,
+            "SELECT count(*) AS n FROM dial_slots s WHERE NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = "
+            "'advisory' AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = s.worker_key)",
+        )[0]["n"]
+        assert orphaned > 0, "the killed worker should have had calls in flight"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            states = query(db_url, "SELECT status FROM campaigns")
+            if all(s["status"] == "completed" for s in states):
+                break
+            assert all(w.poll() is None for w in workers[1:]), "a worker died"
+            time.sleep(0.5)
+        assert all(s["status"] == "completed" for s in states), Counter(s["status"] for s in states)
+    calls = check_records(db_url, 12, caps, 3)
+    assert len(calls) >= 500
+    assert any(c["outcome"] == "provider_error" for c in calls)  # the killed worker's calls, ended at takeover
+    assert query(db_url, "SELECT count(*) AS n FROM dial_slots")[0]["n"] == 0
+
+
+def test_pause_and_resume_storm_over_three_api_processes(db_url: str, tmp_path: Path) -> None:
+    """100 pause / resume requests from 10 clients over `serve --no-engine --workers 3`, two workers
+    dialing: the final state is the last committed request's, and after each pause answered no attempt
+    starts until the next resume was sent."""
+    scale, epoch = 1.0, datetime.now(UTC)
+    env = env_for(db_url, scale, epoch)
+    key = new_key(db_url, "acme")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with ExitStack() as stack:
+        api_args = ["serve", "--no-engine", "--workers", "3", "--host", "127.0.0.1", "--port", str(port)]
+        api = stack.enter_context(process(api_args, env, tmp_path / "api.log"))
+        wait_healthy(base, api)
+        http = stack.enter_context(httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}))
+        agent = http.post("/v1/agents", json={"name": "a", "opening_message": "Hi"}).json()
+        model = {"outcomes": {"busy": 1.0}, "ring_seconds": [0, 1]}
+        number = http.post("/v1/phone-numbers", json={"number": "+12125550100", "simulated": model}).json()
+        body = {
+            "name": "storm",
+            "agent_id": agent["id"],
+            "caller_ids": [{"phone_number_id": number["id"]}],
+            "schedule": {"windows": [{"start": "00:00", "end": "24:00"}]},
+            "pacing": {"max_concurrency": 20, "attempts_per_second": 40},
+        }
+        camp = http.post("/v1/campaigns", json=body).json()
+        leads = [{"phone_number": f"+1212555{j:04d}", "timezone": zone_at_noon()} for j in range(3000)]
+        assert http.post(f"/v1/campaigns/{camp['id']}/leads", json={"leads": leads}).json()["accepted"] == 3000
+        for i in range(2):
+            worker = stack.enter_context(process(["worker", "--no-webhooks"], env, tmp_path / f"worker{i}.log"))
+            wait_started(tmp_path / f"worker{i}.log", worker)
+        assert http.post(f"/v1/campaigns/{camp['id']}/start").json()["status"] == "active"
+        time.sleep(2)  # dialing at full pace
+        answers: list[tuple[str, float, float, dict[str, Any]]] = []  # action, sent, answered, body
+        lock = threading.Lock()
+
+        def client(seed: int) -> None:
+            rng = random.Random(seed)
+            with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as mine:
+                for _ in range(10):
+                    action = rng.choice(("pause", "resume"))
+                    sent = time.time()
+                    response = mine.post(f"/v1/campaigns/{camp['id']}/{action}")
+                    done = time.time()
+                    assert response.status_code in (200, 409), response.text
+                    if response.status_code == 200:
+                        with lock:
+                            answers.append((action, sent, done, response.json()))
+                    time.sleep(rng.uniform(0, 0.3))
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        time.sleep(1.5)  # anything a worker would still start after the last answer
+        final = http.get(f"/v1/campaigns/{camp['id']}").json()
+    assert answers, "no request committed"
+    committed = sorted(answers, key=lambda a: a[3]["version"])
+    assert [a[3]["version"] for a in committed] == sorted({a[3]["version"] for a in committed})  # one each
+    assert final["status"] == committed[-1][3]["status"]  # the last committed request decides
+    starts = [c["started_at"] for c in query(db_url, "SELECT started_at FROM calls WHERE started_at IS NOT NULL")]
+    for i, (action, _, answered, _) in enumerate(committed):
+        if action != "pause":
+            continue
+        until = committed[i + 1][1] if i + 1 < len(committed) else float("inf")  # the next resume was sent
+        paused = engine_time(epoch, scale, answered)
+        late = [s for s in starts if paused < s and (until == float("inf") or s < engine_time(epoch, scale, until))]
+        assert not late, f"{len(late)} attempts started after a pause answered ({paused.isoformat()})"
