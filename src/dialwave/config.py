@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # Several processes with a time scale: engine time = epoch + (now - epoch) x scale in every one of them.
     time_scale_epoch: datetime | None = None
     number_attempts_per_24h: int | None = None  # organization-wide cap per number across campaigns
+    # SIGTERM (and any stop): claimed leads go back, calls in flight get this long to finish, then the
+    # campaigns are left to the other workers (who reconcile what is still up).
+    stop_grace_seconds: float = 30.0
 
     # Carriers: the URL Twilio (and other carriers) reach this server at, for their callbacks.
     public_url: str = "http://127.0.0.1:8080"

@@ -38,6 +38,7 @@ def running_server(
     **more: Any,
 ) -> Iterator[str]:
     """`more`: other Settings (sip_port=...)."""
+    more.setdefault("stop_grace_seconds", 0)  # a test's end stops calls in flight at once
     settings = Settings(database_url=database_url, time_scale=time_scale, webhook_allow_loopback=allow_loopback, **more)
     with serving(serve_app(settings, run_engine=engine), ready_path="/healthz") as base:
         yield base

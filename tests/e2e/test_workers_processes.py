@@ -40,6 +40,7 @@ def env_for(url: str, scale: float, epoch: datetime) -> dict[str, str]:
         "DIALWAVE_TIME_SCALE": str(scale),
         "DIALWAVE_TIME_SCALE_EPOCH": epoch.isoformat(),
         "DIALWAVE_WEBHOOKS": "false",
+        "DIALWAVE_STOP_GRACE_SECONDS": "3",
     }
 
 
@@ -117,8 +118,8 @@ def check_records(url: str, org_cap: int, caller_caps: dict[str, int], campaign_
 
 def test_three_workers_hold_the_caps_across_twenty_campaigns_and_a_kill_9(db_url: str, tmp_path: Path) -> None:
     """20 campaigns of 25 leads (scaled down from 20,000 leads to run here in well under a minute),
-    an organization cap of 12 and caller ids of 5, 5 and 4 over three workers; one is killed with
-    calls in flight and its campaigns are taken over."""
+    an organization cap of 12 and caller ids of 5, 5 and 4 over three workers; one is killed (-9) with
+    calls in flight and its campaigns are taken over, then another is stopped by SIGTERM."""
     scale, epoch = 30.0, datetime.now(UTC)
     env = env_for(db_url, scale, epoch)
     key = new_key(db_url, "acme")
@@ -175,12 +176,15 @@ def test_three_workers_hold_the_caps_across_twenty_campaigns_and_a_kill_9(db_url
             "'advisory' AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = s.worker_key)",
         )[0]["n"]
         assert orphaned > 0, "the killed worker should have had calls in flight"
+        time.sleep(1)
+        workers[1].send_signal(signal.SIGTERM)  # a graceful stop: claims given back, calls finish, hand-over
+        assert workers[1].wait(timeout=30) == 0
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             states = query(db_url, "SELECT status FROM campaigns")
             if all(s["status"] == "completed" for s in states):
                 break
-            assert all(w.poll() is None for w in workers[1:]), "a worker died"
+            assert workers[2].poll() is None, "the last worker died"
             time.sleep(0.5)
         assert all(s["status"] == "completed" for s in states), Counter(s["status"] for s in states)
     calls = check_records(db_url, 12, caps, 3)

@@ -90,12 +90,21 @@ class Engine:
         self.token_key: bytes | None = None  # per-call tokens handed to the agent runtime
         self.started = False
         self.refreshes = 0
+        self.draining = False  # a graceful stop: calls in flight finish, nothing new starts
 
     async def close(self) -> None:
         """Stop owning campaigns (another worker may take them over)."""
         await self.leases.close()
         await self.predial.close()
         await self.context_push.close()
+
+    def drain(self, now: datetime) -> None:
+        """A graceful stop begins: no more claims, starts or campaigns taken; every claimed lead goes
+        back to the queue (committed with the next flush); calls in flight go on to their end."""
+        self.draining = True
+        self.leases.frozen = True
+        for campaign_id in list(self.campaigns):
+            self._release_all(campaign_id, now)
 
     def invalidate(self, org_id: str | None = None, campaign_id: str | None = None) -> None:
         """A campaign's status or config, its leads, or the DNC list changed (the API calls this after
@@ -124,7 +133,7 @@ class Engine:
                 self.next_refresh = now + self.settings.refresh_every
         for camp in [c for c in self.campaigns.values() if c.replan_from is not None and not c.stale]:
             await replan_step(self.db, camp, now)
-        if any(needs_leads(c, self.settings, now) for c in self.campaigns.values()):
+        if not self.draining and any(needs_leads(c, self.settings, now) for c in self.campaigns.values()):
             await self._claim(now)
             await self._run_due(now)
         if self._flush_due(now):
@@ -178,7 +187,8 @@ class Engine:
             events.extend(carrier.poll(now))
         events.sort(key=lambda e: e.at)
         i = 0
-        self.capacity.feed(now, self.predial.ask)
+        if not self.draining:
+            self.capacity.feed(now, self.predial.ask)
         while True:
             slot = self.capacity.next_slot()
             if slot is not None and slot > now:
@@ -190,7 +200,7 @@ class Engine:
                 self._hold_caller(event, now)
                 self.calls.apply(event, now)
                 i += 1
-                if event.kind == "ended":
+                if event.kind == "ended" and not self.draining:
                     self.capacity.feed(now, self.predial.ask)  # capacity came free
             else:  # every slot due before the next event starts in one batch (one grant, across workers)
                 batch = [self.capacity.pop()]

@@ -21,9 +21,12 @@ class Leases:
         self.worker_key = worker_key  # held as a session lock while this worker lives (engine/slots.py)
         self.owned: set[str] = set()
         self._conn: AsyncConnection | None = None
+        self.frozen = False
 
     async def acquire(self, campaign_ids: Iterable[str]) -> set[str]:
         """Try to own each campaign not owned yet; returns the ones newly owned."""
+        if self.frozen:  # stopping: no campaign is taken any more
+            return set()
         wanted = [c for c in campaign_ids if c not in self.owned]
         if self.db.dialect != "postgresql":
             self.owned.update(wanted)

@@ -92,6 +92,7 @@ class RealtimeRunner:
         self.idle_poll = idle_poll
         self._wake = asyncio.Event()
         self._stop = False
+        self.grace = 0.0
 
     def now(self) -> datetime:
         return self.clock.now() if self.clock is not None else datetime.now(UTC)
@@ -99,7 +100,10 @@ class RealtimeRunner:
     def nudge(self) -> None:
         self._wake.set()
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 0.0) -> None:
+        """Stop; with `grace` (seconds), first give claimed leads back and let calls in flight finish,
+        for at most that long (a graceful stop: SIGTERM)."""
+        self.grace = grace
         self._stop = True
         self._wake.set()
 
@@ -117,4 +121,21 @@ class RealtimeRunner:
                 delay = 1.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(delay, 0.001))  # never a busy loop
+        if self.grace > 0:
+            await self._drain()
         await self.engine.flush_now(self.now())
+
+    async def _drain(self) -> None:
+        self.engine.drain(self.now())
+        until = time.monotonic() + self.grace
+        while time.monotonic() < until:
+            try:
+                await self.engine.tick(self.now())
+            except Exception:
+                log.exception("engine tick failed while stopping")
+            if not self.engine.calls.live:
+                break
+            nxt = _next(self.engine)
+            delay = 0.05 if nxt is None else max(0.001, (nxt - self.now()).total_seconds() / self.scale)
+            await asyncio.sleep(min(delay, 0.05, max(0.0, until - time.monotonic())))
+        log.info("dispatcher stopped", calls_left_in_flight=len(self.engine.calls.live))

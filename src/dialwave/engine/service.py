@@ -69,9 +69,10 @@ class EngineService:
 
     async def stop(self) -> None:
         if self.task is not None:
-            self.runner.stop()
+            grace = self.settings.stop_grace_seconds
+            self.runner.stop(grace)
             try:
-                await asyncio.wait_for(self.task, 10)
+                await asyncio.wait_for(self.task, grace + 10)
             except TimeoutError:
                 self.task.cancel()
             await self.engine.close()
