@@ -1,7 +1,7 @@
 """Dispatcher throughput and pace accuracy, on a virtual clock with a zero-latency simulated carrier.
 
 python bench/dispatch.py [--backends sqlite,postgresql] [--sizes 10000,1000000] [--decisions 20000]
-                         [--shared-caps on,off]
+                         [--shared-caps on,off] [--realtime SECONDS]
 
 1. Dial decisions per second (wall clock) with N leads queued: no window limits (all day, every day;
    the callees are in New York and the run starts at 10:00 there; `--callees toll-free`: toll-free
@@ -32,9 +32,12 @@ import asyncpg
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
+from dialwave.clock import SystemClock
 from dialwave.config import Settings
 from dialwave.domain.campaign_config import CampaignConfig
 from dialwave.domain.resources import SimulatedSettings
+from dialwave.engine.dispatcher import Engine
+from dialwave.engine.runner import RealtimeRunner
 from dialwave.engine.settings import EngineSettings
 from dialwave.ids import new_id, new_ids
 from dialwave.services import campaigns as campaign_service
@@ -47,6 +50,7 @@ from dialwave.store.repositories import agents as agent_repo
 from dialwave.store.repositories import campaigns as campaign_repo
 from dialwave.store.repositories import phone_numbers as number_repo
 from dialwave.store.repositories.leads import LeadBatch, NewLead, insert_leads
+from dialwave.telephony.simulated import SimulatedCarrier
 from dialwave.wiring import virtual_dialwave
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # Monday, 10:00 in New York
@@ -166,6 +170,37 @@ async def decisions_per_second(backend: str, leads: int, decisions: int, shared:
         await drop_database(url)
 
 
+async def realtime_rate(backend: str, seconds: float, shared: bool) -> float:
+    """Attempts started per second of real time by one worker on the system clock (pace 500/s, the
+    zero-latency carrier): what the grant costs when the slots due between two ticks batch up. The
+    callees are in New York: run it between 08:00 and 21:00 there (legal hours)."""
+    url = await fresh_database(backend)
+    db = Database(url)
+    try:
+        await seed(db, 20_000, pace=500, concurrency=1000, at=datetime.now(UTC))
+        clock = SystemClock()
+        carrier = SimulatedCarrier(clock, ZERO)
+        engine = Engine(db, {"simulated": carrier}, EngineSettings(shared_caps=shared), clock=clock.now)
+        runner = RealtimeRunner(engine)
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(2)  # warm up: first claims
+        before, t0 = engine.stats["dialed"], time.perf_counter()
+        await asyncio.sleep(seconds)
+        rate = (engine.stats["dialed"] - before) / (time.perf_counter() - t0)
+        runner.stop()
+        await task
+        await engine.close()
+        print(
+            f"  [{backend}] real time: {rate:,.0f} attempts/s started (pace 500/s); caps across workers "
+            f"{'on' if shared else 'off'}",
+            flush=True,
+        )
+        return rate
+    finally:
+        await db.dispose()
+        await drop_database(url)
+
+
 async def pace_accuracy(backend: str) -> float:
     url = await fresh_database(backend)
     db = Database(url)
@@ -206,6 +241,7 @@ async def main() -> None:
     )
     parser.add_argument("--shared-caps", default="on", help="PostgreSQL: on, off or on,off (side by side)")
     parser.add_argument("--no-pace", action="store_true", help="skip the pace accuracy run")
+    parser.add_argument("--realtime", type=float, default=0, help="PostgreSQL: also N seconds on the system clock")
     args = parser.parse_args()
     global EVENTS, CALLEES, START
     EVENTS = args.events
@@ -225,6 +261,9 @@ async def main() -> None:
         if len(figures) > 1:
             small, large = figures[min(figures)], figures[max(figures)]
             print(f"  [{backend}] {max(figures):,} vs {min(figures):,}: {small / large:.2f}x slower (target <= 1.5x)")
+        if args.realtime and backend == "postgresql":
+            for shared in modes:
+                await realtime_rate(backend, args.realtime, shared)
         if not args.no_pace:
             await pace_accuracy(backend)
 
