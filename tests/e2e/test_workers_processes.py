@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,13 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.server import free_port, new_key, running_server, zone_at_noon
+from dialwave.store.repositories.slots import WORKER_LOCKS
+from tests.conftest import _pg_base, migrated_pg_database
+from tests.e2e.server import free_port, new_key, zone_at_noon
 from tests.integration.test_shared_caps import peak
 
 DIALWAVE = str(Path(sys.executable).with_name("dialwave"))
-pytestmark = pytest.mark.parametrize("backend", ["postgresql"])  # SQLite runs one engine process
+SCALE = 30.0  # engine seconds per real second, in every process (one epoch)
 
 
 def env_for(url: str, scale: float, epoch: datetime) -> dict[str, str]:
@@ -99,8 +102,45 @@ def engine_time(epoch: datetime, scale: float, wall: float) -> datetime:
     return epoch + timedelta(seconds=(wall - epoch.timestamp()) * scale)
 
 
-def check_records(url: str, org_cap: int, caller_caps: dict[str, int], campaign_cap: int) -> list[dict[str, Any]]:
-    calls = query(url, "SELECT * FROM calls")
+@dataclass
+class Cluster:
+    url: str
+    base: str  # the API: `serve --no-engine --workers 3`, one port
+    epoch: datetime
+    workers: list[subprocess.Popen[bytes]]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One PostgreSQL database, three API processes on one port and three `dialwave worker` processes,
+    on one scaled clock; started once for the tests below (in file order: the last one kills workers)."""
+    logs = tmp_path_factory.mktemp("processes")
+    epoch = datetime.now(UTC)
+    with migrated_pg_database("dw_procs") as name, ExitStack() as stack:
+        url = f"{_pg_base()}/{name}"
+        env = env_for(url, SCALE, epoch)
+        port = free_port()
+        api_args = ["serve", "--no-engine", "--workers", "3", "--host", "127.0.0.1", "--port", str(port)]
+        api = stack.enter_context(process(api_args, env, logs / "api.log"))
+        workers = [
+            stack.enter_context(process(["worker", "--no-webhooks"], env, logs / f"worker{i}.log")) for i in range(3)
+        ]
+        base = f"http://127.0.0.1:{port}"
+        wait_healthy(base, api)
+        for i, worker in enumerate(workers):
+            wait_started(logs / f"worker{i}.log", worker)
+        yield Cluster(url, base, epoch, workers)
+
+
+def client(cluster: Cluster, org: str) -> httpx.Client:
+    key = new_key(cluster.url, org)
+    return httpx.Client(base_url=cluster.base, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+def check_records(
+    url: str, org_id: str, org_cap: int, caller_caps: dict[str, int], campaign_cap: int
+) -> list[dict[str, Any]]:
+    calls = query(url, "SELECT * FROM calls WHERE organization_id = $1", org_id)
     assert calls and all(c["status"] == "ended" and c["outcome"] for c in calls)  # every attempt final
     assert len({(c["lead_id"], c["attempt"]) for c in calls}) == len(calls)  # no (lead, attempt) twice
     by_lead: dict[str, list[int]] = {}
@@ -111,26 +151,82 @@ def check_records(url: str, org_cap: int, caller_caps: dict[str, int], campaign_
     for caller, top in peak(calls, lambda c: c["caller_id"]).items():
         assert top <= caller_caps[caller], (caller, top)
     assert max(peak(calls, lambda c: c["campaign_id"]).values()) <= campaign_cap
-    leads = query(url, "SELECT status, count(*) AS n FROM leads GROUP BY status")
+    leads = query(url, "SELECT status, count(*) AS n FROM leads WHERE organization_id = $1 GROUP BY status", org_id)
     assert {r["status"] for r in leads} <= {"completed", "failed"}, leads  # no lead lost
     return calls
 
 
-def test_three_workers_hold_the_caps_across_twenty_campaigns_and_a_kill_9(db_url: str, tmp_path: Path) -> None:
-    """20 campaigns of 25 leads (scaled down from 20,000 leads to run here in well under a minute),
-    an organization cap of 12 and caller ids of 5, 5 and 4 over three workers; one is killed (-9) with
-    calls in flight and its campaigns are taken over, then another is stopped by SIGTERM."""
-    scale, epoch = 30.0, datetime.now(UTC)
-    env = env_for(db_url, scale, epoch)
-    key = new_key(db_url, "acme")
-    query(db_url, "UPDATE organizations SET max_concurrency = 12")
-    with ExitStack() as stack:
-        workers = [  # started first: they import while the campaigns are set up
-            stack.enter_context(process(["worker", "--no-webhooks"], env, tmp_path / f"worker{i}.log"))
-            for i in range(3)
-        ]
-        base = stack.enter_context(running_server(db_url, time_scale=scale, time_scale_epoch=epoch))
-        http = stack.enter_context(httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}))
+def test_pause_and_resume_storm_over_three_api_processes(cluster: Cluster) -> None:
+    """100 pause / resume requests from 10 clients over the three API processes while the workers dial:
+    the final state is the last committed request's, and after each pause answered no attempt starts
+    until the next resume was sent."""
+    with client(cluster, "storm") as http:
+        agent = http.post("/v1/agents", json={"name": "a", "opening_message": "Hi"}).json()
+        model = {"outcomes": {"busy": 1.0}, "ring_seconds": [0, 1]}
+        number = http.post("/v1/phone-numbers", json={"number": "+12125550100", "simulated": model}).json()
+        body = {
+            "name": "storm",
+            "agent_id": agent["id"],
+            "caller_ids": [{"phone_number_id": number["id"]}],
+            "schedule": {"windows": [{"start": "00:00", "end": "24:00"}]},
+            "pacing": {"max_concurrency": 10, "attempts_per_second": 2},
+        }
+        camp = http.post("/v1/campaigns", json=body).json()
+        leads = [{"phone_number": f"+1212555{j:04d}", "timezone": zone_at_noon()} for j in range(3000)]
+        assert http.post(f"/v1/campaigns/{camp['id']}/leads", json={"leads": leads}).json()["accepted"] == 3000
+        assert http.post(f"/v1/campaigns/{camp['id']}/start").json()["status"] == "active"
+        time.sleep(1.5)  # dialing at full pace
+        answers: list[tuple[str, float, float, dict[str, Any]]] = []  # action, sent, answered, body
+        lock = threading.Lock()
+
+        def storm(seed: int) -> None:
+            rng = random.Random(seed)
+            with httpx.Client(base_url=cluster.base, headers=http.headers, timeout=30) as mine:
+                for _ in range(10):
+                    action = rng.choice(("pause", "resume"))
+                    sent = time.time()
+                    response = mine.post(f"/v1/campaigns/{camp['id']}/{action}")
+                    done = time.time()
+                    assert response.status_code in (200, 409), response.text
+                    if response.status_code == 200:
+                        with lock:
+                            answers.append((action, sent, done, response.json()))
+                    time.sleep(rng.uniform(0, 0.3))
+
+        threads = [threading.Thread(target=storm, args=(k,)) for k in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        time.sleep(1.5)  # anything a worker would still start after the last answer
+        final = http.get(f"/v1/campaigns/{camp['id']}").json()
+        http.post(f"/v1/campaigns/{camp['id']}/cancel")
+    assert answers, "no request committed"
+    committed = sorted(answers, key=lambda a: a[3]["version"])
+    assert [a[3]["version"] for a in committed] == sorted({a[3]["version"] for a in committed})  # one each
+    assert final["status"] == committed[-1][3]["status"]  # the last committed request decides
+    starts = [
+        c["started_at"] for c in query(cluster.url, "SELECT started_at FROM calls WHERE campaign_id = $1", camp["id"])
+    ]
+    assert starts
+    for i, (action, _, answered, _) in enumerate(committed):
+        if action != "pause":
+            continue
+        paused = engine_time(cluster.epoch, SCALE, answered)
+        resumed = engine_time(cluster.epoch, SCALE, committed[i + 1][1]) if i + 1 < len(committed) else None
+        late = [s for s in starts if s is not None and paused < s and (resumed is None or s < resumed)]
+        assert not late, f"{len(late)} attempts started after a pause answered ({paused.isoformat()})"
+
+
+def test_three_workers_hold_the_caps_across_twenty_campaigns_a_kill_9_and_a_sigterm(cluster: Cluster) -> None:
+    """20 campaigns of 25 leads (scaled down from 20,000 leads to run here in seconds), an organization
+    cap of 12 and caller ids of 5, 5 and 4 over three workers; one is killed (-9) with calls in flight
+    and its campaigns are taken over, then another is stopped by SIGTERM (claims given back, calls
+    finished, campaigns handed over); the last one finishes every lead."""
+    url, workers = cluster.url, cluster.workers
+    with client(cluster, "acme") as http:
+        org_id = query(url, "SELECT id FROM organizations WHERE name = 'acme'")[0]["id"]
+        query(url, "UPDATE organizations SET max_concurrency = 12 WHERE id = $1", org_id)
         agent = http.post("/v1/agents", json={"name": "a", "opening_message": "Hi"}).json()
         model = {"outcomes": {"answered": 0.7, "busy": 0.3}, "ring_seconds": [1, 3], "talk_seconds": [3, 8]}
         caps = {}
@@ -158,109 +254,33 @@ def test_three_workers_hold_the_caps_across_twenty_campaigns_and_a_kill_9(db_url
             leads = [{"phone_number": f"+1212{200 + n:03d}{j:04d}", "timezone": zone_at_noon()} for j in range(25)]
             assert http.post(f"/v1/campaigns/{camp['id']}/leads", json={"leads": leads}).json()["accepted"] == 25
             campaigns.append(camp["id"])
-        for i, worker in enumerate(workers):
-            wait_started(tmp_path / f"worker{i}.log", worker)
         for cid in campaigns:
             assert http.post(f"/v1/campaigns/{cid}/start").json()["status"] == "active"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # wait for a good number of calls in flight, then kill -9 one
-            live = query(db_url, "SELECT count(*) AS n FROM dial_slots")[0]["n"]
-            if live >= 10:
-                break
-            time.sleep(0.1)
-        workers[0].send_signal(signal.SIGKILL)
-        workers[0].wait()
-        orphaned = query(
-            db_url,
-            "SELECT count(*) AS n FROM dial_slots s WHERE NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = "
-            "'advisory' AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = s.worker_key)",
-        )[0]["n"]
-        assert orphaned > 0, "the killed worker should have had calls in flight"
-        time.sleep(1)
-        workers[1].send_signal(signal.SIGTERM)  # a graceful stop: claims given back, calls finish, hand-over
-        assert workers[1].wait(timeout=30) == 0
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            states = query(db_url, "SELECT status FROM campaigns")
-            if all(s["status"] == "completed" for s in states):
-                break
-            assert workers[2].poll() is None, "the last worker died"
-            time.sleep(0.5)
-        assert all(s["status"] == "completed" for s in states), Counter(s["status"] for s in states)
-    calls = check_records(db_url, 12, caps, 3)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # wait for a good number of calls in flight, then kill -9 one
+        if query(url, "SELECT count(*) AS n FROM dial_slots WHERE organization_id = $1", org_id)[0]["n"] >= 10:
+            break
+        time.sleep(0.1)
+    workers[0].send_signal(signal.SIGKILL)
+    workers[0].wait()
+    orphaned = query(
+        url,
+        "SELECT count(*) AS n FROM dial_slots s WHERE NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = "
+        f"'advisory' AND l.objsubid = 2 AND l.classid = {WORKER_LOCKS} AND l.objid = s.worker_key)",
+    )[0]["n"]
+    assert orphaned > 0, "the killed worker should have had calls in flight"
+    time.sleep(1)
+    workers[1].send_signal(signal.SIGTERM)  # a graceful stop: claims given back, calls finish, hand-over
+    assert workers[1].wait(timeout=30) == 0
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        states = query(url, "SELECT status FROM campaigns WHERE organization_id = $1", org_id)
+        if all(s["status"] == "completed" for s in states):
+            break
+        assert workers[2].poll() is None, "the last worker died"
+        time.sleep(0.5)
+    assert all(s["status"] == "completed" for s in states), Counter(s["status"] for s in states)
+    calls = check_records(url, org_id, 12, caps, 3)
     assert len(calls) >= 500
     assert any(c["outcome"] == "provider_error" for c in calls)  # the killed worker's calls, ended at takeover
-    assert query(db_url, "SELECT count(*) AS n FROM dial_slots")[0]["n"] == 0
-
-
-def test_pause_and_resume_storm_over_three_api_processes(db_url: str, tmp_path: Path) -> None:
-    """100 pause / resume requests from 10 clients over `serve --no-engine --workers 3`, two workers
-    dialing: the final state is the last committed request's, and after each pause answered no attempt
-    starts until the next resume was sent."""
-    scale, epoch = 1.0, datetime.now(UTC)
-    env = env_for(db_url, scale, epoch)
-    key = new_key(db_url, "acme")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with ExitStack() as stack:
-        api_args = ["serve", "--no-engine", "--workers", "3", "--host", "127.0.0.1", "--port", str(port)]
-        api = stack.enter_context(process(api_args, env, tmp_path / "api.log"))
-        workers = [
-            stack.enter_context(process(["worker", "--no-webhooks"], env, tmp_path / f"worker{i}.log"))
-            for i in range(2)
-        ]
-        wait_healthy(base, api)
-        http = stack.enter_context(httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}))
-        agent = http.post("/v1/agents", json={"name": "a", "opening_message": "Hi"}).json()
-        model = {"outcomes": {"busy": 1.0}, "ring_seconds": [0, 1]}
-        number = http.post("/v1/phone-numbers", json={"number": "+12125550100", "simulated": model}).json()
-        body = {
-            "name": "storm",
-            "agent_id": agent["id"],
-            "caller_ids": [{"phone_number_id": number["id"]}],
-            "schedule": {"windows": [{"start": "00:00", "end": "24:00"}]},
-            "pacing": {"max_concurrency": 20, "attempts_per_second": 40},
-        }
-        camp = http.post("/v1/campaigns", json=body).json()
-        leads = [{"phone_number": f"+1212555{j:04d}", "timezone": zone_at_noon()} for j in range(3000)]
-        assert http.post(f"/v1/campaigns/{camp['id']}/leads", json={"leads": leads}).json()["accepted"] == 3000
-        for i, worker in enumerate(workers):
-            wait_started(tmp_path / f"worker{i}.log", worker)
-        assert http.post(f"/v1/campaigns/{camp['id']}/start").json()["status"] == "active"
-        time.sleep(2)  # dialing at full pace
-        answers: list[tuple[str, float, float, dict[str, Any]]] = []  # action, sent, answered, body
-        lock = threading.Lock()
-
-        def client(seed: int) -> None:
-            rng = random.Random(seed)
-            with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as mine:
-                for _ in range(10):
-                    action = rng.choice(("pause", "resume"))
-                    sent = time.time()
-                    response = mine.post(f"/v1/campaigns/{camp['id']}/{action}")
-                    done = time.time()
-                    assert response.status_code in (200, 409), response.text
-                    if response.status_code == 200:
-                        with lock:
-                            answers.append((action, sent, done, response.json()))
-                    time.sleep(rng.uniform(0, 0.3))
-
-        threads = [threading.Thread(target=client, args=(k,)) for k in range(10)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        time.sleep(1.5)  # anything a worker would still start after the last answer
-        final = http.get(f"/v1/campaigns/{camp['id']}").json()
-    assert answers, "no request committed"
-    committed = sorted(answers, key=lambda a: a[3]["version"])
-    assert [a[3]["version"] for a in committed] == sorted({a[3]["version"] for a in committed})  # one each
-    assert final["status"] == committed[-1][3]["status"]  # the last committed request decides
-    starts = [c["started_at"] for c in query(db_url, "SELECT started_at FROM calls WHERE started_at IS NOT NULL")]
-    for i, (action, _, answered, _) in enumerate(committed):
-        if action != "pause":
-            continue
-        until = committed[i + 1][1] if i + 1 < len(committed) else float("inf")  # the next resume was sent
-        paused = engine_time(epoch, scale, answered)
-        late = [s for s in starts if paused < s and (until == float("inf") or s < engine_time(epoch, scale, until))]
-        assert not late, f"{len(late)} attempts started after a pause answered ({paused.isoformat()})"
+    assert query(url, "SELECT count(*) AS n FROM dial_slots")[0]["n"] == 0

@@ -34,7 +34,7 @@ from dialwave.engine.predial import RETRY_AFTER_ERROR_SECONDS, PreDialClient
 from dialwave.engine.recovery import recover
 from dialwave.engine.replan import replan_step
 from dialwave.engine.settings import EngineSettings
-from dialwave.engine.slots import SharedCaps
+from dialwave.engine.slots import Grant, SharedCaps
 from dialwave.engine.state import CampaignState, Reservation
 from dialwave.engine.write_buffer import WriteBuffer, flush
 from dialwave.errors import CarrierError
@@ -239,15 +239,23 @@ class Engine:
         self, ready: list[tuple[Reservation, CampaignState]], now: datetime
     ) -> list[tuple[Reservation, CampaignState]]:
         """Ask the database for the slots (engine/slots.py); what is not granted goes back."""
-        assert self.shared is not None
+        shared = self.shared
+        assert shared is not None
+        granted: list[Grant] = []
+
+        async def work(conn: AsyncConnection) -> None:
+            # the buffered writes first: a call's end is committed with the freeing of its slot, never after
+            await self._flush(conn, now)
+            caps, number_cap = self.capacity.org_caps, self.settings.number_attempts_per_24h
+            granted.append(await shared.grant(conn, ready, caps, number_cap, self.clock))
+
         try:
-            async with self.db.write() as conn:
-                caps, number_cap = self.capacity.org_caps, self.settings.number_attempts_per_24h
-                grant = await self.shared.grant(conn, ready, caps, number_cap, self.clock)
+            await self._write(now, work)
         except Exception:
             for r, _ in ready:
                 self.release(r, now)
             raise
+        grant = granted[0]
         for r, camp in ready:
             if camp.id in grant.stopped:  # paused, cancelled or edited by another process: re-read it
                 camp.stale = True
@@ -439,10 +447,15 @@ class Engine:
         """Reconcile the calls in flight of campaigns taken over (or owned at start-up); on PostgreSQL
         the slots of those still up become ours and every other slot of those campaigns is freed."""
         await recover(self.calls, self.db, self.campaigns, now, campaign_ids)
-        if self.shared is not None and campaign_ids:
+        shared = self.shared
+        if shared is not None and campaign_ids:
             live = [c for c in self.calls.live.values() if c.campaign_id in campaign_ids]
-            async with self.db.write() as conn:
-                await self.shared.adopt(conn, sorted(campaign_ids), live)
+
+            async def work(conn: AsyncConnection) -> None:
+                await self._flush(conn, now)  # the calls recovery ended, with the freeing of their slots
+                await shared.adopt(conn, sorted(campaign_ids), live)
+
+            await self._write(now, work)
 
     async def _refresh(self, now: datetime) -> set[str]:
         """Re-read the campaigns (lifecycle.refresh) and apply what changed; returns the campaigns newly

@@ -24,10 +24,14 @@ class Leases:
         self.frozen = False
 
     async def acquire(self, campaign_ids: Iterable[str]) -> set[str]:
-        """Try to own each campaign not owned yet; returns the ones newly owned."""
+        """Try to own each campaign not owned yet; returns the ones newly owned. A worker with a
+        liveness key takes no more than its fair share (running campaigns / live workers, rounded up),
+        so that workers started together split the campaigns; when one dies, the share grows and the
+        others take its campaigns over."""
         if self.frozen:  # stopping: no campaign is taken any more
             return set()
-        wanted = [c for c in campaign_ids if c not in self.owned]
+        running = list(campaign_ids)
+        wanted = [c for c in running if c not in self.owned]
         if self.db.dialect != "postgresql":
             self.owned.update(wanted)
             return set(wanted)
@@ -36,8 +40,15 @@ class Leases:
             await self._conn.execution_options(isolation_level="AUTOCOMMIT")
             if self.worker_key is not None:
                 await slot_repo.hold_worker_key(self._conn, self.worker_key)
-        new = set()
+        room = len(wanted)
+        if wanted and self.worker_key is not None:
+            assert self._conn is not None
+            workers = max(1, await slot_repo.live_workers(self._conn))
+            room = -(-len(running) // workers) - len(self.owned)
+        new: set[str] = set()
         for campaign_id in wanted:
+            if len(new) >= room:
+                break
             assert self._conn is not None
             if await repo.try_lease(self._conn, campaign_id):
                 new.add(campaign_id)

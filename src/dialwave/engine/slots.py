@@ -35,7 +35,7 @@ class Grant:
 
 class SharedCaps:
     def __init__(self) -> None:
-        self.worker_key = secrets.randbelow(2**62 - 1) + 1  # the session lock proving this worker alive
+        self.worker_key = secrets.randbelow(2**31 - 1) + 1  # the session lock proving this worker alive
         self.released: list[str] = []  # calls ended here whose slots are still to be deleted
         self.sweeps = 0
 
@@ -61,7 +61,7 @@ class SharedCaps:
         clock: Callable[[], datetime] | None,
     ) -> Grant:
         out = Grant()
-        await self.free_released(conn)
+        await self.free_released(conn)  # the caller flushed the ends of these calls in this transaction
         states = await repo.campaign_states(conn, sorted({camp.id for _, camp in batch}))
         for _, camp in batch:
             if states.get(camp.id) != ("active", camp.version):

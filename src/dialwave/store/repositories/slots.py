@@ -99,14 +99,19 @@ async def keep_only(conn: AsyncConnection, campaign_ids: Sequence[str], live: li
     await insert_slots(conn, live)
 
 
+WORKER_LOCKS = 0x0D1A1  # the advisory-lock space of workers' liveness locks (two-key form: space, worker key)
+_ALIVE = (
+    "SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted"
+    f" AND l.classid = {WORKER_LOCKS} AND l.objid = s.worker_key"
+)
+
+
 async def sweep(conn: AsyncConnection) -> int:
     """Free the slots of dead workers (their session lock is gone) in campaigns no worker runs any more
     (a running campaign's are freed by the worker taking it over, after it reconciled the calls)."""
     result = await conn.execute(
         sa.text(
-            "DELETE FROM dial_slots s WHERE NOT EXISTS ("
-            " SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted"
-            " AND ((l.classid::bigint << 32) | l.objid::bigint) = s.worker_key)"
+            f"DELETE FROM dial_slots s WHERE NOT EXISTS ({_ALIVE})"
             " AND NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = s.campaign_id AND c.status = ANY(:running))"
         ),
         {"running": list(RUNNING)},
@@ -116,4 +121,13 @@ async def sweep(conn: AsyncConnection) -> int:
 
 async def hold_worker_key(conn: AsyncConnection, key: int) -> None:
     """The worker's liveness: a session advisory lock on its key, for as long as its session lives."""
-    await conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+    await conn.execute(sa.text(f"SELECT pg_advisory_lock({WORKER_LOCKS}, :key)"), {"key": key})
+
+
+async def live_workers(conn: AsyncConnection) -> int:
+    """How many workers are alive (hold their liveness lock) now."""
+    stmt = sa.text(
+        f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND granted"
+        f" AND classid = {WORKER_LOCKS}"
+    )
+    return int(await conn.scalar(stmt) or 0)
