@@ -8,7 +8,8 @@ runner.VirtualRunner).
 
 The Engine owns the state and composes the parts, each given only what it uses: `Capacity`
 (concurrency and pace slots), the `WriteBuffer` and its `flush`, the `EventLog`, `claims.claim`,
-`dial` (dial-time guards and the carrier request), `endings.record_end`, `lifecycle` and `recovery`."""
+`dial` (dial-time guards and the carrier request), `endings.record_end`, `lifecycle` and `recovery`.
+The start path (guards, the grant across workers, the dial, a release) is its part in `starts.py`."""
 
 from __future__ import annotations
 
@@ -18,26 +19,22 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dialwave.domain import lead_states as ls
-from dialwave.domain.dialable import caps_for, longest_window
-from dialwave.domain.outcomes import PROVIDER_ERROR
-from dialwave.domain.phone import mask
 from dialwave.engine import lifecycle
-from dialwave.engine.calls import Calls, live_of
+from dialwave.engine.calls import Calls
 from dialwave.engine.capacity import Capacity
 from dialwave.engine.claims import back_off, claim, claim_at, needs_leads, target
 from dialwave.engine.context_push import ContextPusher
-from dialwave.engine.dial import Memory, dial_request, recheck
+from dialwave.engine.dial import Memory
 from dialwave.engine.event_log import EventLog
 from dialwave.engine.leases import Leases
-from dialwave.engine.predial import RETRY_AFTER_ERROR_SECONDS, PreDialClient
+from dialwave.engine.predial import PreDialClient
 from dialwave.engine.recovery import recover
 from dialwave.engine.replan import replan_step
 from dialwave.engine.settings import EngineSettings
-from dialwave.engine.slots import Grant, SharedCaps
-from dialwave.engine.state import CampaignState, Reservation
+from dialwave.engine.slots import SharedCaps
+from dialwave.engine.starts import Starts
+from dialwave.engine.state import CampaignState
 from dialwave.engine.write_buffer import WriteBuffer, flush
-from dialwave.errors import CarrierError
 from dialwave.store.db import Database, savepoint
 from dialwave.store.repositories import campaigns as campaign_repo
 from dialwave.store.repositories import leads as lead_repo
@@ -46,7 +43,7 @@ from dialwave.telephony.base import CallEvent, Carrier
 log = structlog.get_logger("dialwave.engine")
 
 
-class Engine:
+class Engine(Starts):
     def __init__(
         self,
         db: Database,
@@ -216,162 +213,6 @@ class Engine:
         live = self.calls.live.get(event.call_id)
         if event.retry_after and live is not None:
             self.caller_holds[live.caller_id] = now + timedelta(seconds=event.retry_after)
-
-    async def _start_batch(self, batch: list[Reservation], now: datetime) -> None:
-        ready: list[tuple[Reservation, CampaignState]] = []
-        for r in batch:
-            try:
-                camp = await self._check(r, now)
-            except Exception:  # a failure in one call's path ends that call, never the tick
-                self.calls.start_failed(r, self.campaigns.get(r.campaign_id), now)
-                continue
-            if camp is not None:
-                ready.append((r, camp))
-        if self.shared is not None and ready:
-            ready = await self._grant(ready, now)
-        for r, camp in ready:
-            try:
-                await self._dial(camp, r, now)
-            except Exception:
-                self.calls.start_failed(r, camp, now)
-
-    async def _grant(
-        self, ready: list[tuple[Reservation, CampaignState]], now: datetime
-    ) -> list[tuple[Reservation, CampaignState]]:
-        """Ask the database for the slots (engine/slots.py); what is not granted goes back."""
-        shared = self.shared
-        assert shared is not None
-        granted: list[Grant] = []
-
-        async def work(conn: AsyncConnection) -> None:
-            # the buffered writes first: a call's end is committed with the freeing of its slot, never after
-            await self._flush(conn, now)
-            caps, number_cap = self.capacity.org_caps, self.settings.number_attempts_per_24h
-            granted.append(await shared.grant(conn, ready, caps, number_cap, self.clock))
-
-        try:
-            await self._write(now, work)
-        except Exception:
-            for r, _ in ready:
-                self.release(r, now)
-            raise
-        grant = granted[0]
-        for r, camp in ready:
-            if camp.id in grant.stopped:  # paused, cancelled or edited by another process: re-read it
-                camp.stale = True
-                self.dirty = True
-                self.release(r, now)
-        for r, when in grant.later:
-            self.release(r, now, when, "waiting for a dialable time")
-        for r, camp in reversed(grant.full):  # other workers hold the room: ask again shortly
-            camp.waiting.appendleft(r)
-            camp.cap_wait = now + self.settings.cap_retry
-        return grant.granted
-
-    async def _check(self, r: Reservation, now: datetime) -> CampaignState | None:
-        """The guards right before the dial: the campaign if the lead may be dialed now, else None
-        (the lead was released)."""
-        camp = self.campaigns.get(r.campaign_id)
-        self.capacity.unslot(r, camp)
-        number = r.lead.phone_number
-        if camp is None:
-            self.release(r, now, final=True)
-            return None
-        if camp.stale or camp.status != "active" or (r.org_id, number) in self.memory.blocked:
-            self.release(r, now)
-            return None
-        if camp.id in self.calls.abandon_checks:  # a call was just abandoned: no dial before the rate is checked
-            self.release(r, now, reason="checking the abandonment rate")
-            return None
-        held = self.caller_holds.get(r.caller.phone_number_id)
-        if held is not None and held > now:  # the carrier asked us to wait (Retry-After)
-            self.release(r, now, held, "the carrier asked to wait (Retry-After)")
-            return None
-        if r.consent_expires is not None and r.slot >= r.consent_expires:  # claimed again: skipped then
-            self.release(r, now, reason="its consent expired")
-            return None
-        when = recheck(camp, r, self.memory, self.settings.number_attempts_per_24h)
-        if when != r.slot:
-            self.release(r, now, when or r.slot + timedelta(hours=1), "waiting for a dialable time")
-            return None
-        if r.hook is not None:
-            verdict = await r.hook
-            if verdict.error is not None and not verdict.allow:  # fail closed: ask again later
-                self.release(r, now, now + timedelta(seconds=RETRY_AFTER_ERROR_SECONDS), verdict.error)
-                return None
-            if not verdict.allow:
-                reason = f"pre-dial hook: {verdict.reason or 'not allowed'}"
-                self.release(r, now, reason=reason, final=True, status=ls.SKIPPED)
-                return None
-        return camp
-
-    async def _dial(self, camp: CampaignState, r: Reservation, now: datetime) -> None:
-        if self.settings.forecast:  # nobody takes the call: no prompt to render, no token to hand over
-            request = dial_request(camp, r, None, prompts=False)
-        else:
-            request = dial_request(camp, r, self.token_key)
-        live = live_of(r, camp, request.call_token)
-        self.calls.dialing(live)
-        self.stats["dialed"] += 1
-        caps = caps_for(live.to_number, self.settings.number_attempts_per_24h, r.lead.region)
-        if caps:
-            self.memory.started((r.org_id, live.to_number), r.slot, longest_window(caps))
-        provider = camp.provider(r.caller.phone_number_id)
-        carrier = self.carriers.get(provider)
-        if carrier is None:
-            note = f"no carrier for {provider}"
-            self.calls.end(live, CallEvent(r.call_id, "ended", now, outcome=PROVIDER_ERROR), note)
-            return
-        try:
-            live.provider_call_id = await carrier.originate(request)
-        except CarrierError as exc:
-            log.warning("originate failed", call_id=r.call_id, to=mask(live.to_number), error=exc.message)
-            if exc.retry_after:
-                self.caller_holds[r.caller.phone_number_id] = now + timedelta(seconds=exc.retry_after)
-            self.calls.end(live, CallEvent(r.call_id, "ended", now, outcome=PROVIDER_ERROR), exc.message)
-            return
-        self.writes.call(r.call_id, provider_call_id=live.provider_call_id)
-
-    def release(
-        self,
-        r: Reservation,
-        now: datetime,
-        when: datetime | None = None,
-        reason: str | None = None,
-        *,
-        final: bool = False,
-        status: str | None = None,
-    ) -> None:
-        """A reservation that will not be dialed: its lead goes back as it was, no attempt counted
-        (`final`: the lead is done, cancelled because its campaign ended, or given `status`)."""
-        if r.hook is not None and not r.hook.done():
-            r.hook.cancel()
-        self.writes.released_calls.append(r.call_id)
-        status = status or (ls.CANCELLED if final else r.prior_status)
-        self.writes.lead(
-            r.lead.id,
-            status=status,
-            attempts=r.attempt - 1,
-            next_attempt_at=None if final else when or max(r.lead.next_attempt_at or now, now),
-            reason=(reason or "the campaign ended") if final else reason,
-            finished_at=now if final else None,
-            updated_at=now,
-        )
-        self.writes.move(r.campaign_id, "in_progress", status)
-        camp = self.campaigns.get(r.campaign_id)
-        if camp is not None:
-            camp.due_known = False
-
-    def _release_all(self, campaign_id: str, now: datetime, *, final: bool = False) -> None:
-        """Every claimed lead of the campaign goes back to the queue (its guards are to be checked
-        again), or is cancelled (`final`: the campaign ended)."""
-        for r in self.capacity.take_campaign(campaign_id):
-            self.release(r, now, final=final)
-        camp = self.campaigns.get(campaign_id)
-        if camp is not None:
-            while camp.waiting:
-                self.release(camp.waiting.popleft(), now, final=final)
-            camp.slotted = 0
 
     def note_result(self, call_id: str, conversion: bool | None, callback_at: datetime | None = None) -> bool:
         """The runtime posted a result while the call is still up (the API calls this after its commit)."""
