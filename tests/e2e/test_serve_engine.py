@@ -55,3 +55,18 @@ def test_time_scale_is_refused_with_a_real_carrier(tmp_path: Path) -> None:
     )
     assert done.returncode != 0
     assert "--time-scale is for the simulated carrier only" in done.stdout + done.stderr
+
+
+def test_a_second_engine_on_a_sqlite_file_refuses_to_start(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'one.db'}"
+    upgrade(url)
+    env = {**os.environ, "DIALWAVE_DATABASE_URL": url}
+    worker = [sys.executable, "-m", "dialwave.cli", "worker", "--no-webhooks"]
+    with running_server(url, engine=True):
+        done = subprocess.run(worker, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "another dialwave engine already runs on the SQLite database" in done.stderr
+    assert "use PostgreSQL for several workers" in done.stderr
+    several = [sys.executable, "-m", "dialwave.cli", "serve", "--workers", "2"]
+    done = subprocess.run(several, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "--no-engine" in done.stdout + done.stderr
