@@ -142,3 +142,25 @@ async def test_a_pause_through_another_process_stops_every_workers_dials_before_
         await worker.flush_now(rig.clock.now())
         await rig.counts_check(cid)
         await worker.close()
+
+
+async def test_a_number_put_on_the_dnc_list_through_another_process_is_not_dialed_by_a_worker(
+    db_url: str, db: Database
+) -> None:
+    start = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    async with make_rig(db_url, db, start, model(outcomes={"busy": 1.0}, ring_seconds=(1, 2))) as rig:
+        (worker,) = workers(rig, 1)
+        worker.settings = EngineSettings.virtual(refresh_every=timedelta(hours=1), shared_caps=True)  # no refresh
+        pacing = {"max_concurrency": 2, "attempts_per_second": 1}
+        cid = await rig.campaign([f"+1212555{4000 + i:04d}" for i in range(30)], pacing=pacing)
+        for _ in range(5):
+            await step([worker], rig.clock, rig.carrier)
+        claimed = [r.lead.phone_number for r in worker.campaigns[cid].waiting]
+        assert claimed, "leads claimed and waiting"
+        await rig.api.ok("post", "/v1/dnc", json={"numbers": claimed})  # rig.engine hears of it, the worker not
+        for _ in range(300):
+            await step([worker], rig.clock, rig.carrier)
+        dialed = {c["to_number"] for c in await rig.calls(cid) if c["started_at"] is not None}
+        assert dialed and not dialed & set(claimed)
+        assert {lead["status"] for lead in await rig.leads(cid) if lead["phone_number"] in claimed} == {"skipped"}
+        await worker.close()

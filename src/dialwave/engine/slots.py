@@ -4,7 +4,8 @@ lock (a pause or an edit that answered before is seen; one that commits later wa
 locks each organization (and each number under a per-number attempt cap), counts the slots held by
 every worker, grants in order while the campaign, organization and caller-id caps have room, and
 records the grants (a `dial_slots` row each, the calls `dialing` from the instant read under those
-locks). A slot is freed when its call ends; a dead worker's are freed by the worker that takes its
+locks). Numbers put on the organization's do-not-call list since the claim are not dialed. A slot is
+freed when its call ends; a dead worker's are freed by the worker that takes its
 campaigns over (`adopt`), or swept when no worker runs their campaign any more.
 
 Local counting (`capacity.py`) still decides which reservations are worth asking for; the database
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dialwave.domain.dialable import capped_until, caps_for, longest_window
 from dialwave.engine.state import CampaignState, Live, Reservation
 from dialwave.store.repositories import calls as call_repo
+from dialwave.store.repositories import dnc as dnc_repo
 from dialwave.store.repositories import slots as repo
 
 
@@ -31,6 +33,7 @@ class Grant:
     full: list[tuple[Reservation, CampaignState]] = field(default_factory=list)  # no room now: wait, retry
     later: list[tuple[Reservation, datetime]] = field(default_factory=list)  # a per-number cap: not before
     stopped: set[str] = field(default_factory=set)  # campaigns paused, cancelled or edited since read
+    on_dnc: list[tuple[Reservation, CampaignState]] = field(default_factory=list)  # listed since the claim
 
 
 class SharedCaps:
@@ -67,6 +70,7 @@ class SharedCaps:
             if states.get(camp.id) != ("active", camp.version):
                 out.stopped.add(camp.id)
         live = [(r, camp) for r, camp in batch if camp.id not in out.stopped]
+        live = await self._not_on_dnc(conn, live, out)
         if not live:
             return out
         caps = {r.call_id: caps_for(r.lead.phone_number, number_cap, r.lead.region) for r, _ in live}
@@ -115,6 +119,21 @@ class SharedCaps:
         started = {r.call_id: {"status": "dialing", "started_at": r.slot} for r, _ in out.granted}
         await call_repo.update_calls(conn, started)  # other workers' per-number caps see them at once
         return out
+
+    async def _not_on_dnc(
+        self, conn: AsyncConnection, batch: list[tuple[Reservation, CampaignState]], out: Grant
+    ) -> list[tuple[Reservation, CampaignState]]:
+        """Numbers put on the organization's do-not-call list since the claim, through any process:
+        not dialed (the claim will skip them)."""
+        listed: set[tuple[str, str]] = set()
+        for org_id in {r.org_id for r, camp in batch if camp.config.dnc.uses_organization_list}:
+            numbers = sorted({r.lead.phone_number for r, c in batch if r.org_id == org_id})
+            listed |= {(org_id, n) for n in await dnc_repo.dnc_contains(conn, org_id, numbers)}
+        for r, camp in batch:
+            if camp.config.dnc.uses_organization_list and (r.org_id, r.lead.phone_number) in listed:
+                out.on_dnc.append((r, camp))
+        dropped = {r.call_id for r, _ in out.on_dnc}
+        return [(r, camp) for r, camp in batch if r.call_id not in dropped]
 
     async def adopt(self, conn: AsyncConnection, campaign_ids: Sequence[str], live: Sequence[Live]) -> None:
         """After taking campaigns over and reconciling their calls: the calls still up hold slots of

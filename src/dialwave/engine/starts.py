@@ -96,6 +96,8 @@ class Starts:
                 camp.stale = True
                 self.dirty = True
                 self.release(r, now)
+        for r, _ in grant.on_dnc:  # put on the do-not-call list through another process: the claim skips it
+            self.release(r, now)
         for r, when in grant.later:
             self.release(r, now, when, "waiting for a dialable time")
         for r, camp in reversed(grant.full):  # other workers hold the room: ask again shortly
