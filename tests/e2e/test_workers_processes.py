@@ -266,7 +266,8 @@ def test_three_workers_hold_the_caps_across_twenty_campaigns_a_kill_9_and_a_sigt
     orphaned = query(
         url,
         "SELECT count(*) AS n FROM dial_slots s WHERE NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = "
-        f"'advisory' AND l.objsubid = 2 AND l.classid = {WORKER_LOCKS} AND l.objid = s.worker_key)",
+        f"'advisory' AND l.objsubid = 2 AND l.classid = {WORKER_LOCKS} AND l.objid = s.worker_key"
+        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
     )[0]["n"]
     assert orphaned > 0, "the killed worker should have had calls in flight"
     time.sleep(1)

@@ -100,9 +100,11 @@ async def keep_only(conn: AsyncConnection, campaign_ids: Sequence[str], live: li
 
 
 WORKER_LOCKS = 0x0D1A1  # the advisory-lock space of workers' liveness locks (two-key form: space, worker key)
+# Advisory locks are per database, pg_locks shows every database of the server: only this one's count.
+_THIS_DATABASE = "(SELECT oid FROM pg_database WHERE datname = current_database())"
 _ALIVE = (
     "SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted"
-    f" AND l.classid = {WORKER_LOCKS} AND l.objid = s.worker_key"
+    f" AND l.database = {_THIS_DATABASE} AND l.classid = {WORKER_LOCKS} AND l.objid = s.worker_key"
 )
 
 
@@ -128,6 +130,6 @@ async def live_workers(conn: AsyncConnection) -> int:
     """How many workers are alive (hold their liveness lock) now."""
     stmt = sa.text(
         f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND granted"
-        f" AND classid = {WORKER_LOCKS}"
+        f" AND database = {_THIS_DATABASE} AND classid = {WORKER_LOCKS}"
     )
     return int(await conn.scalar(stmt) or 0)
