@@ -79,7 +79,8 @@ async def test_organization_and_caller_id_caps_hold_across_three_workers(db_url:
                 break
         calls = await rig.calls()
         assert all(c["status"] == "ended" for c in calls)
-        assert max(peak(calls, lambda c: c["organization_id"]).values()) == 5
+        # never above the organization's cap; above one campaign's (3): the campaigns ran side by side
+        assert 4 <= max(peak(calls, lambda c: c["organization_id"]).values()) <= 5
         by_caller = peak(calls, lambda c: c["caller_id"])
         assert by_caller[narrow] <= 2 and by_caller[wide] <= 4
         assert max(peak(calls, lambda c: c["campaign_id"]).values()) <= 3
