@@ -39,8 +39,10 @@ async def fill(conn: AsyncConnection, list_id: str, numbers: Sequence[str]) -> N
         await conn.exec_driver_sql(_SQLITE_FILL, {"list": list_id, "batch": json.dumps(list(numbers))})
         return
     # PostgreSQL: COPY (about 450,000 rows/s here, against 195,000 for INSERT ... unnest); a number the
-    # list holds from an earlier batch makes COPY fail, and the batch is then inserted skipping it.
-    unique = list(dict.fromkeys(numbers))
+    # list holds from an earlier batch makes COPY fail, and the batch is then inserted skipping it. In key
+    # order the primary key's B-tree is filled page by page: 1,000,000 rows of a registry file in batches
+    # of 100,000 took COPY from 241,000 to 283,000 rows/s here (a whole file in order: 461,000).
+    unique = sorted(set(numbers))
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
     try:
