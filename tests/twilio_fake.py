@@ -130,6 +130,10 @@ def signed_callback(
 ) -> tuple[dict[str, str], dict[str, str]]:
     """The form and headers of a status callback as Twilio sends it: X-Twilio-Signature over the callback
     URL Twilio was given and the POST parameters."""
-    url = f"{public_url}/v1/carriers/twilio/status/{call_id}"
+    return signed_form(f"{public_url}/v1/carriers/twilio/status/{call_id}", params, token)
+
+
+def signed_form(url: str, params: dict[str, str], token: str = TOKEN) -> tuple[dict[str, str], dict[str, str]]:
+    """A form Twilio posts to `url` (a status callback, a Messaging webhook) and its X-Twilio-Signature."""
     body = {"AccountSid": ACCOUNT, "ApiVersion": "2010-04-01", **params}
     return body, {"X-Twilio-Signature": RequestValidator(token).compute_signature(url, body)}

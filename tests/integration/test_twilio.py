@@ -21,7 +21,7 @@ from dialwave.store.tables import organizations
 from dialwave.telephony.twilio import TwilioCarrier
 from tests.receiver import free_port, serving
 from tests.rig import Rig, make_rig, model
-from tests.twilio_fake import ACCOUNT, TOKEN, FakeTwilio, callback
+from tests.twilio_fake import ACCOUNT, TOKEN, FakeTwilio, callback, signed_form
 
 pytestmark = pytest.mark.asyncio
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -334,3 +334,37 @@ async def test_a_number_without_credentials_uses_the_organizations(db_url: str, 
                 assert (await call_ids(rig, cid))[A]["outcome"] == "busy"
             finally:
                 await rig.engine.carriers["twilio"].close()  # type: ignore[attr-defined]
+
+
+async def sms(rig: Rig, number_id: str, sender: str, text: str, token: str = TOKEN) -> int:
+    url = f"{PUBLIC}/v1/carriers/twilio/sms/{number_id}"
+    body, headers = signed_form(url, {"From": sender, "To": "+12125550100", "Body": text, "MessageSid": "SM1"}, token)
+    response = await rig.api.client.post(f"/v1/carriers/twilio/sms/{number_id}", data=body, headers=headers)
+    return response.status_code
+
+
+async def test_a_stop_reply_by_text_opts_the_sender_out_at_once(db_url: str, db: Database) -> None:
+    """A STOP texted to a Twilio number lists its sender, skips the sender's waiting leads and revokes the
+    sender's consents with the channel sms; a forged or ordinary message changes nothing."""
+    async with twilio_rig(db_url, db) as (rig, fake, pn):
+        consent = {"phone_number": A, "scope": "ai_voice", "source": "form", "captured_at": "2026-03-01T00:00:00Z"}
+        cns = await rig.api.ok("post", "/v1/consents", 201, json=consent)
+        cid = await rig.campaign([A, B], callers=[pn], start=False, retry=NO_RETRIES)
+
+        assert await sms(rig, pn, A, "STOP", token="not-the-token") == 403
+        assert await sms(rig, pn, A, "stop calling me at work?") == 200
+        assert (await rig.api.ok("get", "/v1/dnc", params={"phone_number": A}))["data"] == []
+
+        assert await sms(rig, pn, A, " Stop. ") == 200
+        listed = (await rig.api.ok("get", "/v1/dnc", params={"phone_number": A}))["data"]
+        assert [(d["phone_number"], d["source"]) for d in listed] == [(A, "sms")]
+        revoked = await rig.api.ok("get", f"/v1/consents/{cns['id']}")
+        assert revoked["revoked_channel"] == "sms" and revoked["revoked_at"] is not None
+        leads = {lead["phone_number"]: lead for lead in await rig.leads(cid)}
+        assert leads[A]["status"] == "skipped" and leads[B]["status"] == "queued"
+        await rig.counts_check(cid)
+
+        await rig.api.ok("post", f"/v1/campaigns/{cid}/start")
+        await rig.run(timedelta(seconds=5))
+        assert [p["To"] for p in fake.created] == [B]  # the opted-out sender is never dialed
+        assert await sms(rig, "pn_nope", A, "STOP") == 404

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import AwareDatetime, Field, model_validator
@@ -24,3 +25,16 @@ class ConsentIn(Strict):
         if self.expires_at is not None and self.expires_at <= self.captured_at:
             raise ValueError("expires_at must be after captured_at")
         return self
+
+
+# A reply made of one of these words revokes consent: 47 CFR 64.1200(a)(10) (FCC 24-24, in force 11 April
+# 2025) names "stop", "quit", "end", "revoke", "opt out", "cancel" and "unsubscribe"; Twilio's own
+# messaging opt-out keywords add "stopall" and "optout".
+OPT_OUT_WORDS = frozenset({"stop", "stopall", "quit", "end", "revoke", "opt out", "optout", "cancel", "unsubscribe"})
+
+
+def is_opt_out_reply(text: str) -> bool:
+    """Whether a text message is an opt-out: one of OPT_OUT_WORDS alone, whatever its case, spacing or
+    punctuation ("Stop.", " STOP ", "opt-out")."""
+    words = " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())
+    return words in OPT_OUT_WORDS

@@ -19,18 +19,18 @@ from dialwave.domain.handoff import handoff
 from dialwave.domain.outcomes import ANSWERED, NO_CONVERSION
 from dialwave.domain.retry import callback, decide
 from dialwave.errors import NotFound, Unauthorized
+from dialwave.services import dnc as dnc_service
 from dialwave.services.validation import phone_field
 from dialwave.store.db import Database
 from dialwave.store.repositories import agents as agent_repo
 from dialwave.store.repositories import calls as call_repo
 from dialwave.store.repositories import campaigns as campaign_repo
-from dialwave.store.repositories import dnc as dnc_repo
 from dialwave.store.repositories import leads as lead_repo
 from dialwave.store.repositories import phone_numbers as number_repo
 from dialwave.store.repositories import results as results_repo
 from dialwave.store.repositories.campaigns import add_counts
 from dialwave.store.repositories.server_secrets import call_token_key
-from dialwave.webhooks.events import call_result_data, dnc_added_data, emit
+from dialwave.webhooks.events import call_result_data, emit
 
 _token_keys: WeakKeyDictionary[Database, bytes] = WeakKeyDictionary()
 
@@ -189,12 +189,7 @@ async def emit_result(conn: AsyncConnection, org_id: str, call: RowMapping, resu
 async def opt_out(conn: AsyncConnection, org_id: str, call: RowMapping, now: datetime) -> None:
     number = call["to_number"]
     reason = f"opted out on call {call['id']}"
-    added, deltas = await dnc_repo.put_on_dnc(conn, org_id, number, reason, "opt_out", now)
-    for campaign_id, delta in deltas.items():
-        await add_counts(conn, campaign_id, **delta)
-    if added:
-        data = dnc_added_data(number, "opt_out", reason, call["campaign_id"], deltas)
-        await emit(conn, org_id, "lead.dnc_added", data, now, campaign_id=call["campaign_id"])
+    await dnc_service.opt_out(conn, org_id, number, reason, "opt_out", call["campaign_id"], now)
 
 
 async def stored_results(conn: AsyncConnection, ended: dict[str, str], now: datetime) -> set[str]:

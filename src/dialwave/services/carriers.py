@@ -3,13 +3,20 @@ object that tracks the call (in this process, beside the engine)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
 from twilio.request_validator import RequestValidator
 
+from dialwave.domain.consent import is_opt_out_reply
 from dialwave.domain.resources import twilio_credentials
 from dialwave.errors import Forbidden, NotFound, Unavailable
+from dialwave.services import dnc as dnc_service
+from dialwave.services.validation import phone_field
 from dialwave.store.db import Database
 from dialwave.store.repositories.orgs import org_twilio
-from dialwave.store.repositories.phone_numbers import number_of_call
+from dialwave.store.repositories.phone_numbers import number_by_id, number_of_call
 from dialwave.telephony.base import Carrier
 from dialwave.telephony.twilio import TwilioCarrier
 
@@ -21,12 +28,8 @@ async def twilio_status(
     Twilio was given; returns how many call events the callback added (0 for a repeat or a late one)."""
     async with db.read() as conn:
         number = await number_of_call(conn, call_id)
-        org = await org_twilio(conn, [number["organization_id"]]) if number is not None else {}
-    token = None
-    if number is not None:
-        credentials = twilio_credentials(number["config"], org.get(number["organization_id"]))
-        token = credentials["auth_token"] if credentials else None
-    if number is None or number["provider"] != "twilio" or not token:
+        token = await _auth_token(conn, number)
+    if number is None or not token:
         raise NotFound(f"no Twilio call '{call_id}'")
     if not isinstance(carrier, TwilioCarrier):
         raise Unavailable("no dispatcher runs in this process: send carrier callbacks to `dialwave serve`")
@@ -36,3 +39,36 @@ async def twilio_status(
     added = len(carrier.on_callback(call_id, form))
     await carrier.leave_voicemail(call_id)  # when this callback said a machine's greeting ended
     return added
+
+
+async def twilio_sms(
+    db: Database, public_url: str, number_id: str, form: dict[str, str], signature: str | None, now: datetime
+) -> str | None:
+    """A text message Twilio forwards to one of our Twilio numbers (its Messaging webhook set to
+    `{public_url}/v1/carriers/twilio/sms/{number_id}`), signed with that number's auth token. A STOP
+    reply (`is_opt_out_reply`) opts its sender out at once, recorded with the channel `sms`. Returns the
+    organization whose engine must hear of it, or None when the message was not an opt-out."""
+    async with db.read() as conn:
+        number = await number_by_id(conn, number_id)
+        token = await _auth_token(conn, number)
+    if number is None or not token:
+        raise NotFound(f"no Twilio phone number '{number_id}'")
+    url = f"{public_url}/v1/carriers/twilio/sms/{number_id}"
+    if not signature or not RequestValidator(token).validate(url, form, signature):
+        raise Forbidden("X-Twilio-Signature does not match this request", code="BAD_SIGNATURE")
+    if not is_opt_out_reply(form.get("Body", "")):
+        return None
+    sender = phone_field(form.get("From", ""), "From")
+    org_id = str(number["organization_id"])
+    async with db.write() as conn:
+        await dnc_service.opt_out(conn, org_id, sender, "replied STOP by text message", "sms", None, now)
+    return org_id
+
+
+async def _auth_token(conn: AsyncConnection, number: RowMapping | None) -> str | None:
+    """The auth token Twilio signs a Twilio number's requests with (the number's own, or its organization's)."""
+    if number is None or number["provider"] != "twilio":
+        return None
+    org = await org_twilio(conn, [number["organization_id"]])
+    credentials = twilio_credentials(number["config"], org.get(number["organization_id"]))
+    return str(credentials["auth_token"]) if credentials else None

@@ -83,6 +83,11 @@ async def providers_in_use(conn: AsyncConnection) -> set[str]:
     return set((await conn.scalars(sa.select(phone_numbers.c.provider).distinct())).all())
 
 
+async def number_by_id(conn: AsyncConnection, number_id: str) -> RowMapping | None:
+    """A phone number by its id alone (a carrier's messaging webhook names only the number)."""
+    return (await conn.execute(sa.select(phone_numbers).where(phone_numbers.c.id == number_id))).mappings().first()
+
+
 async def number_of_call(conn: AsyncConnection, call_id: str) -> RowMapping | None:
     """The phone number that placed a call (a carrier callback names only the call)."""
     stmt = (
