@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     webhook_allow_loopback: bool = False  # development and tests: http:// and loopback addresses allowed
     webhook_timeout_seconds: float = 10.0
 
+    # GET /metrics (Prometheus text format, unauthenticated like /healthz: docs/deploy.md "Metrics").
+    metrics_enabled: bool = True
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -28,6 +28,7 @@ from dialwave.engine.handle import LocalEngine
 from dialwave.engine.runner import VirtualRunner
 from dialwave.engine.service import EngineService, scaled_clock
 from dialwave.engine.settings import EngineSettings
+from dialwave.metrics import Metrics
 from dialwave.store.db import Database
 from dialwave.telephony.base import Carrier
 from dialwave.telephony.simulated import SimulatedCarrier
@@ -56,14 +57,24 @@ def serve_app(settings: Settings, *, run_engine: bool) -> FastAPI:
     if not run_engine:
         return with_dashboard(create_app(settings, clock=scaled_clock(settings), background=[FrozenStartupHeap()]))
     db = Database(settings.database_url)
-    service = EngineService(settings, db)
+    metrics = Metrics()  # the process's: the engine and the webhook worker count, /metrics renders
+    service = EngineService(settings, db, metrics)
     background: list[Background] = [FrozenStartupHeap(), service]
     if settings.webhooks:
         options = DeliverySettings(
             timeout=settings.webhook_timeout_seconds, allow_loopback=settings.webhook_allow_loopback
         )
-        background.append(DeliveryService(DeliveryWorker(db, AiohttpTransport(), SystemClock(), options)))
-    app = create_app(settings, db, service.clock, engine=service.handle, background=background, dispose_db=True)
+        worker = DeliveryWorker(db, AiohttpTransport(), SystemClock(), options, metrics=metrics)
+        background.append(DeliveryService(worker))
+    app = create_app(
+        settings,
+        db,
+        service.clock,
+        engine=service.handle,
+        background=background,
+        dispose_db=True,
+        process_metrics=metrics,
+    )
     return with_dashboard(app)
 
 
@@ -120,9 +131,10 @@ async def virtual_dialwave(
     clock = VirtualClock(start)
     carrier = SimulatedCarrier(clock, model)
     extra = {name: make(clock) for name, make in (carriers or {}).items()}
-    engine = Engine(db, {"simulated": carrier, **extra}, engine_settings or EngineSettings.virtual())
+    metrics = Metrics()
+    engine = Engine(db, {"simulated": carrier, **extra}, engine_settings or EngineSettings.virtual(), metrics=metrics)
     handle = LocalEngine(engine)
-    app = with_dashboard(create_app(settings, db=db, clock=clock, engine=handle))
+    app = with_dashboard(create_app(settings, db=db, clock=clock, engine=handle, process_metrics=metrics))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url, timeout=600) as client:
         virtual = VirtualDialwave(db, clock, carrier, engine, handle, app, client, VirtualRunner(engine, clock))
         try:

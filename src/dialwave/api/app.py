@@ -26,6 +26,7 @@ from dialwave.api.routes import (
     hosted_carriers,
     leads,
     livekit_events,
+    metrics,
     phone_numbers,
     telnyx_events,
     webhook_endpoints,
@@ -33,6 +34,7 @@ from dialwave.api.routes import (
 from dialwave.clock import Clock, SystemClock
 from dialwave.config import Settings, get_settings
 from dialwave.engine.handle import EngineHandle, NoEngine
+from dialwave.metrics import Metrics
 from dialwave.services.rate_limits import RateLimiter
 from dialwave.services.webhooks import UrlGuard
 from dialwave.store.db import Database
@@ -82,6 +84,7 @@ def create_app(
     engine: EngineHandle | None = None,
     background: Sequence[Background] = (),
     dispose_db: bool = False,
+    process_metrics: Metrics | None = None,
 ) -> FastAPI:
     """The API over `db` (else a new handle on settings.database_url), asking `engine` (else none: an
     API-only process) and running `background` services beside it. The database handle is disposed
@@ -124,10 +127,13 @@ def create_app(
         url_guard=UrlGuard(allow_loopback=settings.webhook_allow_loopback),
         engine=engine or NoEngine(),
         limiter=RateLimiter(settings.rate_limit_per_second, the_clock),
+        metrics=process_metrics or Metrics(),
     )
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    if settings.metrics_enabled:
+        app.include_router(metrics.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyGuardMiddleware)
     app.add_middleware(RequestIdMiddleware)

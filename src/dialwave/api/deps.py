@@ -17,6 +17,7 @@ from dialwave.config import Settings
 from dialwave.domain import call_tokens
 from dialwave.engine.handle import EngineHandle
 from dialwave.errors import ValidationFailed
+from dialwave.metrics import Metrics
 from dialwave.services import calls as calls_service
 from dialwave.services.auth import Principal, authenticate
 from dialwave.services.rate_limits import RateLimiter
@@ -37,6 +38,7 @@ class AppContext:
     url_guard: UrlGuard  # the SSRF policy for URLs saved through the API
     engine: EngineHandle  # the dispatcher in this process (a no-op one in an API-only process)
     limiter: RateLimiter  # requests a second per API key
+    metrics: Metrics  # this process's registry (its engine and webhook worker count into it)
 
 
 def context_of(app: Any) -> AppContext:

@@ -23,6 +23,7 @@ from dialwave.engine.event_log import EventLog
 from dialwave.engine.recovery import RING_GRACE, at_deadline, max_talk
 from dialwave.engine.state import CampaignState, Live, Reservation
 from dialwave.engine.write_buffer import WriteBuffer
+from dialwave.metrics import Metrics
 from dialwave.telephony.base import CallEvent, Carrier
 
 log = structlog.get_logger("dialwave.engine")
@@ -40,11 +41,13 @@ class Calls:
         context_push: ContextPusher,
         breaker_failures: int,
         stats: dict[str, int],
+        metrics: Metrics,
     ) -> None:
         self.campaigns, self.carriers, self.capacity = campaigns, carriers, capacity
         self.writes, self.events, self.memory, self.context_push = writes, events, memory, context_push
         self.breaker_failures = breaker_failures
         self.stats = stats
+        self.metrics = metrics
         self.live: dict[str, Live] = {}
         self.deadlines: list[tuple[datetime, str]] = []  # a heap: ring timeouts and stuck-call checks
         self.tripped: dict[str, str] = {}  # campaign -> why its circuit breaker pauses it
@@ -68,6 +71,7 @@ class Calls:
     def dialing(self, live: Live) -> None:
         """The call is about to be placed: it counts from now, and rings at most its ring timeout."""
         self.track(live, +1)
+        self.metrics.attempts.labels(live.campaign_id).inc()
         self.events.call_started(live)
         self.writes.call(live.call_id, status="dialing", started_at=live.started_at)
         self.watch(live.call_id, live.started_at + live.ring_timeout + RING_GRACE)
@@ -147,6 +151,7 @@ class Calls:
         talk = (event.at - live.answered_at).total_seconds() if live.answered_at else None
         classified = classify(event.outcome or PROVIDER_ERROR, talk, event.conversion, threshold)
         record_end(self.writes, self.events, self.memory, live, event, classified, note, camp)
+        self.metrics.outcomes.labels(live.campaign_id, classified.outcome).inc()
         if camp is not None and self._abandoned(live, event, classified.outcome, camp):
             self.writes.call(live.call_id, abandoned=True)
             self.memory.abandon((live.org_id, live.to_number), event.at)

@@ -13,6 +13,7 @@ The start path (guards, the grant across workers, the dial, a release) is its pa
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
@@ -35,6 +36,7 @@ from dialwave.engine.slots import SharedCaps
 from dialwave.engine.starts import Starts
 from dialwave.engine.state import CampaignState
 from dialwave.engine.write_buffer import WriteBuffer, flush
+from dialwave.metrics import Metrics
 from dialwave.store.db import Database, savepoint
 from dialwave.store.repositories import campaigns as campaign_repo
 from dialwave.store.repositories import leads as lead_repo
@@ -50,6 +52,7 @@ class Engine(Starts):
         carriers: dict[str, Carrier],
         settings: EngineSettings | None = None,
         clock: Callable[[], datetime] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.carriers = carriers
@@ -67,6 +70,7 @@ class Engine(Starts):
         self.predial = PreDialClient(allow_loopback=self.settings.allow_loopback)
         self.context_push = ContextPusher(db, allow_loopback=self.settings.allow_loopback)
         self.stats = {"decisions": 0, "dialed": 0, "ended": 0, "flushes": 0}
+        self.metrics = metrics or Metrics()  # this process's (shared with its API's /metrics)
         self.calls = Calls(
             self.campaigns,
             carriers,
@@ -77,7 +81,9 @@ class Engine(Starts):
             self.context_push,
             self.settings.breaker_failures,
             self.stats,
+            self.metrics,
         )
+        self.metrics.watch_engine(lambda: len(self.calls.live), lambda: len(self.campaigns))
         self.now: datetime | None = None
         self.last_flush: datetime | None = None
         self.next_refresh: datetime | None = None
@@ -124,6 +130,7 @@ class Engine(Starts):
             await self.write_buffer(now)
             taken_over = await self._refresh(now)
             if taken_over:
+                self.metrics.leases_acquired.inc(len(taken_over))
                 await self._recover(now, taken_over)
             self.dirty = False
             if self.settings.refresh_every is not None:
@@ -282,12 +289,16 @@ class Engine(Starts):
                 if camp.next_due is None and camp.in_flight == 0 and camp.held == 0:
                     self.writes.finished.add(camp.id)
 
+        started = time.perf_counter()
         await self._write(now, work)
+        self.metrics.claim_seconds.observe(time.perf_counter() - started)
 
     async def _recover(self, now: datetime, campaign_ids: set[str]) -> None:
         """Reconcile the calls in flight of campaigns taken over (or owned at start-up); on PostgreSQL
         the slots of those still up become ours and every other slot of those campaigns is freed."""
-        await recover(self.calls, self.db, self.campaigns, now, campaign_ids)
+        recovered = await recover(self.calls, self.db, self.campaigns, now, campaign_ids)
+        if recovered:
+            self.metrics.calls_recovered.inc(recovered)
         shared = self.shared
         if shared is not None and campaign_ids:
             live = [c for c in self.calls.live.values() if c.campaign_id in campaign_ids]

@@ -17,6 +17,7 @@ from dialwave.engine.handle import LocalEngine
 from dialwave.engine.runner import RealtimeRunner, ScaledClock
 from dialwave.engine.settings import EngineSettings
 from dialwave.errors import DialwaveError
+from dialwave.metrics import Metrics
 from dialwave.services.phone_numbers import providers_in_use
 from dialwave.store.db import Database
 from dialwave.telephony.base import Carrier
@@ -32,7 +33,7 @@ log = structlog.get_logger("dialwave.engine")
 
 
 class EngineService:
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.db = db
         self.scaled = scaled_clock(settings)
@@ -48,7 +49,7 @@ class EngineService:
             "vapi": VapiCarrier(self.clock, settings.public_url, settings.vapi_api_base),
             "retell": RetellCarrier(self.clock, settings.public_url, settings.retell_api_base),
         }
-        self.engine = Engine(db, carriers, engine_settings(settings), clock=self.clock.now)
+        self.engine = Engine(db, carriers, engine_settings(settings), clock=self.clock.now, metrics=metrics)
         self.runner = RealtimeRunner(self.engine, self.scaled)
         sip.wake = self.runner.nudge  # SIP events arrive from the network at any time
         livekit.wake = self.runner.nudge  # so do the answers of LiveKit's dials

@@ -5,6 +5,7 @@ which holds the state these methods use."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -24,6 +25,7 @@ from dialwave.engine.slots import Grant, SharedCaps
 from dialwave.engine.state import CampaignState, Reservation
 from dialwave.engine.write_buffer import WriteBuffer
 from dialwave.errors import CarrierError
+from dialwave.metrics import Metrics
 from dialwave.telephony.base import CallEvent, Carrier
 
 log = structlog.get_logger("dialwave.engine")
@@ -44,6 +46,7 @@ class Starts:
     caller_holds: dict[str, datetime]
     token_key: bytes | None
     stats: dict[str, int]
+    metrics: Metrics
     dirty: bool
 
     async def _write(self, now: datetime, work: Callable[[AsyncConnection], Awaitable[None]]) -> None:
@@ -159,14 +162,17 @@ class Starts:
             note = f"no carrier for {provider}"
             self.calls.end(live, CallEvent(r.call_id, "ended", now, outcome=PROVIDER_ERROR), note)
             return
+        started = time.perf_counter()
         try:
             live.provider_call_id = await carrier.originate(request)
         except CarrierError as exc:
+            self.metrics.dial_seconds.observe(time.perf_counter() - started)
             log.warning("originate failed", call_id=r.call_id, to=mask(live.to_number), error=exc.message)
             if exc.retry_after:
                 self.caller_holds[r.caller.phone_number_id] = now + timedelta(seconds=exc.retry_after)
             self.calls.end(live, CallEvent(r.call_id, "ended", now, outcome=PROVIDER_ERROR), exc.message)
             return
+        self.metrics.dial_seconds.observe(time.perf_counter() - started)
         self.writes.call(r.call_id, provider_call_id=live.provider_call_id)
 
     def release(

@@ -25,6 +25,7 @@ from dialwave.clock import Clock
 from dialwave.domain.webhooks import matches, retry_at
 from dialwave.errors import TransportError, UnsafeUrl
 from dialwave.ids import new_ids
+from dialwave.metrics import Metrics
 from dialwave.store.db import Database
 from dialwave.store.repositories import webhooks as repo
 from dialwave.webhooks import signing
@@ -67,6 +68,7 @@ class DeliveryWorker:
     wall: Callable[[], float] = time.time  # the webhook-timestamp header is the real send time
     rng: random.Random = field(default_factory=random.Random)
     stats: dict[str, int] = field(default_factory=lambda: {"sent": 0, "succeeded": 0, "failed_sends": 0})
+    metrics: Metrics = field(default_factory=Metrics)  # the process's (shared with its API's /metrics)
 
     async def run_once(self) -> int:
         """One round; returns how many requests it sent."""
@@ -160,6 +162,9 @@ class DeliveryWorker:
         for r in results:
             row = r.row
             self.stats["sent"] += 1
+            self.metrics.webhook_sent.inc()
+            if not r.ok:
+                self.metrics.webhook_failures.inc()
             values: dict[str, Any] = {
                 "id": row["id"],
                 "status": "pending",

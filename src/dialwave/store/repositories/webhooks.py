@@ -230,3 +230,13 @@ async def requeue_delivery(conn: AsyncConnection, delivery_id: str, now: datetim
         .where(webhook_deliveries.c.id == delivery_id)
         .values(status="pending", failures=0, next_attempt_at=now)
     )
+
+
+async def backlog(conn: AsyncConnection) -> tuple[int, int]:
+    """(deliveries pending to enabled endpoints, events not fanned out yet): what webhook delivery has
+    still to do (both read through their partial indexes)."""
+    d, e = webhook_deliveries, webhook_endpoints
+    pending = sa.select(sa.func.count()).select_from(d.join(e, e.c.id == d.c.endpoint_id))
+    pending = pending.where(d.c.status == "pending", e.c.enabled.is_(True))
+    unsent = sa.select(sa.func.count()).select_from(events).where(events.c.fanned_out.is_(False))
+    return int((await conn.execute(pending)).scalar_one()), int((await conn.execute(unsent)).scalar_one())

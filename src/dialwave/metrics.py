@@ -1,0 +1,82 @@
+"""The process's Prometheus metrics (`GET /metrics`, docs/deploy.md "Metrics"): one `Metrics` object per
+process, owning its own CollectorRegistry (never the global default one, so that several apps in one
+test process do not collide). The engine and the webhook delivery worker count what they already know
+(a counter increment per call start and end, a histogram observation per claim and dial); gauges that
+are facts of the engine's memory are read at scrape time, and database facts (the webhook backlog) are
+set by the route just before the scrape (services/metrics.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+# seconds: a claim is one transaction, a dial one carrier request (milliseconds to a few seconds)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.attempts = Counter(
+            "dialwave_call_attempts", "Attempts started (dialed) by this process", ["campaign_id"], registry=r
+        )
+        self.outcomes = Counter(
+            "dialwave_call_outcomes",
+            "Attempts ended by this process, by outcome",
+            ["campaign_id", "outcome"],
+            registry=r,
+        )
+        self.in_flight = Gauge("dialwave_calls_in_flight", "Calls this process holds between dial and end", registry=r)
+        self.claim_seconds = Histogram(
+            "dialwave_claim_duration_seconds",
+            "Time of one claim transaction (leads reserved for every campaign that needs some)",
+            registry=r,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.dial_seconds = Histogram(
+            "dialwave_dial_duration_seconds",
+            "Time of one carrier dial request (until the carrier accepted or refused it)",
+            registry=r,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.campaigns_owned = Gauge(
+            "dialwave_campaigns_owned",
+            "Campaigns this worker dispatches now (holds the lease of, not yet ended)",
+            registry=r,
+        )
+        self.leases_acquired = Counter(
+            "dialwave_leases_acquired",
+            "Campaign leases this worker took after its start (a campaign started, or taken over)",
+            registry=r,
+        )
+        self.calls_recovered = Counter(
+            "dialwave_calls_recovered",
+            "Calls left in flight by a stopped or dead worker that this worker reconciled",
+            registry=r,
+        )
+        self.webhook_backlog = Gauge(
+            "dialwave_webhook_backlog",
+            "Webhook work waiting: deliveries pending to enabled endpoints, events not yet fanned out",
+            ["kind"],
+            registry=r,
+        )
+        self.webhook_failures = Counter(
+            "dialwave_webhook_delivery_failures",
+            "Webhook send attempts that failed (no 2xx answer) in this process",
+            registry=r,
+        )
+        self.webhook_sent = Counter(
+            "dialwave_webhook_deliveries_sent", "Webhook send attempts made by this process", registry=r
+        )
+
+    def watch_engine(self, in_flight: Callable[[], float], owned: Callable[[], float]) -> None:
+        """Gauges read from an engine's memory at each scrape."""
+        self.in_flight.set_function(in_flight)
+        self.campaigns_owned.set_function(owned)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
