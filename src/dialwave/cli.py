@@ -93,6 +93,9 @@ def worker(
         float | None, typer.Option(help="simulated carrier only: one real second = N engine seconds (demo)")
     ] = None,
     webhooks: Annotated[bool, typer.Option(help="deliver webhooks from this process too")] = True,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="serve this worker's Prometheus metrics at http://HOST:PORT/metrics")
+    ] = None,
 ) -> None:
     """Run the dialer alone (no API): one of several workers on a PostgreSQL database. SIGTERM or
     Ctrl-C stops it; its campaigns are then taken over by the other workers."""
@@ -107,20 +110,20 @@ def worker(
     configure_logging(settings.log_level, settings.log_json)
     asyncio.run(_on_database(_schema_is_current))
     try:
-        asyncio.run(_run_worker(settings, webhooks))
+        asyncio.run(_run_worker(settings, webhooks, metrics_port))
     except DialwaveError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from exc
 
 
-async def _run_worker(settings: Settings, webhooks: bool) -> None:
+async def _run_worker(settings: Settings, webhooks: bool, metrics_port: int | None) -> None:
     import signal
 
     from dialwave.store.db import Database
     from dialwave.wiring import worker_services
 
     db = Database(settings.database_url)
-    services = worker_services(settings, db, webhooks=webhooks)
+    services = worker_services(settings, db, webhooks=webhooks, metrics_port=metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -7,9 +7,11 @@ set by the route just before the scrape (services/metrics.py)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -80,3 +82,26 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class MetricsServer:
+    """`dialwave worker --metrics-port P`: a worker has no API, so its metrics are served at
+    http://host:P/metrics by prometheus-client's own small HTTP server, on a thread (the webhook
+    backlog, a database fact, is left to the API processes' /metrics)."""
+
+    def __init__(self, metrics: Metrics, host: str, port: int) -> None:
+        self.metrics, self.host, self.port = metrics, host, port
+        self.server: WSGIServer | None = None
+        self.thread: threading.Thread | None = None
+
+    async def start(self) -> None:
+        self.server, self.thread = start_http_server(self.port, addr=self.host, registry=self.metrics.registry)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+            self.thread = None

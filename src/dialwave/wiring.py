@@ -28,7 +28,7 @@ from dialwave.engine.handle import LocalEngine
 from dialwave.engine.runner import VirtualRunner
 from dialwave.engine.service import EngineService, scaled_clock
 from dialwave.engine.settings import EngineSettings
-from dialwave.metrics import Metrics
+from dialwave.metrics import Metrics, MetricsServer
 from dialwave.store.db import Database
 from dialwave.telephony.base import Carrier
 from dialwave.telephony.simulated import SimulatedCarrier
@@ -86,14 +86,21 @@ def api_app() -> FastAPI:
     return serve_app(get_settings(), run_engine=False)
 
 
-def worker_services(settings: Settings, db: Database, *, webhooks: bool) -> list[Background]:
-    """`dialwave worker`: the dispatcher and (with `webhooks`) the webhook delivery worker, no API."""
-    services: list[Background] = [EngineService(settings, db)]
+def worker_services(
+    settings: Settings, db: Database, *, webhooks: bool, metrics_port: int | None = None
+) -> list[Background]:
+    """`dialwave worker`: the dispatcher and (with `webhooks`) the webhook delivery worker, no API;
+    with `metrics_port`, their metrics served on it (settings.host)."""
+    metrics = Metrics()
+    services: list[Background] = [EngineService(settings, db, metrics)]
     if webhooks and settings.webhooks:
         options = DeliverySettings(
             timeout=settings.webhook_timeout_seconds, allow_loopback=settings.webhook_allow_loopback
         )
-        services.append(DeliveryService(DeliveryWorker(db, AiohttpTransport(), SystemClock(), options)))
+        worker = DeliveryWorker(db, AiohttpTransport(), SystemClock(), options, metrics=metrics)
+        services.append(DeliveryService(worker))
+    if metrics_port is not None and settings.metrics_enabled:
+        services.append(MetricsServer(metrics, settings.host, metrics_port))
     return services
 
 

@@ -15,6 +15,7 @@ from prometheus_client.samples import Sample
 
 from dialwave.api.app import create_app
 from dialwave.config import Settings
+from dialwave.metrics import Metrics, MetricsServer
 from dialwave.store.db import Database
 from dialwave.store.tables import events
 from dialwave.webhooks.transport import AiohttpTransport
@@ -95,3 +96,18 @@ async def test_metrics_can_be_turned_off(tmp_path: Path) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dialwave.test") as client:
         assert (await client.get("/metrics")).status_code == 404
     assert "/metrics" not in app.openapi()["paths"]
+
+
+async def test_a_worker_serves_its_metrics_on_its_own_port() -> None:
+    metrics = Metrics()
+    metrics.attempts.labels("cmp_x").inc(3)
+    server = MetricsServer(metrics, "127.0.0.1", 0)  # port 0: any free port
+    await server.start()
+    try:
+        assert server.server is not None
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"http://127.0.0.1:{server.server.server_port}/metrics")
+        assert response.status_code == 200
+        assert value(samples(response.text), "dialwave_call_attempts_total", campaign_id="cmp_x") == 3
+    finally:
+        await server.stop()
