@@ -40,7 +40,7 @@ async def twilio_status(
 
 
 @router.post(
-    "/twilio/sms/{phone_number_id}",
+    "/twilio/sms/{number_id}",
     name="twilio_sms",
     response_class=Response,
     responses={
@@ -51,7 +51,7 @@ async def twilio_status(
     },
 )
 async def twilio_sms(
-    phone_number_id: str,
+    number_id: str,
     request: Request,
     db: Db,
     engine: Engine,
@@ -64,7 +64,7 @@ async def twilio_sms(
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     carrier = engine.carrier("twilio")
     public_url = getattr(carrier, "public_url", None) or get_settings(request).public_url
-    org_id = await service.twilio_sms(db, str(public_url), phone_number_id, form, x_twilio_signature, now)
+    org_id = await service.twilio_sms(db, str(public_url), number_id, form, x_twilio_signature, now)
     if org_id is not None:
         engine.signal(org_id, None)  # claimed leads of this number are not dialed
     return Response('<?xml version="1.0" encoding="UTF-8"?><Response/>', media_type="text/xml")
