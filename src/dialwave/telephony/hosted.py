@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
+
+import httpx
 
 from dialwave.clock import Clock
 from dialwave.domain.outcomes import ANSWERED, VOICEMAIL
@@ -17,6 +19,7 @@ from dialwave.telephony.base import CallEvent, CallStatus, DialRequest, rate_lim
 
 State = Literal["queued", "ringing", "answered", "ended"]
 REACHED = {ANSWERED, VOICEMAIL}  # outcomes that mean someone (or something) picked up
+SdkClient = TypeVar("SdkClient")
 
 
 @dataclass
@@ -63,15 +66,43 @@ def refused(platform: str, status: int | None, message: str, retry_after: str | 
     return CarrierError(text, retry_after=wait)
 
 
-class HostedCarrier:
+class HostedCarrier(Generic[SdkClient]):
     name = "hosted"
+    label = "hosted"  # the platform's name in messages
     simulated = False
 
-    def __init__(self, clock: Clock, public_url: str) -> None:
+    def __init__(self, clock: Clock, public_url: str, api_base: str) -> None:
         self.clock = clock
         self.public_url = public_url.rstrip("/")
+        self.api_base = api_base.rstrip("/")
         self.tracks: dict[str, Track] = {}
         self.queue: list[CallEvent] = []
+        self._http: httpx.AsyncClient | None = None
+        self._clients: dict[str, SdkClient] = {}
+
+    def http(self) -> httpx.AsyncClient:
+        """One connection pool for every API key's SDK client (and any plain request)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=10)
+        return self._http
+
+    def client(self, settings: dict[str, Any]) -> SdkClient:
+        """The platform's SDK client for the phone number's API key (one per key, kept)."""
+        key = (settings.get(self.name) or {}).get("api_key")
+        if not key:
+            raise CarrierError(f"the phone number has no {self.label} api_key")
+        if key not in self._clients:
+            self._clients[key] = self.new_client(key, self.http())
+        return self._clients[key]
+
+    def new_client(self, api_key: str, http: httpx.AsyncClient) -> SdkClient:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+            self._clients.clear()
 
     def callback_url(self, call_id: str) -> str:
         return f"{self.public_url}/v1/carriers/{self.name}/events/{call_id}"

@@ -80,24 +80,16 @@ def result_of(call: dict[str, Any]) -> dict[str, Any] | None:
     return out
 
 
-class RetellCarrier(HostedCarrier):
+class RetellCarrier(HostedCarrier[AsyncRetell]):
     name = "retell"
+    label = "Retell"
 
     def __init__(self, clock: Clock, public_url: str, api_base: str = "https://api.retellai.com") -> None:
-        super().__init__(clock, public_url)
-        self.api_base = api_base.rstrip("/")
-        self._http: httpx.AsyncClient | None = None
-        self._clients: dict[str, AsyncRetell] = {}
+        super().__init__(clock, public_url, api_base)
 
-    def client(self, settings: dict[str, Any]) -> AsyncRetell:
-        key = (settings.get("retell") or {}).get("api_key")
-        if not key:
-            raise CarrierError("the phone number has no Retell api_key")
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=10)
-        if key not in self._clients:  # the engine retries by policy, never the SDK
-            self._clients[key] = AsyncRetell(api_key=key, base_url=self.api_base, max_retries=0, http_client=self._http)
-        return self._clients[key]
+    def new_client(self, api_key: str, http: httpx.AsyncClient) -> AsyncRetell:
+        # the engine retries by policy, never the SDK
+        return AsyncRetell(api_key=api_key, base_url=self.api_base, max_retries=0, http_client=http)
 
     async def originate(self, request: DialRequest) -> str:
         if request.call_id in self.tracks:
@@ -172,12 +164,6 @@ class RetellCarrier(HostedCarrier):
         state = STATES.get(str(body.get("call_status")), "ringing")
         ending = ending_of(body, track is not None and track.answered) if state == "ended" else None
         return self.as_status(call_id, provider_id, state, ending)
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
-            self._clients.clear()
 
 
 def _error(exc: APIStatusError) -> CarrierError:

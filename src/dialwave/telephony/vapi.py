@@ -79,31 +79,22 @@ def result_of(report: dict[str, Any]) -> dict[str, Any] | None:
     return out
 
 
-class VapiCarrier(HostedCarrier):
+class VapiCarrier(HostedCarrier[AsyncVapi]):
     name = "vapi"
+    label = "Vapi"
 
     def __init__(self, clock: Clock, public_url: str, api_base: str = "https://api.vapi.ai") -> None:
-        super().__init__(clock, public_url)
-        self.api_base = api_base.rstrip("/")
-        self._http: httpx.AsyncClient | None = None
-        self._clients: dict[str, AsyncVapi] = {}
+        super().__init__(clock, public_url, api_base)
 
-    def _client(self, settings: dict[str, Any]) -> AsyncVapi:
-        key = (settings.get("vapi") or {}).get("api_key")
-        if not key:
-            raise CarrierError("the phone number has no Vapi api_key")
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=10)
-        if key not in self._clients:
-            self._clients[key] = AsyncVapi(token=key, base_url=self.api_base, httpx_client=self._http)
-        return self._clients[key]
+    def new_client(self, api_key: str, http: httpx.AsyncClient) -> AsyncVapi:
+        return AsyncVapi(token=api_key, base_url=self.api_base, httpx_client=http)
 
     async def originate(self, request: DialRequest) -> str:
         if request.call_id in self.tracks:
             return self.tracks[request.call_id].provider_id  # one attempt is never placed twice
         settings = request.carrier_settings
         vapi = settings.get("vapi") or {}
-        client = self._client(settings)
+        client = self.client(settings)
         url = self.callback_url(request.call_id)
         if vapi.get("credential_id"):  # Vapi authenticates with the user's Bearer Token credential
             server = Server(url=url, timeout_seconds=20, credential_id=vapi["credential_id"])
@@ -141,15 +132,13 @@ class VapiCarrier(HostedCarrier):
         if track is None or track.ended:
             return
         track.hung_up = True
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=10)
         try:
             if track.control_url is None:
-                call = await self._client(track.settings).calls.get(track.provider_id, request_options=NO_RETRIES)
+                call = await self.client(track.settings).calls.get(track.provider_id, request_options=NO_RETRIES)
                 track.control_url = call.monitor.control_url if call.monitor is not None else None
             if track.control_url is None:
                 raise CarrierError("the Vapi call has no control URL (monitorPlan.controlEnabled is off)")
-            response = await self._http.post(track.control_url, json={"type": "end-call"})
+            response = await self.http().post(track.control_url, json={"type": "end-call"})
         except ApiError as exc:
             raise _error(exc) from exc
         except httpx.HTTPError as exc:
@@ -180,7 +169,7 @@ class VapiCarrier(HostedCarrier):
         provider_id = provider_call_id or (track.provider_id if track else None)
         if not provider_id:
             return None
-        client = self._client(settings or (track.settings if track else {}))
+        client = self.client(settings or (track.settings if track else {}))
         try:
             call = await client.calls.get(provider_id, request_options=NO_RETRIES)
         except ApiError as exc:
@@ -193,12 +182,6 @@ class VapiCarrier(HostedCarrier):
         state = STATES.get(str(body.get("status")), "queued")
         ending = ending_of(body, track is not None and track.answered) if state == "ended" else None
         return self.as_status(call_id, provider_id, state, ending)
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
-            self._clients.clear()
 
 
 def _error(exc: ApiError) -> CarrierError:
