@@ -97,6 +97,28 @@ class CallStatus:
     events: tuple[CallEvent, ...]  # what happened so far, in order (lets the engine catch up)
 
 
+class PushedEvents:
+    """For carriers told of their calls from outside (callbacks, webhooks, dial tasks): events wait in
+    `queue` until the engine polls them, and a call's track is dropped once its end is handed over, so a
+    long-running process keeps no ended calls (a late repeat of the end finds nothing and changes nothing)."""
+
+    tracks: dict[str, Any]
+    queue: list[CallEvent]
+
+    def poll(self, now: datetime) -> list[CallEvent]:
+        out, self.queue = self.queue, []
+        self._forget_ended(out)
+        return out
+
+    def _forget_ended(self, handed: list[CallEvent] | tuple[CallEvent, ...]) -> None:
+        for event in handed:
+            if event.kind == "ended":
+                self.tracks.pop(event.call_id, None)
+
+    def next_event_at(self) -> datetime | None:
+        return None  # events come from outside, never on a schedule of ours
+
+
 class Carrier(Protocol):
     name: str
     simulated: bool  # only a simulated carrier may run on a scaled or virtual clock

@@ -15,7 +15,7 @@ import httpx
 from dialwave.clock import Clock
 from dialwave.domain.outcomes import ANSWERED, VOICEMAIL
 from dialwave.errors import CarrierError
-from dialwave.telephony.base import CallEvent, CallStatus, DialRequest, rate_limit_hold
+from dialwave.telephony.base import CallEvent, CallStatus, DialRequest, PushedEvents, rate_limit_hold
 
 State = Literal["queued", "ringing", "answered", "ended"]
 REACHED = {ANSWERED, VOICEMAIL}  # outcomes that mean someone (or something) picked up
@@ -66,7 +66,7 @@ def refused(platform: str, status: int | None, message: str, retry_after: str | 
     return CarrierError(text, retry_after=wait)
 
 
-class HostedCarrier(Generic[SdkClient]):
+class HostedCarrier(PushedEvents, Generic[SdkClient]):
     name = "hosted"
     label = "hosted"  # the platform's name in messages
     simulated = False
@@ -149,20 +149,6 @@ class HostedCarrier(Generic[SdkClient]):
             )
         self.queue.extend(out)
         return out
-
-    def poll(self, now: datetime) -> list[CallEvent]:
-        out, self.queue = self.queue, []
-        self._forget_ended(out)
-        return out
-
-    def _forget_ended(self, handed: list[CallEvent] | tuple[CallEvent, ...]) -> None:
-        """Calls whose end was handed to the engine are dropped (a late repeat finds nothing and changes nothing)."""
-        for event in handed:
-            if event.kind == "ended":
-                self.tracks.pop(event.call_id, None)
-
-    def next_event_at(self) -> datetime | None:
-        return None  # events come from the platform's webhooks
 
     def as_status(self, call_id: str, provider_id: str, state: State, ending: Ending | None) -> CallStatus:
         """The platform's view of a call (its call resource) as a status: what it adds is handed over here."""

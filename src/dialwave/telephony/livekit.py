@@ -34,7 +34,7 @@ from dialwave.domain.livekit_outcomes import outcome_for_livekit
 from dialwave.domain.outcomes import ANSWERED, NO_ANSWER, PROVIDER_ERROR
 from dialwave.domain.phone import mask
 from dialwave.errors import CarrierError
-from dialwave.telephony.base import CallEvent, CallStatus, DialRequest, rate_limit_hold
+from dialwave.telephony.base import CallEvent, CallStatus, DialRequest, PushedEvents, rate_limit_hold
 
 log = structlog.get_logger("dialwave.telephony.livekit")
 ROOM_PREFIX = "dialwave-"
@@ -85,7 +85,7 @@ class _Track:
     ended: bool = False
 
 
-class LiveKitCarrier:
+class LiveKitCarrier(PushedEvents):
     name = "livekit"
     simulated = False
 
@@ -221,16 +221,6 @@ class LiveKitCarrier:
             raise CarrierError(f"LiveKit unreachable: {type(exc).__name__}") from exc
         if track.task is None and not track.answered:  # adopted after a restart: no dial waits to tell
             self._end(call_id, track, NO_ANSWER, None)
-
-    def poll(self, now: datetime) -> list[CallEvent]:
-        out, self.queue = self.queue, []
-        for event in out:
-            if event.kind == "ended":
-                self.tracks.pop(event.call_id, None)
-        return out
-
-    def next_event_at(self) -> datetime | None:
-        return None  # events come from the dial tasks and LiveKit's webhooks
 
     async def status(
         self, call_id: str, provider_call_id: str | None = None, settings: dict[str, Any] | None = None

@@ -20,7 +20,7 @@ from dialwave.clock import Clock
 from dialwave.domain.phone import mask
 from dialwave.domain.telnyx_outcomes import TELNYX_MACHINE, outcome_for_telnyx, sip_code_of
 from dialwave.errors import CarrierError
-from dialwave.telephony.base import CallEvent, CallStatus, DialRequest, rate_limit_hold
+from dialwave.telephony.base import CallEvent, CallStatus, DialRequest, PushedEvents, rate_limit_hold
 
 log = structlog.get_logger("dialwave.telephony.telnyx")
 MACHINE_EVENTS = {"call.machine.detection.ended", "call.machine.premium.detection.ended"}
@@ -63,7 +63,7 @@ def agent_headers(request: DialRequest) -> list[dict[str, str]]:
     return headers
 
 
-class TelnyxCarrier:
+class TelnyxCarrier(PushedEvents):
     name = "telnyx"
     simulated = False
 
@@ -190,19 +190,6 @@ class TelnyxCarrier:
             return False
         track.bridged = True
         return True
-
-    def poll(self, now: datetime) -> list[CallEvent]:
-        out, self.queue = self.queue, []
-        self._forget_ended(out)
-        return out
-
-    def _forget_ended(self, handed: list[CallEvent] | tuple[CallEvent, ...]) -> None:
-        for event in handed:
-            if event.kind == "ended":
-                self.tracks.pop(event.call_id, None)
-
-    def next_event_at(self) -> datetime | None:
-        return None  # events come from Telnyx's webhooks
 
     async def status(
         self, call_id: str, provider_call_id: str | None = None, settings: dict[str, Any] | None = None

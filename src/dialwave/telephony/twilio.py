@@ -21,7 +21,7 @@ from dialwave.clock import Clock
 from dialwave.domain.outcomes import MACHINE_ANSWERS, TWILIO_FINAL, TWILIO_RANK, outcome_for_twilio
 from dialwave.domain.phone import mask
 from dialwave.errors import CarrierError
-from dialwave.telephony.base import CallEvent, CallStatus, DialRequest, retry_after_seconds
+from dialwave.telephony.base import CallEvent, CallStatus, DialRequest, PushedEvents, retry_after_seconds
 
 # The SDK's exceptions carry no response headers: its HTTP client notes a refusal's Retry-After here,
 # in the context of the request's own task, for `_error` to read.
@@ -76,7 +76,7 @@ def _text(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-class TwilioCarrier:
+class TwilioCarrier(PushedEvents):
     name = "twilio"
     simulated = False
 
@@ -223,21 +223,6 @@ class TwilioCarrier:
         track.voicemail_left = True
         log.info("voicemail left", call_id=call_id)
         return True
-
-    def poll(self, now: datetime) -> list[CallEvent]:
-        out, self.queue = self.queue, []
-        self._forget_ended(out)
-        return out
-
-    def _forget_ended(self, handed: list[CallEvent] | tuple[CallEvent, ...]) -> None:
-        """Calls whose end was handed to the engine are dropped: a long-running process keeps no ended calls
-        (a late repeat of the final callback finds nothing live in the engine and changes nothing)."""
-        for event in handed:
-            if event.kind == "ended":
-                self.tracks.pop(event.call_id, None)
-
-    def next_event_at(self) -> datetime | None:
-        return None  # events come from Twilio's callbacks
 
     async def status(
         self, call_id: str, provider_call_id: str | None = None, settings: dict[str, Any] | None = None
