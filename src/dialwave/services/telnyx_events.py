@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from telnyx.lib.webhook_verification import WebhookVerificationError, verify_webhook_signature
-
 from dialwave.errors import Forbidden, NotFound, Unavailable, ValidationFailed
 from dialwave.store.db import Database
 from dialwave.store.repositories.phone_numbers import number_of_call
@@ -27,6 +25,9 @@ async def telnyx_event(
         raise NotFound(f"no Telnyx call '{call_id}'")
     if not isinstance(carrier, TelnyxCarrier):
         raise Unavailable("no dispatcher runs in this process: send carrier webhooks to `dialwave serve`")
+    # the SDK loads on the first Telnyx webhook, not at start-up (about 1 s of imports)
+    from telnyx.lib.webhook_verification import WebhookVerificationError, verify_webhook_signature
+
     try:
         verify_webhook_signature(body.decode("utf-8", "replace"), headers, key)
     except WebhookVerificationError as exc:

@@ -7,14 +7,10 @@ GET /v2/get-call/{id}."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import structlog
-from retell import APIConnectionError, APIStatusError, AsyncRetell
-from retell.lib.webhook_auth import verify
-from retell.types import PhoneCallResponse
-from retell.types.call_create_phone_call_params import AgentOverride
 
 from dialwave.clock import Clock
 from dialwave.domain.hosted_outcomes import RETELL_OPT_OUT, conversion_of, outcome_for_retell
@@ -22,6 +18,10 @@ from dialwave.domain.phone import mask
 from dialwave.errors import CarrierError
 from dialwave.telephony.base import CallEvent, CallStatus, DialRequest
 from dialwave.telephony.hosted import Ending, HostedCarrier, State, Track, metadata, refused
+
+if TYPE_CHECKING:  # the SDK (about 1 s of imports) loads when first used, not at start-up
+    from retell import APIStatusError, AsyncRetell
+    from retell.types.call_create_phone_call_params import AgentOverride
 
 log = structlog.get_logger("dialwave.telephony.retell")
 STATES: dict[str, State] = {
@@ -36,6 +36,8 @@ STATES: dict[str, State] = {
 def signature_ok(body: str, api_key: str, signature: str) -> bool:
     """The SDK's verify (what `Retell.verify` is): x-retell-signature `v=<ms>,d=<hex>` is the HMAC-SHA256,
     keyed by the API key, of the raw body followed by the timestamp, which must be within 5 minutes."""
+    from retell.lib.webhook_auth import verify
+
     return bool(verify(body, api_key, signature))  # type: ignore[no-untyped-call]
 
 
@@ -80,7 +82,7 @@ def result_of(call: dict[str, Any]) -> dict[str, Any] | None:
     return out
 
 
-class RetellCarrier(HostedCarrier[AsyncRetell]):
+class RetellCarrier(HostedCarrier["AsyncRetell"]):
     name = "retell"
     label = "Retell"
 
@@ -88,12 +90,16 @@ class RetellCarrier(HostedCarrier[AsyncRetell]):
         super().__init__(clock, public_url, api_base)
 
     def new_client(self, api_key: str, http: httpx.AsyncClient) -> AsyncRetell:
+        from retell import AsyncRetell
+
         # the engine retries by policy, never the SDK
         return AsyncRetell(api_key=api_key, base_url=self.api_base, max_retries=0, http_client=http)
 
     async def originate(self, request: DialRequest) -> str:
         if request.call_id in self.tracks:
             return self.tracks[request.call_id].provider_id  # one attempt is never placed twice
+        from retell import APIConnectionError, APIStatusError
+
         settings = request.carrier_settings
         retell = settings.get("retell") or {}
         client = self.client(settings)
@@ -124,6 +130,8 @@ class RetellCarrier(HostedCarrier[AsyncRetell]):
         track = self.tracks.get(call_id)
         if track is None or track.ended:
             return
+        from retell import APIConnectionError, APIStatusError
+
         track.hung_up = True
         try:
             await self.client(track.settings).call.stop(track.provider_id)
@@ -151,9 +159,11 @@ class RetellCarrier(HostedCarrier[AsyncRetell]):
         provider_id = provider_call_id or (track.provider_id if track else None)
         if not provider_id:
             return None
+        from retell import APIConnectionError, APIStatusError
+
         client = self.client(settings or (track.settings if track else {}))
         try:
-            call: PhoneCallResponse | Any = await client.call.retrieve(provider_id)
+            call: Any = await client.call.retrieve(provider_id)
         except APIStatusError as exc:
             if exc.status_code == 404:
                 return None

@@ -9,18 +9,20 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
 import httpx
 import structlog
-import telnyx
 
 from dialwave.clock import Clock
 from dialwave.domain.phone import mask
 from dialwave.domain.telnyx_outcomes import TELNYX_MACHINE, outcome_for_telnyx, sip_code_of
 from dialwave.errors import CarrierError
 from dialwave.telephony.base import CallEvent, CallStatus, DialRequest, PushedEvents, rate_limit_hold
+
+if TYPE_CHECKING:  # the SDK (about 1 s of imports) loads when a Telnyx call is first placed, not at start-up
+    import telnyx
 
 log = structlog.get_logger("dialwave.telephony.telnyx")
 MACHINE_EVENTS = {"call.machine.detection.ended", "call.machine.premium.detection.ended"}
@@ -76,6 +78,8 @@ class TelnyxCarrier(PushedEvents):
         self.queue: list[CallEvent] = []
 
     def _client(self, settings: dict[str, Any]) -> telnyx.AsyncTelnyx:
+        import telnyx
+
         key = (settings.get("telnyx") or {}).get("api_key")
         if not key:
             raise CarrierError("the phone number has no Telnyx api_key")
@@ -90,6 +94,8 @@ class TelnyxCarrier(PushedEvents):
     async def originate(self, request: DialRequest) -> str:
         if request.call_id in self.tracks:
             return self.tracks[request.call_id].call_control_id  # one attempt is never placed twice
+        import telnyx
+
         config = request.carrier_settings.get("telnyx") or {}
         client = self._client(request.carrier_settings)
         options: dict[str, Any] = {}
@@ -130,6 +136,8 @@ class TelnyxCarrier(PushedEvents):
         track = self.tracks.get(call_id)
         if track is None or track.ended:
             return
+        import telnyx
+
         try:
             await self._client(track.settings).calls.actions.hangup(track.call_control_id)
         except telnyx.APIStatusError as exc:
@@ -178,6 +186,8 @@ class TelnyxCarrier(PushedEvents):
         track = self.tracks.get(call_id)
         if track is None or not track.bridge_due or track.ended or not track.agent_sip_uri:
             return False
+        import telnyx
+
         track.bridge_due = False
         try:
             await self._client(track.settings).calls.actions.transfer(
@@ -200,6 +210,8 @@ class TelnyxCarrier(PushedEvents):
         ccid = provider_call_id or (track.call_control_id if track else None)
         if not ccid:
             return None
+        import telnyx
+
         client = self._client(settings or (track.settings if track else {}))
         try:
             response = await client.calls.retrieve_status(ccid)

@@ -7,13 +7,10 @@ Call Control's `end-call` on the call's monitor.controlUrl; status is GET /call/
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import structlog
-from vapi import AsyncVapi
-from vapi.core.api_error import ApiError
-from vapi.types import AssistantOverrides, Call, CreateCustomerDto, Server
 
 from dialwave.clock import Clock
 from dialwave.domain.hosted_outcomes import conversion_of, outcome_for_vapi
@@ -21,6 +18,10 @@ from dialwave.domain.phone import mask
 from dialwave.errors import CarrierError
 from dialwave.telephony.base import CallEvent, CallStatus, DialRequest
 from dialwave.telephony.hosted import Ending, HostedCarrier, State, Track, metadata, refused
+
+if TYPE_CHECKING:  # the SDK (about 2 s of imports) loads when a Vapi call is first placed, not at start-up
+    from vapi import AsyncVapi
+    from vapi.core.api_error import ApiError
 
 log = structlog.get_logger("dialwave.telephony.vapi")
 SERVER_MESSAGES = ["status-update", "end-of-call-report"]
@@ -79,7 +80,7 @@ def result_of(report: dict[str, Any]) -> dict[str, Any] | None:
     return out
 
 
-class VapiCarrier(HostedCarrier[AsyncVapi]):
+class VapiCarrier(HostedCarrier["AsyncVapi"]):
     name = "vapi"
     label = "Vapi"
 
@@ -87,11 +88,16 @@ class VapiCarrier(HostedCarrier[AsyncVapi]):
         super().__init__(clock, public_url, api_base)
 
     def new_client(self, api_key: str, http: httpx.AsyncClient) -> AsyncVapi:
+        from vapi import AsyncVapi
+
         return AsyncVapi(token=api_key, base_url=self.api_base, httpx_client=http)
 
     async def originate(self, request: DialRequest) -> str:
         if request.call_id in self.tracks:
             return self.tracks[request.call_id].provider_id  # one attempt is never placed twice
+        from vapi.core.api_error import ApiError
+        from vapi.types import AssistantOverrides, Call, CreateCustomerDto, Server
+
         settings = request.carrier_settings
         vapi = settings.get("vapi") or {}
         client = self.client(settings)
@@ -131,6 +137,8 @@ class VapiCarrier(HostedCarrier[AsyncVapi]):
         track = self.tracks.get(call_id)
         if track is None or track.ended:
             return
+        from vapi.core.api_error import ApiError
+
         track.hung_up = True
         try:
             if track.control_url is None:
@@ -169,6 +177,8 @@ class VapiCarrier(HostedCarrier[AsyncVapi]):
         provider_id = provider_call_id or (track.provider_id if track else None)
         if not provider_id:
             return None
+        from vapi.core.api_error import ApiError
+
         client = self.client(settings or (track.settings if track else {}))
         try:
             call = await client.calls.get(provider_id, request_options=NO_RETRIES)
