@@ -34,6 +34,7 @@
     source.addEventListener("campaign", function (event) {
       var data = JSON.parse(event.data);
       apply(root, data);
+      refreshOnChange(document);  // the chart sits outside the live section
       if (FINAL.indexOf(data.status) >= 0) source.close();  // the server ends the stream too
     });
     source.addEventListener("campaigns", function (event) {
@@ -56,15 +57,28 @@
     }).catch(function () { /* keep what is shown */ });
   }
 
+  function refresh(el) {
+    var open = el.querySelector("details[open]");  // keep an open table open
+    el.dataset.loadedAt = String(Date.now());
+    return load(el, el.dataset.refreshUrl).then(function () {
+      if (open) { var d = el.querySelector("details"); if (d) d.open = true; }
+    });
+  }
+
+  // A fragment marked data-refresh-on-change (the chart) also reloads when the stream brings new
+  // counts, at most once every data-refresh-min seconds (2 by default).
+  function refreshOnChange(root) {
+    root.querySelectorAll("[data-refresh-on-change]").forEach(function (el) {
+      var least = (Number(el.dataset.refreshMin) || 2) * 1000;
+      if (Date.now() - Number(el.dataset.loadedAt || 0) >= least) refresh(el);
+    });
+  }
+
   document.querySelectorAll("[data-load]").forEach(function (el) { load(el, el.dataset.load); });
   document.querySelectorAll("[data-refresh-url]").forEach(function (el) {
     var seconds = Number(el.dataset.refresh) || 10;
-    window.setInterval(function () {
-      var open = el.querySelector("details[open]");  // keep an open table open
-      load(el, el.dataset.refreshUrl).then(function () {
-        if (open) { var d = el.querySelector("details"); if (d) d.open = true; }
-      });
-    }, seconds * 1000);
+    el.dataset.loadedAt = String(Date.now());
+    window.setInterval(function () { refresh(el); }, seconds * 1000);
   });
 
   document.addEventListener("submit", function (event) {
