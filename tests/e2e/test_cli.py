@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -123,8 +124,9 @@ def test_ordinary_mistakes_answer_one_line_and_a_hint_with_exit_code_2(tmp_path:
         (("keys", "revoke", "key_nope"), f"sqlite:///{migrated}", "keys list"),
         (("keys", "list"), "postgresql://postgres@127.0.0.1:5432/dialwave_no_such_db", "DIALWAVE_DATABASE_URL"),
     ]
-    for args, url, hint in cases:
-        done = dialwave_fails(*args, url=url)
+    with ThreadPoolExecutor(max_workers=3) as pool:  # independent processes: side by side
+        runs = list(pool.map(lambda case: dialwave_fails(*case[0], url=case[1]), cases))
+    for (args, _, hint), done in zip(cases, runs, strict=True):
         lines = done.stderr.strip().splitlines()
         assert done.returncode == 2, (args, done.stderr)
         assert "Traceback" not in done.stderr and len(lines) == 2, (args, done.stderr)
