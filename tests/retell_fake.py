@@ -61,6 +61,16 @@ class FakeRetell:
         for required in ("from_number", "to_number"):
             if not body.get(required):
                 return _error(400, f"{required} is required")
+        voicemail = ((body.get("agent_override") or {}).get("agent") or {}).get("voicemail_option")
+        if (
+            voicemail is not None
+        ):  # the documented shape: {action: {type: static_text + text | prompt + text | hangup ...}}
+            action = voicemail.get("action") if isinstance(voicemail, dict) else None
+            kind = action.get("type") if isinstance(action, dict) else None
+            if kind not in ("static_text", "prompt", "hangup", "bridge_transfer"):
+                return _error(400, "agent_override.agent.voicemail_option.action.type is invalid")
+            if kind in ("static_text", "prompt") and not isinstance(action.get("text"), str):
+                return _error(400, "agent_override.agent.voicemail_option.action.text is required")
         variables = body.get("retell_llm_dynamic_variables") or {}
         if any(not isinstance(v, str) for v in variables.values()):
             return _error(400, "retell_llm_dynamic_variables values must be strings")

@@ -72,6 +72,11 @@ class FakeVapi:
             missing.append("assistantId")
         if not (body.get("customer") or {}).get("number"):
             missing.append("customer.number")
+        detection = (body.get("assistantOverrides") or {}).get("voicemailDetection")
+        providers = ("vapi", "google", "openai", "twilio")  # "off", or a plan naming one of these
+        plan_ok = isinstance(detection, dict) and detection.get("provider") in providers
+        if detection not in (None, "off") and not plan_ok:
+            missing.append("assistantOverrides.voicemailDetection.provider")
         if missing:
             return _error(400, "Bad Request", [f"{m} should not be empty" for m in missing])
         call_id = str(uuid.uuid4())

@@ -195,3 +195,33 @@ async def test_ring_timeout_stop_lost_webhook_and_429(db_url: str, db: Any) -> N
         await rig.run(timedelta(seconds=90))  # asked with GET /v2/get-call
         done = {c["to_number"]: c["outcome"] for c in await rig.calls(cid) if c["attempt"] == 2 or c["to_number"] == B}
         assert done == {A: "no_answer", B: "no_answer"}
+
+
+async def test_the_campaigns_machine_detection_reaches_retell_and_a_left_message_is_recorded(
+    db_url: str, db: Any
+) -> None:
+    """Machine detection on: the call's agent override carries Retell's voicemail_option (say the
+    campaign's rendered message, or hang up); off: no voicemail_option, the agent's own setting stands."""
+    leave = {"enabled": True, "on_voicemail": "leave_message", "voicemail_message": "Hi {{name}}, call us back."}
+    c = "+12125557003"
+    async with retell_rig(db_url, db) as (rig, fake, pn):
+        cids = {
+            A: await rig.campaign([A], callers=[pn], retry=NO_RETRIES, machine_detection=leave),
+            B: await rig.campaign([B], callers=[pn], retry=NO_RETRIES, machine_detection={"enabled": True}),
+            c: await rig.campaign([c], callers=[pn], retry=NO_RETRIES),
+        }
+        await rig.run(timedelta(seconds=2))
+        agent = {b["to_number"]: b["agent_override"]["agent"] for b in fake.created}
+        assert agent[A]["voicemail_option"] == {"action": {"type": "static_text", "text": "Hi there, call us back."}}
+        assert agent[B]["voicemail_option"] == {"action": {"type": "hangup"}}
+        assert "voicemail_option" not in agent[c]
+        ids = {b["to_number"]: fake.id_for(b["to_number"]) for b in fake.created}
+        for number in (A, B, c):
+            await fake.start(ids[number])
+        await rig.run(timedelta(seconds=15))
+        for number in (A, B, c):
+            assert await fake.end(ids[number], "voicemail_reached", seconds=15) == 204
+        await rig.until_idle()
+        ended = {n: (await by_number(rig, cid))[n] for n, cid in cids.items()}
+        assert {n: e["outcome"] for n, e in ended.items()} == dict.fromkeys((A, B, c), "voicemail")
+        assert {n: e["voicemail_left"] for n, e in ended.items()} == {A: True, B: False, c: None}

@@ -323,3 +323,32 @@ async def test_after_a_restart_calls_are_asked_about_at_vapi_not_redialed(db_url
             assert [b["customer"]["number"] for b in fake.created].count(A) == 1  # A was placed once
         finally:
             await fresh.close()
+
+
+async def test_the_campaigns_machine_detection_reaches_vapi_and_a_left_message_is_recorded(
+    db_url: str, db: Any
+) -> None:
+    """Machine detection on: Vapi's voicemail detection, with the campaign's rendered message (said on a
+    machine) or without one (Vapi hangs up); off: nothing is sent and the assistant's own setting stands."""
+    leave = {"enabled": True, "on_voicemail": "leave_message", "voicemail_message": "Hi {{name}}, call us back."}
+    async with vapi_rig(db_url, db) as (rig, fake, pn):
+        cids = {
+            A: await rig.campaign([A], callers=[pn], retry=NO_RETRIES, machine_detection=leave),
+            B: await rig.campaign([B], callers=[pn], retry=NO_RETRIES, machine_detection={"enabled": True}),
+            C: await rig.campaign([C], callers=[pn], retry=NO_RETRIES),
+        }
+        await rig.run(timedelta(seconds=2))
+        sent = {b["customer"]["number"]: b["assistantOverrides"] for b in fake.created}
+        assert sent[A]["voicemailDetection"] == {"provider": "vapi"}
+        assert sent[A]["voicemailMessage"] == "Hi there, call us back."
+        assert sent[B]["voicemailDetection"] == {"provider": "vapi"} and "voicemailMessage" not in sent[B]
+        assert "voicemailDetection" not in sent[C] and "voicemailMessage" not in sent[C]
+        for number in (A, B, C):
+            await fake.status(fake.id_for(number), "in-progress")
+        await rig.run(timedelta(seconds=15))
+        for number in (A, B, C):
+            assert await fake.end(fake.id_for(number), "voicemail", seconds=15) == 204
+        await rig.until_idle()
+        ended = {n: (await by_number(rig, cid))[n] for n, cid in cids.items()}
+        assert {n: c["outcome"] for n, c in ended.items()} == dict.fromkeys((A, B, C), "voicemail")
+        assert {n: c["voicemail_left"] for n, c in ended.items()} == {A: True, B: False, C: None}

@@ -32,6 +32,9 @@ class Track:
     ended: bool = False
     hung_up: bool = False  # we asked the platform to end it
     control_url: str | None = None  # Vapi: the live call's control URL (ends it)
+    # the campaign's machine detection as the platform was asked: leave the message (True), hang up
+    # (False), or nothing asked (None: the agent's own setting, and whether a message was left is unknown)
+    leaves_message: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,14 @@ class Ending:
     conversion: bool | None = None
     opted_out: bool = False
     talk_seconds: float | None = None  # the platform's own count, used when no answer event came first
+
+
+def leaves_message(request: DialRequest) -> bool | None:
+    """What the platform was asked to do on a machine: leave the campaign's message (True), hang up
+    (False), or nothing (None: machine detection is off for the campaign)."""
+    if not request.machine_detection:
+        return None
+    return bool(request.voicemail_message)
 
 
 def metadata(request: DialRequest) -> dict[str, Any]:
@@ -145,6 +156,7 @@ class HostedCarrier(PushedEvents, Generic[SdkClient]):
                     outcome=ending.outcome,
                     conversion=ending.conversion,
                     opted_out=ending.opted_out,
+                    voicemail_left=track.leaves_message if ending.outcome == VOICEMAIL else None,
                 )
             )
         self.queue.extend(out)

@@ -17,7 +17,7 @@ from dialwave.domain.hosted_outcomes import RETELL_OPT_OUT, conversion_of, outco
 from dialwave.domain.phone import mask
 from dialwave.errors import CarrierError
 from dialwave.telephony.base import CallEvent, CallStatus, DialRequest
-from dialwave.telephony.hosted import Ending, HostedCarrier, State, Track, metadata, refused
+from dialwave.telephony.hosted import Ending, HostedCarrier, State, Track, leaves_message, metadata, refused
 
 if TYPE_CHECKING:  # the SDK (about 1 s of imports) loads when first used, not at start-up
     from retell import APIStatusError, AsyncRetell
@@ -109,6 +109,11 @@ class RetellCarrier(HostedCarrier["AsyncRetell"]):
                 "webhook_events": ["call_started", "call_ended", "call_analyzed"],
             }
         }
+        if request.machine_detection:  # Retell's voicemail detection: say the campaign's message, or hang up
+            message = request.voicemail_message
+            webhook["agent"]["voicemail_option"] = {
+                "action": {"type": "static_text", "text": message} if message else {"type": "hangup"}
+            }
         try:
             call = await client.call.create_phone_call(
                 from_number=request.from_number,
@@ -122,7 +127,7 @@ class RetellCarrier(HostedCarrier["AsyncRetell"]):
             raise _error(exc) from exc
         except APIConnectionError as exc:
             raise CarrierError(f"Retell unreachable: {type(exc).__name__}") from exc
-        self.tracks[request.call_id] = Track(call.call_id, settings, request.at)
+        self.tracks[request.call_id] = Track(call.call_id, settings, request.at, leaves_message=leaves_message(request))
         log.info("retell call created", call_id=request.call_id, id=call.call_id, to=mask(request.to_number))
         return call.call_id
 

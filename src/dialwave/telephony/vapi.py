@@ -17,7 +17,7 @@ from dialwave.domain.hosted_outcomes import conversion_of, outcome_for_vapi
 from dialwave.domain.phone import mask
 from dialwave.errors import CarrierError
 from dialwave.telephony.base import CallEvent, CallStatus, DialRequest
-from dialwave.telephony.hosted import Ending, HostedCarrier, State, Track, metadata, refused
+from dialwave.telephony.hosted import Ending, HostedCarrier, State, Track, leaves_message, metadata, refused
 
 if TYPE_CHECKING:  # the SDK (about 2 s of imports) loads when a Vapi call is first placed, not at start-up
     from vapi import AsyncVapi
@@ -96,7 +96,7 @@ class VapiCarrier(HostedCarrier["AsyncVapi"]):
         if request.call_id in self.tracks:
             return self.tracks[request.call_id].provider_id  # one attempt is never placed twice
         from vapi.core.api_error import ApiError
-        from vapi.types import AssistantOverrides, Call, CreateCustomerDto, Server
+        from vapi.types import AssistantOverrides, Call, CreateCustomerDto, Server, VapiVoicemailDetectionPlan
 
         settings = request.carrier_settings
         vapi = settings.get("vapi") or {}
@@ -106,11 +106,17 @@ class VapiCarrier(HostedCarrier["AsyncVapi"]):
             server = Server(url=url, timeout_seconds=20, credential_id=vapi["credential_id"])
         else:  # the legacy secret header, sent by Vapi as given
             server = Server(url=url, timeout_seconds=20, headers={"X-Vapi-Secret": vapi.get("webhook_secret")})
+        machine: dict[str, Any] = {}
+        if request.machine_detection:  # Vapi's own detection; its voicemailMessage is said, else it hangs up
+            machine["voicemail_detection"] = VapiVoicemailDetectionPlan(provider="vapi")
+            if request.voicemail_message:
+                machine["voicemail_message"] = request.voicemail_message
         overrides = AssistantOverrides(
             variable_values=dict(request.variables),
             metadata=metadata(request),
             server=server,
             server_messages=SERVER_MESSAGES,
+            **machine,
         )
         try:
             created = await client.calls.create(
@@ -127,7 +133,9 @@ class VapiCarrier(HostedCarrier["AsyncVapi"]):
         if not isinstance(created, Call):
             raise CarrierError("Vapi answered a batch instead of one call")
         control = created.monitor.control_url if created.monitor is not None else None
-        track = Track(str(created.id), settings, request.at, control_url=control)
+        track = Track(
+            str(created.id), settings, request.at, control_url=control, leaves_message=leaves_message(request)
+        )
         self.tracks[request.call_id] = track
         log.info("vapi call created", call_id=request.call_id, id=track.provider_id, to=mask(request.to_number))
         return track.provider_id
