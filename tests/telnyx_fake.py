@@ -144,6 +144,8 @@ class FakeTelnyx:
             self.later = [d for d in self.later if d[0] != call["id"]]
             cause = "normal_clearing" if call.get("answered") else "originator_cancel"
             self.due.append((call["id"], "call.hangup", {"hangup_cause": cause, "hangup_source": "caller"}))
+        if name == "transfer":  # the agent's leg answers: the two legs are bridged
+            self.due.append((call["id"], "call.bridged", {"to": body.get("to")}))
         return JSONResponse({"data": {"result": "ok"}})
 
     def app(self) -> Starlette:
@@ -196,6 +198,9 @@ class FakeTelnyx:
         kind = envelope["data"]["event_type"]
         self.calls[ccid]["alive"] = self.calls[ccid]["alive"] and kind != "call.hangup"
         self.calls[ccid]["answered"] = self.calls[ccid].get("answered") or kind == "call.answered"
+        if kind == "call.answered" and self.calls[ccid].get("stream_url") and not self.calls[ccid].get("streaming"):
+            self.calls[ccid]["streaming"] = True  # the media stream to the agent starts after the answer
+            self.due.append((ccid, "streaming.started", {"stream_url": self.calls[ccid]["stream_url"]}))
         raw, headers = signed(envelope, key, at)
         return await client.post(url, content=raw, headers=headers)
 

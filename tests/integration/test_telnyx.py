@@ -334,3 +334,36 @@ async def test_settings_are_required_and_refused_on_another_provider(db_url: str
             json={"telnyx": {**SETTINGS, "api_key": None}},
         )
         assert dropped.status_code == 200 and dropped.json()["telnyx"]["api_key_set"] is True  # kept, as Twilio's
+
+
+async def test_the_agent_is_connected_when_the_transfer_is_bridged_or_the_stream_starts(
+    db_url: str, db: Database
+) -> None:
+    """agent_connected is the agent's leg (call.bridged after the transfer to its sip_uri) or its media
+    stream (streaming.started), not the callee's answer: 3 s to the agent is an abandoned call (over
+    compliance.abandon_after_seconds, 2), 1 s is not."""
+    async with telnyx_rig(db_url, db) as (rig, fake, pn):
+        by_sip = await rig.campaign([A], callers=[pn], retry=NO_RETRIES, agent={"sip_uri": "sip:agent@example.com"})
+        by_stream = await rig.campaign(
+            [B], callers=[pn], retry=NO_RETRIES, agent={"media_stream_url": "wss://agent.example.com/s"}
+        )
+        await rig.run(timedelta(seconds=2))
+        for number in (A, B):
+            await send(rig, fake, number, "call.initiated")
+            await send(rig, fake, number, "call.answered")  # the transfer (A) goes out; B's stream is due
+        await rig.run(timedelta(seconds=1))
+        stream_due = [d for d in fake.due if d[1] == "streaming.started"]
+        bridge_due = [d for d in fake.due if d[1] == "call.bridged"]
+        assert [d[0] for d in stream_due] == [fake.ccid_for(B)] and [d[0] for d in bridge_due] == [fake.ccid_for(A)]
+        fake.due = bridge_due
+        await fake.play(rig.api.client)  # A's agent leg is bridged 1 s after the answer
+        fake.due = stream_due
+        await rig.run(timedelta(seconds=2))
+        await fake.play(rig.api.client)  # B's stream starts 3 s after the answer
+        await rig.run(timedelta(seconds=20))
+        for number in (A, B):
+            await send(rig, fake, number, "call.hangup", hangup_cause="normal_clearing", hangup_source="callee")
+        await rig.until_idle()
+        a, b = (await by_number(rig, by_sip))[A], (await by_number(rig, by_stream))[B]
+        assert a["agent_connected_at"] - a["answered_at"] == timedelta(seconds=1) and a["abandoned"] is False
+        assert b["agent_connected_at"] - b["answered_at"] == timedelta(seconds=3) and b["abandoned"] is True

@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # the SDK (about 1 s of imports) loads when a Telnyx call is 
 
 log = structlog.get_logger("dialwave.telephony.telnyx")
 MACHINE_EVENTS = {"call.machine.detection.ended", "call.machine.premium.detection.ended"}
+# the agent has the call: the transfer to its sip_uri was bridged, or its media stream started
+CONNECT_EVENTS = {"call.bridged", "streaming.started"}
 MIN_TIMEOUT, MAX_TIMEOUT = 5, 600  # Telnyx's timeout_secs range
 
 
@@ -40,7 +42,9 @@ class _Track:
     machine: bool = False
     ended: bool = False
     bridge_due: bool = False
-    bridged: bool = False
+    bridged: bool = False  # the transfer to the agent was accepted (Telnyx dials the agent)
+    streams: bool = False  # the agent takes the call as a media stream
+    connected: bool = False  # the agent has the callee (agent_connected sent)
 
 
 def stream_url(request: DialRequest) -> str | None:
@@ -127,7 +131,7 @@ class TelnyxCarrier(PushedEvents):
             raise CarrierError("Telnyx answered the dial without a call")
         ccid = response.data.call_control_id
         self.tracks[request.call_id] = _Track(
-            ccid, request.carrier_settings, request.agent_sip_uri, agent_headers(request)
+            ccid, request.carrier_settings, request.agent_sip_uri, agent_headers(request), streams=bool(stream)
         )
         log.info("telnyx call created", call_id=request.call_id, to=mask(request.to_number))
         return ccid
@@ -167,7 +171,12 @@ class TelnyxCarrier(PushedEvents):
             track.answered = True
             track.bridge_due = bool(track.agent_sip_uri)
             out.append(CallEvent(call_id, "answered", now, ccid or None, answered_by="human"))
-            # not measured separately yet (the transfer's or the stream's start): counted as connected at once
+            if not (track.agent_sip_uri or track.streams):  # no agent leg to wait for
+                track.connected = True
+                out.append(CallEvent(call_id, "agent_connected", now, ccid or None))
+        elif kind in CONNECT_EVENTS and track.answered and not track.connected:
+            # the answer-to-agent delay is what abandonment measures (compliance.abandon_after_seconds)
+            track.connected = True
             out.append(CallEvent(call_id, "agent_connected", now, ccid or None))
         elif kind == "call.hangup":
             code = sip_code_of(payload.get("sip_hangup_cause"))
