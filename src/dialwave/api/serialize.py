@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.engine import RowMapping
 
 from dialwave.domain.dnc_file import stale
-from dialwave.services.campaigns import Waiting
+from dialwave.services.campaign_waiting import Waiting
 from dialwave.store.repositories.campaigns import counts_of
 from dialwave.webhooks.events import call_result_data, iso
 

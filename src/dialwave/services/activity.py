@@ -12,6 +12,7 @@ from typing import Any
 from dialwave.clock import Clock
 from dialwave.domain import campaign_rules as rules
 from dialwave.domain.outcomes import REACHED
+from dialwave.services import campaign_waiting
 from dialwave.services import campaigns as campaign_service
 from dialwave.store.db import Database
 from dialwave.store.repositories import calls as call_repo
@@ -88,7 +89,7 @@ def campaign_snapshot(
     async def snapshot() -> dict[str, Any]:
         now = clock.now()
         row = await campaign_service.get_campaign(db, org_id, campaign_id)
-        waiting = (await campaign_service.waiting(db, [row], now))[row["id"]]
+        waiting = (await campaign_waiting.waiting(db, [row], now))[row["id"]]
         return {**render(row, waiting), "live": await live(db, campaign_id, now)}
 
     return snapshot

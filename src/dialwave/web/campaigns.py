@@ -16,7 +16,7 @@ from dialwave.api.deps import AppContext
 from dialwave.domain import campaign_rules as rules
 from dialwave.engine import forecast
 from dialwave.errors import DialwaveError, ValidationFailed
-from dialwave.services import activity
+from dialwave.services import activity, campaign_waiting
 from dialwave.services import campaigns as campaign_service
 from dialwave.services.sessions import Session, session_of
 from dialwave.web.core import SESSION_COOKIE, Signed, WebRoute, Writes, ctx, notice, redirect, render, wall_now
@@ -61,7 +61,7 @@ def _snapshot(context: AppContext, org_id: str, campaign_id: str) -> activity.Sn
 async def _campaigns(context: AppContext, org_id: str, status: str | None) -> list[dict[str, Any]]:
     rows, _ = await campaign_service.list_campaigns(context.db, org_id, status, LIST_LIMIT, None)
     now = context.clock.now()
-    waiting = await campaign_service.waiting(context.db, rows, now)
+    waiting = await campaign_waiting.waiting(context.db, rows, now)
     out = []
     for row in rows:
         state = serialize.campaign(row, waiting[row["id"]])

@@ -18,7 +18,7 @@ from dialwave.api.schemas import ActivityOut, CampaignOut, ForecastIn, ForecastO
 from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.domain.campaign_config import CampaignConfig
 from dialwave.engine import forecast
-from dialwave.services import activity, audit
+from dialwave.services import activity, audit, campaign_waiting
 from dialwave.services import campaigns as service
 from dialwave.store.db import Database
 from dialwave.webhooks.events import iso
@@ -63,7 +63,7 @@ async def _answer(
     db: Database, row: RowMapping, now: datetime, secret: str | None = None, status: int = 200
 ) -> JSONResponse:
     """The campaign as every operation answers it, with its version as the ETag."""
-    waiting = (await service.waiting(db, [row], now))[row["id"]]
+    waiting = (await campaign_waiting.waiting(db, [row], now))[row["id"]]
     body = serialize.campaign(row, waiting, secret)
     return JSONResponse(body, status_code=status, headers={"ETag": f'"{row["version"]}"'})
 
@@ -92,7 +92,7 @@ async def list_campaigns(
     cursor: str | None = Query(None, max_length=200),
 ) -> JSONResponse:
     rows, nxt = await service.list_campaigns(db, who.organization_id, status, limit, cursor)
-    waiting = await service.waiting(db, rows, now)
+    waiting = await campaign_waiting.waiting(db, rows, now)
     return JSONResponse(serialize.listing([serialize.campaign(r, waiting[r["id"]]) for r in rows], nxt))
 
 
