@@ -270,17 +270,17 @@ async def test_a_large_json_body_is_parsed_in_slices() -> None:
 
 
 async def test_a_wide_csv_import_lets_the_loop_run_every_few_rows(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dialwave.services import lead_import
+    from dialwave.services import csv_rows
     from tests import helpers
 
     rows_seen = [0]
-    check_row = lead_import.check_row
+    check_row = csv_rows.check_row
 
     def counting(*args: Any) -> Any:
         rows_seen[0] += 1
         return check_row(*args)
 
-    monkeypatch.setattr(lead_import, "check_row", counting)
+    monkeypatch.setattr(csv_rows, "check_row", counting)
     most = [0]
 
     async def watch() -> None:  # the rows parsed between two turns of the loop

@@ -19,7 +19,7 @@ from dialwave.api.routes.leads import LeadOutcome, LeadStatus
 from dialwave.errors import DialwaveError, PayloadTooLarge, ValidationFailed
 from dialwave.services import calls as call_service
 from dialwave.services import campaigns as campaign_service
-from dialwave.services import lead_import
+from dialwave.services import csv_rows, lead_import
 from dialwave.services import leads as lead_service
 from dialwave.web.core import Signed, Uploads, WebRoute, ctx, render
 
@@ -123,7 +123,7 @@ async def import_leads(request: Request, campaign_id: str, posted: Uploads) -> R
         )
     region = posted.text("default_region").upper() or None
     try:
-        lines = await asyncio.to_thread(lead_import.count_lines, upload.file)
+        lines = await asyncio.to_thread(csv_rows.count_lines, upload.file)
         if lines > settings.import_max_rows + 1:
             raise PayloadTooLarge(f"the file has more than {settings.import_max_rows} rows; split it")
         report = await lead_import.import_csv(

@@ -16,7 +16,7 @@ from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import ErrorBody, ImportResult, LeadOut, LeadPatch, LeadsBatch, Page, lead_rows
 from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.errors import PayloadTooLarge, ValidationFailed
-from dialwave.services import lead_import
+from dialwave.services import csv_rows, lead_import
 from dialwave.services import leads as service
 
 router = APIRouter(prefix="/v1/campaigns/{campaign_id}/leads", tags=["leads"], route_class=StrictJSONRoute)
@@ -155,7 +155,7 @@ async def import_leads(
             "Content-Type: send text/csv or multipart/form-data", fields={"Content-Type": "unsupported"}
         )
     try:
-        lines = await asyncio.to_thread(lead_import.count_lines, binary)
+        lines = await asyncio.to_thread(csv_rows.count_lines, binary)
         if lines > settings.import_max_rows + 1:
             raise PayloadTooLarge(f"the file has more than {settings.import_max_rows} rows; split it")
         report = await lead_import.import_csv(
