@@ -58,3 +58,20 @@ async def test_a_campaign_dialing_or_due_gives_no_reason(db_url: str, db: Databa
         camp = await rig.get(cid)
         assert camp["counts"]["in_progress"] >= 1  # one call up, one lead claimed for the next line
         assert camp["next_dial_at"] is None and camp["waiting_reason"] is None
+
+
+async def test_resuming_a_campaign_whose_last_calls_ended_while_paused_completes_it(db_url: str, db: Database) -> None:
+    """Paused with its last call in flight, which then ends: resume is accepted (the campaign had leads,
+    none is left) and the engine completes it; it is not stuck paused behind "no leads to dial"."""
+    noon = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)
+    async with make_rig(db_url, db, noon, model(outcomes={"answered": 1.0}, talk_seconds=[60, 60])) as rig:
+        cid = await rig.campaign(["+12125550183"], retry={"max_attempts": 1})
+        await rig.run(timedelta(seconds=5))
+        assert (await rig.get(cid))["counts"]["in_progress"] == 1
+        await rig.api.ok("post", f"/v1/campaigns/{cid}/pause")
+        await rig.until_idle()
+        paused = await rig.get(cid)
+        assert paused["status"] == "paused" and paused["counts"]["completed"] == 1
+        assert (await rig.api.ok("post", f"/v1/campaigns/{cid}/resume"))["status"] == "active"
+        await rig.run(timedelta(seconds=5))
+        assert (await rig.get(cid))["status"] == "completed"

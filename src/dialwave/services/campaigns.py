@@ -263,7 +263,12 @@ async def update_campaign(
 
 
 async def _start_blockers(
-    conn: AsyncConnection, org_id: str, row: RowMapping, config: CampaignConfig, agent: RowMapping | None
+    conn: AsyncConnection,
+    org_id: str,
+    row: RowMapping,
+    config: CampaignConfig,
+    agent: RowMapping | None,
+    resuming: bool = False,
 ) -> list[str]:
     problems: list[str] = []
     if not config.agent_id:
@@ -276,7 +281,8 @@ async def _start_blockers(
         numbers = await number_repo.get_numbers(conn, org_id, [c.phone_number_id for c in config.caller_ids])
         if not any(n["active"] for n in numbers.values()):
             problems.append("none of its caller ids is active")
-    if row["count_queued"] + row["count_retry_pending"] + row["count_in_progress"] == 0:  # claimed ones count
+    left = row["count_queued"] + row["count_retry_pending"] + row["count_in_progress"]  # claimed ones count
+    if left == 0 and not (resuming and row["count_total"]):  # resumed with every lead done: it completes
         problems.append("it has no leads to dial (POST /v1/campaigns/{id}/leads or /leads/import)")
     elif config.agent_id:
         used, required = template_requirements(config, agent)
@@ -302,7 +308,7 @@ async def act(db: Database, org_id: str, campaign_id: str, action: str, now: dat
         values: dict[str, Any] = {"status": step.target, "updated_at": now, "status_reason": None}
         if action in ("start", "resume"):
             agent = await agent_of(conn, org_id, config)
-            problems = await _start_blockers(conn, org_id, row, config, agent)
+            problems = await _start_blockers(conn, org_id, row, config, agent, resuming=action == "resume")
             if problems:
                 raise Conflict(f"cannot {action}: " + "; ".join(problems), code="CAMPAIGN_NOT_READY")
             if config.schedule.end_at and config.schedule.end_at <= now:
