@@ -195,7 +195,8 @@ class Engine(Starts):
         events: list[CallEvent] = []
         for carrier in self.carriers.values():
             events.extend(carrier.poll(now))
-        events.sort(key=lambda e: e.at)
+        if len(events) > 1:
+            events.sort(key=lambda e: e.at)
         i = 0
         if not self.draining:
             self.capacity.feed(now, self.predial.ask)
@@ -235,9 +236,9 @@ class Engine(Starts):
     def _flush_due(self, now: datetime) -> bool:
         if self.writes.empty:
             return False
-        if len(self.writes) >= self.settings.flush_max or self.last_flush is None:
+        if self.last_flush is None or now - self.last_flush >= self.settings.flush_every:
             return True
-        return now - self.last_flush >= self.settings.flush_every
+        return len(self.writes) >= self.settings.flush_max
 
     async def _write(self, now: datetime, work: Callable[[AsyncConnection], Awaitable[None]]) -> None:
         """Run `work(conn)` in one transaction; buffered writes survive a failed commit."""
