@@ -328,7 +328,7 @@ class Engine(Starts):
         """Re-read the campaigns (lifecycle.refresh) and apply what changed; returns the campaigns newly
         owned (their calls in flight need reconciling)."""
         async with self.db.write() as conn:
-            await self._flush(conn, now, sync=True)  # the lifecycle reads leads, calls and counters
+            await self.store.sync(conn)  # a forecast's rows held in memory: the lifecycle reads them
             found = await lifecycle.refresh(
                 conn,
                 self.leases,
