@@ -5,6 +5,7 @@ the same attempts, outcomes, times and completion. SQLite only (a simulation alw
 from __future__ import annotations
 
 import json
+import random
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -104,3 +105,75 @@ async def test_fast_options_change_no_decision(tmp_path: Path) -> None:
     outcomes = {call[1] for calls in mine.values() for call in calls}
     assert {"answered", "busy", "no_answer", "voicemail"} <= outcomes
     assert any(call[7] is True for calls in mine.values() for call in calls)  # a voicemail message was left
+
+
+AREAS_ANYWHERE = ["212", "305", "305", "415", "713", "617"]  # 305: Florida's cap (3 attempts a day)
+
+
+def random_scenario(seed: int, leads: int) -> Scenario:
+    """A seeded random campaign: windows (recipient-local or not), pace, retries, machine detection,
+    callbacks, opt-outs, numbers listed before and added on outcomes, cooldowns, duplicates of one number."""
+    rng = random.Random(seed)
+    start = rng.choice(["08:00", "09:00", "10:30"])
+    windows = [{"start": start, "end": rng.choice(["12:00", "13:00"])}]
+    if rng.random() < 0.7:
+        windows.append({"start": "14:00", "end": rng.choice(["17:00", "20:00"])})
+    retry_on = {
+        outcome: {"max_retries": rng.randint(1, 4), "interval_minutes": [rng.choice([5, 10, 30, 240])]}
+        for outcome in ("busy", "no_answer", "voicemail", "failed")
+    }
+    campaign: dict[str, Any] = {
+        "name": f"Random {seed}",
+        "schedule": {
+            "timezone": rng.choice(["America/New_York", "America/Chicago", "UTC"]),
+            "days_of_week": sorted(rng.sample([1, 2, 3, 4, 5, 6, 7], rng.randint(3, 7))),
+            "windows": windows,
+            "recipient_local_time": rng.random() < 0.6,
+        },
+        "pacing": {"max_concurrency": rng.randint(2, 12), "attempts_per_second": rng.choice([0.5, 1, 3])},
+        "retry": {"max_attempts": rng.randint(2, 6), "on": retry_on},
+        "machine_detection": {
+            "enabled": rng.random() < 0.7,
+            "on_voicemail": rng.choice(["hangup", "leave_message"]),
+            "voicemail_message": "Hi {{name}}, please call us back.",
+        },
+        "dnc": {"auto_add_on": rng.sample(["opted_out", "busy", "no_answer", "completed"], rng.randint(0, 2))},
+    }
+    if rng.random() < 0.4:
+        campaign["cooldowns"] = {"after_success_hours": rng.choice([1, 24])}
+    numbers = [f"+1{rng.choice(AREAS_ANYWHERE)}555{rng.randrange(3000, 3400):04d}" for _ in range(leads)]
+    weights = [rng.randint(1, 20) for _ in range(5)]
+    rates = [w / sum(weights) for w in weights[:4]]
+    rates.append(1 - sum(rates))
+    return Scenario.model_validate(
+        {
+            "start_at": f"2026-03-0{rng.randint(2, 6)}T{rng.randint(0, 23):02d}:00:00Z",
+            "campaign": campaign,
+            "caller_numbers": ["+12125550100", "+13125550100"],
+            "agent": {"name": "Agent", "system_prompt": "You remind {{name}}.", "required_variables": ["name"]},
+            "leads": [{"phone_number": n, "variables": {"name": f"P{i}"}} for i, n in enumerate(numbers)],
+            "dnc": rng.sample(numbers, 3),
+            "max_days": 20,
+            "carrier": {
+                "seed": seed,
+                "outcomes": dict(zip(["answered", "busy", "no_answer", "voicemail", "failed"], rates, strict=True)),
+                "callback_rate": rng.choice([0.0, 0.2]),
+                "opt_out_rate": rng.choice([0.0, 0.1]),
+            },
+        }
+    )
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+async def test_random_scenarios_decide_the_same_in_memory(tmp_path: Path, seed: int) -> None:
+    """The forecast's in-memory store of leads and calls (engine/storage.py) against the database."""
+    sc = random_scenario(seed, 50)
+    (tmp_path / "slow").mkdir()
+    (tmp_path / "fast").mkdir()
+    slow = await run_scenario(sc, tmp_path, tmp_path / "slow", fast=False)
+    fast = await run_scenario(sc, tmp_path, tmp_path / "fast", fast=True)
+    assert slow["attempts"] > 0
+    assert {k: v for k, v in fast.items() if k != "wall_seconds"} == {
+        k: v for k, v in slow.items() if k != "wall_seconds"
+    }
+    assert attempts(tmp_path / "fast") == attempts(tmp_path / "slow")

@@ -46,12 +46,13 @@ class Capacity:
     def feed(self, now: datetime, ask: AskHook) -> None:
         """Give pace slots to claimed leads while concurrency (campaign, organization, caller id) allows;
         `ask` starts the pre-dial hook's question for each lead given a slot."""
-        until = now + self.horizon
+        until = None
         for camp in self.campaigns.values():
             if not camp.waiting or camp.stale or camp.status != "active":
                 continue
             if camp.cap_wait is not None and camp.cap_wait > now:  # other workers held the room just now
                 continue
+            until = until or now + self.horizon
             cap = self.org_caps.get(camp.org_id)
             while camp.waiting and camp.room > 0:
                 if cap is not None and self.org_busy.get(camp.org_id, 0) + self._org_slotted(camp) >= cap:

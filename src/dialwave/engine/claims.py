@@ -21,6 +21,7 @@ from dialwave.domain.dialable import capped_until, caps_for, earliest, longest_w
 from dialwave.domain.leads import ClaimedLead
 from dialwave.engine.settings import EngineSettings
 from dialwave.engine.state import CampaignState, Reservation
+from dialwave.engine.storage import SQL, Storage
 from dialwave.ids import new_ids
 from dialwave.store.repositories import calls as call_repo
 from dialwave.store.repositories import consents as consent_repo
@@ -39,8 +40,14 @@ class ClaimResult:
 
 
 async def claim(
-    conn: AsyncConnection, camp: CampaignState, now: datetime, want: int, number_cap: int | None
+    conn: AsyncConnection,
+    camp: CampaignState,
+    now: datetime,
+    want: int,
+    number_cap: int | None,
+    store: Storage = SQL,
 ) -> ClaimResult:
+    """`store`: where the leads, calls and counters are (engine/storage.py: a forecast's are in memory)."""
     out = ClaimResult()
     config = camp.config
     custom_dnc = config.dnc.custom_list()
@@ -56,7 +63,7 @@ async def claim(
     for _ in range(8):  # rounds: leads that fail a guard make room for more
         if len(out.reservations) >= want:
             break
-        rows = await lead_repo.claim_due(conn, camp.id, now, want - len(out.reservations))
+        rows = await store.claim_due(conn, camp.id, now, want - len(out.reservations))
         if not rows:
             break
         left: dict[str, dict[str, Any]] = {}
@@ -76,8 +83,8 @@ async def claim(
         recent = {}
         if capped:
             since = now - max(longest_window(caps[n]) for n in capped)
-            recent = await call_repo.attempts_since(conn, camp.org_id, capped, since)
-        waits = await _cooldowns(conn, camp, rows, now)
+            recent = await store.attempts_since(conn, camp.org_id, capped, since)
+        waits = await _cooldowns(conn, camp, rows, now, store)
         ids = new_ids("call", len(rows))
         fresh: list[Reservation] = []
         for row, call_id in zip(rows, ids, strict=True):
@@ -118,26 +125,28 @@ async def claim(
             reservation.decision = decisions.of(number, row.timezone, row.region, reservation.consent_id, cap, done)
             fresh.append(reservation)
         if left:
-            await lead_repo.update_leads(conn, left)
-        await _record(conn, camp, fresh, now, out.deltas)
+            await store.update_leads(conn, left)
+        await _record(conn, store, camp, fresh, now, out.deltas)
         out.reservations.extend(fresh)
     return out
 
 
 async def _cooldowns(
-    conn: AsyncConnection, camp: CampaignState, rows: list[ClaimedLead], now: datetime
+    conn: AsyncConnection, camp: CampaignState, rows: list[ClaimedLead], now: datetime, store: Storage
 ) -> dict[str, datetime]:
     """Numbers answered or completed recently in any campaign of the organization, or that refused
     within their rules' pause (France: 60 days): when they may be dialed."""
     waits: dict[str, datetime] = {}
     numbers = [r.phone_number for r in rows]
     pauses = {r.phone_number: p for r in rows if (p := refusal_pause(r.phone_number, r.region)) is not None}
+    cool, redial = camp.config.cooldowns, camp.config.compliance.abandon_redial_hours
+    if pauses or cool.after_success_hours or cool.after_completion_hours or redial:
+        await store.sync(conn)  # the past calls and leads below are read from the database
     if pauses:
         since = now - max(pauses.values())
         for number, at in (await call_repo.last_refused(conn, camp.org_id, list(pauses), since)).items():
             if at + pauses[number] > now:
                 waits[number] = at + pauses[number]
-    cool = camp.config.cooldowns
     if cool.after_success_hours:
         hours = timedelta(hours=cool.after_success_hours)
         for number, at in (await call_repo.last_answered(conn, camp.org_id, numbers, now - hours)).items():
@@ -146,7 +155,6 @@ async def _cooldowns(
         hours = timedelta(hours=cool.after_completion_hours)
         for number, at in (await lead_repo.last_completed(conn, camp.org_id, numbers, now - hours)).items():
             waits[number] = max(waits.get(number, at), at + hours)
-    redial = camp.config.compliance.abandon_redial_hours
     if redial:  # no repeat within this long of an abandoned call (Ofcom: 72 h)
         hours = timedelta(hours=redial)
         for number, at in (await call_repo.last_abandoned(conn, camp.org_id, numbers, now - hours)).items():
@@ -173,12 +181,17 @@ def _leave(
 
 
 async def _record(
-    conn: AsyncConnection, camp: CampaignState, pending: list[Reservation], now: datetime, deltas: dict[str, int]
+    conn: AsyncConnection,
+    store: Storage,
+    camp: CampaignState,
+    pending: list[Reservation],
+    now: datetime,
+    deltas: dict[str, int],
 ) -> None:
     """The intent to dial, before any carrier hears of it: pending call rows and dialing leads."""
     if not pending:
         return
-    await call_repo.insert_calls(
+    await store.insert_calls(
         conn,
         [
             {
@@ -198,7 +211,7 @@ async def _record(
             for r in pending
         ],
     )
-    await lead_repo.update_leads(
+    await store.update_leads(
         conn,
         {r.lead.id: {"status": ls.DIALING, "attempts": r.attempt, "reason": None, "updated_at": now} for r in pending},
     )

@@ -35,11 +35,11 @@ from dialwave.engine.settings import EngineSettings
 from dialwave.engine.slots import SharedCaps
 from dialwave.engine.starts import Starts
 from dialwave.engine.state import CampaignState
+from dialwave.engine.storage import SQL, MemoryStore, Storage
 from dialwave.engine.write_buffer import WriteBuffer, flush
 from dialwave.metrics import Metrics
 from dialwave.store.db import Database, savepoint
 from dialwave.store.repositories import campaigns as campaign_repo
-from dialwave.store.repositories import leads as lead_repo
 from dialwave.telephony.base import CallEvent, Carrier
 
 log = structlog.get_logger("dialwave.engine")
@@ -64,6 +64,8 @@ class Engine(Starts):
         self.shared = SharedCaps() if shared else None
         self.capacity = Capacity(self.campaigns, self.settings.horizon, self.shared)
         self.writes = WriteBuffer()
+        # a forecast's leads, calls and counters are held in memory until something reads the database
+        self.store: Storage = MemoryStore() if self.settings.forecast and db.dialect == "sqlite" else SQL
         self.events = EventLog(self.writes, self.campaigns)
         self.memory = Memory()
         self.leases = Leases(db, self.shared.worker_key if self.shared is not None else None)
@@ -136,12 +138,15 @@ class Engine(Starts):
             if self.settings.refresh_every is not None:
                 self.next_refresh = now + self.settings.refresh_every
         for camp in [c for c in self.campaigns.values() if c.replan_from is not None and not c.stale]:
+            if self.store.memory:
+                await self.write_buffer(now)  # the re-plan moves leads in the database
             await replan_step(self.db, camp, now)
+            self.store.forget(camp.id)
         if not self.draining and any(needs_leads(c, self.settings, now) for c in self.campaigns.values()):
             await self._claim(now)
             await self._run_due(now)
         if self._flush_due(now):
-            await self.write_buffer(now)
+            await self.write_buffer(now, sync=False)
         if self.calls.abandon_checks:
             await self._check_abandonment(now)
         if self.calls.tripped:
@@ -175,9 +180,10 @@ class Engine(Starts):
         times.extend(t for t in (self.next_refresh, self.lifecycle_at) if t is not None)
         return min(times) if times else None
 
-    async def write_buffer(self, now: datetime) -> None:
-        """Group-commit whatever is buffered."""
-        await self._write(now, lambda conn: self._flush(conn, now))
+    async def write_buffer(self, now: datetime, *, sync: bool = True) -> None:
+        """Group-commit whatever is buffered (`sync`: and make the database show every change: a
+        forecast's in-memory store writes its rows; the lifecycle reads them next)."""
+        await self._write(now, lambda conn: self._flush(conn, now, sync=sync))
 
     async def flush_now(self, now: datetime) -> None:
         await self.write_buffer(now)
@@ -189,7 +195,8 @@ class Engine(Starts):
         events: list[CallEvent] = []
         for carrier in self.carriers.values():
             events.extend(carrier.poll(now))
-        events.sort(key=lambda e: e.at)
+        if len(events) > 1:
+            events.sort(key=lambda e: e.at)
         i = 0
         if not self.draining:
             self.capacity.feed(now, self.predial.ask)
@@ -229,9 +236,9 @@ class Engine(Starts):
     def _flush_due(self, now: datetime) -> bool:
         if self.writes.empty:
             return False
-        if len(self.writes) >= self.settings.flush_max or self.last_flush is None:
+        if self.last_flush is None or now - self.last_flush >= self.settings.flush_every:
             return True
-        return now - self.last_flush >= self.settings.flush_every
+        return len(self.writes) >= self.settings.flush_max
 
     async def _write(self, now: datetime, work: Callable[[AsyncConnection], Awaitable[None]]) -> None:
         """Run `work(conn)` in one transaction; buffered writes survive a failed commit."""
@@ -244,11 +251,16 @@ class Engine(Starts):
             raise
         self.last_flush = now
 
-    async def _flush(self, conn: AsyncConnection, now: datetime) -> None:
+    async def _flush(self, conn: AsyncConnection, now: datetime, *, sync: bool = False) -> None:
+        if sync:
+            await self._flush(conn, now)
+            await self.store.sync(conn)
+            return
         if self.writes.empty and (self.shared is None or not self.shared.released):
             return
         results = not self.settings.forecast  # a forecast's calls get no result from another process
-        for changed in await flush(self.writes, self.events.dnc_added, conn, now, results=results):
+        flushed = await flush(self.writes, self.events.dnc_added, conn, now, results=results, store=self.store)
+        for changed in flushed:
             if changed in self.campaigns:
                 self.campaigns[changed].due_known = False
         if self.shared is not None:
@@ -271,10 +283,13 @@ class Engine(Starts):
                 want = target(camp, self.settings) - camp.held
                 try:
                     async with savepoint(conn):  # a failing claim rolls back alone: other campaigns go on
-                        result = await claim(conn, camp, now, want, self.settings.number_attempts_per_24h)
+                        cap = self.settings.number_attempts_per_24h
+                        result = await claim(conn, camp, now, want, cap, self.store)
                         if any(result.deltas.values()):
-                            await campaign_repo.add_counts(conn, camp.id, **result.deltas)
+                            await self.store.add_counts(conn, camp.id, result.deltas)
                 except Exception:
+                    if self.store.memory:  # what it changed in memory is not rolled back: the forecast fails
+                        raise
                     log.exception("a claim failed: the campaign backs off", campaign_id=camp.id)
                     trip = back_off(camp, now)
                     if trip is not None and camp.id not in self.calls.tripped:
@@ -284,7 +299,7 @@ class Engine(Starts):
                 self.stats["decisions"] += result.decided
                 camp.waiting.extend(result.reservations)
                 camp.backlog = result.decided >= want  # it took all it asked for: more are due
-                camp.next_due = now if camp.backlog else await lead_repo.next_due_at(conn, camp.id)
+                camp.next_due = now if camp.backlog else await self.store.next_due_at(conn, camp.id)
                 camp.due_known = True
                 if camp.next_due is None and camp.in_flight == 0 and camp.held == 0:
                     self.writes.finished.add(camp.id)
@@ -313,6 +328,7 @@ class Engine(Starts):
         """Re-read the campaigns (lifecycle.refresh) and apply what changed; returns the campaigns newly
         owned (their calls in flight need reconciling)."""
         async with self.db.write() as conn:
+            await self.store.sync(conn)  # a forecast's rows held in memory: the lifecycle reads them
             found = await lifecycle.refresh(
                 conn,
                 self.leases,
@@ -327,10 +343,11 @@ class Engine(Starts):
             for row in found.ending:
                 self._release_all(row["id"], now)
             if found.ending:
-                await self._flush(conn, now)  # released leads must be queued before they are cancelled
+                await self._flush(conn, now, sync=True)  # released leads must be queued before they are cancelled
                 for row in found.ending:
                     await lifecycle.finish(conn, self.events, row, "schedule.end_at passed", now)
             for campaign_id, state in found.states.items():
+                self.store.forget(campaign_id)  # changed: its leads are read again
                 if campaign_id in self.campaigns:
                     self._release_all(campaign_id, now)
                 self.capacity.pace_callers(state.numbers.values())
@@ -343,7 +360,7 @@ class Engine(Starts):
                 await self._flush(conn, now)
             for camp in self.campaigns.values():
                 if camp.status == "active" and not camp.due_known:
-                    camp.next_due = await lead_repo.next_due_at(conn, camp.id)
+                    camp.next_due = await self.store.next_due_at(conn, camp.id)
                     camp.due_known = True
                 if camp.status == "active" and camp.config.auto_complete:
                     self.writes.finished.add(camp.id)

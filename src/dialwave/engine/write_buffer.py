@@ -12,11 +12,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dialwave.engine.storage import SQL, Storage
 from dialwave.services.calls import stored_results
-from dialwave.store.repositories import calls as call_repo
-from dialwave.store.repositories import dnc as dnc_repo
-from dialwave.store.repositories import leads as lead_repo
-from dialwave.store.repositories.campaigns import add_counts
 from dialwave.store.repositories.webhooks import insert_events
 
 # Records `lead.dnc_added` (org, number, reason, counter deltas per campaign, campaign, at, source) for a
@@ -84,32 +81,42 @@ class WriteBuffer(Batch):
 
 
 async def flush(
-    buffer: WriteBuffer, dnc_added: DncAdded, conn: AsyncConnection, now: datetime, *, results: bool = True
+    buffer: WriteBuffer,
+    dnc_added: DncAdded,
+    conn: AsyncConnection,
+    now: datetime,
+    *,
+    results: bool = True,
+    store: Storage = SQL,
 ) -> set[str]:
     """Write every buffered change in the caller's transaction (one group commit). Returns the
     campaigns whose due leads changed in the database meanwhile (a result posted to another process
     reopened a lead; an automatic DNC entry skipped leads of that number). `results=False`: no other
-    process can have stored a result (a forecast), so none is looked up."""
+    process can have stored a result (a forecast), so none is looked up. `store`: where the rows go
+    (engine/storage.py: a forecast's to memory, written to the database by its `sync`)."""
     w = buffer.take()
     changed: set[str] = set()
     if w.released_calls:
-        await call_repo.delete_pending_calls(conn, w.released_calls)
+        await store.delete_pending_calls(conn, w.released_calls)
     if w.calls:
-        await call_repo.update_calls(conn, w.calls)
+        await store.update_calls(conn, w.calls)
     if w.leads:
-        await lead_repo.update_leads(conn, w.leads)
+        await store.update_leads(conn, w.leads)
     if w.unresulted and results:  # after the call rows are written (and, on PostgreSQL, locked): see post_result
+        await store.sync(conn)
         changed |= await stored_results(conn, w.unresulted, now)
+        for reopened in changed:  # leads reopened in the database
+            store.forget(reopened)
     counts: dict[str, Counter[str]] = {k: Counter(v) for k, v in w.counts.items()}
     for org_id, number, reason, campaign_id, source in w.dnc:
-        added, deltas = await dnc_repo.put_on_dnc(conn, org_id, number, reason, source, now)
+        added, deltas = await store.put_on_dnc(conn, org_id, number, reason, source, now)
         if added:
             dnc_added(org_id, number, reason, deltas, campaign_id, now, source)
         for moved_in, delta in deltas.items():
             counts.setdefault(moved_in, Counter()).update(delta)
             changed.add(moved_in)
     for campaign_id, counter in counts.items():
-        await add_counts(conn, campaign_id, **{k: v for k, v in counter.items() if v})
+        await store.add_counts(conn, campaign_id, {k: v for k, v in counter.items() if v})
     if buffer.events or w.events:  # the dnc_added events above went to the fresh batch
         await insert_events(conn, w.events + buffer.events)
         buffer.events = []

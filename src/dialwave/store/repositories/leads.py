@@ -261,6 +261,27 @@ async def _claim_due_sqlite(conn: AsyncConnection, campaign_id: str, now: dateti
     return claimed
 
 
+_OPEN = tuple(sorted(ls.FINAL))
+_OPEN_LEADS = (
+    f"SELECT {', '.join(_CLAIM_NAMES)}, rowid FROM leads WHERE campaign_id = ? "
+    f"AND status NOT IN ({', '.join('?' for _ in _OPEN)})"
+)
+
+
+async def open_leads_sqlite(conn: AsyncConnection, campaign_id: str) -> list[tuple[str, int, ClaimedLead]]:
+    """(organization id, rowid, lead) of the campaign's leads not in a final status (SQLite: a
+    forecast's in-memory store holds them; rowid orders ties as claim_due does)."""
+    found = []
+    for row in await driver_rows(conn, _OPEN_LEADS, (campaign_id, *_OPEN)):
+        values = list(row[:_ROWID_AT])
+        for i in _JSON_AT:
+            values[i] = from_sqlite_json(values[i])
+        values[_TIME_AT] = from_sqlite_time(values[_TIME_AT])
+        fields = dict(zip(_CLAIM_NAMES, values, strict=True))
+        found.append((str(fields["organization_id"]), int(row[_ROWID_AT]), _claimed(fields)))  # type: ignore[arg-type]
+    return found
+
+
 async def lead_rows(conn: AsyncConnection, lead_ids: Sequence[str]) -> dict[str, ClaimedLead]:
     found: dict[str, ClaimedLead] = {}
     for condition in one_of(conn, leads.c.id, lead_ids):

@@ -92,12 +92,21 @@ def from_sqlite_json(text: str | None) -> Any:
 async def sqlite_insert(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """INSERT rows (no Python-side defaults to apply), one executemany per set of columns, as driver tuples."""
     groups: dict[frozenset[str], tuple[tuple[str, ...], list[tuple[Any, ...]]]] = {}
+    convert = _CONVERT.get
     for row in rows:
         key = frozenset(row)
         group = groups.get(key)
         if group is None:
             group = groups[key] = (tuple(row), [])
-        group[1].append(tuple([_sqlite_value(row[c]) for c in group[0]]))
+        out = []
+        for column in group[0]:  # converted by type, without a call per plain value (see _sqlite_tuples)
+            value = row[column]
+            kind = type(value)
+            if kind not in _PLAIN:
+                f = convert(kind)
+                value = f(value) if f is not None else _sqlite_value(value)
+            out.append(value)
+        group[1].append(tuple(out))
     for columns, tuples in groups.values():
         marks = ", ".join("?" for _ in columns)
         await driver_many(conn, f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", tuples)

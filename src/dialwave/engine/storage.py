@@ -1,0 +1,283 @@
+"""The statements of the dispatcher's hot path (claims and group commits), as one port with two
+implementations. `Storage` runs them on the database, in the caller's transaction (every engine).
+`MemoryStore` is a forecast's (`dialwave simulate`, POST .../forecast: EngineSettings.forecast): its
+throwaway SQLite database has no other reader or writer while the engine runs, so the campaign's open
+leads, its new calls and its counters live in memory, the claims are answered from there, and the
+rows are written to the database only when something is about to read it there (`sync`: before a
+refresh, the lifecycle's reads, the end of a run). The engine's decisions are the same code either
+way (claims.claim, write_buffer.flush, endings, starts); only where the rows live differs
+(tests/integration/test_simulate_fast.py compares the two on seeded scenarios)."""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dialwave.domain import lead_states as ls
+from dialwave.domain.leads import ClaimedLead
+from dialwave.store.repositories import calls as call_repo
+from dialwave.store.repositories import dnc as dnc_repo
+from dialwave.store.repositories import leads as lead_repo
+from dialwave.store.repositories.campaigns import add_counts
+
+
+class Storage:
+    """The hot-path statements on the database (the caller's transaction)."""
+
+    memory = False
+
+    async def claim_due(self, conn: AsyncConnection, campaign_id: str, now: datetime, limit: int) -> list[ClaimedLead]:
+        return await lead_repo.claim_due(conn, campaign_id, now, limit)
+
+    async def next_due_at(self, conn: AsyncConnection, campaign_id: str) -> datetime | None:
+        return await lead_repo.next_due_at(conn, campaign_id)
+
+    async def update_leads(self, conn: AsyncConnection, rows: dict[str, dict[str, Any]]) -> None:
+        await lead_repo.update_leads(conn, rows)
+
+    async def insert_calls(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+        await call_repo.insert_calls(conn, rows)
+
+    async def update_calls(self, conn: AsyncConnection, rows: dict[str, dict[str, Any]]) -> None:
+        await call_repo.update_calls(conn, rows)
+
+    async def delete_pending_calls(self, conn: AsyncConnection, call_ids: Sequence[str]) -> None:
+        await call_repo.delete_pending_calls(conn, call_ids)
+
+    async def add_counts(self, conn: AsyncConnection, campaign_id: str, deltas: dict[str, int]) -> None:
+        await add_counts(conn, campaign_id, **deltas)
+
+    async def attempts_since(
+        self, conn: AsyncConnection, org_id: str, numbers: Sequence[str], since: datetime
+    ) -> dict[str, list[datetime]]:
+        return await call_repo.attempts_since(conn, org_id, numbers, since)
+
+    async def put_on_dnc(
+        self, conn: AsyncConnection, org_id: str, number: str, reason: str, source: str, now: datetime
+    ) -> tuple[bool, dict[str, dict[str, int]]]:
+        return await dnc_repo.put_on_dnc(conn, org_id, number, reason, source, now)
+
+    async def sync(self, conn: AsyncConnection) -> None:
+        """Make the database show every change (nothing to do here: it already does)."""
+
+    def forget(self, campaign_id: str) -> None:
+        """The campaign's leads may have changed in the database (an edit, a re-plan): read them again."""
+
+
+SQL = Storage()
+
+
+class _Lead:
+    """An open lead held in memory: what a claim returns, where it sorts, and its version (an entry
+    in the due heap is current only while the lead's version is the one it was pushed with)."""
+
+    __slots__ = ("campaign_id", "claimed", "org_id", "rowid", "version")
+
+    def __init__(self, campaign_id: str, org_id: str, rowid: int, claimed: ClaimedLead) -> None:
+        self.campaign_id = campaign_id
+        self.org_id = org_id
+        self.rowid = rowid
+        self.claimed = claimed
+        self.version = 0
+
+
+def _copy(lead: ClaimedLead) -> ClaimedLead:
+    """What a claim is given: its own copy (the lead held here changes with every write)."""
+    return ClaimedLead(
+        lead.id,
+        lead.phone_number,
+        lead.timezone,
+        lead.variables,
+        lead.agent_overrides,
+        lead.status,
+        lead.attempts,
+        dict(lead.retries),
+        lead.next_attempt_at,
+        lead.region,
+    )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value if value is None or value.tzinfo is UTC else value.astimezone(UTC)
+
+
+class MemoryStore(Storage):
+    """A forecast's open leads, new calls and counter changes in memory (see the module's docstring).
+    Due leads sit in a heap per campaign by (next_attempt_at, status, rowid): the order of
+    claim_due's statement on SQLite."""
+
+    memory = True
+
+    def __init__(self) -> None:
+        self.leads: dict[str, _Lead] = {}
+        self.loaded: set[str] = set()  # campaigns whose open leads are held
+        self.due: dict[str, list[tuple[datetime, str, int, int, str]]] = {}  # campaign -> heap
+        self.untimed: dict[str, set[str]] = {}  # campaign -> due leads without a time (sort first)
+        self.by_number: dict[tuple[str, str], list[str]] = {}  # (org, number) -> held lead ids
+        self.dirty_leads: dict[str, dict[str, Any]] = {}
+        self.new_calls: dict[str, dict[str, Any]] = {}  # inserted since the last sync (updates merged)
+        self.dirty_calls: dict[str, dict[str, Any]] = {}  # rows already in the database
+        self.deleted_calls: list[str] = []
+        self.counts: dict[str, Counter[str]] = {}
+        self.starts: dict[tuple[str, str], list[datetime]] = {}  # (org, number) -> starts not yet written
+        self.call_numbers: dict[str, tuple[str, str]] = {}  # call -> (org, number), of calls inserted here
+        self.syncs = 0
+
+    # -- loading ---------------------------------------------------------------------------------
+    async def _load(self, conn: AsyncConnection, campaign_id: str) -> None:
+        await self.sync(conn)  # the database shows every change before it is read
+        self.loaded.add(campaign_id)
+        self.due[campaign_id] = []
+        self.untimed[campaign_id] = set()
+        for org_id, rowid, lead in await lead_repo.open_leads_sqlite(conn, campaign_id):
+            held = self.leads[lead.id] = _Lead(campaign_id, org_id, rowid, lead)
+            self.by_number.setdefault((org_id, lead.phone_number), []).append(lead.id)
+            self._place(held)
+
+    def _place(self, held: _Lead) -> None:
+        lead = held.claimed
+        untimed = self.untimed[held.campaign_id]
+        if untimed:
+            untimed.discard(lead.id)
+        if lead.status not in ls.DUE:
+            return
+        if lead.next_attempt_at is None:
+            untimed.add(lead.id)
+            return
+        entry = (lead.next_attempt_at, lead.status, held.rowid, held.version, lead.id)
+        heapq.heappush(self.due[held.campaign_id], entry)
+
+    def forget(self, campaign_id: str) -> None:
+        if campaign_id not in self.loaded:
+            return
+        self.loaded.discard(campaign_id)
+        self.due.pop(campaign_id, None)
+        self.untimed.pop(campaign_id, None)
+        for lead_id in [i for i, h in self.leads.items() if h.campaign_id == campaign_id]:
+            held = self.leads.pop(lead_id)
+            self.by_number[(held.org_id, held.claimed.phone_number)].remove(lead_id)
+
+    # -- the claim's reads -----------------------------------------------------------------------
+    async def claim_due(self, conn: AsyncConnection, campaign_id: str, now: datetime, limit: int) -> list[ClaimedLead]:
+        if campaign_id not in self.loaded:
+            await self._load(conn, campaign_id)
+        heap = self.due[campaign_id]
+        taken: list[tuple[datetime, str, int, int, str]] = []
+        found: list[ClaimedLead] = []
+        while heap and len(found) < limit and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            held = self.leads.get(entry[4])
+            if held is None or held.version != entry[3]:
+                continue  # the lead moved since: a newer entry (or none) stands for it
+            taken.append(entry)
+            found.append(_copy(held.claimed))
+        for entry in taken:  # still due until the claim writes them
+            heapq.heappush(heap, entry)
+        return found
+
+    async def next_due_at(self, conn: AsyncConnection, campaign_id: str) -> datetime | None:
+        if campaign_id not in self.loaded:
+            await self._load(conn, campaign_id)
+        if self.untimed[campaign_id]:
+            return None  # as SQLite sorts NULL first
+        heap = self.due[campaign_id]
+        while heap:
+            held = self.leads.get(heap[0][4])
+            if held is not None and held.version == heap[0][3]:
+                return heap[0][0]
+            heapq.heappop(heap)
+        return None
+
+    async def attempts_since(
+        self, conn: AsyncConnection, org_id: str, numbers: Sequence[str], since: datetime
+    ) -> dict[str, list[datetime]]:
+        found = await call_repo.attempts_since(conn, org_id, numbers, since)
+        for number in numbers:  # calls started since the last sync are not in the database yet
+            for at in self.starts.get((org_id, number), ()):
+                if at >= since:
+                    found.setdefault(number, []).append(at)
+        return found
+
+    # -- writes ----------------------------------------------------------------------------------
+    async def update_leads(self, conn: AsyncConnection, rows: dict[str, dict[str, Any]]) -> None:
+        for lead_id, values in rows.items():
+            self.dirty_leads.setdefault(lead_id, {}).update(values)
+            held = self.leads.get(lead_id)
+            if held is None or held.campaign_id not in self.loaded:
+                continue
+            lead = held.claimed  # held here only: a claim was given a copy
+            if "status" in values:
+                lead.status = values["status"]
+            if "attempts" in values:
+                lead.attempts = values["attempts"]
+            if "retries" in values:
+                lead.retries = dict(values["retries"] or {})
+            if "next_attempt_at" in values:
+                lead.next_attempt_at = _utc(values["next_attempt_at"])
+            held.version += 1
+            self._place(held)
+
+    async def insert_calls(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            self.new_calls[row["id"]] = dict(row)
+            self.call_numbers[row["id"]] = (row["organization_id"], row["to_number"])
+
+    async def update_calls(self, conn: AsyncConnection, rows: dict[str, dict[str, Any]]) -> None:
+        for call_id, values in rows.items():
+            new = self.new_calls.get(call_id)
+            target = new if new is not None else self.dirty_calls.setdefault(call_id, {})
+            started = values.get("started_at")
+            if started is not None and call_id in self.call_numbers:
+                self.starts.setdefault(self.call_numbers[call_id], []).append(started)
+            target.update(values)
+
+    async def delete_pending_calls(self, conn: AsyncConnection, call_ids: Sequence[str]) -> None:
+        for call_id in call_ids:
+            new = self.new_calls.get(call_id)
+            if new is None:
+                self.deleted_calls.append(call_id)
+            elif new.get("status") == "pending":  # as the statement: only a call never dialed
+                del self.new_calls[call_id]
+
+    async def add_counts(self, conn: AsyncConnection, campaign_id: str, deltas: dict[str, int]) -> None:
+        self.counts.setdefault(campaign_id, Counter()).update(deltas)
+
+    async def put_on_dnc(
+        self, conn: AsyncConnection, org_id: str, number: str, reason: str, source: str, now: datetime
+    ) -> tuple[bool, dict[str, dict[str, int]]]:
+        """The statement skips the number's due leads in the database: it must see their state, and
+        the leads held here then take the state it left them in."""
+        await self.sync(conn)
+        result = await dnc_repo.put_on_dnc(conn, org_id, number, reason, source, now)
+        for lead_id in self.by_number.get((org_id, number), []):  # the due ones were skipped, as here
+            held = self.leads[lead_id]
+            if held.claimed.status in ls.DUE:
+                held.claimed.status, held.claimed.next_attempt_at = ls.SKIPPED, None
+                held.version += 1
+                self._place(held)
+        return result
+
+    async def sync(self, conn: AsyncConnection) -> None:
+        """Write what is held here to the database (in the caller's transaction)."""
+        if not (self.new_calls or self.dirty_calls or self.deleted_calls or self.dirty_leads or self.counts):
+            return
+        self.syncs += 1
+        if self.deleted_calls:
+            await call_repo.delete_pending_calls(conn, self.deleted_calls)
+        if self.new_calls:
+            await call_repo.insert_calls(conn, list(self.new_calls.values()))
+        if self.dirty_calls:
+            await call_repo.update_calls(conn, self.dirty_calls)
+        if self.dirty_leads:
+            await lead_repo.update_leads(conn, self.dirty_leads)
+        for campaign_id, counter in self.counts.items():
+            changed = {k: v for k, v in counter.items() if v}
+            if changed:
+                await add_counts(conn, campaign_id, **changed)
+        self.new_calls, self.dirty_calls, self.deleted_calls = {}, {}, []
+        self.dirty_leads, self.counts, self.starts = {}, {}, {}
