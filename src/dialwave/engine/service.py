@@ -4,6 +4,7 @@ the engine on the system clock (or a scaled one for demos), its runner, and the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 from dataclasses import replace
 from typing import IO
@@ -12,6 +13,7 @@ import structlog
 
 from dialwave.clock import Clock, SystemClock
 from dialwave.config import Settings
+from dialwave.engine.carrier_relay import CarrierRelay
 from dialwave.engine.dispatcher import Engine
 from dialwave.engine.handle import LocalEngine
 from dialwave.engine.runner import RealtimeRunner, ScaledClock
@@ -54,7 +56,12 @@ class EngineService:
         sip.wake = self.runner.nudge  # SIP events arrive from the network at any time
         livekit.wake = self.runner.nudge  # so do the answers of LiveKit's dials
         self.handle = LocalEngine(self.engine, self.runner.nudge)
+        # PostgreSQL: carriers' webhooks for this engine's calls that another process received
+        self.relay = (
+            CarrierRelay(db, carriers, self.runner.nudge, self.clock.now) if db.dialect == "postgresql" else None
+        )
         self.task: asyncio.Task[None] | None = None
+        self.relay_task: asyncio.Task[None] | None = None
         self.only_engine: IO[bytes] | None = None
 
     async def start(self) -> None:
@@ -66,6 +73,8 @@ class EngineService:
                     f"--time-scale is for the simulated carrier only; phone numbers use {', '.join(real)}"
                 )
         self.task = asyncio.create_task(self.runner.run(), name="dialwave-dispatcher")
+        if self.relay is not None:
+            self.relay_task = asyncio.create_task(self.relay.run(), name="dialwave-carrier-relay")
         log.info("dispatcher started", time_scale=self.settings.time_scale)
 
     async def stop(self) -> None:
@@ -76,12 +85,22 @@ class EngineService:
                 await asyncio.wait_for(self.task, grace + 10)
             except TimeoutError:
                 self.task.cancel()
+            await self._stop_relay()
             await self.engine.close()
             for carrier in self.engine.carriers.values():
                 await carrier.close()
         if self.only_engine is not None:
             self.only_engine.close()  # the lock goes with the file
             self.only_engine = None
+
+    async def _stop_relay(self) -> None:
+        if self.relay_task is not None:
+            self.relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.relay_task
+            self.relay_task = None
+        if self.relay is not None:
+            await self.relay.close()
 
 
 def engine_settings(settings: Settings) -> EngineSettings:

@@ -1,5 +1,6 @@
 """Carrier callbacks: check that a request really comes from the carrier, then hand it to the carrier
-object that tracks the call (in this process, beside the engine)."""
+object that tracks the call (in this process, beside the engine; or, on PostgreSQL, in the process
+that holds the call: services/carrier_events.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from twilio.request_validator import RequestValidator
 from dialwave.domain.consent import is_opt_out_reply
 from dialwave.domain.resources import twilio_credentials
 from dialwave.errors import Forbidden, NotFound, Unavailable
+from dialwave.services import carrier_events
 from dialwave.services import dnc as dnc_service
 from dialwave.services.validation import phone_field
 from dialwave.store.db import Database
@@ -22,20 +24,34 @@ from dialwave.telephony.twilio import TwilioCarrier
 
 
 async def twilio_status(
-    db: Database, carrier: Carrier | None, call_id: str, form: dict[str, str], signature: str | None
+    db: Database,
+    carrier: Carrier | None,
+    call_id: str,
+    form: dict[str, str],
+    signature: str | None,
+    public_url: str,
+    now: datetime,
 ) -> int:
     """Verify X-Twilio-Signature with the auth token of the number that placed the call, over the URL
-    Twilio was given; returns how many call events the callback added (0 for a repeat or a late one)."""
+    Twilio was given; returns how many call events the callback added here (0 for a repeat or a late
+    one, and for a callback stored for the engine of another process, which holds the call)."""
     async with db.read() as conn:
         number = await number_of_call(conn, call_id)
         token = await _auth_token(conn, number)
     if number is None or not token:
         raise NotFound(f"no Twilio call '{call_id}'")
-    if not isinstance(carrier, TwilioCarrier):
+    if not isinstance(carrier, TwilioCarrier) and db.dialect != "postgresql":
         raise Unavailable("no dispatcher runs in this process: send carrier callbacks to `dialwave serve`")
-    url = carrier.callback_url(call_id)
+    url = (
+        carrier.callback_url(call_id)
+        if isinstance(carrier, TwilioCarrier)
+        else f"{public_url.rstrip('/')}/v1/carriers/twilio/status/{call_id}"
+    )
     if not signature or not RequestValidator(token).validate(url, form, signature):
         raise Forbidden("X-Twilio-Signature does not match this request", code="BAD_SIGNATURE")
+    if not isinstance(carrier, TwilioCarrier) or not carrier_events.deliver_here(db, carrier, call_id):
+        await carrier_events.forward(db, "twilio", call_id, form, now)  # the engine holding the call applies it
+        return 0
     added = len(carrier.on_callback(call_id, form))
     await carrier.leave_voicemail(call_id)  # when this callback said a machine's greeting ended
     return added

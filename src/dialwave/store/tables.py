@@ -374,3 +374,17 @@ dial_slots = sa.Table(
     sa.Index("ix_dial_slots_organization_id", "organization_id"),
     sa.Index("ix_dial_slots_campaign_id", "campaign_id"),
 )
+
+# A carrier's webhook verified by a process that does not hold the call (several processes on
+# PostgreSQL): the process whose engine holds it takes it (LISTEN/NOTIFY, or its poll) and applies it.
+carrier_events = sa.Table(
+    "carrier_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("call_id", ID, nullable=False),
+    sa.Column("provider", sa.String(16), nullable=False),
+    sa.Column("payload", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_carrier_events_call_id", "call_id"),
+    sa.Index("ix_carrier_events_created_at", "created_at"),
+)

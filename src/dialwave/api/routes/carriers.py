@@ -21,7 +21,7 @@ _ERR = {"model": ErrorBody}
     responses={
         403: {**_ERR, "description": "X-Twilio-Signature missing or wrong"},
         404: {**_ERR, "description": "no Twilio call with this id"},
-        503: {**_ERR, "description": "no dispatcher in this process"},
+        503: {**_ERR, "description": "no dispatcher in this process (SQLite: send callbacks to `dialwave serve`)"},
     },
 )
 async def twilio_status(
@@ -29,12 +29,16 @@ async def twilio_status(
     request: Request,
     db: Db,
     engine: Engine,
+    now: Now,
     x_twilio_signature: str | None = Header(None, max_length=200),
 ) -> Response:
     """Twilio's status and async-AMD callbacks for one of our calls (form-encoded, signed by Twilio).
-    Repeated and out-of-order callbacks are acknowledged and never move the call backwards."""
+    Repeated and out-of-order callbacks are acknowledged and never move the call backwards. With several
+    processes on PostgreSQL, a callback for a call another process holds is passed on to it."""
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    if await service.twilio_status(db, engine.carrier("twilio"), call_id, form, x_twilio_signature):
+    public_url = str(get_settings(request).public_url or "")
+    carrier = engine.carrier("twilio")
+    if await service.twilio_status(db, carrier, call_id, form, x_twilio_signature, public_url, now):
         engine.wake()
     return Response(status_code=204)
 

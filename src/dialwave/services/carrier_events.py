@@ -1,0 +1,68 @@
+"""Carrier webhooks for calls another process holds. With several processes on PostgreSQL, a carrier's
+webhook lands on whichever API process the load balancer picks, while the call is held by the engine
+(a `dialwave worker`) that placed it. The receiving process verifies the webhook as always; if its own
+engine does not hold the call, it stores the event and notifies (`forward`). Every engine on
+PostgreSQL listens (engine/carrier_relay.py), takes the events of the calls it holds (`take`) and
+applies them to its carrier as the route would have (`apply`). On SQLite one process holds every call:
+the event goes to its carrier directly, as before."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+
+from dialwave.store.db import Database
+from dialwave.store.repositories import carrier_events as repo
+from dialwave.telephony.base import Carrier, PushedEvents
+from dialwave.telephony.retell import RetellCarrier
+from dialwave.telephony.telnyx import TelnyxCarrier
+from dialwave.telephony.twilio import TwilioCarrier
+from dialwave.telephony.vapi import VapiCarrier
+
+RELAYED = ("twilio", "telnyx", "vapi", "retell")  # carriers whose webhooks can be handed over (JSON payloads)
+
+
+def held_here(carrier: Carrier | None, call_id: str) -> bool:
+    """This process's engine holds the call (placed it, or adopted it after a restart or a takeover)."""
+    return isinstance(carrier, PushedEvents) and call_id in carrier.tracks
+
+
+def deliver_here(db: Database, carrier: Carrier | None, call_id: str) -> bool:
+    """Hand the webhook to this process's carrier (True), or store it for the engine that holds the
+    call (False: PostgreSQL, and this process's engine does not hold it, or there is none)."""
+    return db.dialect != "postgresql" or held_here(carrier, call_id)
+
+
+async def forward(db: Database, provider: str, call_id: str, payload: Any, now: datetime) -> None:
+    async with db.write() as conn:
+        await repo.add_event(conn, provider, call_id, payload, now)
+
+
+async def take(db: Database, call_ids: Sequence[str]) -> list[RowMapping]:
+    async with db.write() as conn:
+        return await repo.take_events(conn, call_ids)
+
+
+async def drop_older(db: Database, before: datetime) -> int:
+    async with db.write() as conn:
+        return await repo.delete_older(conn, before)
+
+
+async def apply(carrier: Carrier, provider: str, call_id: str, payload: Any) -> int:
+    """A stored webhook, handed to the carrier holding the call as its route hands it: the events it adds."""
+    if provider == "twilio" and isinstance(carrier, TwilioCarrier):
+        added = len(carrier.on_callback(call_id, payload))
+        await carrier.leave_voicemail(call_id)
+        return added
+    if provider == "telnyx" and isinstance(carrier, TelnyxCarrier):
+        added = len(carrier.on_webhook(call_id, payload))
+        await carrier.bridge(call_id)
+        return added
+    if provider == "vapi" and isinstance(carrier, VapiCarrier):
+        return len(carrier.on_message(call_id, payload))
+    if provider == "retell" and isinstance(carrier, RetellCarrier):
+        return len(carrier.on_webhook(call_id, str(payload["event"]), payload["call"]))
+    return 0
