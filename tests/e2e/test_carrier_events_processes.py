@@ -6,6 +6,7 @@ finalized at once (not at the stuck-call check, 60 s after the call's longest al
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,9 +22,9 @@ PUBLIC = "https://dialwave.example.com"  # what Twilio is given; the test posts 
 LEAD = "+12125557001"
 
 
-def wait_for(what: str, check: object, seconds: float = 60) -> None:
+def wait_for(what: str, check: Callable[[], object], seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
-    while not check():  # type: ignore[operator]
+    while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
 

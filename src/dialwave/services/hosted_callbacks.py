@@ -1,7 +1,8 @@
 """Webhooks of the hosted voice-agent platforms (Vapi server messages, Retell call events): check that
 the request really comes from the platform with the secret of the number that placed the call, store
 the platform's analysis as the call's result, and hand the call's progress to the carrier object (in
-this process, beside the engine)."""
+this process, beside the engine; or, on PostgreSQL, in the process that holds the call:
+services/carrier_events.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any, NamedTuple
 
 from dialwave.errors import Forbidden, NotFound, Unavailable
 from dialwave.services import calls as call_service
+from dialwave.services import carrier_events
 from dialwave.store.db import Database
 from dialwave.store.repositories.phone_numbers import number_of_call
 from dialwave.telephony.base import Carrier
@@ -57,7 +59,7 @@ async def vapi_message(
     the secret is missing or wrong (nothing changes, the body is not even parsed), 503 without a
     dispatcher here."""
     org_id, _, secret = await _settings(db, call_id, "vapi", "webhook_secret")
-    if not isinstance(carrier, VapiCarrier):
+    if not isinstance(carrier, VapiCarrier) and db.dialect != "postgresql":
         raise Unavailable("no dispatcher runs in this process: send carrier callbacks to `dialwave serve`")
     given = _vapi_secret_given(headers)
     if given is None or not hmac.compare_digest(given.encode(), secret.encode()):
@@ -66,12 +68,16 @@ async def vapi_message(
     message = body.get("message") if isinstance(body, dict) else None
     if not isinstance(message, dict):
         return Handled(org_id, 0, None)
-    _same_call(carrier.known_id(call_id), (message.get("call") or {}).get("id"), call_id, "Vapi")
+    known = carrier.known_id(call_id) if isinstance(carrier, VapiCarrier) else None
+    _same_call(known, (message.get("call") or {}).get("id"), call_id, "Vapi")
     posted = None
     if message.get("type") == "end-of-call-report":  # a replay stores the same result again: no effect twice
         result = vapi_result(message)
         if result is not None:
             posted = await call_service.post_result(db, org_id, call_id, result, now)
+    if not isinstance(carrier, VapiCarrier) or not carrier_events.deliver_here(db, carrier, call_id):
+        await carrier_events.forward(db, "vapi", call_id, message, now)  # the engine holding the call applies it
+        return Handled(org_id, 0, posted)
     return Handled(org_id, len(carrier.on_message(call_id, message)), posted)
 
 
@@ -81,7 +87,7 @@ async def retell_event(
     """One Retell webhook for our call: the x-retell-signature is checked with the SDK's verify over the
     raw body and the number's API key (403 and nothing changes when it does not match)."""
     org_id, _, api_key = await _settings(db, call_id, "retell", "api_key")
-    if not isinstance(carrier, RetellCarrier):
+    if not isinstance(carrier, RetellCarrier) and db.dialect != "postgresql":
         raise Unavailable("no dispatcher runs in this process: send carrier callbacks to `dialwave serve`")
     if not signature or not signature_ok(raw.decode("utf-8", "replace"), api_key, signature):
         raise Forbidden("x-retell-signature does not match this request", code="BAD_SIGNATURE")
@@ -89,12 +95,16 @@ async def retell_event(
     if not isinstance(body, dict) or not isinstance(body.get("call"), dict):
         return Handled(org_id, 0, None)
     event, call = str(body.get("event") or body.get("event_type") or ""), body["call"]
-    _same_call(carrier.known_id(call_id), call.get("call_id"), call_id, "Retell")
+    known = carrier.known_id(call_id) if isinstance(carrier, RetellCarrier) else None
+    _same_call(known, call.get("call_id"), call_id, "Retell")
     posted = None
     if event == "call_analyzed":
         result = retell_result(call)
         if result is not None:
             posted = await call_service.post_result(db, org_id, call_id, result, now)
+    if not isinstance(carrier, RetellCarrier) or not carrier_events.deliver_here(db, carrier, call_id):
+        await carrier_events.forward(db, "retell", call_id, {"event": event, "call": call}, now)
+        return Handled(org_id, 0, posted)
     return Handled(org_id, len(carrier.on_webhook(call_id, event, call)), posted)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from dialwave.api.deps import Db, Engine
+from dialwave.api.deps import Db, Engine, Now
 from dialwave.api.schemas import ErrorBody
 from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.services import telnyx_events as service
@@ -24,10 +24,10 @@ _ERR = {"model": ErrorBody}
         503: {**_ERR, "description": "no dispatcher in this process"},
     },
 )
-async def telnyx_events(call_id: str, request: Request, db: Db, engine: Engine) -> Response:
+async def telnyx_events(call_id: str, request: Request, db: Db, engine: Engine, now: Now) -> Response:
     """Telnyx's Call Control webhooks for one of our calls (the dial's webhook_url). Repeated and late
     events are acknowledged and never move the call backwards."""
     body = await request.body()
-    if await service.telnyx_event(db, engine.carrier("telnyx"), call_id, body, dict(request.headers)):
+    if await service.telnyx_event(db, engine.carrier("telnyx"), call_id, body, dict(request.headers), now):
         engine.wake()
     return Response(status_code=204)
