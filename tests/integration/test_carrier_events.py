@@ -8,6 +8,8 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from google.protobuf.json_format import MessageToDict, ParseDict
+from livekit.protocol.webhook import WebhookEvent
 
 from dialwave.clock import VirtualClock
 from dialwave.engine.carrier_relay import CarrierRelay
@@ -39,6 +41,15 @@ async def test_stored_events_are_taken_once_in_order_by_their_calls_holder(db: D
     assert [r["payload"] for r in await service.take(db, ["call_b"])] == [{"data": {"event_type": "call.hangup"}}]
     assert await service.drop_older(db, T0 - timedelta(hours=1)) == 1  # call_c's: nobody took it
     assert await service.take(db, ["call_c"]) == []
+
+
+async def test_a_livekit_event_is_stored_as_the_protobufs_json_and_read_back_whole(db: Database) -> None:
+    event = WebhookEvent(id="EV_1", event="participant_left")
+    event.participant.identity = "callee"
+    event.room.name = "dialwave-call_l"
+    await service.forward(db, "livekit", "call_l", MessageToDict(event), T0)
+    (row,) = await service.take(db, ["call_l"])
+    assert ParseDict(row["payload"], WebhookEvent()) == event
 
 
 async def test_the_relay_applies_a_stored_end_to_the_carrier_holding_the_call(db: Database) -> None:

@@ -12,17 +12,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from google.protobuf.json_format import ParseDict
+from livekit.protocol.webhook import WebhookEvent
 from sqlalchemy.engine import RowMapping
 
 from dialwave.store.db import Database
 from dialwave.store.repositories import carrier_events as repo
 from dialwave.telephony.base import Carrier, PushedEvents
+from dialwave.telephony.livekit import LiveKitCarrier
 from dialwave.telephony.retell import RetellCarrier
 from dialwave.telephony.telnyx import TelnyxCarrier
 from dialwave.telephony.twilio import TwilioCarrier
 from dialwave.telephony.vapi import VapiCarrier
 
-RELAYED = ("twilio", "telnyx", "vapi", "retell")  # carriers whose webhooks can be handed over (JSON payloads)
+RELAYED = ("twilio", "telnyx", "livekit", "vapi", "retell")  # carriers whose webhooks can be handed over
 
 
 def held_here(carrier: Carrier | None, call_id: str) -> bool:
@@ -61,6 +64,8 @@ async def apply(carrier: Carrier, provider: str, call_id: str, payload: Any) -> 
         added = len(carrier.on_webhook(call_id, payload))
         await carrier.bridge(call_id)
         return added
+    if provider == "livekit" and isinstance(carrier, LiveKitCarrier):  # stored as the protobuf's JSON
+        return len(carrier.on_webhook(call_id, ParseDict(payload, WebhookEvent(), ignore_unknown_fields=True)))
     if provider == "vapi" and isinstance(carrier, VapiCarrier):
         return len(carrier.on_message(call_id, payload))
     if provider == "retell" and isinstance(carrier, RetellCarrier):

@@ -1,25 +1,31 @@
 """LiveKit webhooks: find our call by the event's room (`dialwave-{call_id}`), check the signed JWT in
 Authorization with the API key and secret of the number that placed it (the SDK's WebhookReceiver:
 HS256 signature, issuer = the API key, not expired, its sha256 claim = the body's SHA-256), then hand
-the event to the carrier object that tracks the call. Events about other rooms of the project are
+the event to the carrier object that tracks the call (in this process, or on PostgreSQL in the process
+that holds the call: services/carrier_events.py). Events about other rooms of the project are
 acknowledged and ignored."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
+from google.protobuf.json_format import MessageToDict
 from livekit.api import TokenVerifier, WebhookReceiver
 
 from dialwave.errors import Forbidden, NotFound, Unavailable, ValidationFailed
+from dialwave.services import carrier_events
 from dialwave.store.db import Database
 from dialwave.store.repositories.phone_numbers import number_of_call
 from dialwave.telephony.base import Carrier
 from dialwave.telephony.livekit import LiveKitCarrier, call_of_room
 
 
-async def livekit_event(db: Database, carrier: Carrier | None, body: bytes, authorization: str | None) -> int:
-    """Returns how many call events the webhook added (0 for a repeat, another room, or an event that
-    ends nothing)."""
+async def livekit_event(
+    db: Database, carrier: Carrier | None, body: bytes, authorization: str | None, now: datetime
+) -> int:
+    """Returns how many call events the webhook added here (0 for a repeat, another room, an event that
+    ends nothing, or one stored for the engine of another process, which holds the call)."""
     try:
         unverified = json.loads(body)
     except ValueError as exc:
@@ -33,7 +39,7 @@ async def livekit_event(db: Database, carrier: Carrier | None, body: bytes, auth
     settings = (number["config"].get("livekit") or {}) if number is not None else {}
     if number is None or number["provider"] != "livekit" or not settings.get("api_secret"):
         raise NotFound(f"no LiveKit call '{call_id}'")
-    if not isinstance(carrier, LiveKitCarrier):
+    if not isinstance(carrier, LiveKitCarrier) and db.dialect != "postgresql":
         raise Unavailable("no dispatcher runs in this process: send carrier webhooks to `dialwave serve`")
     token = (authorization or "").removeprefix("Bearer ").strip()
     receiver = WebhookReceiver(TokenVerifier(settings["api_key"], settings["api_secret"]))
@@ -43,4 +49,7 @@ async def livekit_event(db: Database, carrier: Carrier | None, body: bytes, auth
         raise Forbidden("Authorization does not sign this body", code="BAD_SIGNATURE") from exc
     if call_of_room(event.room.name) != call_id:
         raise Forbidden("Authorization does not sign this body", code="BAD_SIGNATURE")
+    if not isinstance(carrier, LiveKitCarrier) or not carrier_events.deliver_here(db, carrier, call_id):
+        await carrier_events.forward(db, "livekit", call_id, MessageToDict(event), now)  # for the call's holder
+        return 0
     return len(carrier.on_webhook(call_id, event))

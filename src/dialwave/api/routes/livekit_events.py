@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
 
-from dialwave.api.deps import Db, Engine
+from dialwave.api.deps import Db, Engine, Now
 from dialwave.api.schemas import ErrorBody
 from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.services import livekit_events as service
@@ -29,11 +29,11 @@ _ERR = {"model": ErrorBody}
     },
 )
 async def livekit_events(
-    request: Request, db: Db, engine: Engine, authorization: str | None = Header(None, max_length=4096)
+    request: Request, db: Db, engine: Engine, now: Now, authorization: str | None = Header(None, max_length=4096)
 ) -> Response:
     """LiveKit's webhooks (room_finished, participant_left...; application/webhook+json). Events about
     rooms dialwave did not create are acknowledged and ignored; repeats change nothing."""
     body = await request.body()
-    if await service.livekit_event(db, engine.carrier("livekit"), body, authorization):
+    if await service.livekit_event(db, engine.carrier("livekit"), body, authorization, now):
         engine.wake()
     return Response(status_code=204)
