@@ -1,14 +1,17 @@
 """Scaling over processes on one PostgreSQL: engine decisions/s with 1 and 2 `dialwave worker` processes,
 and API requests/s at p99 < 25 ms (open loop) with `dialwave serve --no-engine --workers 1` and `2`.
 
-    python bench/scale.py [--parts engine,api] [--campaigns 16] [--leads 6000] [--warmup 8] [--window 15] [--rounds 2]
-                          [--rates 10,20,...] [--step-seconds 6] [--database-url postgresql://.../test]
+    python bench/scale.py [--parts engine,api] [--campaigns 16] [--leads 6000] [--orgs 1] [--warmup 8]
+                          [--window 15] [--rounds 2] [--rates 10,20,...] [--step-seconds 6] [--database-url postgresql://.../test]
 
 1. Engine. A fresh database; `--campaigns` campaigns of `--leads` leads each, dialing all day at the
    maximum pace (500 attempts/s, 1,000 at once), every one on its own zero-latency simulated number
    (every call answered and ended at once). The workers start first, then the campaigns, so the workers
-   split them (a fair share each). A decision is an attempt started: the calls rows counted in the
-   database at the start and the end of a steady window (after `--warmup` seconds).
+   split them (a fair share each). With `--orgs N` the campaigns are spread over N organizations: a
+   grant of starts takes a lock per organization (engine/slots.py), so one organization's grants are
+   serialised across workers, and different organizations' run in parallel. A decision is an attempt
+   started: the calls whose `started_at` falls in a steady window (after `--warmup` seconds), counted
+   in the database.
 2. API. A fresh database, 4 campaigns (drafts) of 1,000 leads. An open-loop load: requests sent on a
    fixed schedule at R per second, whatever the answers; a request's latency counts from its scheduled
    send time, so a server (or a generator) that falls behind shows as latency (no coordinated omission).
@@ -109,9 +112,9 @@ def started(args: list[str], url: str, log: Path) -> Iterator[psutil.Process]:
                 proc.wait()
 
 
-def api_key(url: str) -> str:
+def api_key(url: str, org: str = "scale") -> str:
     out = subprocess.run(
-        [DIALWAVE, "keys", "create", "--org", "scale", "--json"], env=env_for(url), check=True, capture_output=True
+        [DIALWAVE, "keys", "create", "--org", org, "--json"], env=env_for(url), check=True, capture_output=True
     )
     return str(json.loads(out.stdout)["key"])
 
@@ -231,11 +234,11 @@ class CpuMeter:
 # --- 1. engine decisions/s --------------------------------------------------------------------------------
 
 
-def setup_campaigns(base: str, key: str, campaigns: int, leads: int) -> list[str]:
+def setup_campaigns(base: str, key: str, campaigns: int, leads: int, first_n: int = 0) -> list[str]:
     ids = []
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=300) as http:
         agent = http.post("/v1/agents", json={"name": "bench", "opening_message": "Hi"}).json()
-        for n in range(campaigns):
+        for n in range(first_n, first_n + campaigns):
             number = {"number": f"+1212555{n:04d}", "simulated": ZERO}
             number_id = http.post("/v1/phone-numbers", json=number).json()["id"]
             body = {
@@ -263,20 +266,23 @@ def setup_campaigns(base: str, key: str, campaigns: int, leads: int) -> list[str
 
 def engine_run(workers: int, args: argparse.Namespace, logs: Path) -> tuple[float, Cpu, int]:
     with fresh_database() as url, ExitStack() as stack:
-        key = api_key(url)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         api = stack.enter_context(started(["serve", "--no-engine", "--port", str(port)], url, logs / "setup.log"))
         wait_healthy(base, api)
-        ids = setup_campaigns(base, key, args.campaigns, args.leads)
+        each = args.campaigns // args.orgs  # campaigns spread over organizations (one grant lock each)
+        ids: list[tuple[str, str]] = []  # (key, campaign)
+        for org in range(args.orgs):
+            key = api_key(url, f"scale{org}")
+            ids += [(key, cid) for cid in setup_campaigns(base, key, each, args.leads, org * each)]
         procs = []
         for i in range(workers):
             log = logs / f"worker{workers}_{i}.log"
             procs.append(stack.enter_context(started(["worker", "--no-webhooks"], url, log)))
             wait_log(log, b"worker started")
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60) as http:
-            for cid in ids:
-                answer = http.post(f"/v1/campaigns/{cid}/start")
+        with httpx.Client(base_url=base, timeout=60) as http:
+            for key, cid in ids:
+                answer = http.post(f"/v1/campaigns/{cid}/start", headers={"Authorization": f"Bearer {key}"})
                 assert answer.status_code == 200, answer.text
         time.sleep(args.warmup)
         t0 = datetime.now(UTC)
@@ -287,8 +293,8 @@ def engine_run(workers: int, args: argparse.Namespace, logs: Path) -> tuple[floa
         # started_at is engine time, the system clock here (no time scale)
         begun = count(url, "SELECT count(*) FROM calls WHERE started_at >= $1 AND started_at < $2", t0, t1)
         left = count(url, "SELECT count(*) FROM leads WHERE status = 'queued'")
-        each = ", ".join(f"{c:.2f}" for c in meter.each)
-        print(f"    each worker's CPU (cores): {each}")
+        shares = ", ".join(f"{c:.2f}" for c in meter.each)
+        print(f"    each worker's CPU (cores): {shares}")
         return begun / (t1 - t0).total_seconds(), meter.cpu, left
 
 
@@ -409,6 +415,7 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=6000, help="per campaign")
     parser.add_argument("--warmup", type=float, default=8)
     parser.add_argument("--window", type=float, default=15)
+    parser.add_argument("--orgs", type=int, default=1, help="engine: the campaigns spread over this many organizations")
     parser.add_argument("--rounds", type=int, default=2, help="engine: 1 and 2 workers, this many times")
     parser.add_argument("--rates", default="10,20,30,40,50,60,80,100,120,150,200,250,300,400")
     parser.add_argument("--step-seconds", type=float, default=6)
@@ -426,7 +433,10 @@ def main() -> None:
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} before the run; logs in {logs}"
     )
     if "engine" in parts:
-        print(f"\n1. Engine: {args.campaigns} campaigns x {args.leads:,} leads, zero-latency simulated carrier")
+        print(
+            f"\n1. Engine: {args.campaigns} campaigns x {args.leads:,} leads in {args.orgs} organization(s), "
+            "zero-latency simulated carrier"
+        )
         for round_ in range(1, args.rounds + 1):  # 1 then 2 workers, again: the machine's load drifts
             rates = {}
             for n in (1, 2):
