@@ -61,3 +61,26 @@ async def test_two_workers_split_campaigns_and_one_takes_over_when_the_other_die
             await rig.counts_check(cid)
         assert rig.carrier.originated == 24  # every lead reached the carrier exactly once
         await second.close()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_idle_workers_split_the_campaigns_started_later(db_url: str, db: Database) -> None:
+    """Two workers that had nothing to do when the campaigns started: each takes its fair share, not the
+    first one to see them all of them."""
+    start = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    async with make_rig(db_url, db, start, model(outcomes={"answered": 1.0})) as rig:
+        settings = EngineSettings.virtual(refresh_every=timedelta(seconds=1), shared_caps=True)
+        first = Engine(db, {"simulated": rig.carrier.view()}, settings)
+        second = Engine(db, {"simulated": rig.carrier.view()}, settings)
+        try:
+            await first.tick(rig.clock.now())
+            await second.tick(rig.clock.now())
+            for k in range(4):
+                await rig.campaign([f"+1212555{1000 + 10 * k + i:04d}" for i in range(2)])
+            rig.clock.advance(timedelta(seconds=1))
+            await first.tick(rig.clock.now())
+            await second.tick(rig.clock.now())
+            assert (len(first.leases.owned), len(second.leases.owned)) == (2, 2)
+        finally:
+            await first.close()
+            await second.close()

@@ -35,7 +35,9 @@ class Leases:
         if self.db.dialect != "postgresql":
             self.owned.update(wanted)
             return set(wanted)
-        if wanted and self._conn is None:
+        # A worker counts as live from its first refresh, campaigns or not: workers started together
+        # and idle then split the campaigns started later (else the first to see them took them all).
+        if (wanted or self.worker_key is not None) and self._conn is None:
             self._conn = await self.db.writer.connect()
             await self._conn.execution_options(isolation_level="AUTOCOMMIT")
             if self.worker_key is not None:
