@@ -52,6 +52,7 @@ import psutil
 PG = os.environ.get("DIALWAVE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 DIALWAVE = str(Path(sys.executable).with_name("dialwave"))
 P99_LIMIT_MS = 25.0
+MIX = [0.4, 0.7, 0.9]  # cumulative shares: GET a campaign, list leads, POST a lead (the rest: PATCH)
 SATURATED_MS = 50.0  # a median above this: requests queue, the rate is past the saturation point
 AREAS = ("212", "646", "415", "312", "617", "206", "303", "512", "718", "917")
 ZERO = {"outcomes": {"answered": 1.0}, "ring_seconds": [0, 0], "talk_seconds": [0, 0]}
@@ -337,11 +338,11 @@ async def open_loop(
         cid = rng.choice(ids)
         draw = rng.random()
         try:
-            if draw < 0.4:
+            if draw < MIX[0]:
                 request = session.get(f"/v1/campaigns/{cid}")
-            elif draw < 0.7:
+            elif draw < MIX[1]:
                 request = session.get(f"/v1/campaigns/{cid}/leads?limit=50")
-            elif draw < 0.9:
+            elif draw < MIX[2]:
                 serial[0] += 1
                 j = serial[0]
                 lead = {"phone_number": f"+1646{200 + j // 10_000:03d}{j % 10_000:04d}", "timezone": "America/New_York"}
@@ -386,7 +387,7 @@ def api_run(processes: int, args: argparse.Namespace, logs: Path) -> list[Step]:
 async def step_rates(base: str, key: str, ids: list[str], api: psutil.Process, args: argparse.Namespace) -> list[Step]:
     steps: list[Step] = []
     serial = [0]
-    connector = aiohttp.TCPConnector(limit=256)
+    connector = aiohttp.TCPConnector(limit=256, force_close=args.new_connections)
     timeout = aiohttp.ClientTimeout(total=10)
     headers = {"Authorization": f"Bearer {key}"}
     async with aiohttp.ClientSession(base, headers=headers, connector=connector, timeout=timeout) as session:
@@ -425,7 +426,13 @@ def main() -> None:
     parser.add_argument("--rates", default="10,20,30,40,50,60,80,100,120,150,200,250,300,400")
     parser.add_argument("--step-seconds", type=float, default=6)
     parser.add_argument("--database-url", default=None, help="an existing database to create the fresh ones beside")
+    parser.add_argument(
+        "--new-connections", action="store_true", help="API: a new connection per request (no keep-alive)"
+    )
+    parser.add_argument("--mix", default="40,30,20,10", help="API: % GET campaign, list leads, POST lead, PATCH")
     args = parser.parse_args()
+    shares = [float(x) / 100 for x in args.mix.split(",")]
+    MIX[:] = [sum(shares[: i + 1]) for i in range(3)]
     args.rates = [float(r) for r in args.rates.split(",")]
     if args.database_url:
         global PG
