@@ -14,7 +14,12 @@ from fastapi.routing import APIRoute
 from dialwave import __version__
 from dialwave.api import errors
 from dialwave.api.deps import AppContext, known_query
-from dialwave.api.middleware import BodyGuardMiddleware, IdempotencyMiddleware, RequestIdMiddleware
+from dialwave.api.middleware import (
+    BodyGuardMiddleware,
+    DatabaseAwayMiddleware,
+    IdempotencyMiddleware,
+    RequestIdMiddleware,
+)
 from dialwave.api.routes import (
     agents,
     calls,
@@ -136,5 +141,6 @@ def create_app(
         app.include_router(metrics.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyGuardMiddleware)
+    app.add_middleware(DatabaseAwayMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids, and `Idempotency-Key` on every POST."""
+"""Pure ASGI middleware: request ids, the database being away, body limits and `Idempotency-Key` on every POST."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from dialwave.ids import new_id
 from dialwave.logging import get_logger, mask_phone
 from dialwave.services import idempotency
 from dialwave.services.auth import authenticate, key_from_headers
+from dialwave.store.db import unreachable
 
 access_log = get_logger("dialwave.access")
 
@@ -61,6 +62,38 @@ class RequestIdMiddleware:
                 ms=round((time.perf_counter() - started) * 1000, 2),
                 request_id=rid,
             )
+
+
+class DatabaseAwayMiddleware:
+    """The database being away (restarting, failing over, unreachable) is a 503 JSON error
+    (`DATABASE_UNAVAILABLE`, Retry-After) wherever it is met: the routes' errors are mapped in
+    api/errors.py, and this catches what the middleware below it meets (the API key's check, the rate
+    limit, Idempotency-Key), which the route's handlers never see."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watching_send)
+        except Exception as exc:
+            if started or not unreachable(exc):
+                raise
+            access_log.warning("database unavailable", path=mask_phone(scope["path"]), error=type(exc).__name__)
+            rid = scope.get("state", {}).get("request_id", "")
+            message = "the database does not answer; retry in a few seconds"
+            body = _err(None, message, rid, "unavailable", "DATABASE_UNAVAILABLE")
+            await _send_json(send, 503, body, [(b"retry-after", b"5")])
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any] | str, extra: list[tuple[bytes, bytes]]) -> None:

@@ -117,6 +117,12 @@ class Capacity:
         if sign < 0 and self.shared is not None:
             self.shared.release(live.call_id)
 
+    def forget(self, live: Live) -> None:
+        """A call no longer this worker's (its campaign went to another worker): not counted any more,
+        and its slot is not freed here (the new owner holds it, or frees it)."""
+        self.org_busy[live.org_id] = self.org_busy.get(live.org_id, 0) - 1
+        self.callers.setdefault(live.caller_id, CallerLoad()).busy -= 1
+
     def feed_at(self, camp: CampaignState, now: datetime) -> datetime:
         """When the campaign's next pace slot (and its head lead's caller id's) comes into the horizon."""
         feed_at = camp.pacer.next_slot(now) - self.horizon

@@ -38,7 +38,7 @@ from dialwave.engine.state import CampaignState
 from dialwave.engine.storage import SQL, MemoryStore, Storage
 from dialwave.engine.write_buffer import WriteBuffer, flush
 from dialwave.metrics import Metrics
-from dialwave.store.db import Database, savepoint
+from dialwave.store.db import Database, savepoint, unreachable
 from dialwave.store.repositories import campaigns as campaign_repo
 from dialwave.telephony.base import CallEvent, Carrier
 
@@ -103,6 +103,11 @@ class Engine(Starts):
         await self.predial.close()
         await self.context_push.close()
 
+    def failed(self, exc: BaseException) -> None:
+        """A tick failed: if the database was away, the lease session may have ended with it."""
+        if unreachable(exc):
+            self.leases.suspect = True
+
     def drain(self, now: datetime) -> None:
         """A graceful stop begins: no more claims, starts or campaigns taken; every claimed lead goes
         back to the queue (committed with the next flush); calls in flight go on to their end."""
@@ -122,6 +127,10 @@ class Engine(Starts):
     # -- the tick ------------------------------------------------------------------------------
     async def tick(self, now: datetime) -> None:
         self.now = now
+        if self.leases.suspect or self.leases.broken:  # the database went away: the leases first
+            await self.leases.verify()
+        for campaign_id in self.leases.take_lost():
+            self._forget(campaign_id)
         if not self.started:
             await self._recover(now, await self._refresh(now))
             self.started = True
@@ -241,13 +250,17 @@ class Engine(Starts):
         return len(self.writes) >= self.settings.flush_max
 
     async def _write(self, now: datetime, work: Callable[[AsyncConnection], Awaitable[None]]) -> None:
-        """Run `work(conn)` in one transaction; buffered writes survive a failed commit."""
+        """Run `work(conn)` in one transaction; buffered writes, and slots to free, survive a failed
+        commit (the database going away at the commit: the ends are written again, so are the frees)."""
         kept = self.writes.snapshot()
+        freeing = list(self.shared.released) if self.shared is not None else []
         try:
             async with self.db.write() as conn:
                 await work(conn)
         except BaseException:
             self.writes.restore(kept)
+            if self.shared is not None:
+                self.shared.released = list(dict.fromkeys(freeing + self.shared.released))
             raise
         self.last_flush = now
 
@@ -338,6 +351,8 @@ class Engine(Starts):
                 self.calls.in_flight,
                 need_token_key=self.token_key is None,
             )
+            for lost in self.leases.take_lost():  # before the campaigns gone are released below: no write
+                self._forget(lost)
             self.capacity.org_caps = found.org_caps
             self.token_key = self.token_key or found.token_key
             for row in found.ending:

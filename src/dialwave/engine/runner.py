@@ -12,6 +12,7 @@ import structlog
 
 from dialwave.clock import VirtualClock
 from dialwave.engine.dispatcher import Engine
+from dialwave.store.db import unreachable
 
 log = structlog.get_logger("dialwave.engine")
 STEP = timedelta(milliseconds=1)
@@ -116,8 +117,12 @@ class RealtimeRunner:
                 delay = self.idle_poll
                 if nxt is not None:
                     delay = min(delay, max(0.0, (nxt - self.now()).total_seconds() / self.scale))
-            except Exception:
-                log.exception("engine tick failed; retrying in 1 s")
+            except Exception as exc:
+                self.engine.failed(exc)
+                if unreachable(exc):
+                    log.warning("engine tick failed: the database is away; retrying in 1 s", error=type(exc).__name__)
+                else:
+                    log.exception("engine tick failed; retrying in 1 s")
                 delay = 1.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(delay, 0.001))  # never a busy loop

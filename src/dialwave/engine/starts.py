@@ -205,6 +205,21 @@ class Starts:
         if camp is not None:
             camp.due_known = False
 
+    def _forget(self, campaign_id: str) -> None:
+        """A campaign lost with the lease session (another worker locked it while the database was
+        away): dropped from this worker's memory without a write, as a dead worker's would be. Its new
+        owner reconciles the calls in flight and the claimed leads (docs/deploy.md)."""
+        log.warning("campaign lost with the lease session: another worker runs it now", campaign_id=campaign_id)
+        camp = self.campaigns.pop(campaign_id, None)
+        dropped = self.capacity.take_campaign(campaign_id) + (list(camp.waiting) if camp is not None else [])
+        for r in dropped:
+            if r.hook is not None and not r.hook.done():
+                r.hook.cancel()
+        for live in [c for c in self.calls.live.values() if c.campaign_id == campaign_id]:
+            del self.calls.live[live.call_id]
+            self.capacity.forget(live)
+        self.writes.finished.discard(campaign_id)
+
     def _release_all(self, campaign_id: str, now: datetime, *, final: bool = False) -> None:
         """Every claimed lead of the campaign goes back to the queue (its guards are to be checked
         again), or is cancelled (`final`: the campaign ended)."""
