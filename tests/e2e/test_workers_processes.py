@@ -24,6 +24,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 import pytest
 
 from dialwave.store.repositories.slots import WORKER_LOCKS
@@ -64,7 +65,7 @@ def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
 
 
 def wait_healthy(base: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 90  # importing takes seconds on a busy machine
+    deadline = time.monotonic() + 180  # importing takes seconds, a minute or more on a busy machine
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the API process exited"
         try:
@@ -77,7 +78,7 @@ def wait_healthy(base: str, proc: subprocess.Popen[bytes]) -> None:
 
 
 def wait_started(log: Path, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 180
     while b"worker started" not in log.read_bytes():
         assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
         time.sleep(0.1)
@@ -218,19 +219,38 @@ def test_pause_and_resume_storm_over_three_api_processes(cluster: Cluster) -> No
         assert not late, f"{len(late)} attempts started after a pause answered ({paused.isoformat()})"
 
 
+LEADS = int(os.environ.get("DIALWAVE_SCALE_LEADS", "500"))  # the issue's figure is 20,000 (docs/benchmarks.md)
+
+
+def process_of_worker_key(url: str, key: int, workers: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    """The worker process whose liveness lock is `key`: the client port of the session holding it."""
+    port = query(
+        url,
+        "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype ="
+        f" 'advisory' AND l.objsubid = 2 AND l.granted AND l.classid = {WORKER_LOCKS} AND l.objid = $1",
+        key,
+    )[0]["client_port"]
+    for worker in workers:
+        if any(c.laddr.port == port for c in psutil.Process(worker.pid).net_connections("tcp")):
+            return worker
+    raise AssertionError(f"no worker holds the liveness key {key}")
+
+
 def test_three_workers_hold_the_caps_across_twenty_campaigns_a_kill_9_and_a_sigterm(cluster: Cluster) -> None:
-    """20 campaigns of 25 leads (scaled down from 20,000 leads to run here in seconds), an organization
-    cap of 12 and caller ids of 5, 5 and 4 over three workers; one is killed (-9) with calls in flight
-    and its campaigns are taken over, then another is stopped by SIGTERM (claims given back, calls
-    finished, campaigns handed over); the last one finishes every lead."""
+    """20 campaigns of 25 leads (the issue's 20,000 leads with DIALWAVE_SCALE_LEADS=20000), an
+    organization cap of 180, caller ids of 70, 60 and 60 and campaigns of 10 over three workers; the
+    one holding the most calls is killed (-9) with at least 50 calls in flight and its campaigns are
+    taken over, then another is stopped by SIGTERM (claims given back, calls finished, campaigns handed
+    over); the last one finishes every lead."""
     url, workers = cluster.url, cluster.workers
+    org_cap, campaign_cap, per_campaign = 180, 10, LEADS // 20
     with client(cluster, "acme") as http:
         org_id = query(url, "SELECT id FROM organizations WHERE name = 'acme'")[0]["id"]
-        query(url, "UPDATE organizations SET max_concurrency = 12 WHERE id = $1", org_id)
+        query(url, "UPDATE organizations SET max_concurrency = $2 WHERE id = $1", org_id, org_cap)
         agent = http.post("/v1/agents", json={"name": "a", "opening_message": "Hi"}).json()
-        model = {"outcomes": {"answered": 0.7, "busy": 0.3}, "ring_seconds": [1, 3], "talk_seconds": [3, 8]}
+        model = {"outcomes": {"answered": 0.85, "busy": 0.15}, "ring_seconds": [2, 5], "talk_seconds": [60, 120]}
         caps = {}
-        for i, cap in enumerate((5, 5, 4)):
+        for i, cap in enumerate((70, 60, 60)):
             body = {"number": f"+1212555010{i}", "simulated": model, "max_concurrency": cap}
             caps[http.post("/v1/phone-numbers", json=body).json()["id"]] = cap
         callers = list(caps)
@@ -247,41 +267,51 @@ def test_three_workers_hold_the_caps_across_twenty_campaigns_a_kill_9_and_a_sigt
                 "agent_id": agent["id"],
                 "caller_ids": [{"phone_number_id": callers[n % 3]}, {"phone_number_id": callers[(n + 1) % 3]}],
                 "schedule": {"windows": [{"start": "00:00", "end": "24:00"}]},
-                "pacing": {"max_concurrency": 3, "attempts_per_second": 1},
+                "pacing": {"max_concurrency": campaign_cap, "attempts_per_second": 1},
                 "retry": retry,
             }
             camp = http.post("/v1/campaigns", json=body).json()
-            leads = [{"phone_number": f"+1212{200 + n:03d}{j:04d}", "timezone": zone_at_noon()} for j in range(25)]
-            assert http.post(f"/v1/campaigns/{camp['id']}/leads", json={"leads": leads}).json()["accepted"] == 25
+            leads = "phone_number,timezone\n" + "".join(
+                f"+1212{200 + n:03d}{j:04d},{zone_at_noon()}\n" for j in range(per_campaign)
+            )
+            imported = http.post(
+                f"/v1/campaigns/{camp['id']}/leads/import", content=leads, headers={"Content-Type": "text/csv"}
+            ).json()
+            assert imported["accepted"] == per_campaign, imported
             campaigns.append(camp["id"])
         for cid in campaigns:
             assert http.post(f"/v1/campaigns/{cid}/start").json()["status"] == "active"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:  # wait for a good number of calls in flight, then kill -9 one
-        if query(url, "SELECT count(*) AS n FROM dial_slots WHERE organization_id = $1", org_id)[0]["n"] >= 10:
+    started = time.monotonic()
+    held: list[dict[str, Any]] = []
+    while time.monotonic() < started + 30:  # wait for a worker with 50 calls in flight, then kill -9 it
+        held = query(url, "SELECT worker_key, count(*) AS n FROM dial_slots GROUP BY 1 ORDER BY 2 DESC")
+        if held and held[0]["n"] >= 50:
             break
-        time.sleep(0.1)
-    workers[0].send_signal(signal.SIGKILL)
-    workers[0].wait()
-    orphaned = query(
-        url,
-        "SELECT count(*) AS n FROM dial_slots s WHERE NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = "
-        f"'advisory' AND l.objsubid = 2 AND l.classid = {WORKER_LOCKS} AND l.objid = s.worker_key"
-        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
-    )[0]["n"]
-    assert orphaned > 0, "the killed worker should have had calls in flight"
+        time.sleep(0.05)
+    assert held and held[0]["n"] >= 50, held
+    victim = process_of_worker_key(url, held[0]["worker_key"], workers)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    in_flight = query(url, "SELECT call_id FROM dial_slots WHERE worker_key = $1", held[0]["worker_key"])
+    assert len(in_flight) >= 50  # at the kill: the dead worker's slots stay until its campaigns are taken over
     time.sleep(1)
-    workers[1].send_signal(signal.SIGTERM)  # a graceful stop: claims given back, calls finish, hand-over
-    assert workers[1].wait(timeout=30) == 0
-    deadline = time.monotonic() + 90
+    rest = [w for w in workers if w is not victim]
+    rest[0].send_signal(signal.SIGTERM)  # a graceful stop: claims given back, calls finish, hand-over
+    assert rest[0].wait(timeout=30) == 0
+    deadline = time.monotonic() + 90 + LEADS / 10
     while time.monotonic() < deadline:
         states = query(url, "SELECT status FROM campaigns WHERE organization_id = $1", org_id)
         if all(s["status"] == "completed" for s in states):
             break
-        assert workers[2].poll() is None, "the last worker died"
+        assert rest[1].poll() is None, "the last worker died"
         time.sleep(0.5)
     assert all(s["status"] == "completed" for s in states), Counter(s["status"] for s in states)
-    calls = check_records(url, org_id, 12, caps, 3)
-    assert len(calls) >= 500
-    assert any(c["outcome"] == "provider_error" for c in calls)  # the killed worker's calls, ended at takeover
+    print(f"{LEADS} leads over 20 campaigns: {time.monotonic() - started:.1f} s from the starts to the last completion")
+    calls = check_records(url, org_id, org_cap, caps, campaign_cap)
+    assert len(calls) >= LEADS
+    by_id = {c["id"]: c for c in calls}
+    killed = [by_id[r["call_id"]] for r in in_flight]
+    assert all(c["outcome"] == "provider_error" for c in killed)  # never heard of again: ended at the takeover
+    attempts = {(c["lead_id"], c["attempt"]) for c in calls}
+    assert all((c["lead_id"], c["attempt"] + 1) in attempts for c in killed)  # each retried by its policy
     assert query(url, "SELECT count(*) AS n FROM dial_slots")[0]["n"] == 0
