@@ -218,6 +218,25 @@ async def test_a_database_away_is_a_fast_503_and_readyz_says_so() -> None:
     await app.state.context.db.dispose()
 
 
+async def test_a_database_away_is_a_503_on_writes_too_where_the_key_is_checked_before_the_route() -> None:
+    """POST, PUT and PATCH check the API key (and the rate limit, and an Idempotency-Key) before the
+    route: the database being away there is the same 503 JSON error, not a 500 or a reset connection."""
+    import httpx
+
+    from dialwave.api.app import create_app
+    from dialwave.config import Settings
+
+    app = create_app(Settings(database_url="postgresql://postgres@127.0.0.1:1/nowhere"))
+    auth = {"Authorization": "Bearer dw_live_" + "x" * 32}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        for headers in (auth, {**auth, "Idempotency-Key": "k1"}):
+            posted = await client.post("/v1/agents", json={"name": "a", "opening_message": "Hi"}, headers=headers)
+            assert posted.status_code == 503 and posted.headers["retry-after"] == "5", posted.text
+            assert posted.json()["error"]["code"] == "DATABASE_UNAVAILABLE"
+            assert posted.json()["error"]["request_id"] == posted.headers["x-request-id"]
+    await app.state.context.db.dispose()
+
+
 async def test_readyz_says_when_the_migrations_are_behind(tmp_path: Any) -> None:
     import httpx
 
