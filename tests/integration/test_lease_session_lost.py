@@ -57,7 +57,7 @@ async def test_a_worker_whose_lease_session_ended_renews_it_and_keeps_its_campai
         owner, other = workers(rig, 2)
         retry = {"on": {"busy": {"max_retries": 1, "interval_minutes": [1]}}}
         pacing = {"max_concurrency": 4, "attempts_per_second": 2}
-        cid = await rig.campaign([f"+1212555{1000 + i:04d}" for i in range(20)], pacing=pacing, retry=retry)
+        cid = await rig.campaign([f"+1212555{1000 + i:04d}" for i in range(10)], pacing=pacing, retry=retry)
         await owner.tick(rig.clock.now())
         for _ in range(30):
             await step([owner, other], rig.clock, rig.carrier)
@@ -80,7 +80,7 @@ async def test_a_campaign_another_worker_took_meanwhile_is_forgotten_and_reconci
         owner, other = workers(rig, 2)
         retry = {"on": {o: {"max_retries": 2, "interval_minutes": [1]} for o in ("busy", "provider_error")}}
         pacing = {"max_concurrency": 4, "attempts_per_second": 2}
-        cid = await rig.campaign([f"+1212555{2000 + i:04d}" for i in range(20)], pacing=pacing, retry=retry)
+        cid = await rig.campaign([f"+1212555{2000 + i:04d}" for i in range(10)], pacing=pacing, retry=retry)
         await owner.tick(rig.clock.now())
         for _ in range(30):
             await step([owner, other], rig.clock, rig.carrier)
