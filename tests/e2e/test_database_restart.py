@@ -119,6 +119,8 @@ def test_a_database_restart_mid_run_is_survived_without_an_operator(
             time.sleep(0.5)
         assert all(s["status"] == "completed" for s in states), Counter(s["status"] for s in states)
         assert api.poll() is None and all(w.poll() is None for w in workers)
+        for i in (0, 1):  # each renewed its lease session and took its own campaigns back
+            assert b"lease session renewed" in (logs / f"w{i}.log").read_bytes()
         calls = check_records(url, org_id, 10, caps, 3)
         assert len(calls) >= 120
         assert query(url, "SELECT count(*) AS n FROM dial_slots")[0]["n"] == 0
