@@ -117,7 +117,20 @@ def test_a_database_restart_mid_run_is_survived_without_an_operator(
                 break
             assert all(w.poll() is None for w in workers), "a worker died"
             time.sleep(0.5)
-        assert all(s["status"] == "completed" for s in states), Counter(s["status"] for s in states)
+        if not all(s["status"] == "completed" for s in states):  # what holds the unfinished ones back
+            leads = query(url, "SELECT campaign_id, status, count(*) AS n FROM leads GROUP BY 1, 2")
+            slots = query(url, "SELECT campaign_id, count(*) AS n FROM dial_slots GROUP BY 1")
+            open_calls = query(
+                url, "SELECT campaign_id, status, count(*) AS n FROM calls WHERE ended_at IS NULL GROUP BY 1, 2"
+            )
+            counters = query(
+                url,
+                "SELECT id, count_queued, count_retry_pending, count_in_progress, count_completed, count_failed, "
+                "count_total FROM campaigns WHERE status = 'active'",
+            )
+            raise AssertionError(
+                f"{Counter(s['status'] for s in states)} {counters=} {leads=} {slots=} calls={open_calls}"
+            )
         assert api.poll() is None and all(w.poll() is None for w in workers)
         for i in (0, 1):  # each renewed its lease session and took its own campaigns back
             assert b"lease session renewed" in (logs / f"w{i}.log").read_bytes()

@@ -5,7 +5,10 @@ Either way every guarantee holds (engine/leases.py, docs/deploy.md)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -129,3 +132,33 @@ async def test_slots_to_free_survive_a_commit_that_failed(db_url: str, db: Datab
             held = set((await conn.execute(sa.select(dial_slots.c.call_id))).scalars())
         assert not held & set(freeing)
         await engine.close()
+
+
+async def test_a_commit_whose_answer_was_lost_is_counted_from_the_leads(db_url: str, db: Database) -> None:
+    """The database commits the calls' ends, then the connection dies before the answer: the engine
+    writes the ends again, and the campaign's counters are set from its leads instead of being added to
+    twice (counted twice, in_progress went negative and the campaign never completed)."""
+    noon = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)
+    async with make_rig(db_url, db, noon, model(outcomes={"answered": 1.0}, talk_seconds=[30, 30])) as rig:
+        cid = await rig.campaign(["+12125550191", "+12125550192"], retry={"max_attempts": 1})
+        await rig.run(timedelta(seconds=10))
+        assert (await rig.get(cid))["counts"]["in_progress"] == 2
+        real, lost = rig.engine.db.write, []
+
+        @contextlib.asynccontextmanager
+        async def commit_then_lose_the_answer() -> AsyncIterator[Any]:
+            async with real() as conn:
+                yield conn
+            if not lost:
+                lost.append(True)
+                raise ConnectionResetError("the answer to COMMIT never came")
+
+        rig.engine.db.write = commit_then_lose_the_answer  # type: ignore[method-assign]
+        with pytest.raises(ConnectionResetError):
+            await rig.run(timedelta(seconds=60))  # the calls end; the commit of their ends is the one cut
+        rig.engine.db.write = real  # type: ignore[method-assign]
+        await rig.until_idle()
+        await rig.counts_check(cid)
+        camp = await rig.get(cid)
+        assert camp["counts"]["completed"] == 2 and camp["counts"]["in_progress"] == 0
+        assert camp["status"] == "completed"

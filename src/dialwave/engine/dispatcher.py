@@ -259,9 +259,11 @@ class Engine(Starts):
                 await work(conn)
         except BaseException:
             self.writes.restore(kept)
+            self.writes.recount |= self.writes.counting  # written or not: counted from the leads next time
             if self.shared is not None:
                 self.shared.released = list(dict.fromkeys(freeing + self.shared.released))
             raise
+        self.writes.counting = set()
         self.last_flush = now
 
     async def _flush(self, conn: AsyncConnection, now: datetime, *, sync: bool = False) -> None:
@@ -404,8 +406,13 @@ class Engine(Starts):
         candidates = [c for c in ids if lifecycle.idle(self.campaigns[c])]
         if not candidates:
             return
-        await self.write_buffer(now)
-        for campaign_id in await lifecycle.complete_idle(self.db, self.events, candidates, now):
+        try:
+            await self.write_buffer(now)
+            done = await lifecycle.complete_idle(self.db, self.events, candidates, now)
+        except BaseException:
+            self.writes.finished.update(ids)  # looked at again after the database is back
+            raise
+        for campaign_id in done:
             del self.campaigns[campaign_id]
 
     async def _check_abandonment(self, now: datetime) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dialwave.domain import lead_states as ls
 from dialwave.domain.leads import ClaimedLead
 from dialwave.store.repositories import calls as call_repo
+from dialwave.store.repositories import campaigns as campaign_repo
 from dialwave.store.repositories import dnc as dnc_repo
 from dialwave.store.repositories import leads as lead_repo
 from dialwave.store.repositories.campaigns import add_counts
@@ -51,6 +52,9 @@ class Storage:
 
     async def add_counts(self, conn: AsyncConnection, campaign_id: str, deltas: dict[str, int]) -> None:
         await add_counts(conn, campaign_id, **deltas)
+
+    async def recount(self, conn: AsyncConnection, campaign_id: str) -> None:
+        await campaign_repo.recount(conn, campaign_id)
 
     async def attempts_since(
         self, conn: AsyncConnection, org_id: str, numbers: Sequence[str], since: datetime
@@ -246,6 +250,10 @@ class MemoryStore(Storage):
 
     async def add_counts(self, conn: AsyncConnection, campaign_id: str, deltas: dict[str, int]) -> None:
         self.counts.setdefault(campaign_id, Counter()).update(deltas)
+
+    async def recount(self, conn: AsyncConnection, campaign_id: str) -> None:
+        await self.sync(conn)  # the leads held here first, then their counts from the database
+        await campaign_repo.recount(conn, campaign_id)
 
     async def put_on_dnc(
         self, conn: AsyncConnection, org_id: str, number: str, reason: str, source: str, now: datetime

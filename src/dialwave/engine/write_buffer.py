@@ -51,6 +51,8 @@ class WriteBuffer(Batch):
     commit and starts afresh; `restore()` puts a snapshot back when that commit failed."""
 
     finished: set[str] = field(default_factory=set)  # campaigns whose leads reached a final status
+    counting: set[str] = field(default_factory=set)  # campaigns whose counters the commit under way writes
+    recount: set[str] = field(default_factory=set)  # after a commit of unknown outcome: counted from the leads
 
     def call(self, call_id: str, **values: Any) -> None:
         self.calls.setdefault(call_id, {}).update(values)
@@ -115,8 +117,15 @@ async def flush(
         for moved_in, delta in deltas.items():
             counts.setdefault(moved_in, Counter()).update(delta)
             changed.add(moved_in)
+    # After a failed commit (the database went away at the COMMIT) nobody knows whether its deltas
+    # landed: those campaigns' counters are set from their leads instead of added to.
+    recount, buffer.recount = buffer.recount, set()
+    buffer.counting = set(counts) | recount
     for campaign_id, counter in counts.items():
-        await store.add_counts(conn, campaign_id, {k: v for k, v in counter.items() if v})
+        if campaign_id not in recount:
+            await store.add_counts(conn, campaign_id, {k: v for k, v in counter.items() if v})
+    for campaign_id in sorted(recount):
+        await store.recount(conn, campaign_id)
     if buffer.events or w.events:  # the dnc_added events above went to the fresh batch
         await insert_events(conn, w.events + buffer.events)
         buffer.events = []

@@ -11,9 +11,10 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain.campaign_rules import FINAL
+from dialwave.domain.lead_states import counter
 from dialwave.store.repositories.paging import page
 from dialwave.store.repositories.sql import driver_rows
-from dialwave.store.tables import campaigns, webhook_endpoints
+from dialwave.store.tables import campaigns, leads, webhook_endpoints
 
 COUNTERS = ("total", "queued", "in_progress", "completed", "failed", "skipped", "retry_pending", "cancelled")
 
@@ -91,6 +92,24 @@ async def add_counts(conn: AsyncConnection, campaign_id: str, **deltas: int) -> 
     values = {f"count_{k}": campaigns.c[f"count_{k}"] + v for k, v in deltas.items() if v}
     if values:
         await conn.execute(campaigns.update().where(campaigns.c.id == campaign_id).values(**values))
+
+
+async def recount(conn: AsyncConnection, campaign_id: str) -> None:
+    """Set a campaign's counters from its leads (after a commit whose outcome is unknown: adding its
+    deltas again could count them twice)."""
+    rows = await conn.execute(
+        sa.select(leads.c.status, sa.func.count()).where(leads.c.campaign_id == campaign_id).group_by(leads.c.status)
+    )
+    values = dict.fromkeys(("queued", "in_progress", "completed", "failed", "skipped", "retry_pending", "cancelled"), 0)
+    total = 0
+    for status, n in rows.all():
+        values[counter(status)] += n
+        total += n
+    await conn.execute(
+        campaigns.update()
+        .where(campaigns.c.id == campaign_id)
+        .values(count_total=total, **{f"count_{k}": v for k, v in values.items()})
+    )
 
 
 async def set_common_keys(conn: AsyncConnection, campaign_id: str, keys: list[str] | None) -> None:
