@@ -158,3 +158,12 @@ def config_of(campaign: dict[str, Any]) -> CampaignConfig:
 
 def model(**over: Any) -> SimulatedSettings:
     return SimulatedSettings.model_validate(over)
+
+
+async def step(engines: list[Engine], clock: VirtualClock, carrier: SimulatedCarrier) -> None:
+    """Tick every live engine at the next instant any of them (or the carrier) has work."""
+    now = clock.now()
+    for engine in engines:
+        await engine.tick(now)
+    times = [t for t in [*(e.next_wake() for e in engines), carrier.next_event_at()] if t is not None]
+    clock.set(max(min(times), now + timedelta(milliseconds=1)) if times else now + timedelta(seconds=1))

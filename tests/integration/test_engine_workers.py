@@ -7,21 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dialwave.clock import VirtualClock
 from dialwave.engine.dispatcher import Engine
 from dialwave.engine.settings import EngineSettings
 from dialwave.store.db import Database
-from dialwave.telephony.simulated import SimulatedCarrier
-from tests.rig import make_rig, model
-
-
-async def step(engines: list[Engine], clock: VirtualClock, carrier: SimulatedCarrier) -> None:
-    """Tick every live engine at the next instant any of them (or the carrier) has work."""
-    now = clock.now()
-    for engine in engines:
-        await engine.tick(now)
-    times = [t for t in [*(e.next_wake() for e in engines), carrier.next_event_at()] if t is not None]
-    clock.set(max(min(times), now + timedelta(milliseconds=1)) if times else now + timedelta(seconds=1))
+from tests.rig import make_rig, model, step
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])  # SQLite runs one dispatcher by design

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from dialwave.engine.dispatcher import Engine
 from dialwave.store.db import Database
 from dialwave.store.tables import dial_slots
-from tests.integration.test_shared_caps import peak, set_org_cap, step, workers
-from tests.rig import Rig, make_rig, model
+from tests.integration.test_shared_caps import peak, set_org_cap, workers
+from tests.rig import Rig, make_rig, model, step
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"])  # leases are PostgreSQL's
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)

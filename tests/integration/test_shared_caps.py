@@ -12,23 +12,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from dialwave.clock import VirtualClock
 from dialwave.engine.dispatcher import Engine
 from dialwave.engine.settings import EngineSettings
 from dialwave.store.db import Database
 from dialwave.store.tables import dial_slots, organizations
-from dialwave.telephony.simulated import SimulatedCarrier
-from tests.rig import Rig, make_rig, model
+from tests.rig import Rig, make_rig, model, step
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"])  # SQLite runs one dispatcher by design
-
-
-async def step(engines: list[Engine], clock: VirtualClock, carrier: SimulatedCarrier) -> None:
-    now = clock.now()
-    for engine in engines:
-        await engine.tick(now)
-    times = [t for t in [*(e.next_wake() for e in engines), carrier.next_event_at()] if t is not None]
-    clock.set(max(min(times), now + timedelta(milliseconds=1)) if times else now + timedelta(seconds=1))
 
 
 def peak(calls: Iterable[dict[str, Any]], key: Callable[[dict[str, Any]], str]) -> Counter[str]:
