@@ -171,9 +171,8 @@ async def complete_idle(db: Database, events: EventLog, campaign_ids: Iterable[s
             row = await campaign_repo.campaign_row(conn, campaign_id)
             if row is None or row["status"] != "active":
                 continue
-            left = row["count_queued"] + row["count_retry_pending"] + row["count_in_progress"]
             reason = "nothing left to dial"
-            if left == 0 and await campaign_repo.set_campaign_status(
+            if campaign_repo.leads_left(row) == 0 and await campaign_repo.set_campaign_status(
                 conn, campaign_id, "active", "completed", now, reason
             ):
                 await events.campaign_moved(conn, campaign_id, "active", "completed", reason, now)

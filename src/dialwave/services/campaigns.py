@@ -281,8 +281,7 @@ async def _start_blockers(
         numbers = await number_repo.get_numbers(conn, org_id, [c.phone_number_id for c in config.caller_ids])
         if not any(n["active"] for n in numbers.values()):
             problems.append("none of its caller ids is active")
-    left = row["count_queued"] + row["count_retry_pending"] + row["count_in_progress"]  # claimed ones count
-    if left == 0 and not (resuming and row["count_total"]):  # resumed with every lead done: it completes
+    if repo.leads_left(row) == 0 and not (resuming and row["count_total"]):  # resumed, every lead done: it completes
         problems.append("it has no leads to dial (POST /v1/campaigns/{id}/leads or /leads/import)")
     elif config.agent_id:
         used, required = template_requirements(config, agent)

@@ -100,15 +100,12 @@ async def recount(conn: AsyncConnection, campaign_id: str) -> None:
     rows = await conn.execute(
         sa.select(leads.c.status, sa.func.count()).where(leads.c.campaign_id == campaign_id).group_by(leads.c.status)
     )
-    values = dict.fromkeys(("queued", "in_progress", "completed", "failed", "skipped", "retry_pending", "cancelled"), 0)
-    total = 0
+    values = dict.fromkeys(COUNTERS, 0)
     for status, n in rows.all():
         values[counter(status)] += n
-        total += n
+        values["total"] += n
     await conn.execute(
-        campaigns.update()
-        .where(campaigns.c.id == campaign_id)
-        .values(count_total=total, **{f"count_{k}": v for k, v in values.items()})
+        campaigns.update().where(campaigns.c.id == campaign_id).values(**{f"count_{k}": v for k, v in values.items()})
     )
 
 
@@ -118,6 +115,11 @@ async def set_common_keys(conn: AsyncConnection, campaign_id: str, keys: list[st
 
 def counts_of(row: RowMapping) -> dict[str, int]:
     return {name: int(row[f"count_{name}"]) for name in COUNTERS}
+
+
+def leads_left(row: RowMapping) -> int:
+    """Leads the campaign may still dial: queued, retry-pending, or claimed and in progress."""
+    return int(row["count_queued"] + row["count_retry_pending"] + row["count_in_progress"])
 
 
 async def engine_campaigns(conn: AsyncConnection) -> Sequence[RowMapping]:
