@@ -252,18 +252,16 @@ class Engine(Starts):
     async def _write(self, now: datetime, work: Callable[[AsyncConnection], Awaitable[None]]) -> None:
         """Run `work(conn)` in one transaction; buffered writes, and slots to free, survive a failed
         commit (the database going away at the commit: the ends are written again, so are the frees)."""
-        kept = self.writes.snapshot()
         freeing = list(self.shared.released) if self.shared is not None else []
         try:
             async with self.db.write() as conn:
                 await work(conn)
         except BaseException:
-            self.writes.restore(kept)
-            self.writes.recount |= self.writes.counting  # written or not: counted from the leads next time
+            self.writes.put_back()  # written or not: its counters are counted from the leads next time
             if self.shared is not None:
                 self.shared.released = list(dict.fromkeys(freeing + self.shared.released))
             raise
-        self.writes.counting = set()
+        self.writes.committed()
         self.last_flush = now
 
     async def _flush(self, conn: AsyncConnection, now: datetime, *, sync: bool = False) -> None:
@@ -301,6 +299,7 @@ class Engine(Starts):
                         cap = self.settings.number_attempts_per_24h
                         result = await claim(conn, camp, now, want, cap, self.store)
                         if any(result.deltas.values()):
+                            self.writes.counting.add(camp.id)
                             await self.store.add_counts(conn, camp.id, result.deltas)
                 except Exception:
                     if self.store.memory:  # what it changed in memory is not rolled back: the forecast fails
@@ -311,6 +310,7 @@ class Engine(Starts):
                         self.calls.tripped[camp.id] = trip
                     continue
                 camp.claim_failures = 0
+                claimed.append(camp)
                 self.stats["decisions"] += result.decided
                 camp.waiting.extend(result.reservations)
                 camp.backlog = result.decided >= want  # it took all it asked for: more are due
@@ -319,8 +319,18 @@ class Engine(Starts):
                 if camp.next_due is None and camp.in_flight == 0 and camp.held == 0:
                     self.writes.finished.add(camp.id)
 
+        claimed: list[CampaignState] = []
         started = time.perf_counter()
-        await self._write(now, work)
+        try:
+            await self._write(now, work)
+        except BaseException:
+            # Committed or not, nobody knows: the campaigns are read again, and their claimed leads go
+            # back to the queue (a no-op where the claim was rolled back), counted from the leads.
+            for camp in claimed:
+                camp.stale = True
+                self.writes.recount.add(camp.id)
+            self.dirty = self.dirty or bool(claimed)
+            raise
         self.metrics.claim_seconds.observe(time.perf_counter() - started)
 
     async def _recover(self, now: datetime, campaign_ids: set[str]) -> None:
@@ -342,7 +352,9 @@ class Engine(Starts):
     async def _refresh(self, now: datetime) -> set[str]:
         """Re-read the campaigns (lifecycle.refresh) and apply what changed; returns the campaigns newly
         owned (their calls in flight need reconciling)."""
-        async with self.db.write() as conn:
+        refreshed: list[lifecycle.Refresh] = []
+
+        async def work(conn: AsyncConnection) -> None:
             await self.store.sync(conn)  # a forecast's rows held in memory: the lifecycle reads them
             found = await lifecycle.refresh(
                 conn,
@@ -385,6 +397,10 @@ class Engine(Starts):
             if self.shared is not None and self.leases.owned and self.refreshes % self.settings.sweep_every == 0:
                 await self.shared.sweep(conn)
             self.refreshes += 1
+            refreshed.append(found)
+
+        await self._write(now, work)  # a failure puts back what it flushed and what it released
+        found = refreshed[0]
         await self.leases.release(found.finished)
         return found.fresh - found.finished
 

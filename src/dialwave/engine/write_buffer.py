@@ -44,15 +44,31 @@ class Batch:
     def empty(self) -> bool:
         return not (self.calls or self.leads or self.released_calls or self.dnc or self.counts or self.events)
 
+    def merge(self, newer: Batch) -> None:
+        """Add `newer`'s changes on top of these (a row's later values win; counter moves add up)."""
+        for call_id, values in newer.calls.items():
+            self.calls.setdefault(call_id, {}).update(values)
+        for lead_id, values in newer.leads.items():
+            self.leads.setdefault(lead_id, {}).update(values)
+        for campaign_id, counter in newer.counts.items():
+            self.counts.setdefault(campaign_id, Counter()).update(counter)
+        self.released_calls = list(dict.fromkeys(self.released_calls + newer.released_calls))
+        self.dnc = self.dnc + newer.dnc
+        self.events = self.events + newer.events
+        self.unresulted = {**self.unresulted, **newer.unresulted}
+
 
 @dataclass
 class WriteBuffer(Batch):
     """The batch being filled. One object for the engine's life: `take()` hands its contents to a
-    commit and starts afresh; `restore()` puts a snapshot back when that commit failed."""
+    commit and starts afresh (a transaction may take several times: the refresh flushes before and
+    after releasing leads); `committed()` forgets what the transaction took, `put_back()` returns it
+    under whatever was buffered meanwhile when the transaction failed."""
 
     finished: set[str] = field(default_factory=set)  # campaigns whose leads reached a final status
     counting: set[str] = field(default_factory=set)  # campaigns whose counters the commit under way writes
     recount: set[str] = field(default_factory=set)  # after a commit of unknown outcome: counted from the leads
+    taken: list[Batch] = field(default_factory=list)  # what the transaction under way took, oldest first
 
     def call(self, call_id: str, **values: Any) -> None:
         self.calls.setdefault(call_id, {}).update(values)
@@ -73,8 +89,22 @@ class WriteBuffer(Batch):
 
     def take(self) -> Batch:
         batch = self.snapshot()
+        self.taken.append(batch)
         self.restore(Batch())
         return batch
+
+    def committed(self) -> None:
+        self.taken, self.counting = [], set()
+
+    def put_back(self) -> None:
+        """The transaction failed (or its answer was lost): what it took is written again, with what
+        was buffered since on top; the campaigns whose counters it wrote are counted from the leads."""
+        merged = Batch()
+        for batch in [*self.taken, self.snapshot()]:
+            merged.merge(batch)
+        self.restore(merged)
+        self.recount |= self.counting
+        self.taken, self.counting = [], set()
 
     def restore(self, batch: Batch) -> None:
         self.calls, self.leads, self.counts = batch.calls, batch.leads, batch.counts
@@ -120,7 +150,7 @@ async def flush(
     # After a failed commit (the database went away at the COMMIT) nobody knows whether its deltas
     # landed: those campaigns' counters are set from their leads instead of added to.
     recount, buffer.recount = buffer.recount, set()
-    buffer.counting = set(counts) | recount
+    buffer.counting |= set(counts) | recount
     for campaign_id, counter in counts.items():
         if campaign_id not in recount:
             await store.add_counts(conn, campaign_id, {k: v for k, v in counter.items() if v})
