@@ -20,8 +20,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from dialwave.config import Settings
 from dialwave.domain.resources import SimulatedSettings
 from dialwave.engine.settings import EngineSettings
+from dialwave.engine.storage import Storage
 from dialwave.errors import ValidationFailed
-from dialwave.services import calls as call_service
 from dialwave.services import campaigns as campaign_service
 from dialwave.services.auth import create_key
 from dialwave.store.db import Database
@@ -105,20 +105,22 @@ def peak_concurrency(intervals: list[tuple[datetime, datetime | None]]) -> int:
     return top
 
 
-async def _export(db: Database, org_id: str, cid: str, out: Path) -> dict[str, Any]:
+async def _export(db: Database, store: Storage, org_id: str, cid: str, out: Path) -> dict[str, Any]:
+    """calls.jsonl and the summary; the calls as `store` holds them (a forecast's: partly in memory)."""
     outcomes: Counter[str] = Counter()
     intervals: list[tuple[datetime, datetime | None]] = []
     starts: list[datetime] = []
     attempts = 0
     camp = await campaign_service.get_campaign(db, org_id, cid)
-    with (out / "calls.jsonl").open("w", encoding="utf-8") as fh:
-        async for row in call_service.campaign_calls(db, cid):
-            fh.write(json.dumps(_line(row)) + "\n")
-            attempts += 1
-            outcomes[row["outcome"] or row["status"]] += 1
-            if row["started_at"] is not None:
-                starts.append(row["started_at"])
-                intervals.append((row["started_at"], row["ended_at"]))
+    async with db.read() as conn:
+        with (out / "calls.jsonl").open("w", encoding="utf-8") as fh:
+            async for row in store.campaign_calls(conn, cid):
+                fh.write(json.dumps(_line(row)) + "\n")
+                attempts += 1
+                outcomes[row["outcome"] or row["status"]] += 1
+                if row["started_at"] is not None:
+                    starts.append(row["started_at"])
+                    intervals.append((row["started_at"], row["ended_at"]))
     leads = int(camp["count_total"])
     span = (max(starts) - min(starts)).total_seconds() if len(starts) > 1 else 0.0
     return {
@@ -198,7 +200,8 @@ async def run_scenario(sc: Scenario, base: Path, out: Path, *, fast: bool = True
                 key = await create_key(db, "simulation", ["read", "write"], sc.start_at)
                 cid = await _setup(_Client(virtual.client, key.key), sc, base)
                 finished = await virtual.runner.run_until_idle(timedelta(days=sc.max_days))
-            summary = await _export(db, key.organization_id, cid, out)
+                await virtual.engine.write_buffer(virtual.clock.now(), calls=False)  # the counters, if it stopped early
+            summary = await _export(db, virtual.engine.store, key.organization_id, cid, out)
         finally:
             await db.dispose()
     summary["finished"] = finished

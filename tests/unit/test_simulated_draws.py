@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from dialwave.clock import VirtualClock
 from dialwave.domain.resources import SimOutcome, SimulatedSettings
 from dialwave.telephony.base import DialRequest
-from dialwave.telephony.simulated import SimulatedCarrier, outcome_table
+from dialwave.telephony.simulated import SimulatedCarrier, _Model, outcome_table
 
 NAMES = list(get_args(SimOutcome))
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -32,6 +32,10 @@ def test_cumulative_weights_draw_what_the_weights_drew(outcomes: dict[str, float
         now = random.Random(f"{model.seed}:{number}:{attempt}")
         assert now.choices(names, cum_weights=cumulative)[0] == before.choices(old_names, old_weights)[0]
         assert now.random() == before.random()  # the generator is left in the same state
+        inline = random.Random(f"{model.seed}:{number}:{attempt}")  # the carrier's own draw, without choices()
+        again = random.Random(f"{model.seed}:{number}:{attempt}")
+        assert _Model(model).draw(inline.random()) == again.choices(old_names, old_weights)[0]
+        assert inline.random() == again.random()
 
 
 def request(number: str, attempt: int, settings: dict[str, object]) -> DialRequest:

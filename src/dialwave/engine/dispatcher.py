@@ -189,10 +189,11 @@ class Engine(Starts):
         times.extend(t for t in (self.next_refresh, self.lifecycle_at) if t is not None)
         return min(times) if times else None
 
-    async def write_buffer(self, now: datetime, *, sync: bool = True) -> None:
+    async def write_buffer(self, now: datetime, *, sync: bool = True, calls: bool = True) -> None:
         """Group-commit whatever is buffered (`sync`: and make the database show every change: a
-        forecast's in-memory store writes its rows; the lifecycle reads them next)."""
-        await self._write(now, lambda conn: self._flush(conn, now, sync=sync))
+        forecast's in-memory store writes its rows; the lifecycle reads them next; `calls=False`: the
+        reader reads no call)."""
+        await self._write(now, lambda conn: self._flush(conn, now, sync=sync, calls=calls))
 
     async def flush_now(self, now: datetime) -> None:
         await self.write_buffer(now)
@@ -264,10 +265,10 @@ class Engine(Starts):
         self.writes.committed()
         self.last_flush = now
 
-    async def _flush(self, conn: AsyncConnection, now: datetime, *, sync: bool = False) -> None:
+    async def _flush(self, conn: AsyncConnection, now: datetime, *, sync: bool = False, calls: bool = True) -> None:
         if sync:
             await self._flush(conn, now)
-            await self.store.sync(conn)
+            await self.store.sync(conn, calls=calls)
             return
         if self.writes.empty and (self.shared is None or not self.shared.released):
             return
@@ -355,7 +356,7 @@ class Engine(Starts):
         refreshed: list[lifecycle.Refresh] = []
 
         async def work(conn: AsyncConnection) -> None:
-            await self.store.sync(conn)  # a forecast's rows held in memory: the lifecycle reads them
+            await self.store.sync(conn, calls=False)  # a forecast's leads held in memory: the lifecycle reads them
             found = await lifecycle.refresh(
                 conn,
                 self.leases,
@@ -372,7 +373,7 @@ class Engine(Starts):
             for row in found.ending:
                 self._release_all(row["id"], now)
             if found.ending:
-                await self._flush(conn, now, sync=True)  # released leads must be queued before they are cancelled
+                await self._flush(conn, now, sync=True, calls=False)  # released leads queued before they are cancelled
                 for row in found.ending:
                     await lifecycle.finish(conn, self.events, row, "schedule.end_at passed", now)
             for campaign_id, state in found.states.items():
@@ -423,7 +424,7 @@ class Engine(Starts):
         if not candidates:
             return
         try:
-            await self.write_buffer(now)
+            await self.write_buffer(now, calls=False)  # the counters decide
             done = await lifecycle.complete_idle(self.db, self.events, candidates, now)
         except BaseException:
             self.writes.finished.update(ids)  # looked at again after the database is back

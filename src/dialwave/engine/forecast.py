@@ -173,7 +173,7 @@ async def _simulate(snap: dict[str, Any]) -> dict[str, Any]:
             finished = await VirtualRunner(engine, clock).run_until_idle(HORIZON)
             async with db.read() as conn:
                 camp = await campaign_repo.campaign_row(conn, cid)
-                rows = await call_repo.ended_calls(conn, cid)
+                rows = [c async for c in engine.store.campaign_calls(conn, cid) if c["outcome"] is not None]
         finally:
             await engine.close()
             await db.dispose()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,8 +66,14 @@ class Storage:
     ) -> tuple[bool, dict[str, dict[str, int]]]:
         return await dnc_repo.put_on_dnc(conn, org_id, number, reason, source, now)
 
-    async def sync(self, conn: AsyncConnection) -> None:
-        """Make the database show every change (nothing to do here: it already does)."""
+    async def sync(self, conn: AsyncConnection, *, calls: bool = True) -> None:
+        """Make the database show every change (`calls=False`: the leads and counters; the reader reads
+        no call). Nothing to do here: it already does."""
+
+    async def campaign_calls(self, conn: AsyncConnection, campaign_id: str) -> AsyncIterator[dict[str, Any]]:
+        """Every call of the campaign as stored, in start order (a forecast's result)."""
+        async for row in call_repo.stream_campaign_calls(conn, campaign_id):
+            yield dict(row)
 
     def forget(self, campaign_id: str) -> None:
         """The campaign's leads may have changed in the database (an edit, a re-plan): read them again."""
@@ -104,6 +110,9 @@ def _copy(lead: ClaimedLead) -> ClaimedLead:
         lead.next_attempt_at,
         lead.region,
     )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -252,7 +261,7 @@ class MemoryStore(Storage):
         self.counts.setdefault(campaign_id, Counter()).update(deltas)
 
     async def recount(self, conn: AsyncConnection, campaign_id: str) -> None:
-        await self.sync(conn)  # the leads held here first, then their counts from the database
+        await self.sync(conn, calls=False)  # the leads held here first, then their counts from the database
         await campaign_repo.recount(conn, campaign_id)
 
     async def put_on_dnc(
@@ -260,7 +269,7 @@ class MemoryStore(Storage):
     ) -> tuple[bool, dict[str, dict[str, int]]]:
         """The statement skips the number's due leads in the database: it must see their state, and
         the leads held here then take the state it left them in."""
-        await self.sync(conn)
+        await self.sync(conn, calls=False)
         result = await dnc_repo.put_on_dnc(conn, org_id, number, reason, source, now)
         for lead_id in self.by_number.get((org_id, number), []):  # the due ones were skipped, as here
             held = self.leads[lead_id]
@@ -270,22 +279,40 @@ class MemoryStore(Storage):
                 self._place(held)
         return result
 
-    async def sync(self, conn: AsyncConnection) -> None:
-        """Write what is held here to the database (in the caller's transaction)."""
-        if not (self.new_calls or self.dirty_calls or self.deleted_calls or self.dirty_leads or self.counts):
+    async def sync(self, conn: AsyncConnection, *, calls: bool = True) -> None:
+        """Write what is held here to the database (in the caller's transaction). `calls=False`: the
+        leads and counters only; the calls stay here until a reader of calls needs them (the claim's
+        cooldowns, the abandonment rate), or for ever: a forecast's result reads them from here
+        (`campaign_calls`), not after 90,000 inserts and their read back."""
+        if calls and (self.new_calls or self.dirty_calls or self.deleted_calls):
+            self.syncs += 1
+            if self.deleted_calls:
+                await call_repo.delete_pending_calls(conn, self.deleted_calls)
+            if self.new_calls:
+                await call_repo.insert_calls(conn, list(self.new_calls.values()))
+            if self.dirty_calls:
+                await call_repo.update_calls(conn, self.dirty_calls)
+            self.new_calls, self.dirty_calls, self.deleted_calls, self.starts = {}, {}, [], {}
+        if not (self.dirty_leads or self.counts):
             return
         self.syncs += 1
-        if self.deleted_calls:
-            await call_repo.delete_pending_calls(conn, self.deleted_calls)
-        if self.new_calls:
-            await call_repo.insert_calls(conn, list(self.new_calls.values()))
-        if self.dirty_calls:
-            await call_repo.update_calls(conn, self.dirty_calls)
         if self.dirty_leads:
             await lead_repo.update_leads(conn, self.dirty_leads)
         for campaign_id, counter in self.counts.items():
             changed = {k: v for k, v in counter.items() if v}
             if changed:
                 await add_counts(conn, campaign_id, **changed)
-        self.new_calls, self.dirty_calls, self.deleted_calls = {}, {}, []
-        self.dirty_leads, self.counts, self.starts = {}, {}, {}
+        self.dirty_leads, self.counts = {}, {}
+
+    async def campaign_calls(self, conn: AsyncConnection, campaign_id: str) -> AsyncIterator[dict[str, Any]]:
+        """The calls written to the database, with the changes held here, and those held here only,
+        as the database would return them, in its order (started_at, NULL first, then id)."""
+        deleted = set(self.deleted_calls)
+        rows: list[dict[str, Any]] = []
+        async for stored in call_repo.stream_campaign_calls(conn, campaign_id):
+            if stored["id"] not in deleted:
+                rows.append(call_repo.as_stored({**stored, **self.dirty_calls.get(stored["id"], {})}))
+        rows.extend(call_repo.as_stored(r) for r in self.new_calls.values() if r["campaign_id"] == campaign_id)
+        rows.sort(key=lambda r: (r["started_at"] is not None, r["started_at"] or _EPOCH, r["id"]))
+        for row in rows:
+            yield row

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import random
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import accumulate
@@ -36,6 +37,12 @@ class _Model:
     def __init__(self, settings: SimulatedSettings) -> None:
         self.settings = settings
         self.names, self.cumulative = outcome_table(settings)
+        self.total = self.cumulative[-1] + 0.0 if self.cumulative else 0.0
+
+    def draw(self, uniform: float) -> str:
+        """`random.choices(names, cum_weights=cumulative)[0]` given that generator's next `random()`:
+        the same arithmetic (random.py), without its checks and list on every call."""
+        return self.names[bisect_right(self.cumulative, uniform * self.total, 0, len(self.names) - 1)]
 
 
 @dataclass
@@ -93,11 +100,7 @@ class SimulatedCarrier:
         model = prepared.settings
         rng = random.Random(f"{model.seed}:{request.to_number}:{request.attempt}")
         script = model.scripted.get(request.to_number) if model.scripted else None
-        outcome: str
-        if script:
-            outcome = script[min(request.attempt, len(script)) - 1]
-        else:
-            outcome = rng.choices(prepared.names, cum_weights=prepared.cumulative)[0]
+        outcome = script[min(request.attempt, len(script)) - 1] if script else prepared.draw(rng.random())
         ring = rng.uniform(*model.ring_seconds)
         talk = rng.uniform(*model.talk_seconds)
         converted = rng.random() < model.conversion_rate

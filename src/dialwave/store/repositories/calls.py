@@ -192,6 +192,29 @@ async def live_calls(conn: AsyncConnection, campaign_ids: Sequence[str]) -> Sequ
     return found
 
 
+_TIMES = [c.name for c in calls.columns if isinstance(c.type, UTCDateTime)]
+_FLOATS = [c.name for c in calls.columns if isinstance(c.type, sa.Float)]
+_FLAGS = [c.name for c in calls.columns if isinstance(c.type, sa.Boolean)]
+
+
+def as_stored(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A call row held in memory (a forecast's) as the database would return it: every column, the
+    defaults filled in, times in UTC, floats and flags of their column's type."""
+    row: dict[str, Any] = dict.fromkeys(c.name for c in calls.columns)
+    row["abandoned"] = False
+    row.update(values)
+    for name in _TIMES:
+        if row[name] is not None:
+            row[name] = row[name].astimezone(UTC)
+    for name in _FLOATS:
+        if row[name] is not None:
+            row[name] = float(row[name])
+    for name in _FLAGS:
+        if row[name] is not None:
+            row[name] = bool(row[name])
+    return row
+
+
 async def stream_campaign_calls(conn: AsyncConnection, campaign_id: str) -> AsyncIterator[RowMapping]:
     """Every call of a campaign in start order, streamed (a forecast's calls.jsonl)."""
     stmt = sa.select(calls).where(calls.c.campaign_id == campaign_id).order_by(calls.c.started_at, calls.c.id)
