@@ -34,6 +34,8 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._attempt_of: dict[str, Counter] = {}
+        self._outcome_of: dict[tuple[str, str], Counter] = {}
         r = self.registry
         self.attempts = Counter(
             "dialwave_call_attempts", "Attempts started (dialed) by this process", ["campaign_id"], registry=r
@@ -86,6 +88,19 @@ class Metrics:
         self.webhook_sent = Counter(
             "dialwave_webhook_deliveries_sent", "Webhook send attempts made by this process", registry=r
         )
+
+    def count_attempt(self, campaign_id: str) -> None:
+        """One attempt started (the labelled child kept: `labels()` costs a lock and a lookup per call)."""
+        child = self._attempt_of.get(campaign_id)
+        if child is None:
+            child = self._attempt_of[campaign_id] = self.attempts.labels(campaign_id)
+        child.inc()
+
+    def count_outcome(self, campaign_id: str, outcome: str) -> None:
+        child = self._outcome_of.get((campaign_id, outcome))
+        if child is None:
+            child = self._outcome_of[(campaign_id, outcome)] = self.outcomes.labels(campaign_id, outcome)
+        child.inc()
 
     def watch_engine(self, in_flight: Callable[[], float], owned: Callable[[], float]) -> None:
         """Gauges read from an engine's memory at each scrape."""

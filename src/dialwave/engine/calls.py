@@ -71,7 +71,7 @@ class Calls:
     def dialing(self, live: Live) -> None:
         """The call is about to be placed: it counts from now, and rings at most its ring timeout."""
         self.track(live, +1)
-        self.metrics.attempts.labels(live.campaign_id).inc()
+        self.metrics.count_attempt(live.campaign_id)
         self.events.call_started(live)
         self.writes.call(live.call_id, status="dialing", started_at=live.started_at)
         self.watch(live.call_id, live.started_at + live.ring_timeout + RING_GRACE)
@@ -151,7 +151,7 @@ class Calls:
         talk = (event.at - live.answered_at).total_seconds() if live.answered_at else None
         classified = classify(event.outcome or PROVIDER_ERROR, talk, event.conversion, threshold)
         record_end(self.writes, self.events, self.memory, live, event, classified, note, camp)
-        self.metrics.outcomes.labels(live.campaign_id, classified.outcome).inc()
+        self.metrics.count_outcome(live.campaign_id, classified.outcome)
         if camp is not None and self._abandoned(live, event, classified.outcome, camp):
             self.writes.call(live.call_id, abandoned=True)
             self.memory.abandon((live.org_id, live.to_number), event.at)
