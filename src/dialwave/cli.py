@@ -1,32 +1,31 @@
-"""The `dialwave` command."""
+"""The `dialwave` command: serve, worker, migrate, simulate, quickstart, demo; keys and orgs
+(cli_accounts) work on the database too, the API commands (cli_http) through a running server."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dialwave import cli_http
+from dialwave.cli_accounts import keys, orgs_app
+from dialwave.cli_db import create_key, on_database, schema_is_current
 from dialwave.cli_http.client import ApiError
 from dialwave.errors import DatabaseNotReady, DialwaveError
 
 if TYPE_CHECKING:
     from dialwave.config import Settings
-    from dialwave.store.db import Database
 
 # The database side (config, services, store) is imported by the commands that use it: the API commands
 # (cli_http) start without it, in half the time.
 
 app = typer.Typer(help="dialwave: outbound voice campaigns for AI voice agents", no_args_is_help=True)
-keys = typer.Typer(help="API keys", no_args_is_help=True)
 app.add_typer(keys, name="keys")
-orgs_app = typer.Typer(help="Organizations", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
 cli_http.register(app)  # agents, numbers, campaigns, leads, calls, dnc, forecast: through the HTTP API
 
@@ -73,7 +72,7 @@ def serve(
             param_hint="--workers",
         )
     configure_logging(settings.log_level, settings.log_json)
-    asyncio.run(_on_database(_schema_is_current))
+    asyncio.run(on_database(schema_is_current))
     common = {
         "host": host or settings.host,
         "port": port or settings.port,
@@ -108,7 +107,7 @@ def worker(
             raise typer.BadParameter("must be positive", param_hint="--time-scale")
         settings = settings.model_copy(update={"time_scale": time_scale})
     configure_logging(settings.log_level, settings.log_json)
-    asyncio.run(_on_database(_schema_is_current))
+    asyncio.run(on_database(schema_is_current))
     try:
         asyncio.run(_run_worker(settings, webhooks, metrics_port))
     except DialwaveError as exc:
@@ -141,161 +140,6 @@ async def _run_worker(settings: Settings, webhooks: bool, metrics_port: int | No
         await db.dispose()
 
 
-async def _create_key(org: str, scopes: list[str], name: str | None) -> dict[str, object]:
-    from dialwave.services import auth
-
-    created = await _on_database(lambda db: auth.create_key(db, org, scopes, datetime.now(UTC), name))
-    return {
-        "key": created.key,
-        "key_id": created.key_id,
-        "organization_id": created.organization_id,
-        "organization": org,
-        "scopes": created.scopes,
-    }
-
-
-@keys.command("create")
-def keys_create(
-    org: Annotated[str, typer.Option(help="organization name (created if new)")],
-    scope: Annotated[list[str] | None, typer.Option(help="read and/or write (default both)")] = None,
-    name: Annotated[str | None, typer.Option(help="a label for the key")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
-) -> None:
-    """Create an API key. The key is shown once; only its hash is stored."""
-    try:
-        out = asyncio.run(_create_key(org, scope or ["read", "write"], name))
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    if as_json:
-        typer.echo(json.dumps(out))
-    else:
-        typer.echo(f"{out['key']}\n(organization {out['organization_id']}, key id {out['key_id']}; shown once)")
-
-
-@keys.command("list")
-def keys_list(org: Annotated[str | None, typer.Option(help="only this organization")] = None) -> None:
-    """List keys (prefix, scopes, revoked or not); never the keys themselves."""
-    from dialwave.services import auth
-
-    for row in asyncio.run(_on_database(lambda db: auth.list_keys(db, org))):
-        state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
-        typer.echo(f"{row['id']}  {row['prefix']}…  {row['organization']}  {','.join(row['scopes'])}  {state}")  # type: ignore[arg-type]
-
-
-@keys.command("revoke")
-def keys_revoke(key_id: str) -> None:
-    """Revoke a key by its id (key_...); it stops working at once."""
-    from dialwave.services import auth
-
-    _done(
-        lambda db: auth.revoke_key(db, key_id, datetime.now(UTC)),
-        f"no active key {key_id}",
-        "`dialwave keys list` shows the keys and their ids",
-    )
-    typer.echo(f"revoked {key_id}")
-
-
-T = TypeVar("T")
-NO_ORG = "an organization is created with its first key: `dialwave keys create --org NAME`"
-
-
-async def _schema_is_current(db: Database) -> None:
-    from dialwave.store.migrate import current, head
-
-    at, wanted = await current(db), head()
-    if at != wanted:
-        where = "never migrated" if at is None else f"at migration {at}, this code needs {wanted}"
-        raise DatabaseNotReady(f"the database is {where}")
-
-
-async def _on_database(work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run a service call on the configured database."""
-    from dialwave.config import get_settings
-    from dialwave.store.db import Database
-
-    db = Database(get_settings().database_url)
-    try:
-        return await work(db)
-    finally:
-        await db.dispose()
-
-
-def _done(work: Callable[[Database], Awaitable[bool]], failure: str, hint: str) -> None:
-    """Run `work` on the configured database; exit 2 with `failure` and `hint` if it returns False."""
-    if not asyncio.run(_on_database(work)):
-        typer.echo(f"error: {failure}\nhint: {hint}", err=True)
-        raise typer.Exit(2)
-
-
-@orgs_app.command("twilio")
-def orgs_twilio(
-    org: Annotated[str, typer.Option(help="organization name")],
-    account_sid: Annotated[str | None, typer.Option(help="AC... (omit with --clear)")] = None,
-    auth_token: Annotated[
-        str | None, typer.Option(envvar="DIALWAVE_TWILIO_AUTH_TOKEN", help="or set DIALWAVE_TWILIO_AUTH_TOKEN")
-    ] = None,
-    clear: Annotated[bool, typer.Option(help="remove the organization's Twilio credentials")] = False,
-) -> None:
-    """Organization-wide Twilio credentials, for its Twilio numbers that carry none of their own."""
-    from dialwave.domain.resources import TwilioSettings
-    from dialwave.services import orgs as org_service
-
-    twilio: dict[str, str] | None = None
-    if not clear:
-        if not account_sid or not auth_token:
-            raise typer.BadParameter("give --account-sid and --auth-token (or --clear)", param_hint="--account-sid")
-        try:
-            TwilioSettings(account_sid=account_sid, auth_token=auth_token)
-        except ValueError as exc:
-            raise typer.BadParameter("must be AC followed by 32 hex digits", param_hint="--account-sid") from exc
-        twilio = {"account_sid": account_sid, "auth_token": auth_token}
-
-    _done(lambda db: org_service.set_twilio(db, org, twilio), f"no organization named {org}", NO_ORG)
-    typer.echo(f"{org}: Twilio credentials {'removed' if clear else 'set for account ' + str(account_sid)}")
-
-
-@orgs_app.command("limit")
-def orgs_limit(
-    org: Annotated[str, typer.Option(help="organization name")],
-    max_concurrency: Annotated[int, typer.Option(help="calls in flight across all its campaigns; 0 = no cap")],
-) -> None:
-    """Cap an organization's calls in flight across all of its campaigns."""
-    from dialwave.services import orgs as org_service
-
-    if max_concurrency < 0:
-        raise typer.BadParameter("must be >= 0", param_hint="--max-concurrency")
-
-    _done(
-        lambda db: org_service.set_max_concurrency(db, org, max_concurrency or None),
-        f"no organization named {org}",
-        NO_ORG,
-    )
-    typer.echo(
-        f"{org}: max_concurrency {max_concurrency or 'unlimited'} (the running dispatcher applies it within 1 s)"
-    )
-
-
-@orgs_app.command("rate")
-def orgs_rate(
-    org: Annotated[str, typer.Option(help="organization name")],
-    per_second: Annotated[
-        float | None, typer.Option(help="requests a second per API key, bursts of twice that; 0 = no limit")
-    ] = None,
-    default: Annotated[bool, typer.Option(help="use the server's DIALWAVE_RATE_LIMIT_PER_SECOND again")] = False,
-) -> None:
-    """Limit how many API requests a second each of an organization's keys may make (429 beyond)."""
-    from dialwave.services import orgs as org_service
-
-    if default == (per_second is not None):
-        raise typer.BadParameter("give --per-second N or --default", param_hint="--per-second")
-    if per_second is not None and not 0 <= per_second <= 1_000_000:
-        raise typer.BadParameter("must be between 0 and 1000000", param_hint="--per-second")
-
-    _done(lambda db: org_service.set_rate_limit(db, org, per_second), f"no organization named {org}", NO_ORG)
-    said = "the server's default" if per_second is None else f"{per_second:g}/s" if per_second else "no limit"
-    typer.echo(f"{org}: API rate limit {said} per key (running servers apply it within 10 s)")
-
-
 @app.command()
 def simulate(
     scenario: Annotated[Path, typer.Option(help="scenario JSON (docs/simulate.md)", exists=True, dir_okay=False)],
@@ -320,7 +164,7 @@ def quickstart(org: Annotated[str, typer.Option(help="organization name")] = "de
     from dialwave.config import get_settings
 
     settings = get_settings()
-    out = asyncio.run(_create_key(org, ["read", "write"], "quickstart"))
+    out = asyncio.run(create_key(org, ["read", "write"], "quickstart"))
     base = f"http://{settings.host}:{settings.port}"
     typer.echo(
         f"""
@@ -356,7 +200,7 @@ def demo(
     from dialwave.services.demo import set_up
 
     settings = get_settings()
-    made = asyncio.run(_on_database(lambda db: set_up(db, org, datetime.now(UTC), leads)))
+    made = asyncio.run(on_database(lambda db: set_up(db, org, datetime.now(UTC), leads)))
     base = f"http://{settings.host}:{settings.port}"
     what = (
         f"a new demo campaign of {made.leads} leads in {', '.join(made.zones)}"

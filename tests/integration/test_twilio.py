@@ -8,10 +8,13 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
+from dialwave.api.app import create_app
 from dialwave.clock import Clock
+from dialwave.config import Settings
 from dialwave.engine.dispatcher import Engine
 from dialwave.engine.runner import VirtualRunner
 from dialwave.engine.settings import EngineSettings
@@ -368,3 +371,30 @@ async def test_a_stop_reply_by_text_opts_the_sender_out_at_once(db_url: str, db:
         await rig.run(timedelta(seconds=5))
         assert [p["To"] for p in fake.created] == [B]  # the opted-out sender is never dialed
         assert await sms(rig, "pn_nope", A, "STOP") == 404
+
+
+async def test_the_status_and_sms_webhooks_are_checked_against_one_public_url(db_url: str, db: Database) -> None:
+    """Both Twilio webhooks are signed over URLs on the same base: the Twilio carrier's public URL in the
+    process that runs it, else DIALWAVE_PUBLIC_URL (an API-only process), whose trailing slash is not
+    doubled. An API-only process takes status callbacks only on PostgreSQL (it passes them on)."""
+    async with twilio_rig(db_url, db) as (rig, fake, pn):
+        cid = await rig.campaign([A], callers=[pn], retry=NO_RETRIES)
+        await rig.run(timedelta(seconds=2))
+        call_id = (await call_ids(rig, cid))[A]["id"]
+        assert await send(rig, call_id, fake.sid_for(A), "ringing") == 204  # the engine's process
+        assert await sms(rig, pn, B, "hello") == 200
+
+        settings = Settings(database_url=db_url, public_url=f"{PUBLIC}/", rate_limit_per_second=0)
+        api_only = create_app(settings, db=db, clock=rig.clock)
+        transport = httpx.ASGITransport(app=api_only)
+        async with httpx.AsyncClient(transport=transport, base_url="http://dialwave.test") as client:
+            status = await callback(client, PUBLIC, call_id, {"CallSid": fake.sid_for(A), "CallStatus": "in-progress"})
+            text = {"From": B, "To": "+12125550100", "Body": "hello", "MessageSid": "SM2"}
+            answers = {}
+            for base in (PUBLIC, f"{PUBLIC}/"):
+                body, headers = signed_form(f"{base}/v1/carriers/twilio/sms/{pn}", text)
+                answers[base] = (
+                    await client.post(f"/v1/carriers/twilio/sms/{pn}", data=body, headers=headers)
+                ).status_code
+        assert status.status_code == (204 if db.dialect == "postgresql" else 503)
+        assert answers == {PUBLIC: 200, f"{PUBLIC}/": 403}

@@ -14,7 +14,7 @@ import phonenumbers
 import pytest
 from phonenumbers import timezone as pn_timezone
 
-from dialwave.domain.campaign_config import Schedule
+from dialwave.domain.campaign_dialing import Schedule
 from dialwave.domain.dialable import CampaignTimes, capped_until, caps_for, earliest, refusal_pause, waiting_reason
 from dialwave.domain.legal import recipient, region_problem
 from dialwave.domain.rule_book import RuleBook, rule_book

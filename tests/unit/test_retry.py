@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from dialwave.domain.campaign_config import Retry
+from dialwave.domain.campaign_dialing import Retry
 from dialwave.domain.retry import decide
 
 

@@ -1,6 +1,7 @@
 """The `dialwave` commands that talk to a running server over its HTTP API (--url/--api-key, or
 DIALWAVE_URL/DIALWAVE_API_KEY): agents, numbers, campaigns, leads, calls, dnc, forecast. The other
-commands (serve, migrate, keys, orgs, simulate, quickstart) work on the database directly (dialwave.cli)."""
+commands (serve, migrate, keys, orgs, simulate, quickstart) work on the database directly (dialwave.cli,
+dialwave.cli_accounts)."""
 
 from __future__ import annotations
 

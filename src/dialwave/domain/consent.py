@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from dialwave.domain.campaign_config import Strict
+from dialwave.domain.config_fields import Strict
 
 
 class ConsentIn(Strict):

@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from dialwave.domain.campaign_config import CampaignConfig, Schedule
+from dialwave.domain.campaign_config import CampaignConfig
+from dialwave.domain.campaign_dialing import Schedule
 from dialwave.domain.legal import Recipient, UnknownLocation, legal_windows, recipient
 from dialwave.domain.open_times import OpenTable
 from dialwave.domain.schedule import WeeklyWindows, common_opening, is_open, next_common_opening, next_opening

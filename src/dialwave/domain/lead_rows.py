@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from dialwave.domain.campaign_config import is_time_zone
+from dialwave.domain.config_fields import is_time_zone
 from dialwave.domain.legal import region_problem
 from dialwave.domain.phone import normalize
 from dialwave.errors import InvalidPhoneNumber

@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from dialwave.domain.campaign_config import E164, HttpUrlStr, SigningSecret, SpeechSettings, Strict, VarName
+from dialwave.domain.campaign_config import SpeechSettings
+from dialwave.domain.config_fields import E164, HttpUrlStr, SigningSecret, Strict, VarName
 from dialwave.domain.templates import variables_in
 
 

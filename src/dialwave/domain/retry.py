@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from dialwave.domain.campaign_config import Retry, RetryRule
+from dialwave.domain.campaign_dialing import Retry, RetryRule
 from dialwave.domain.outcomes import OPTED_OUT, REACHED
 
 COMPLETED, FAILED = "completed", "failed"

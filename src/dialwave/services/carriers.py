@@ -23,6 +23,15 @@ from dialwave.telephony.base import Carrier
 from dialwave.telephony.twilio import TwilioCarrier
 
 
+def twilio_public_url(carrier: Carrier | None, configured: str) -> str:
+    """The base of the URLs Twilio signs its requests to us over (`public_url` of `twilio_status` and
+    `twilio_sms`): the Twilio carrier's, when this process runs one (it gave Twilio its calls' callback
+    URLs), else the configured DIALWAVE_PUBLIC_URL; without a trailing slash either way."""
+    if isinstance(carrier, TwilioCarrier):
+        return carrier.public_url
+    return configured.rstrip("/")
+
+
 async def twilio_status(
     db: Database,
     carrier: Carrier | None,
@@ -33,8 +42,9 @@ async def twilio_status(
     now: datetime,
 ) -> int:
     """Verify X-Twilio-Signature with the auth token of the number that placed the call, over the URL
-    Twilio was given; returns how many call events the callback added here (0 for a repeat or a late
-    one, and for a callback stored for the engine of another process, which holds the call)."""
+    Twilio was given (`public_url`: `twilio_public_url`); returns how many call events the callback added
+    here (0 for a repeat or a late one, and for a callback stored for the engine of another process,
+    which holds the call)."""
     async with db.read() as conn:
         number = await number_of_call(conn, call_id)
         token = await _auth_token(conn, number)
@@ -42,11 +52,7 @@ async def twilio_status(
         raise NotFound(f"no Twilio call '{call_id}'")
     if not isinstance(carrier, TwilioCarrier) and db.dialect != "postgresql":
         raise Unavailable("no dispatcher runs in this process: send carrier callbacks to `dialwave serve`")
-    url = (
-        carrier.callback_url(call_id)
-        if isinstance(carrier, TwilioCarrier)
-        else f"{public_url.rstrip('/')}/v1/carriers/twilio/status/{call_id}"
-    )
+    url = f"{public_url}/v1/carriers/twilio/status/{call_id}"
     if not signature or not RequestValidator(token).validate(url, form, signature):
         raise Forbidden("X-Twilio-Signature does not match this request", code="BAD_SIGNATURE")
     if not isinstance(carrier, TwilioCarrier) or not carrier_events.deliver_here(db, carrier, call_id):

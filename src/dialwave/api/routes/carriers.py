@@ -36,8 +36,8 @@ async def twilio_status(
     Repeated and out-of-order callbacks are acknowledged and never move the call backwards. With several
     processes on PostgreSQL, a callback for a call another process holds is passed on to it."""
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    public_url = str(get_settings(request).public_url or "")
     carrier = engine.carrier("twilio")
+    public_url = service.twilio_public_url(carrier, get_settings(request).public_url)
     if await service.twilio_status(db, carrier, call_id, form, x_twilio_signature, public_url, now):
         engine.wake()
     return Response(status_code=204)
@@ -67,8 +67,8 @@ async def twilio_sms(
     do-not-call list at once, skips its waiting leads and revokes its consents (channel `sms`)."""
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     carrier = engine.carrier("twilio")
-    public_url = getattr(carrier, "public_url", None) or get_settings(request).public_url
-    org_id = await service.twilio_sms(db, str(public_url), number_id, form, x_twilio_signature, now)
+    public_url = service.twilio_public_url(carrier, get_settings(request).public_url)
+    org_id = await service.twilio_sms(db, public_url, number_id, form, x_twilio_signature, now)
     if org_id is not None:
         engine.signal(org_id, None)  # claimed leads of this number are not dialed
     return Response('<?xml version="1.0" encoding="UTF-8"?><Response/>', media_type="text/xml")

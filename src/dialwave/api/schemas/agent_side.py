@@ -15,7 +15,7 @@ from pydantic import (
 
 from dialwave.api.schemas.common import Out
 from dialwave.api.schemas.leads import CallOut
-from dialwave.domain.campaign_config import HttpUrlStr
+from dialwave.domain.config_fields import HttpUrlStr
 
 
 class ContextAgent(Out):
