@@ -194,7 +194,9 @@ class Engine(Upkeep):
         await self._write(now, lambda conn: self._flush(conn, now, sync=sync, calls=calls))
 
     async def flush_now(self, now: datetime) -> None:
-        await self.write_buffer(now)
+        """Write everything buffered (the runner, when idle or stopping). A forecast's calls stay in its
+        store: its result reads them from there (Storage.campaign_calls)."""
+        await self.write_buffer(now, calls=False)
         if self.writes.finished:
             await self._complete_idle(now)
 
