@@ -197,15 +197,17 @@ _FLOATS = [c.name for c in calls.columns if isinstance(c.type, sa.Float)]
 _FLAGS = [c.name for c in calls.columns if isinstance(c.type, sa.Boolean)]
 
 
+_STORED_DEFAULTS: dict[str, Any] = {**dict.fromkeys(c.name for c in calls.columns), "abandoned": False}
+
+
 def as_stored(values: Mapping[str, Any]) -> dict[str, Any]:
     """A call row held in memory (a forecast's) as the database would return it: every column, the
     defaults filled in, times in UTC, floats and flags of their column's type."""
-    row: dict[str, Any] = dict.fromkeys(c.name for c in calls.columns)
-    row["abandoned"] = False
-    row.update(values)
+    row = {**_STORED_DEFAULTS, **values}
     for name in _TIMES:
-        if row[name] is not None:
-            row[name] = row[name].astimezone(UTC)
+        value = row[name]
+        if value is not None and value.tzinfo is not UTC:
+            row[name] = value.astimezone(UTC)
     for name in _FLOATS:
         if row[name] is not None:
             row[name] = float(row[name])
