@@ -3,7 +3,12 @@ processes: services/carrier_events.py). The relay LISTENs on a dedicated connect
 or its poll every `poll_every` seconds (a notification missed while the connection was away is only a
 delay), takes the stored events of the calls this engine's carriers hold, applies them to those
 carriers as the webhook route would have, and wakes the engine. Events no engine took are dropped
-after `keep`."""
+after `keep`.
+
+The same relay brings the agent runtime's results posted to another process while a call is up (a
+notice per post, the result read from call_results): it applies them to the calls this engine holds
+as its own API would have (Calls.note_result), before their end decides. On SQLite (one engine, API-only
+processes beside it) it only polls, and only those notices are ever stored."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,6 +25,9 @@ from dialwave.services import carrier_events as service
 from dialwave.store.db import Database
 from dialwave.store.repositories import carrier_events as repo
 from dialwave.telephony.base import Carrier, PushedEvents
+
+if TYPE_CHECKING:
+    from dialwave.engine.calls import Calls
 
 log = structlog.get_logger("dialwave.engine.carrier_relay")
 
@@ -33,9 +42,11 @@ class CarrierRelay:
         *,
         poll_every: float = 1.0,
         keep: timedelta = timedelta(hours=1),
+        calls: Calls | None = None,
     ) -> None:
         self.db = db
         self.carriers = carriers
+        self.calls = calls  # the engine's calls in flight: results posted elsewhere are noted on them
         self.wake = wake
         self.now = now  # the engine's clock (the API stamps events with it too)
         self.poll_every = poll_every
@@ -54,18 +65,25 @@ class CarrierRelay:
         return out
 
     async def once(self) -> int:
-        """Take and apply the stored events of the calls held now: the call events they added."""
+        """Take and apply the stored events and results of the calls held now: the call events they
+        added, plus the results noted."""
         held = self.held()
-        if not held:
+        live = list(self.calls.live) if self.calls is not None else []
+        if not (held or live) or not await service.pending(self.db, list(held), live):
             return 0
+        noted = 0
+        if self.calls is not None and live:  # before the events: an end taken with them decides with it
+            for row in await service.take_results(self.db, live):
+                noted += self.calls.note_result(row["call_id"], row["conversion"], row["callback_at"])
         added = 0
-        for row in await service.take(self.db, list(held)):
-            carrier = self.carriers.get(row["provider"])
-            if carrier is not None:
-                added += await service.apply(carrier, row["provider"], row["call_id"], row["payload"])
+        if held:
+            for row in await service.take(self.db, list(held)):
+                carrier = self.carriers.get(row["provider"])
+                if carrier is not None:
+                    added += await service.apply(carrier, row["provider"], row["call_id"], row["payload"])
         if added:
             self.wake()
-        return added
+        return added + noted
 
     async def run(self) -> None:
         while True:
@@ -81,6 +99,8 @@ class CarrierRelay:
             self.notified.clear()
 
     async def _listening(self) -> None:
+        if self.db.dialect != "postgresql":  # no NOTIFY: the poll alone
+            return
         if self._conn is not None and not self._conn.closed:
             raw = await self._conn.get_raw_connection()
             if raw.driver_connection is not None and not raw.driver_connection.is_closed():

@@ -56,10 +56,9 @@ class EngineService:
         sip.wake = self.runner.nudge  # SIP events arrive from the network at any time
         livekit.wake = self.runner.nudge  # so do the answers of LiveKit's dials
         self.handle = LocalEngine(self.engine, self.runner.nudge)
-        # PostgreSQL: carriers' webhooks for this engine's calls that another process received
-        self.relay = (
-            CarrierRelay(db, carriers, self.runner.nudge, self.clock.now) if db.dialect == "postgresql" else None
-        )
+        # carriers' webhooks (PostgreSQL) and runtime results for this engine's calls that another
+        # process received
+        self.relay = CarrierRelay(db, carriers, self.runner.nudge, self.clock.now, calls=self.engine.calls)
         self.task: asyncio.Task[None] | None = None
         self.relay_task: asyncio.Task[None] | None = None
         self.only_engine: IO[bytes] | None = None
@@ -73,8 +72,7 @@ class EngineService:
                     f"--time-scale is for the simulated carrier only; phone numbers use {', '.join(real)}"
                 )
         self.task = asyncio.create_task(self.runner.run(), name="dialwave-dispatcher")
-        if self.relay is not None:
-            self.relay_task = asyncio.create_task(self.relay.run(), name="dialwave-carrier-relay")
+        self.relay_task = asyncio.create_task(self.relay.run(), name="dialwave-carrier-relay")
         log.info("dispatcher started", time_scale=self.settings.time_scale)
 
     async def stop(self) -> None:
@@ -99,8 +97,7 @@ class EngineService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.relay_task
             self.relay_task = None
-        if self.relay is not None:
-            await self.relay.close()
+        await self.relay.close()
 
 
 def engine_settings(settings: Settings) -> EngineSettings:

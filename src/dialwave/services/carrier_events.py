@@ -4,7 +4,12 @@ webhook lands on whichever API process the load balancer picks, while the call i
 engine does not hold the call, it stores the event and notifies (`forward`). Every engine on
 PostgreSQL listens (engine/carrier_relay.py), takes the events of the calls it holds (`take`) and
 applies them to its carrier as the route would have (`apply`). On SQLite one process holds every call:
-the event goes to its carrier directly, as before."""
+the event goes to its carrier directly, as before.
+
+The agent runtime's result for a call still up goes the same way (`forward_result`, `take_results`):
+the process that stored it tells the engine holding the call, which applies its conversion and
+callback at once, as its own API would have (engine/calls.py `note_result`). That also serves an
+API-only process beside the one engine on SQLite (no NOTIFY there: the engine polls)."""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from sqlalchemy.engine import RowMapping
 
 from dialwave.store.db import Database
 from dialwave.store.repositories import carrier_events as repo
+from dialwave.store.repositories import results as results_repo
 from dialwave.telephony.base import Carrier, PushedEvents
 from dialwave.telephony.livekit import LiveKitCarrier
 from dialwave.telephony.retell import RetellCarrier
@@ -39,14 +45,41 @@ def deliver_here(db: Database, carrier: Carrier | None, call_id: str) -> bool:
     return db.dialect != "postgresql" or held_here(carrier, call_id)
 
 
-async def forward(db: Database, provider: str, call_id: str, payload: Any, now: datetime) -> None:
+async def forward(
+    db: Database, provider: str, call_id: str, payload: Any, now: datetime, *, result: bool = False
+) -> None:
+    """`result`: the webhook also changed the call's stored result (a hosted platform's analysis): its
+    notice goes first, so that an end in the same webhook decides with it."""
     async with db.write() as conn:
+        if result:
+            await repo.add_event(conn, repo.RESULT, call_id, {}, now)
         await repo.add_event(conn, provider, call_id, payload, now)
+
+
+async def forward_result(db: Database, call_id: str, now: datetime) -> None:
+    """The result of `call_id` (stored, committed) changed while the call is up, and no engine in this
+    process holds the call: a notice for the engine that does (it reads the stored result)."""
+    async with db.write() as conn:
+        await repo.add_event(conn, repo.RESULT, call_id, {}, now)
+
+
+async def pending(db: Database, carried: Sequence[str], resulted: Sequence[str]) -> bool:
+    """Anything stored for these calls (a read: no write lock on SQLite while nothing is)."""
+    async with db.read() as conn:
+        return await repo.any_events(conn, carried, resulted)
 
 
 async def take(db: Database, call_ids: Sequence[str]) -> list[RowMapping]:
     async with db.write() as conn:
         return await repo.take_events(conn, call_ids)
+
+
+async def take_results(db: Database, call_ids: Sequence[str]) -> list[RowMapping]:
+    """The stored results (call_id, conversion, callback_at) of the calls among `call_ids` with a
+    notice, the notices taken: the result as it is now, whatever number of posts it took."""
+    async with db.write() as conn:
+        taken = await repo.take_events(conn, call_ids, results=True)
+        return await results_repo.results_of(conn, sorted({r["call_id"] for r in taken})) if taken else []
 
 
 async def drop_older(db: Database, before: datetime) -> int:

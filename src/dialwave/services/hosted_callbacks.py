@@ -27,6 +27,7 @@ class Handled(NamedTuple):
     org_id: str
     events: int  # call events the webhook added (0 for a repeat, a late one, or a message that changes nothing)
     posted: call_service.Posted | None  # the result stored from the platform's analysis
+    forwarded: bool = False  # stored for the engine holding the call (with the result's notice)
 
 
 async def _settings(db: Database, call_id: str, provider: str, secret_key: str) -> tuple[str, dict[str, Any], str]:
@@ -76,8 +77,9 @@ async def vapi_message(
         if result is not None:
             posted = await call_service.post_result(db, org_id, call_id, result, now)
     if not isinstance(carrier, VapiCarrier) or not carrier_events.deliver_here(db, carrier, call_id):
-        await carrier_events.forward(db, "vapi", call_id, message, now)  # the engine holding the call applies it
-        return Handled(org_id, 0, posted)
+        relayed = _noted(posted)
+        await carrier_events.forward(db, "vapi", call_id, message, now, result=relayed)  # the holder applies it
+        return Handled(org_id, 0, posted, forwarded=True)
     return Handled(org_id, len(carrier.on_message(call_id, message)), posted)
 
 
@@ -103,9 +105,15 @@ async def retell_event(
         if result is not None:
             posted = await call_service.post_result(db, org_id, call_id, result, now)
     if not isinstance(carrier, RetellCarrier) or not carrier_events.deliver_here(db, carrier, call_id):
-        await carrier_events.forward(db, "retell", call_id, {"event": event, "call": call}, now)
-        return Handled(org_id, 0, posted)
+        relayed = _noted(posted)
+        await carrier_events.forward(db, "retell", call_id, {"event": event, "call": call}, now, result=relayed)
+        return Handled(org_id, 0, posted, forwarded=True)
     return Handled(org_id, len(carrier.on_webhook(call_id, event, call)), posted)
+
+
+def _noted(posted: call_service.Posted | None) -> bool:
+    """The result changes what the end of a call still up decides (routes/hosted_carriers.py `_apply`)."""
+    return posted is not None and posted.call_live and posted.result["conversion"] is not None
 
 
 def _same_call(known: str | None, said: Any, call_id: str, platform: str) -> None:

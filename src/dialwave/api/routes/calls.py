@@ -13,6 +13,7 @@ from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import CallContext, CallDetail, CallOut, CallResultOut, Page, ResultIn
 from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.services import calls as service
+from dialwave.services import carrier_events
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"], route_class=StrictJSONRoute)
 
@@ -64,8 +65,12 @@ async def post_call_result(
         engine.signal(org_id, None)  # claimed attempts of this number are not dialed
     elif posted.redecided is not None:
         engine.signal(org_id, posted.redecided)  # the call had ended: its lead now waits for the new attempt
-    elif posted.call_live and (body.conversion is not None or body.callback_at is not None):
-        engine.note_result(call_id, body.conversion, body.callback_at)  # the call is up: its end decides
+    elif (
+        posted.call_live
+        and (body.conversion is not None or body.callback_at is not None)
+        and not engine.note_result(call_id, body.conversion, body.callback_at)  # the call is up: its end decides
+    ):
+        await carrier_events.forward_result(db, call_id, now)  # held by another process's engine: it is told
     return JSONResponse(serialize.call_result(posted.result))
 
 

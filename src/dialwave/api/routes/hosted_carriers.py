@@ -3,6 +3,8 @@ calls (no API key: the number's Vapi server secret, or Retell's signature, authe
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
 
@@ -10,7 +12,9 @@ from dialwave.api.deps import Db, Engine, Now
 from dialwave.api.schemas import ErrorBody
 from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.engine.handle import EngineHandle
+from dialwave.services import carrier_events
 from dialwave.services import hosted_callbacks as service
+from dialwave.store.db import Database
 
 router = APIRouter(prefix="/v1/carriers", tags=["carrier-callbacks"], route_class=StrictJSONRoute)
 _ERR = {"model": ErrorBody}
@@ -25,7 +29,7 @@ def _errors(what: str) -> dict[int | str, dict[str, object]]:
     }
 
 
-def _apply(engine: EngineHandle, handled: service.Handled) -> None:
+async def _apply(db: Database, engine: EngineHandle, handled: service.Handled, now: datetime) -> None:
     """What the result route does after a result, then wake the dispatcher for the call's events."""
     posted = handled.posted
     if posted is not None:
@@ -34,8 +38,13 @@ def _apply(engine: EngineHandle, handled: service.Handled) -> None:
             engine.signal(handled.org_id, None)  # claimed attempts of this number are not dialed
         elif posted.redecided is not None:
             engine.signal(handled.org_id, posted.redecided)
-        elif posted.call_live and result["conversion"] is not None:
-            engine.note_result(result["call_id"], result["conversion"], None)
+        elif (
+            posted.call_live
+            and result["conversion"] is not None
+            and not handled.forwarded  # its notice went with the webhook
+            and not engine.note_result(result["call_id"], result["conversion"], None)
+        ):
+            await carrier_events.forward_result(db, result["call_id"], now)  # for the engine holding the call
     if handled.events or posted is not None:
         engine.wake()
 
@@ -47,7 +56,7 @@ async def vapi_events(call_id: str, request: Request, db: Db, engine: Engine, no
     the number's webhook_secret, sent by Vapi as X-Vapi-Secret or Authorization: Bearer."""
     headers = {k.lower(): v for k, v in request.headers.items()}
     handled = await service.vapi_message(db, engine.carrier("vapi"), call_id, headers, request.json, now)
-    _apply(engine, handled)
+    await _apply(db, engine, handled, now)
     return Response(status_code=204)
 
 
@@ -65,5 +74,5 @@ async def retell_events(
     raw = await request.body()
     carrier = engine.carrier("retell")
     handled = await service.retell_event(db, carrier, call_id, raw, x_retell_signature, request.json, now)
-    _apply(engine, handled)
+    await _apply(db, engine, handled, now)
     return Response(status_code=204)

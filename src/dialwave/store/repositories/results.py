@@ -24,6 +24,13 @@ async def save_result(conn: AsyncConnection, values: dict[str, Any], exists: boo
         await conn.execute(call_results.insert().values(**values))
 
 
+async def results_of(conn: AsyncConnection, call_ids: list[str]) -> list[RowMapping]:
+    """The stored results of these calls: call_id, conversion, callback_at."""
+    cols = (call_results.c.call_id, call_results.c.conversion, call_results.c.callback_at)
+    stmt = sa.select(*cols).where(call_results.c.call_id.in_(call_ids)).order_by(call_results.c.call_id)
+    return list((await conn.execute(stmt)).mappings().all())
+
+
 async def deciding_results(conn: AsyncConnection, call_ids: list[str]) -> list[RowMapping]:
     """The stored results of these calls that change what follows a call: conversion false or a callback."""
     stmt = sa.select(call_results).where(
