@@ -8,6 +8,7 @@ list by `auto_add_on: completed`, a conversion true never on the call)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -140,3 +141,69 @@ async def test_a_notice_for_a_call_not_held_waits_and_a_late_one_is_dropped(db_u
         assert await carrier_events.drop_older(db, START + timedelta(hours=2)) == 1
         assert call["status"] == "in_call"
         await relay.close()
+
+
+async def test_a_result_changed_just_before_the_end_is_applied_by_the_commit_that_ends_the_call(
+    db_url: str, db: Database
+) -> None:
+    """The engine heard of a first result (conversion true); a second one (conversion false) is stored
+    and its notice not yet taken when the call ends: the end decided with the first, and the commit
+    that records the end applies the second as a result posted after the hang-up would be, once."""
+    async with make_rig(db_url, db, START, model(seed=2, **LONG_TALK)) as rig:
+        cid = await rig.campaign([THERE], retry=RETRY, auto_complete=False)
+        relay = CarrierRelay(db, rig.engine.carriers, lambda: None, rig.clock.now, calls=rig.engine.calls)
+        await rig.run(timedelta(minutes=1))
+        [call] = await rig.calls(cid)
+        other = create_app(Settings(database_url=db_url, rate_limit_per_second=0), db=db, clock=rig.clock)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://other") as client:
+            await post(client, rig, call["id"], {"conversion": True})
+            assert await relay.once() == 1 and rig.engine.calls.live[call["id"]].conversion is True
+            await post(client, rig, call["id"], {"conversion": False})  # its notice waits: the call ends first
+        await rig.run(timedelta(minutes=15))
+        [ended] = await rig.calls(cid)
+        [lead] = await rig.leads(cid)
+        assert ended["status"] == "ended" and ended["conversion"] is False
+        assert lead["status"] == "retry_pending" and lead["retries"] == {"no_conversion": 1}
+        assert lead["next_attempt_at"] == ended["ended_at"] + timedelta(minutes=30)
+        assert await relay.once() == 0  # the call is no longer held: the notice is left to expire
+        await rig.counts_check(cid)
+        await rig.run(timedelta(hours=3))
+        assert [c["attempt"] for c in await rig.calls(cid)] == [1, 2]  # decided again once: one more attempt
+        await relay.close()
+
+
+async def test_a_result_the_end_decided_with_is_not_applied_again_by_the_commit(db_url: str, db: Database) -> None:
+    """The commit that ends a call looks up every answered call's stored result: what the end already
+    decided with (a callback heard while the call was up) does not reopen the lead a second time."""
+    async with make_rig(db_url, db, START, model(seed=2, **LONG_TALK)) as rig:
+        cid = await rig.campaign([HERE], retry=RETRY, auto_complete=False)
+        await rig.run(timedelta(minutes=1))
+        [call] = await rig.calls(cid)
+        await post(rig.api.client, rig, call["id"], {"callback_at": CALLBACK, "conversion": False})
+        await rig.run(timedelta(minutes=15))
+        [lead] = await rig.leads(cid)
+        assert lead["status"] == "retry_pending" and lead["reason"].startswith("callback requested")
+        assert lead["retries"] == {} and lead["next_attempt_at"] == datetime.fromisoformat(CALLBACK)
+        await rig.counts_check(cid)
+        await rig.run(timedelta(hours=3))
+        assert [c["attempt"] for c in await rig.calls(cid)] == [1, 2]
+
+
+async def test_a_result_notice_wakes_the_relay_before_its_poll(db_url: str, db: Database, backend: str) -> None:
+    if backend != "postgresql":
+        pytest.skip("LISTEN/NOTIFY: PostgreSQL (on SQLite the relay polls)")
+    async with make_rig(db_url, db, START, model(seed=2, **LONG_TALK)) as rig:
+        cid = await rig.campaign([THERE], retry=RETRY, auto_complete=False)
+        relay = CarrierRelay(db, {}, lambda: None, rig.clock.now, poll_every=60, calls=rig.engine.calls)
+        await rig.run(timedelta(minutes=1))
+        [call] = await rig.calls(cid)
+        try:
+            await relay._listening()  # as its run() does first, on its own connection
+            other = create_app(Settings(database_url=db_url, rate_limit_per_second=0), db=db, clock=rig.clock)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://other") as client:
+                await post(client, rig, call["id"], {"callback_at": CALLBACK})
+            await asyncio.wait_for(relay.notified.wait(), 5)  # the notification, not the 60 s poll
+            assert await relay.once() == 1
+            assert rig.engine.calls.live[call["id"]].callback_at == datetime.fromisoformat(CALLBACK)
+        finally:
+            await relay.close()

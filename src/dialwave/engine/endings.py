@@ -14,6 +14,7 @@ from dialwave.engine.dial import Memory
 from dialwave.engine.event_log import EventLog
 from dialwave.engine.state import CampaignState, Live
 from dialwave.engine.write_buffer import WriteBuffer
+from dialwave.services.calls import EndedWith
 from dialwave.telephony.base import CallEvent
 
 RUNNING = ("active", "paused", "scheduled")
@@ -53,8 +54,8 @@ def record_end(
         if camp.due_known:
             camp.next_due = next_at if camp.next_due is None else min(camp.next_due, next_at)
     talk = round(max((at - live.answered_at).total_seconds(), 0.0), 3) if live.answered_at else 0.0
-    if live.answered_at is not None and live.conversion is None and live.callback_at is None:
-        w.unresulted[live.call_id] = live.org_id
+    if live.answered_at is not None:  # a result this engine has not heard of yet is looked up at the commit
+        w.ended_with[live.call_id] = EndedWith(live.org_id, event.conversion, live.callback_at)
     if event.voicemail_left is not None:  # else the runtime may have said (POST .../result)
         w.call(live.call_id, voicemail_left=event.voicemail_left)
     w.call(

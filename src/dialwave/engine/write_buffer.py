@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.engine.storage import SQL, Storage
-from dialwave.services.calls import stored_results
+from dialwave.services.calls import EndedWith, stored_results
 from dialwave.store.repositories.webhooks import insert_events
 
 # Records `lead.dnc_added` (org, number, reason, counter deltas per campaign, campaign, at, source) for a
@@ -33,9 +33,10 @@ class Batch:
         default_factory=list
     )  # org, number, reason, campaign, source
     events: list[dict[str, Any]] = field(default_factory=list)  # outbox rows, committed with the changes
-    # Calls ended without a runtime result known here (call -> organization): one posted to another
-    # process while the call was up is looked up in the commit that ends the call.
-    unresulted: dict[str, str] = field(default_factory=dict)
+    # Answered calls ended (call -> organization, and the conversion and callback their end decided
+    # with): a runtime result stored meanwhile that this engine had not heard of (posted to another
+    # process just before the end) is looked up in the commit that ends the call.
+    ended_with: dict[str, EndedWith] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.calls) + len(self.leads) + len(self.released_calls) + len(self.dnc) + len(self.events)
@@ -55,7 +56,7 @@ class Batch:
         self.released_calls = list(dict.fromkeys(self.released_calls + newer.released_calls))
         self.dnc = self.dnc + newer.dnc
         self.events = self.events + newer.events
-        self.unresulted = {**self.unresulted, **newer.unresulted}
+        self.ended_with = {**self.ended_with, **newer.ended_with}
 
 
 @dataclass
@@ -85,7 +86,7 @@ class WriteBuffer(Batch):
 
     def snapshot(self) -> Batch:
         """The batch as it stands (the same containers, not copies)."""
-        return Batch(self.calls, self.leads, self.counts, self.released_calls, self.dnc, self.events, self.unresulted)
+        return Batch(self.calls, self.leads, self.counts, self.released_calls, self.dnc, self.events, self.ended_with)
 
     def take(self) -> Batch:
         batch = self.snapshot()
@@ -109,7 +110,7 @@ class WriteBuffer(Batch):
     def restore(self, batch: Batch) -> None:
         self.calls, self.leads, self.counts = batch.calls, batch.leads, batch.counts
         self.released_calls, self.dnc, self.events = batch.released_calls, batch.dnc, batch.events
-        self.unresulted = batch.unresulted
+        self.ended_with = batch.ended_with
 
 
 async def flush(
@@ -134,9 +135,9 @@ async def flush(
         await store.update_calls(conn, w.calls)
     if w.leads:
         await store.update_leads(conn, w.leads)
-    if w.unresulted and results:  # after the call rows are written (and, on PostgreSQL, locked): see post_result
+    if w.ended_with and results:  # after the call rows are written (and, on PostgreSQL, locked): see post_result
         await store.sync(conn)
-        changed |= await stored_results(conn, w.unresulted, now)
+        changed |= await stored_results(conn, w.ended_with, now)
         for reopened in changed:  # leads reopened in the database
             store.forget(reopened)
     counts: dict[str, Counter[str]] = {k: Counter(v) for k, v in w.counts.items()}

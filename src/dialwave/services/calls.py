@@ -192,16 +192,30 @@ async def opt_out(conn: AsyncConnection, org_id: str, call: RowMapping, now: dat
     await dnc_service.opt_out(conn, org_id, number, reason, "opt_out", call["campaign_id"], now)
 
 
-async def stored_results(conn: AsyncConnection, ended: dict[str, str], now: datetime) -> set[str]:
-    """The engine's commit that ends these calls (call id -> organization) applies results that were
-    stored while a call was up in another process (this one's engine did not hear of them). Returns
-    the campaigns whose leads were decided again."""
+class EndedWith(NamedTuple):
+    """What the engine's end of an answered call knew of its result."""
+
+    org_id: str
+    conversion: bool | None  # the call's conversion at its end (the runtime's, else the carrier's)
+    callback_at: datetime | None
+
+
+async def stored_results(conn: AsyncConnection, ended: dict[str, EndedWith], now: datetime) -> set[str]:
+    """The engine's commit that ends these calls applies what their stored results say and their end did
+    not know: results stored while a call was up that its engine had not heard of (posted to another
+    process, the notice not taken before the end). What the end decided with is not applied again.
+    Returns the campaigns whose leads were decided again."""
     changed: set[str] = set()
     for row in await results_repo.deciding_results(conn, list(ended)):
-        call = await call_repo.get_call(conn, ended[row["call_id"]], row["call_id"])
+        known = ended[row["call_id"]]
+        conversion = False if row["conversion"] is False and known.conversion is not False else None
+        callback_at = row["callback_at"] if row["callback_at"] not in (None, known.callback_at) else None
+        if conversion is None and callback_at is None:
+            continue
+        call = await call_repo.get_call(conn, known.org_id, row["call_id"])
         if call is None:
             continue
-        if await after_hang_up(conn, call["organization_id"], call, row["conversion"], row["callback_at"], now):
+        if await after_hang_up(conn, call["organization_id"], call, conversion, callback_at, now):
             changed.add(call["campaign_id"])
     return changed
 
