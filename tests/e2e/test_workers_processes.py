@@ -284,7 +284,9 @@ def test_three_workers_hold_the_caps_across_twenty_campaigns_a_kill_9_and_a_sigt
             assert http.post(f"/v1/campaigns/{cid}/start").json()["status"] == "active"
     started = time.monotonic()
     held: list[dict[str, Any]] = []
-    while time.monotonic() < started + 30:  # wait for a worker with 50 calls in flight, then kill -9 it
+    while (
+        time.monotonic() < started + 90
+    ):  # wait for a worker with 50 calls in flight (slower on a loaded machine), then kill -9 it
         held = query(url, "SELECT worker_key, count(*) AS n FROM dial_slots GROUP BY 1 ORDER BY 2 DESC")
         if held and held[0]["n"] >= 50:
             break
