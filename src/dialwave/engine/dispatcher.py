@@ -228,7 +228,12 @@ class Engine(Upkeep):
                 limit = event.at if event is not None else now
                 while (slot := self.capacity.next_slot()) is not None and slot <= now and slot < limit:
                     batch.append(self.capacity.pop())
+                live = len(self.calls.live)
                 await self._start_batch(batch, now)
+                if len(self.calls.live) - live < len(batch) and not self.draining:
+                    # room came free at the dial (a lead released by the guards, a start that failed): the
+                    # next waiting lead gets the next pace slot now, not at whatever event comes next
+                    self.capacity.feed(now, self.predial.ask)
         await self.calls.run_deadlines(now)
 
     def _hold_caller(self, event: CallEvent, now: datetime) -> None:
