@@ -200,7 +200,6 @@ async def run_scenario(sc: Scenario, base: Path, out: Path, *, fast: bool = True
                 key = await create_key(db, "simulation", ["read", "write"], sc.start_at)
                 cid = await _setup(_Client(virtual.client, key.key), sc, base)
                 finished = await virtual.runner.run_until_idle(timedelta(days=sc.max_days))
-                await virtual.engine.write_buffer(virtual.clock.now(), calls=False)  # the counters, if it stopped early
             summary = await _export(db, virtual.engine.store, key.organization_id, cid, out)
         finally:
             await db.dispose()

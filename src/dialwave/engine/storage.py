@@ -262,7 +262,7 @@ class MemoryStore(Storage):
 
     async def recount(self, conn: AsyncConnection, campaign_id: str) -> None:
         await self.sync(conn, calls=False)  # the leads held here first, then their counts from the database
-        await campaign_repo.recount(conn, campaign_id)
+        await super().recount(conn, campaign_id)
 
     async def put_on_dnc(
         self, conn: AsyncConnection, org_id: str, number: str, reason: str, source: str, now: datetime

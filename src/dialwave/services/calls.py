@@ -3,7 +3,7 @@ per-call tokens that authorise it (the carrier hands the token to the runtime)."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
@@ -299,10 +299,3 @@ async def get_call(db: Database, org_id: str, call_id: str) -> tuple[RowMapping,
     if row is None:
         raise NotFound(f"no call '{call_id}'")
     return row, result
-
-
-async def campaign_calls(db: Database, campaign_id: str) -> AsyncIterator[RowMapping]:
-    """Every call of a campaign in start order, read in one transaction as a stream."""
-    async with db.read() as conn:
-        async for row in call_repo.stream_campaign_calls(conn, campaign_id):
-            yield row
