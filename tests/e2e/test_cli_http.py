@@ -23,9 +23,15 @@ from tests.e2e.server import free_port, live_campaign, new_key, running_server, 
 FAST_STREAM = {"stream_poll_seconds": 0.1, "stream_heartbeat_seconds": 0.5}
 
 
+def user_env(url: str, key: str) -> dict[str, str]:
+    """The environment of a user piping the CLI's output: no terminal width set (pytest-xdist's workers
+    set COLUMNS, which would cut the tables' ids), no traceback switch."""
+    skip = {"COLUMNS", "LINES", "DIALWAVE_TRACEBACK"}
+    return {**{k: v for k, v in os.environ.items() if k not in skip}, "DIALWAVE_URL": url, "DIALWAVE_API_KEY": key}
+
+
 def dialwave(*args: str, url: str, key: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DIALWAVE_URL": url, "DIALWAVE_API_KEY": key}
-    env.pop("DIALWAVE_TRACEBACK", None)
+    env = user_env(url, key)
     return subprocess.run(
         [sys.executable, "-m", "dialwave.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
     )
@@ -62,7 +68,7 @@ def write_json(path: Path, body: Any) -> str:
 
 
 def cli(*args: str, url: str, key: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "DIALWAVE_URL": url, "DIALWAVE_API_KEY": key}
+    env = user_env(url, key)
     command = [sys.executable, "-m", "dialwave.cli", *args]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -112,7 +118,12 @@ def test_forecast_against_the_server(server: tuple[str, str]) -> None:
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
         agent = http.post("/v1/agents", json={"name": "f", "opening_message": "Hi"}).json()
         number = http.post("/v1/phone-numbers", json={"number": "+12125550111"}).json()
-        body = {"name": "to forecast", "agent_id": agent["id"], "caller_ids": [{"phone_number_id": number["id"]}]}
+        body = {
+            "name": "to forecast",
+            "agent_id": agent["id"],
+            "caller_ids": [{"phone_number_id": number["id"]}],
+            "schedule": {"windows": [{"start": "00:00", "end": "24:00"}]},  # the leads' legal hours decide
+        }
         camp = http.post("/v1/campaigns", json=body).json()
         batch = [{"phone_number": f"+1212555{3000 + i:04d}", "timezone": zone_at_noon()} for i in range(20)]
         assert http.post(f"/v1/campaigns/{camp['id']}/leads", json={"leads": batch}).json()["accepted"] == 20
