@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.json_format import ParseDict
 from livekit.protocol.webhook import WebhookEvent
 from sqlalchemy.engine import RowMapping
 
+from dialwave.errors import Unavailable
 from dialwave.store.db import Database
 from dialwave.store.repositories import carrier_events as repo
 from dialwave.store.repositories import results as results_repo
@@ -32,6 +33,22 @@ from dialwave.telephony.twilio import TwilioCarrier
 from dialwave.telephony.vapi import VapiCarrier
 
 RELAYED = ("twilio", "telnyx", "livekit", "vapi", "retell")  # carriers whose webhooks can be handed over
+
+
+C = TypeVar("C", bound=Carrier)
+
+
+def require_receiver(db: Database, carrier: Carrier | None, kind: type[Carrier]) -> None:
+    """503 before anything is verified when this process can neither apply the webhook (no engine with
+    this carrier here) nor store it for the engine that holds the call (no shared database)."""
+    if not isinstance(carrier, kind) and db.dialect != "postgresql":
+        raise Unavailable("no dispatcher runs in this process: send carrier webhooks to `dialwave serve`")
+
+
+def local_carrier(db: Database, carrier: Carrier | None, kind: type[C], call_id: str) -> C | None:
+    """The carrier of this process to hand a verified webhook to, or None: store it (`forward`) for the
+    engine that holds the call."""
+    return carrier if isinstance(carrier, kind) and deliver_here(db, carrier, call_id) else None
 
 
 def held_here(carrier: Carrier | None, call_id: str) -> bool:

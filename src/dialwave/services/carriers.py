@@ -12,7 +12,7 @@ from twilio.request_validator import RequestValidator
 
 from dialwave.domain.consent import is_opt_out_reply
 from dialwave.domain.resources import twilio_credentials
-from dialwave.errors import Forbidden, NotFound, Unavailable
+from dialwave.errors import Forbidden, NotFound
 from dialwave.services import carrier_events
 from dialwave.services import dnc as dnc_service
 from dialwave.services.validation import phone_field
@@ -50,16 +50,16 @@ async def twilio_status(
         token = await _auth_token(conn, number)
     if number is None or not token:
         raise NotFound(f"no Twilio call '{call_id}'")
-    if not isinstance(carrier, TwilioCarrier) and db.dialect != "postgresql":
-        raise Unavailable("no dispatcher runs in this process: send carrier callbacks to `dialwave serve`")
+    carrier_events.require_receiver(db, carrier, TwilioCarrier)
     url = f"{public_url}/v1/carriers/twilio/status/{call_id}"
     if not signature or not RequestValidator(token).validate(url, form, signature):
         raise Forbidden("X-Twilio-Signature does not match this request", code="BAD_SIGNATURE")
-    if not isinstance(carrier, TwilioCarrier) or not carrier_events.deliver_here(db, carrier, call_id):
+    here = carrier_events.local_carrier(db, carrier, TwilioCarrier, call_id)
+    if here is None:
         await carrier_events.forward(db, "twilio", call_id, form, now)  # the engine holding the call applies it
         return 0
-    added = len(carrier.on_callback(call_id, form))
-    await carrier.leave_voicemail(call_id)  # when this callback said a machine's greeting ended
+    added = len(here.on_callback(call_id, form))
+    await here.leave_voicemail(call_id)  # when this callback said a machine's greeting ended
     return added
 
 

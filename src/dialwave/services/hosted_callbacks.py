@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from dialwave.errors import Forbidden, NotFound, Unavailable
+from dialwave.errors import Forbidden, NotFound
 from dialwave.services import calls as call_service
 from dialwave.services import carrier_events
 from dialwave.store.db import Database
@@ -60,8 +60,7 @@ async def vapi_message(
     the secret is missing or wrong (nothing changes, the body is not even parsed), 503 without a
     dispatcher here."""
     org_id, _, secret = await _settings(db, call_id, "vapi", "webhook_secret")
-    if not isinstance(carrier, VapiCarrier) and db.dialect != "postgresql":
-        raise Unavailable("no dispatcher runs in this process: send carrier callbacks to `dialwave serve`")
+    carrier_events.require_receiver(db, carrier, VapiCarrier)
     given = _vapi_secret_given(headers)
     if given is None or not hmac.compare_digest(given.encode(), secret.encode()):
         raise Forbidden("the Vapi server secret does not match this call's number", code="BAD_SIGNATURE")
@@ -76,11 +75,12 @@ async def vapi_message(
         result = vapi_result(message)
         if result is not None:
             posted = await call_service.post_result(db, org_id, call_id, result, now)
-    if not isinstance(carrier, VapiCarrier) or not carrier_events.deliver_here(db, carrier, call_id):
+    here = carrier_events.local_carrier(db, carrier, VapiCarrier, call_id)
+    if here is None:
         relayed = _noted(posted)
         await carrier_events.forward(db, "vapi", call_id, message, now, result=relayed)  # the holder applies it
         return Handled(org_id, 0, posted, forwarded=True)
-    return Handled(org_id, len(carrier.on_message(call_id, message)), posted)
+    return Handled(org_id, len(here.on_message(call_id, message)), posted)
 
 
 async def retell_event(
@@ -89,8 +89,7 @@ async def retell_event(
     """One Retell webhook for our call: the x-retell-signature is checked with the SDK's verify over the
     raw body and the number's API key (403 and nothing changes when it does not match)."""
     org_id, _, api_key = await _settings(db, call_id, "retell", "api_key")
-    if not isinstance(carrier, RetellCarrier) and db.dialect != "postgresql":
-        raise Unavailable("no dispatcher runs in this process: send carrier callbacks to `dialwave serve`")
+    carrier_events.require_receiver(db, carrier, RetellCarrier)
     if not signature or not signature_ok(raw.decode("utf-8", "replace"), api_key, signature):
         raise Forbidden("x-retell-signature does not match this request", code="BAD_SIGNATURE")
     body = await load()
@@ -104,11 +103,12 @@ async def retell_event(
         result = retell_result(call)
         if result is not None:
             posted = await call_service.post_result(db, org_id, call_id, result, now)
-    if not isinstance(carrier, RetellCarrier) or not carrier_events.deliver_here(db, carrier, call_id):
+    here = carrier_events.local_carrier(db, carrier, RetellCarrier, call_id)
+    if here is None:
         relayed = _noted(posted)
         await carrier_events.forward(db, "retell", call_id, {"event": event, "call": call}, now, result=relayed)
         return Handled(org_id, 0, posted, forwarded=True)
-    return Handled(org_id, len(carrier.on_webhook(call_id, event, call)), posted)
+    return Handled(org_id, len(here.on_webhook(call_id, event, call)), posted)
 
 
 def _noted(posted: call_service.Posted | None) -> bool:

@@ -13,7 +13,7 @@ from datetime import datetime
 from google.protobuf.json_format import MessageToDict
 from livekit.api import TokenVerifier, WebhookReceiver
 
-from dialwave.errors import Forbidden, NotFound, Unavailable, ValidationFailed
+from dialwave.errors import Forbidden, NotFound, ValidationFailed
 from dialwave.services import carrier_events
 from dialwave.store.db import Database
 from dialwave.store.repositories.phone_numbers import number_of_call
@@ -39,8 +39,7 @@ async def livekit_event(
     settings = (number["config"].get("livekit") or {}) if number is not None else {}
     if number is None or number["provider"] != "livekit" or not settings.get("api_secret"):
         raise NotFound(f"no LiveKit call '{call_id}'")
-    if not isinstance(carrier, LiveKitCarrier) and db.dialect != "postgresql":
-        raise Unavailable("no dispatcher runs in this process: send carrier webhooks to `dialwave serve`")
+    carrier_events.require_receiver(db, carrier, LiveKitCarrier)
     token = (authorization or "").removeprefix("Bearer ").strip()
     receiver = WebhookReceiver(TokenVerifier(settings["api_key"], settings["api_secret"]))
     try:
@@ -49,7 +48,8 @@ async def livekit_event(
         raise Forbidden("Authorization does not sign this body", code="BAD_SIGNATURE") from exc
     if call_of_room(event.room.name) != call_id:
         raise Forbidden("Authorization does not sign this body", code="BAD_SIGNATURE")
-    if not isinstance(carrier, LiveKitCarrier) or not carrier_events.deliver_here(db, carrier, call_id):
+    here = carrier_events.local_carrier(db, carrier, LiveKitCarrier, call_id)
+    if here is None:
         await carrier_events.forward(db, "livekit", call_id, MessageToDict(event), now)  # for the call's holder
         return 0
-    return len(carrier.on_webhook(call_id, event))
+    return len(here.on_webhook(call_id, event))

@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 
-from dialwave.errors import Forbidden, NotFound, Unavailable, ValidationFailed
+from dialwave.errors import Forbidden, NotFound, ValidationFailed
 from dialwave.services import carrier_events
 from dialwave.store.db import Database
 from dialwave.store.repositories.phone_numbers import number_of_call
@@ -27,8 +27,7 @@ async def telnyx_event(
     key = ((number["config"].get("telnyx") or {}).get("public_key") if number is not None else None) or None
     if number is None or number["provider"] != "telnyx" or not key:
         raise NotFound(f"no Telnyx call '{call_id}'")
-    if not isinstance(carrier, TelnyxCarrier) and db.dialect != "postgresql":
-        raise Unavailable("no dispatcher runs in this process: send carrier webhooks to `dialwave serve`")
+    carrier_events.require_receiver(db, carrier, TelnyxCarrier)
     # the SDK loads on the first Telnyx webhook, not at start-up (about 1 s of imports)
     from telnyx.lib.webhook_verification import WebhookVerificationError, verify_webhook_signature
 
@@ -42,9 +41,10 @@ async def telnyx_event(
         raise ValidationFailed("body: not JSON", fields={"body": "not JSON"}) from exc
     if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
         raise ValidationFailed("body: a Telnyx webhook has a `data` object", fields={"data": "required"})
-    if not isinstance(carrier, TelnyxCarrier) or not carrier_events.deliver_here(db, carrier, call_id):
+    here = carrier_events.local_carrier(db, carrier, TelnyxCarrier, call_id)
+    if here is None:
         await carrier_events.forward(db, "telnyx", call_id, event, now)  # the engine holding the call applies it
         return 0
-    added = len(carrier.on_webhook(call_id, event))
-    await carrier.bridge(call_id)  # when this webhook said the call was answered and the agent has a sip_uri
+    added = len(here.on_webhook(call_id, event))
+    await here.bridge(call_id)  # when this webhook said the call was answered and the agent has a sip_uri
     return added
