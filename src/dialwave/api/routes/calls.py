@@ -9,11 +9,11 @@ from fastapi.responses import JSONResponse
 
 from dialwave.api import serialize
 from dialwave.api.deps import CallReader, CallWriter, Db, Engine, Now, Reader
+from dialwave.api.result_effects import apply_result
 from dialwave.api.routes import READ_ERRORS, WRITE_ERRORS
 from dialwave.api.schemas import CallContext, CallDetail, CallOut, CallResultOut, Page, ResultIn
 from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.services import calls as service
-from dialwave.services import carrier_events
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"], route_class=StrictJSONRoute)
 
@@ -61,16 +61,17 @@ async def post_call_result(
     an opt-out is applied once, before this answers: the number is on the DNC list and its pending
     attempts are skipped in every campaign."""
     posted = await service.post_result(db, org_id, call_id, body.model_dump(exclude_unset=True), now)
-    if body.opted_out:
-        engine.signal(org_id, None)  # claimed attempts of this number are not dialed
-    elif posted.redecided is not None:
-        engine.signal(org_id, posted.redecided)  # the call had ended: its lead now waits for the new attempt
-    elif (
-        posted.call_live
-        and (body.conversion is not None or body.callback_at is not None)
-        and not engine.note_result(call_id, body.conversion, body.callback_at)  # the call is up: its end decides
-    ):
-        await carrier_events.forward_result(db, call_id, now)  # held by another process's engine: it is told
+    await apply_result(
+        db,
+        engine,
+        org_id,
+        call_id,
+        posted,
+        now,
+        opted_out=bool(body.opted_out),
+        conversion=body.conversion,
+        callback_at=body.callback_at,
+    )
     return JSONResponse(serialize.call_result(posted.result))
 
 

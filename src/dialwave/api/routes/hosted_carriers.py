@@ -9,10 +9,10 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
 
 from dialwave.api.deps import Db, Engine, Now
+from dialwave.api.result_effects import apply_result
 from dialwave.api.schemas import ErrorBody
 from dialwave.api.strict_json import StrictJSONRoute
 from dialwave.engine.handle import EngineHandle
-from dialwave.services import carrier_events
 from dialwave.services import hosted_callbacks as service
 from dialwave.store.db import Database
 
@@ -34,17 +34,18 @@ async def _apply(db: Database, engine: EngineHandle, handled: service.Handled, n
     posted = handled.posted
     if posted is not None:
         result = posted.result
-        if result["opted_out"]:
-            engine.signal(handled.org_id, None)  # claimed attempts of this number are not dialed
-        elif posted.redecided is not None:
-            engine.signal(handled.org_id, posted.redecided)
-        elif (
-            posted.call_live
-            and result["conversion"] is not None
-            and not handled.forwarded  # its notice went with the webhook
-            and not engine.note_result(result["call_id"], result["conversion"], None)
-        ):
-            await carrier_events.forward_result(db, result["call_id"], now)  # for the engine holding the call
+        await apply_result(
+            db,
+            engine,
+            handled.org_id,
+            result["call_id"],
+            posted,
+            now,
+            opted_out=bool(result["opted_out"]),
+            conversion=result["conversion"],
+            callback_at=None,
+            noticed=handled.forwarded,  # its notice went with the webhook
+        )
     if handled.events or posted is not None:
         engine.wake()
 
