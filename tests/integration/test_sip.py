@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import sys
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -168,11 +171,56 @@ async def test_a_tcp_trunk_that_refuses_the_connection_fails_the_call_at_once(ca
     assert asyncio.get_running_loop().time() - started < 2  # not the 8 s no-reply timer
 
 
+class RecordingEngine(Engine):
+    """The engine, counting the ticks that failed (the runner logs them, and retries a second later)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failures: Counter[str] = Counter()
+
+    def failed(self, exc: BaseException) -> None:
+        self.failures[f"{type(exc).__name__}: {str(exc)[:100]}"] += 1
+        super().failed(exc)
+
+
+def record_sippy_exceptions(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """sippy prints an exception in its thread (a callback of ours, a message it could not handle) and
+    goes on: counted here, by kind."""
+    import sippy.Core.EventDispatcher
+    import sippy.Network_server
+    import sippy.SipTransactionManager
+
+    seen: Counter[str] = Counter()
+    original = sippy.Core.EventDispatcher.dump_exception
+
+    def dump(msg: str, *args: Any, **kwargs: Any) -> None:
+        exc = sys.exc_info()[1]
+        seen[f"{msg}: {type(exc).__name__}: {str(exc)[:100]}"] += 1
+        original(msg, *args, **kwargs)
+
+    for module in (sippy.Core.EventDispatcher, sippy.Network_server, sippy.SipTransactionManager):
+        monkeypatch.setattr(module, "dump_exception", dump)
+    return seen
+
+
+def sipp_errors(tmp_path: Path) -> Counter[str]:
+    """What sipp's error log says, by kind (call ids and times left out; the receive timeouts that are
+    the scenario's own ring and hold timers left out too)."""
+    seen: Counter[str] = Counter()
+    for log in tmp_path.glob("uas_*_err.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            what = re.sub(r"^[0-9-]+\s+[0-9:.]+\s+[0-9.]+:\s*", "", line)
+            what = re.sub(r"Call-I[dD]: \S+,?\s*", "", what)
+            if what and "jumping to label" not in what and not what.startswith("The following events"):
+                seen[what[:120]] += 1
+    return seen
+
+
 def hms(at: datetime | None) -> str | None:
     return at.strftime("%H:%M:%S.%f")[:-3] if at is not None else None
 
 
-async def stuck_campaign(db: Database, engine: Engine, carrier: SipCarrier, campaign_id: str) -> str:
+async def stuck_campaign(db: Database, engine: RecordingEngine, carrier: SipCarrier, campaign_id: str) -> str:
     """Why a campaign has not completed, on one line: its counters, its leads by (status, attempts), a
     few leads not final, the calls with no outcome, the engine's view of the campaign and its calls in
     flight, the carrier's legs."""
@@ -221,18 +269,20 @@ async def stuck_campaign(db: Database, engine: Engine, carrier: SipCarrier, camp
         f"next wake={hms(engine.next_wake())}",
         f"engine live ({len(live)})={live[:5]}",
         f"carrier legs ({len(legs)})={legs[:5]}, queued events={len(carrier.queue)}",
+        f"failed ticks={dict(engine.failures)}",
     ]
     return " | ".join(parts)
 
 
 async def test_a_200_lead_campaign_through_sipp_ends_with_exact_counts_and_retries(
-    db_url: str, db: Database, tmp_path: Path
+    db_url: str, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The real engine (a scaled clock: 20 engine seconds per real second, so 1-minute retries take 3 s)
     dials 200 leads through sipp: the counts and the retries come out exactly as configured."""
     clock = ScaledClock(20)
     carrier = SipCarrier(clock, port=STACK_PORT)
-    engine = Engine(db, {"sip": carrier}, EngineSettings(breaker_failures=0))
+    engine = RecordingEngine(db, {"sip": carrier}, EngineSettings(breaker_failures=0))
+    sippy_errors = record_sippy_exceptions(monkeypatch)
     runner = RealtimeRunner(engine, clock)
     carrier.wake = runner.nudge
     app = create_app(Settings(database_url=db_url), db=db, clock=clock, engine=LocalEngine(engine, runner.nudge))
@@ -276,7 +326,9 @@ async def test_a_200_lead_campaign_through_sipp_ends_with_exact_counts_and_retri
                 runner.stop()
                 await task
                 await engine.close()
-    assert state["status"] == "completed", why
+    assert state["status"] == "completed", (
+        f"{why} | sippy exceptions={dict(sippy_errors)} | sipp={dict(sipp_errors(tmp_path))}"
+    )
     assert state["counts"]["completed"] == 40 and state["counts"]["failed"] == 160
     async with db.read() as conn:
         rows = (await conn.execute(sa.select(calls.c.to_number, calls.c.outcome, calls.c.attempt))).all()
