@@ -2,7 +2,8 @@
 worker), attempts that were in flight are asked about at their carrier, never redialed: one the
 carrier never heard of ends as provider_error and is retried by policy. During a run, a call still
 ringing past its ring timeout is hung up, and one with no end long after it should have ended is
-asked about, so a lost callback never holds a concurrency slot forever."""
+asked about (and hung up if its carrier says it goes on), so a lost callback never holds a
+concurrency slot forever."""
 
 from __future__ import annotations
 
@@ -104,7 +105,8 @@ def max_talk(camp: CampaignState | None) -> timedelta:
 async def at_deadline(book: CallBook, camp: CampaignState | None, live: Live, now: datetime) -> None:
     """A call reached a deadline: still ringing past the ring timeout -> hang up (its "ended" follows);
     already hung up, or answered past its longest allowed duration, and still no "ended" -> ask the
-    carrier. `book.watch` schedules the next look at the call (before asking the carrier, which may fail)."""
+    carrier (an answered call it says goes on is hung up). `book.watch` schedules the next look at the
+    call (before asking the carrier, which may fail)."""
     carrier = book.carrier_of(live.campaign_id, live.caller_id)
     if carrier is None:
         return
@@ -131,5 +133,15 @@ async def at_deadline(book: CallBook, camp: CampaignState | None, live: Live, no
         return
     for event in status.events:
         book.on_event(event)
-    if live.call_id in book.live:  # the carrier says it goes on: look again later
-        book.watch(live.call_id, now + STUCK_AFTER)
+    if live.call_id not in book.live:
+        return
+    book.watch(live.call_id, now + STUCK_AFTER)  # the carrier says it goes on: look again later
+    if live.answered_at is not None and not live.hung_up:
+        # Past its longest allowed duration: hang it up. A carrier that knows the call only from what it
+        # was told (a SIP trunk: the dialog as we last heard of it) says "in call" for ever once an end
+        # is lost, which would hold the line, and keep the campaign from completing, for ever.
+        live.hung_up = True
+        try:
+            await carrier.hangup(live.call_id)
+        except CarrierError as exc:
+            log.warning("hangup of a call past its longest duration failed", call_id=live.call_id, error=exc.message)

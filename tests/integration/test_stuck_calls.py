@@ -1,0 +1,83 @@
+"""An answered call whose end never comes (a BYE lost on the way, a callback never sent), at a carrier
+that knows its calls only from what it was told (a SIP trunk: its status is the dialog as we last heard
+of it): past the longest allowed call the engine hangs it up, so the call frees its line and the
+campaign completes. On SQLite and PostgreSQL, virtual clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from dialwave.clock import Clock
+from dialwave.store.db import Database
+from dialwave.telephony.base import CallEvent, CallStatus, DialRequest
+from tests.rig import make_rig, model
+
+pytestmark = pytest.mark.asyncio
+NOON = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)  # Monday noon in New York
+
+
+class LostEnd:
+    """In the SIP carrier's place: answers every call at once and never hears of its end; says "in_call"
+    while it holds the call (as the SIP carrier does); our hang-up ends it (as our BYE does)."""
+
+    name = "sip"
+    simulated = True
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.up: set[str] = set()
+        self.queue: list[CallEvent] = []
+        self.hangups: list[datetime] = []
+
+    async def originate(self, request: DialRequest) -> str:
+        now = self.clock.now()
+        self.up.add(request.call_id)
+        self.queue += [
+            CallEvent(request.call_id, "answered", now, request.call_id, answered_by="human"),
+            CallEvent(request.call_id, "agent_connected", now, request.call_id),
+        ]
+        return request.call_id
+
+    async def hangup(self, call_id: str) -> None:
+        if call_id in self.up:
+            self.up.discard(call_id)
+            self.hangups.append(self.clock.now())
+            self.queue.append(CallEvent(call_id, "ended", self.clock.now(), call_id, outcome="answered", sip_code=200))
+
+    def poll(self, now: datetime) -> list[CallEvent]:
+        out, self.queue = self.queue, []
+        return out
+
+    def next_event_at(self) -> datetime | None:
+        return self.clock.now() if self.queue else None
+
+    async def status(
+        self, call_id: str, provider_call_id: str | None = None, settings: dict[str, Any] | None = None
+    ) -> CallStatus | None:
+        return CallStatus("in_call", call_id, ()) if call_id in self.up else None
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_an_answered_call_whose_end_is_lost_is_hung_up_after_the_longest_allowed_call(
+    db_url: str, db: Database
+) -> None:
+    made: list[LostEnd] = []
+
+    def factory(clock: Clock) -> LostEnd:
+        made.append(LostEnd(clock))
+        return made[-1]
+
+    async with make_rig(db_url, db, NOON, model(), carriers={"sip": factory}) as rig:
+        pn = await rig.number(provider="sip", sip={"trunk_uri": "sip:127.0.0.1:5099"})
+        cid = await rig.campaign(["+12125550191"], callers=[pn], agent={"max_call_duration_seconds": 300})
+        await rig.run(timedelta(hours=1))
+        (call,) = await rig.calls(cid)
+        camp = await rig.get(cid)
+    assert made[0].hangups == [call["answered_at"] + timedelta(seconds=300 + 60)]  # longest call + 60 s
+    assert (call["outcome"], call["ended_at"]) == ("answered", made[0].hangups[0])
+    assert camp["status"] == "completed" and camp["counts"]["completed"] == 1
