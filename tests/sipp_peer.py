@@ -58,39 +58,42 @@ def sipp_trunk(
     """A sipp UAS on 127.0.0.1:<port> (UDP, or TCP with one connection per peer: `-t t1`); yields the
     port. `messages`: write every SIP message there."""
     sipp = need_sipp()
-    port = free_udp_port()
-    scenario = tmp / f"uas_{port}.xml"
-    text = (HERE / scenario_file).read_text()
-    scenario.write_text(text.replace("HOLD_MS", str(hold_ms)).replace("RING_MS", str(ring_ms)))
-    media = media or free_udp_port()
     if messages is not None:
         extra = (*extra, "-trace_msg", "-message_file", str(messages))
     if transport == "tcp":
         extra = (*extra, "-t", "t1")
-    process = subprocess.Popen(
-        [
-            sipp,
-            "-sf",
-            str(scenario),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-mp",
-            str(media),
-            "-nostdin",
-            "-trace_err",
-            "-error_file",
-            str(tmp / f"uas_{port}_err.log"),
-            *extra,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=tmp,
-    )
-    time.sleep(0.3)  # sipp binds its socket
-    if process.poll() is not None:
-        raise RuntimeError(f"sipp exited at once (code {process.returncode})")
+    text = (HERE / scenario_file).read_text().replace("HOLD_MS", str(hold_ms)).replace("RING_MS", str(ring_ms))
+    given_media = media
+    for _ in range(5):  # a port found free can be taken by another process (another test worker) before sipp binds it
+        port, media = free_udp_port(), given_media or free_udp_port()
+        scenario = tmp / f"uas_{port}.xml"
+        scenario.write_text(text)
+        process = subprocess.Popen(
+            [
+                sipp,
+                "-sf",
+                str(scenario),
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-mp",
+                str(media),
+                "-nostdin",
+                "-trace_err",
+                "-error_file",
+                str(tmp / f"uas_{port}_err.log"),
+                *extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=tmp,
+        )
+        time.sleep(0.3)  # sipp binds its socket
+        if process.poll() is None:
+            break
+    else:
+        raise RuntimeError(f"sipp exited at once 5 times (last code {process.returncode})")
     try:
         yield port
     finally:
