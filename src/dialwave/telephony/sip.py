@@ -250,14 +250,17 @@ class SipCarrier:
             self._from_thread(leg, "ended", outcome=NO_ANSWER, sip_code=487)
 
     def _from_thread(self, leg: _Leg, kind: str, **values: Any) -> None:
+        """The event is timed when the SIP stack sees it, not when the loop gets to it: an answer and its
+        agent_connected stay at the same instant however busy the loop is (a gap there is an abandoned call)."""
         assert self._loop is not None
+        values["at"] = self.clock.now()
         self._loop.call_soon_threadsafe(self._event, leg, kind, values)
 
     # -- back in asyncio ----------------------------------------------------------------------------
     def _event(self, leg: _Leg, kind: str, values: dict[str, Any]) -> None:
         if leg.ended:
             return
-        now = self.clock.now()
+        now = values.pop("at")
         call_id = leg.request.call_id
         if kind == "ringing":
             self.queue.append(CallEvent(call_id, "ringing", now, call_id))
