@@ -146,6 +146,9 @@ def simulate(
     out: Annotated[Path, typer.Option(help="directory for calls.jsonl and summary.json")],
 ) -> None:
     """Run a campaign on the real engine, a virtual clock and the simulated carrier (a forecast)."""
+    import gc
+
+    gc.disable()  # a one-shot process: no cyclic collection from its imports to its end (dialwave.simulate)
     from dialwave.logging import configure_logging
     from dialwave.simulate import simulate as run
 
