@@ -46,7 +46,11 @@ class Scenario(BaseModel):
 
 
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 class _Client:
@@ -115,13 +119,19 @@ async def _export(db: Database, store: Storage, org_id: str, cid: str, out: Path
     camp = await campaign_service.get_campaign(db, org_id, cid)
     async with db.read() as conn:
         with (out / "calls.jsonl").open("w", encoding="utf-8") as fh:
+            lines: list[str] = []
             async for row in store.campaign_calls(conn, cid):
-                fh.write(json.dumps(_line(row)) + "\n")
+                lines.append(json.dumps(_line(row)))
+                if len(lines) == 1000:
+                    fh.write("\n".join(lines) + "\n")
+                    lines.clear()
                 attempts += 1
                 outcomes[row["outcome"] or row["status"]] += 1
                 if row["started_at"] is not None:
                     starts.append(row["started_at"])
                     intervals.append((row["started_at"], row["ended_at"]))
+            if lines:
+                fh.write("\n".join(lines) + "\n")
     leads = int(camp["count_total"])
     span = (max(starts) - min(starts)).total_seconds() if len(starts) > 1 else 0.0
     return {

@@ -38,9 +38,13 @@ class ScaledClock:
 
 
 def _next(engine: Engine) -> datetime | None:
-    times = [engine.next_wake(), *(c.next_event_at() for c in engine.carriers.values())]
-    present = [t for t in times if t is not None]
-    return min(present) if present else None
+    """The earliest of the engine's next wake and its carriers' next events (once a tick: no lists)."""
+    best = engine.next_wake()
+    for carrier in engine.carriers.values():
+        at = carrier.next_event_at()
+        if at is not None and (best is None or at < best):
+            best = at
+    return best
 
 
 class VirtualRunner:
