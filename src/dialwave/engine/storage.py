@@ -130,6 +130,9 @@ class MemoryStore(Storage):
         self.leads: dict[str, _Lead] = {}
         self.loaded: set[str] = set()  # campaigns whose open leads are held
         self.due: dict[str, list[tuple[datetime, str, int, int, str]]] = {}  # campaign -> heap
+        # campaign -> the entries its last claim took: still due unless the claim wrote their lead (it
+        # writes every lead it takes: back in the heap at the next look only if it did not)
+        self.taken: dict[str, list[tuple[datetime, str, int, int, str]]] = {}
         self.untimed: dict[str, set[str]] = {}  # campaign -> due leads without a time (sort first)
         self.by_number: dict[tuple[str, str], list[str]] = {}  # (org, number) -> held lead ids
         self.dirty_leads: dict[str, dict[str, Any]] = {}
@@ -146,6 +149,7 @@ class MemoryStore(Storage):
         await self.sync(conn)  # the database shows every change before it is read
         self.loaded.add(campaign_id)
         self.due[campaign_id] = []
+        self.taken[campaign_id] = []
         self.untimed[campaign_id] = set()
         for org_id, rowid, lead in await lead_repo.open_leads_sqlite(conn, campaign_id):
             held = self.leads[lead.id] = _Lead(campaign_id, org_id, rowid, lead)
@@ -170,6 +174,7 @@ class MemoryStore(Storage):
             return
         self.loaded.discard(campaign_id)
         self.due.pop(campaign_id, None)
+        self.taken.pop(campaign_id, None)
         self.untimed.pop(campaign_id, None)
         for lead_id in [i for i, h in self.leads.items() if h.campaign_id == campaign_id]:
             held = self.leads.pop(lead_id)
@@ -179,26 +184,34 @@ class MemoryStore(Storage):
     async def claim_due(self, conn: AsyncConnection, campaign_id: str, now: datetime, limit: int) -> list[ClaimedLead]:
         if campaign_id not in self.loaded:
             await self._load(conn, campaign_id)
-        heap = self.due[campaign_id]
-        taken: list[tuple[datetime, str, int, int, str]] = []
+        heap = self._restore(campaign_id)
+        taken = self.taken[campaign_id]
         found: list[ClaimedLead] = []
         while heap and len(found) < limit and heap[0][0] <= now:
             entry = heapq.heappop(heap)
             held = self.leads.get(entry[4])
             if held is None or held.version != entry[3]:
                 continue  # the lead moved since: a newer entry (or none) stands for it
-            taken.append(entry)
+            taken.append(entry)  # still due until the claim writes the lead
             found.append(_copy(held.claimed))
-        for entry in taken:  # still due until the claim writes them
-            heapq.heappush(heap, entry)
         return found
+
+    def _restore(self, campaign_id: str) -> list[tuple[datetime, str, int, int, str]]:
+        """The campaign's due heap, with the entries last taken whose lead was not written since."""
+        heap, taken = self.due[campaign_id], self.taken[campaign_id]
+        for entry in taken:
+            held = self.leads.get(entry[4])
+            if held is not None and held.version == entry[3]:
+                heapq.heappush(heap, entry)
+        taken.clear()
+        return heap
 
     async def next_due_at(self, conn: AsyncConnection, campaign_id: str) -> datetime | None:
         if campaign_id not in self.loaded:
             await self._load(conn, campaign_id)
         if self.untimed[campaign_id]:
             return None  # as SQLite sorts NULL first
-        heap = self.due[campaign_id]
+        heap = self._restore(campaign_id)
         while heap:
             held = self.leads.get(heap[0][4])
             if held is not None and held.version == heap[0][3]:
