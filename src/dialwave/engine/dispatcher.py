@@ -187,16 +187,17 @@ class Engine(Upkeep):
         times.extend(t for t in (self.next_refresh, self.lifecycle_at) if t is not None)
         return min(times) if times else None
 
-    async def write_buffer(self, now: datetime, *, sync: bool = True, calls: bool = True) -> None:
+    async def write_buffer(self, now: datetime, *, sync: bool = True, calls: bool = True, leads: bool = True) -> None:
         """Group-commit whatever is buffered (`sync`: and make the database show every change: a
         forecast's in-memory store writes its rows; the lifecycle reads them next; `calls=False`: the
-        reader reads no call)."""
-        await self._write(now, lambda conn: self._flush(conn, now, sync=sync, calls=calls))
+        reader reads no call; `leads=False`: nor any lead, the counters only)."""
+        await self._write(now, lambda conn: self._flush(conn, now, sync=sync, calls=calls, leads=leads))
 
     async def flush_now(self, now: datetime) -> None:
-        """Write everything buffered (the runner, when idle or stopping). A forecast's calls stay in its
-        store: its result reads them from there (Storage.campaign_calls)."""
-        await self.write_buffer(now, calls=False)
+        """Write everything buffered (the runner, when idle or stopping). A forecast's calls and leads
+        stay in its store: its result reads the calls from there (Storage.campaign_calls) and the
+        campaign's counters from the database, no lead."""
+        await self.write_buffer(now, calls=False, leads=False)
         if self.writes.finished:
             await self._complete_idle(now)
 
@@ -270,10 +271,12 @@ class Engine(Upkeep):
         self.writes.committed()
         self.last_flush = now
 
-    async def _flush(self, conn: AsyncConnection, now: datetime, *, sync: bool = False, calls: bool = True) -> None:
+    async def _flush(
+        self, conn: AsyncConnection, now: datetime, *, sync: bool = False, calls: bool = True, leads: bool = True
+    ) -> None:
         if sync:
             await self._flush(conn, now)
-            await self.store.sync(conn, calls=calls)
+            await self.store.sync(conn, calls=calls, leads=leads)
             return
         if self.writes.empty and (self.shared is None or not self.shared.released):
             return

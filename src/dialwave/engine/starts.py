@@ -52,7 +52,9 @@ class Starts:
     async def _write(self, now: datetime, work: Callable[[AsyncConnection], Awaitable[None]]) -> None:
         raise NotImplementedError
 
-    async def _flush(self, conn: AsyncConnection, now: datetime, *, sync: bool = False, calls: bool = True) -> None:
+    async def _flush(
+        self, conn: AsyncConnection, now: datetime, *, sync: bool = False, calls: bool = True, leads: bool = True
+    ) -> None:
         raise NotImplementedError
 
     async def _start_batch(self, batch: list[Reservation], now: datetime) -> None:

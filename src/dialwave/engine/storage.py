@@ -4,7 +4,8 @@ implementations. `Storage` runs them on the database, in the caller's transactio
 throwaway SQLite database has no other reader or writer while the engine runs, so the campaign's open
 leads, its new calls and its counters live in memory, the claims are answered from there, and the
 rows are written to the database only when something is about to read it there (`sync`: before a
-refresh, the lifecycle's reads, the end of a run). The engine's decisions are the same code either
+refresh, the lifecycle's reads; the counters alone for the auto-complete check and at the end of a
+run, whose result reads the calls from here). The engine's decisions are the same code either
 way (claims.claim, write_buffer.flush, endings, starts); only where the rows live differs
 (tests/integration/test_simulate_fast.py compares the two on seeded scenarios)."""
 
@@ -66,9 +67,9 @@ class Storage:
     ) -> tuple[bool, dict[str, dict[str, int]]]:
         return await dnc_repo.put_on_dnc(conn, org_id, number, reason, source, now)
 
-    async def sync(self, conn: AsyncConnection, *, calls: bool = True) -> None:
-        """Make the database show every change (`calls=False`: the leads and counters; the reader reads
-        no call). Nothing to do here: it already does."""
+    async def sync(self, conn: AsyncConnection, *, calls: bool = True, leads: bool = True) -> None:
+        """Make the database show every change (`calls=False`: the reader reads no call; `leads=False`:
+        no lead either). Nothing to do here: it already does."""
 
     async def campaign_calls(self, conn: AsyncConnection, campaign_id: str) -> AsyncIterator[dict[str, Any]]:
         """Every call of the campaign as stored, in start order (a forecast's result)."""
@@ -292,11 +293,15 @@ class MemoryStore(Storage):
                 self._place(held)
         return result
 
-    async def sync(self, conn: AsyncConnection, *, calls: bool = True) -> None:
+    async def sync(self, conn: AsyncConnection, *, calls: bool = True, leads: bool = True) -> None:
         """Write what is held here to the database (in the caller's transaction). `calls=False`: the
         leads and counters only; the calls stay here until a reader of calls needs them (the claim's
         cooldowns, the abandonment rate), or for ever: a forecast's result reads them from here
-        (`campaign_calls`), not after 90,000 inserts and their read back."""
+        (`campaign_calls`), not after 90,000 inserts and their read back. `leads=False` (with
+        `calls=False`): the counters only; the leads stay here until a reader of leads needs them (a
+        refresh, a re-plan, the claim's look-ups, an automatic DNC entry, a recount), or for ever: the
+        auto-complete check and a forecast's result read the counters, no lead (50,000 lead updates
+        at the end of a 50,000-lead run, for nobody)."""
         if calls and (self.new_calls or self.dirty_calls or self.deleted_calls):
             self.syncs += 1
             if self.deleted_calls:
@@ -306,16 +311,18 @@ class MemoryStore(Storage):
             if self.dirty_calls:
                 await call_repo.update_calls(conn, self.dirty_calls)
             self.new_calls, self.dirty_calls, self.deleted_calls, self.starts = {}, {}, [], {}
-        if not (self.dirty_leads or self.counts):
+        writing = leads and bool(self.dirty_leads)
+        if not (writing or self.counts):
             return
         self.syncs += 1
-        if self.dirty_leads:
+        if writing:
             await lead_repo.update_leads(conn, self.dirty_leads)
+            self.dirty_leads = {}
         for campaign_id, counter in self.counts.items():
             changed = {k: v for k, v in counter.items() if v}
             if changed:
                 await add_counts(conn, campaign_id, **changed)
-        self.dirty_leads, self.counts = {}, {}
+        self.counts = {}
 
     async def campaign_calls(self, conn: AsyncConnection, campaign_id: str) -> AsyncIterator[dict[str, Any]]:
         """The calls written to the database, with the changes held here, and those held here only,

@@ -30,7 +30,7 @@ class Upkeep(Starts):
     lifecycle_at: datetime | None
     refreshes: int
 
-    async def write_buffer(self, now: datetime, *, sync: bool = True, calls: bool = True) -> None:
+    async def write_buffer(self, now: datetime, *, sync: bool = True, calls: bool = True, leads: bool = True) -> None:
         raise NotImplementedError
 
     def invalidate(self, org_id: str | None = None, campaign_id: str | None = None) -> None:
@@ -126,7 +126,7 @@ class Upkeep(Starts):
         if not candidates:
             return
         try:
-            await self.write_buffer(now, calls=False)  # the counters decide
+            await self.write_buffer(now, calls=False, leads=False)  # the counters decide
             done = await lifecycle.complete_idle(self.db, self.events, candidates, now)
         except BaseException:
             self.writes.finished.update(ids)  # looked at again after the database is back
