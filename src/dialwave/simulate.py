@@ -102,11 +102,18 @@ async def _setup(api: _Client, sc: Scenario, base: Path) -> str:
 
 
 def peak_concurrency(intervals: list[tuple[datetime, datetime | None]]) -> int:
-    points = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals if b is not None])
-    level = top = 0
-    for _, step in points:
-        level += step
-        top = max(top, level)
+    """The most calls up at once: a call ending at the instant another starts does not overlap it (an
+    interval without an end never ends). The starts and the ends are sorted apart, then swept."""
+    starts = sorted(a for a, _ in intervals)
+    ends = sorted(b for _, b in intervals if b is not None)
+    level = top = j = 0
+    for at in starts:
+        while j < len(ends) and ends[j] <= at:  # the ends up to this start, first
+            j += 1
+            level -= 1
+        level += 1
+        if level > top:
+            top = level
     return top
 
 
@@ -120,8 +127,9 @@ async def _export(db: Database, store: Storage, org_id: str, cid: str, out: Path
     async with db.read() as conn:
         with (out / "calls.jsonl").open("w", encoding="utf-8") as fh:
             lines: list[str] = []
+            encode = json.JSONEncoder(check_circular=False).encode  # json.dumps' output, flat values
             async for row in store.campaign_calls(conn, cid):
-                lines.append(json.dumps(_line(row)))
+                lines.append(encode(_line(row)))
                 if len(lines) == 1000:
                     fh.write("\n".join(lines) + "\n")
                     lines.clear()
