@@ -27,9 +27,16 @@ class VirtualClock:
         return self._now
 
     def advance(self, delta: timedelta) -> None:
-        if delta < timedelta(0):
+        if delta < _ZERO:
             raise ValueError("time does not go backwards")
         self._now += delta
 
     def set(self, when: datetime) -> None:
-        self.advance(when.astimezone(UTC) - self._now)
+        """Move to `when` (the virtual runner, at every tick): `advance` to it, without the difference."""
+        when = when.astimezone(UTC)
+        if when < self._now:
+            raise ValueError("time does not go backwards")
+        self._now = when
+
+
+_ZERO = timedelta(0)

@@ -77,8 +77,9 @@ def dial_request(
     """`prompts=False`: a forecast's request (see handoff)."""
     number = camp.numbers.get(r.caller.phone_number_id)
     given = handoff(camp.agent, camp.config, r.lead.variables, r.lead.agent_overrides, prompts=prompts)
-    expires = call_tokens.expiry(r.slot, camp.max_call_seconds)
-    token = call_tokens.mint(token_key, r.call_id, expires) if token_key else None
+    token = None
+    if token_key:  # a forecast's has no key: no token, no expiry to compute
+        token = call_tokens.mint(token_key, r.call_id, call_tokens.expiry(r.slot, camp.max_call_seconds))
     return DialRequest(
         call_id=r.call_id,
         organization_id=r.org_id,
