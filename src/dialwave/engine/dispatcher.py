@@ -127,8 +127,9 @@ class Engine(Upkeep):
         self.now = now
         if self.leases.suspect or self.leases.broken:  # the database went away: the leases first
             await self.leases.verify()
-        for campaign_id in self.leases.take_lost():
-            self._forget(campaign_id)
+        if self.leases.lost:
+            for campaign_id in self.leases.take_lost():
+                self._forget(campaign_id)
         if not self.started:
             await self._recover(now, await self._refresh(now))
             self.started = True
@@ -235,7 +236,9 @@ class Engine(Upkeep):
                     # room came free at the dial (a lead released by the guards, a start that failed): the
                     # next waiting lead gets the next pace slot now, not at whatever event comes next
                     self.capacity.feed(now, self.predial.ask)
-        await self.calls.run_deadlines(now)
+        deadlines = self.calls.deadlines
+        if deadlines and deadlines[0][0] <= now:  # (most ticks: none due, no coroutine to run)
+            await self.calls.run_deadlines(now)
 
     def _hold_caller(self, event: CallEvent, now: datetime) -> None:
         """A call the platform refused after the dial was accepted (a 429 on a later step): nothing more
