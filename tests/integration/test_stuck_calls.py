@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from dialwave.clock import Clock
+from dialwave.engine.recovery import RING_GRACE
 from dialwave.store.db import Database
 from dialwave.telephony.base import CallEvent, CallStatus, DialRequest
 from tests.rig import make_rig, model
@@ -81,3 +82,53 @@ async def test_an_answered_call_whose_end_is_lost_is_hung_up_after_the_longest_a
     assert made[0].hangups == [call["answered_at"] + timedelta(seconds=300 + 60)]  # longest call + 60 s
     assert (call["outcome"], call["ended_at"]) == ("answered", made[0].hangups[0])
     assert camp["status"] == "completed" and camp["counts"]["completed"] == 1
+
+
+class AnsweredAsWeHungUp(LostEnd):
+    """Rings until our hang-up at the ring timeout, which crosses the callee's answer and is lost: the
+    call is answered then and goes on (until our next hang-up)."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock)
+        self.crossed: list[datetime] = []
+
+    async def originate(self, request: DialRequest) -> str:
+        self.up.add(request.call_id)
+        self.queue.append(CallEvent(request.call_id, "ringing", self.clock.now(), request.call_id))
+        return request.call_id
+
+    async def hangup(self, call_id: str) -> None:
+        if not self.crossed:
+            now = self.clock.now()
+            self.crossed.append(now)
+            self.queue += [
+                CallEvent(call_id, "answered", now, call_id, answered_by="human"),
+                CallEvent(call_id, "agent_connected", now, call_id),
+            ]
+            return
+        await super().hangup(call_id)
+
+
+async def test_a_call_answered_as_our_ring_timeout_hang_up_crossed_it_is_hung_up_again(
+    db_url: str, db: Database
+) -> None:
+    made: list[AnsweredAsWeHungUp] = []
+
+    def factory(clock: Clock) -> AnsweredAsWeHungUp:
+        made.append(AnsweredAsWeHungUp(clock))
+        return made[-1]
+
+    async with make_rig(db_url, db, NOON, model(), carriers={"sip": factory}) as rig:
+        pn = await rig.number(provider="sip", sip={"trunk_uri": "sip:127.0.0.1:5099"})
+        cid = await rig.campaign(
+            ["+12125550192"], callers=[pn], agent={"max_call_duration_seconds": 300}, ring_timeout_seconds=30
+        )
+        await rig.run(timedelta(hours=1))
+        (call,) = await rig.calls(cid)
+        camp = await rig.get(cid)
+    (crossed,) = made[0].crossed
+    assert crossed == call["started_at"] + timedelta(seconds=30) + RING_GRACE  # the ring timeout's hang-up, lost
+    assert call["answered_at"] == crossed
+    assert made[0].hangups == [crossed + timedelta(seconds=300 + 60)]  # hung up again past the longest call
+    assert (call["outcome"], call["ended_at"]) == ("answered", made[0].hangups[0])
+    assert camp["status"] == "completed"

@@ -136,10 +136,12 @@ async def at_deadline(book: CallBook, camp: CampaignState | None, live: Live, no
     if live.call_id not in book.live:
         return
     book.watch(live.call_id, now + STUCK_AFTER)  # the carrier says it goes on: look again later
-    if live.answered_at is not None and not live.hung_up:
-        # Past its longest allowed duration: hang it up. A carrier that knows the call only from what it
-        # was told (a SIP trunk: the dialog as we last heard of it) says "in call" for ever once an end
-        # is lost, which would hold the line, and keep the campaign from completing, for ever.
+    if live.answered_at is not None:
+        # Past its longest allowed duration: hang it up, at every look while the carrier says it goes on
+        # (a hang-up at the ring timeout that crossed the answer, or one that failed, is not the end). A
+        # carrier that knows the call only from what it was told (a SIP trunk: the dialog as we last heard
+        # of it) says "in call" for ever once an end is lost, which would hold the line, and keep the
+        # campaign from completing, for ever.
         live.hung_up = True
         try:
             await carrier.hangup(live.call_id)
