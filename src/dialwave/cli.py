@@ -54,6 +54,7 @@ def serve(
     """Run the API and the dispatcher beside it (or the API alone: --no-engine, in N processes: --workers N)."""
     import uvicorn
 
+    from dialwave.api.http_protocol import NoDelayH11Protocol
     from dialwave.config import get_settings
     from dialwave.logging import configure_logging
     from dialwave.wiring import serve_app
@@ -78,6 +79,7 @@ def serve(
         "port": port or settings.port,
         "log_level": settings.log_level,
         "access_log": False,  # ours (api/middleware.py) masks phone numbers
+        "http": NoDelayH11Protocol,  # TCP_NODELAY with --workers too (api/http_protocol.py)
     }
     if workers > 1:  # each process builds its app from the environment: pass on what the options changed
         os.environ["DIALWAVE_TIME_SCALE"] = str(settings.time_scale)
