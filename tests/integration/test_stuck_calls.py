@@ -6,7 +6,7 @@ campaign completes. On SQLite and PostgreSQL, virtual clock."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -64,23 +64,32 @@ class LostEnd:
         pass
 
 
-async def test_an_answered_call_whose_end_is_lost_is_hung_up_after_the_longest_allowed_call(
-    db_url: str, db: Database
-) -> None:
-    made: list[LostEnd] = []
+L = TypeVar("L", bound=LostEnd)
 
-    def factory(clock: Clock) -> LostEnd:
-        made.append(LostEnd(clock))
+
+async def one_call(db_url: str, db: Database, kind: type[L], number: str, **config: Any) -> tuple[L, Any, Any]:
+    """One lead dialed through a carrier of `kind` (agents talk at most 300 s), an hour run: the carrier,
+    the call, the campaign."""
+    made: list[L] = []
+
+    def factory(clock: Clock) -> L:
+        made.append(kind(clock))
         return made[-1]
 
     async with make_rig(db_url, db, NOON, model(), carriers={"sip": factory}) as rig:
         pn = await rig.number(provider="sip", sip={"trunk_uri": "sip:127.0.0.1:5099"})
-        cid = await rig.campaign(["+12125550191"], callers=[pn], agent={"max_call_duration_seconds": 300})
+        cid = await rig.campaign([number], callers=[pn], agent={"max_call_duration_seconds": 300}, **config)
         await rig.run(timedelta(hours=1))
         (call,) = await rig.calls(cid)
-        camp = await rig.get(cid)
-    assert made[0].hangups == [call["answered_at"] + timedelta(seconds=300 + 60)]  # longest call + 60 s
-    assert (call["outcome"], call["ended_at"]) == ("answered", made[0].hangups[0])
+        return made[0], call, await rig.get(cid)
+
+
+async def test_an_answered_call_whose_end_is_lost_is_hung_up_after_the_longest_allowed_call(
+    db_url: str, db: Database
+) -> None:
+    carrier, call, camp = await one_call(db_url, db, LostEnd, "+12125550191")
+    assert carrier.hangups == [call["answered_at"] + timedelta(seconds=300 + 60)]  # longest call + 60 s
+    assert (call["outcome"], call["ended_at"]) == ("answered", carrier.hangups[0])
     assert camp["status"] == "completed" and camp["counts"]["completed"] == 1
 
 
@@ -112,23 +121,10 @@ class AnsweredAsWeHungUp(LostEnd):
 async def test_a_call_answered_as_our_ring_timeout_hang_up_crossed_it_is_hung_up_again(
     db_url: str, db: Database
 ) -> None:
-    made: list[AnsweredAsWeHungUp] = []
-
-    def factory(clock: Clock) -> AnsweredAsWeHungUp:
-        made.append(AnsweredAsWeHungUp(clock))
-        return made[-1]
-
-    async with make_rig(db_url, db, NOON, model(), carriers={"sip": factory}) as rig:
-        pn = await rig.number(provider="sip", sip={"trunk_uri": "sip:127.0.0.1:5099"})
-        cid = await rig.campaign(
-            ["+12125550192"], callers=[pn], agent={"max_call_duration_seconds": 300}, ring_timeout_seconds=30
-        )
-        await rig.run(timedelta(hours=1))
-        (call,) = await rig.calls(cid)
-        camp = await rig.get(cid)
-    (crossed,) = made[0].crossed
+    carrier, call, camp = await one_call(db_url, db, AnsweredAsWeHungUp, "+12125550192", ring_timeout_seconds=30)
+    (crossed,) = carrier.crossed
     assert crossed == call["started_at"] + timedelta(seconds=30) + RING_GRACE  # the ring timeout's hang-up, lost
     assert call["answered_at"] == crossed
-    assert made[0].hangups == [crossed + timedelta(seconds=300 + 60)]  # hung up again past the longest call
-    assert (call["outcome"], call["ended_at"]) == ("answered", made[0].hangups[0])
+    assert carrier.hangups == [crossed + timedelta(seconds=300 + 60)]  # hung up again past the longest call
+    assert (call["outcome"], call["ended_at"]) == ("answered", carrier.hangups[0])
     assert camp["status"] == "completed"
