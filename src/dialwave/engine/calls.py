@@ -85,9 +85,12 @@ class Calls:
             heapq.heappop(self.deadlines)  # that call already ended
         return self.deadlines[0][0] if self.deadlines else None
 
+    def deadline_due(self, now: datetime) -> bool:
+        return bool(self.deadlines) and self.deadlines[0][0] <= now
+
     async def run_deadlines(self, now: datetime) -> None:
         """Hang up calls ringing too long; ask the carrier about stuck ones."""
-        while self.deadlines and self.deadlines[0][0] <= now:
+        while self.deadline_due(now):
             _, call_id = heapq.heappop(self.deadlines)
             live = self.live.get(call_id)
             if live is not None:

@@ -236,8 +236,7 @@ class Engine(Upkeep):
                     # room came free at the dial (a lead released by the guards, a start that failed): the
                     # next waiting lead gets the next pace slot now, not at whatever event comes next
                     self.capacity.feed(now, self.predial.ask)
-        deadlines = self.calls.deadlines
-        if deadlines and deadlines[0][0] <= now:  # (most ticks: none due, no coroutine to run)
+        if self.calls.deadline_due(now):  # (most ticks: none due, no coroutine to run)
             await self.calls.run_deadlines(now)
 
     def _hold_caller(self, event: CallEvent, now: datetime) -> None:
