@@ -33,8 +33,7 @@ async def apply_result(
     elif posted.redecided is not None:
         engine.signal(org_id, posted.redecided)
     elif (
-        posted.call_live
-        and (conversion is not None or callback_at is not None)
+        posted.decides_live_end(conversion, callback_at)
         and not noticed
         and not engine.note_result(call_id, conversion, callback_at)
     ):

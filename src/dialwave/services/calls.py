@@ -137,6 +137,11 @@ class Posted(NamedTuple):
     redecided: str | None  # the campaign whose lead was decided again (the call had ended)
     call_live: bool  # the call is still up: the engine applies conversion and callback at its end
 
+    def decides_live_end(self, conversion: bool | None, callback_at: datetime | None) -> bool:
+        """The call is still up and this result changes what its end decides (a conversion, a callback):
+        the engine holding the call must hear of it."""
+        return self.call_live and (conversion is not None or callback_at is not None)
+
 
 async def post_result(db: Database, org_id: str, call_id: str, given: dict[str, Any], now: datetime) -> Posted:
     """Store the runtime's result (posting it again updates it; effects apply once). An opt-out puts the

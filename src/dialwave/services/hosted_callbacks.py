@@ -113,7 +113,7 @@ async def retell_event(
 
 def _noted(posted: call_service.Posted | None) -> bool:
     """The result changes what the end of a call still up decides (routes/hosted_carriers.py `_apply`)."""
-    return posted is not None and posted.call_live and posted.result["conversion"] is not None
+    return posted is not None and posted.decides_live_end(posted.result["conversion"], None)
 
 
 def _same_call(known: str | None, said: Any, call_id: str, platform: str) -> None:
