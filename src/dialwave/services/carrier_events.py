@@ -105,14 +105,15 @@ async def drop_older(db: Database, before: datetime) -> int:
 
 
 async def apply(carrier: Carrier, provider: str, call_id: str, payload: Any) -> int:
-    """A stored webhook, handed to the carrier holding the call as its route hands it: the events it adds."""
+    """A webhook handed to the carrier holding the call, by its route or, stored, by the relay: the events
+    it adds."""
     if provider == "twilio" and isinstance(carrier, TwilioCarrier):
         added = len(carrier.on_callback(call_id, payload))
-        await carrier.leave_voicemail(call_id)
+        await carrier.leave_voicemail(call_id)  # when this callback said a machine's greeting ended
         return added
     if provider == "telnyx" and isinstance(carrier, TelnyxCarrier):
         added = len(carrier.on_webhook(call_id, payload))
-        await carrier.bridge(call_id)
+        await carrier.bridge(call_id)  # when it said the call was answered and the agent has a sip_uri
         return added
     if provider == "livekit" and isinstance(carrier, LiveKitCarrier):  # stored as the protobuf's JSON
         return len(carrier.on_webhook(call_id, ParseDict(payload, WebhookEvent(), ignore_unknown_fields=True)))

@@ -58,9 +58,7 @@ async def twilio_status(
     if here is None:
         await carrier_events.forward(db, "twilio", call_id, form, now)  # the engine holding the call applies it
         return 0
-    added = len(here.on_callback(call_id, form))
-    await here.leave_voicemail(call_id)  # when this callback said a machine's greeting ended
-    return added
+    return await carrier_events.apply(here, "twilio", call_id, form)  # as the relay applies a stored one
 
 
 async def twilio_sms(

@@ -77,10 +77,9 @@ async def vapi_message(
             posted = await call_service.post_result(db, org_id, call_id, result, now)
     here = carrier_events.local_carrier(db, carrier, VapiCarrier, call_id)
     if here is None:
-        relayed = _noted(posted)
-        await carrier_events.forward(db, "vapi", call_id, message, now, result=relayed)  # the holder applies it
+        await carrier_events.forward(db, "vapi", call_id, message, now, result=_noted(posted))  # the holder applies it
         return Handled(org_id, 0, posted, forwarded=True)
-    return Handled(org_id, len(here.on_message(call_id, message)), posted)
+    return Handled(org_id, await carrier_events.apply(here, "vapi", call_id, message), posted)
 
 
 async def retell_event(
@@ -103,12 +102,12 @@ async def retell_event(
         result = retell_result(call)
         if result is not None:
             posted = await call_service.post_result(db, org_id, call_id, result, now)
+    payload = {"event": event, "call": call}
     here = carrier_events.local_carrier(db, carrier, RetellCarrier, call_id)
     if here is None:
-        relayed = _noted(posted)
-        await carrier_events.forward(db, "retell", call_id, {"event": event, "call": call}, now, result=relayed)
+        await carrier_events.forward(db, "retell", call_id, payload, now, result=_noted(posted))
         return Handled(org_id, 0, posted, forwarded=True)
-    return Handled(org_id, len(here.on_webhook(call_id, event, call)), posted)
+    return Handled(org_id, await carrier_events.apply(here, "retell", call_id, payload), posted)
 
 
 def _noted(posted: call_service.Posted | None) -> bool:

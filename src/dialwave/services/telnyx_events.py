@@ -45,6 +45,4 @@ async def telnyx_event(
     if here is None:
         await carrier_events.forward(db, "telnyx", call_id, event, now)  # the engine holding the call applies it
         return 0
-    added = len(here.on_webhook(call_id, event))
-    await here.bridge(call_id)  # when this webhook said the call was answered and the agent has a sip_uri
-    return added
+    return await carrier_events.apply(here, "telnyx", call_id, event)  # as the relay applies a stored one
