@@ -4,17 +4,19 @@ draw (ring, talk, conversion, ...) is the same for a seed."""
 
 from __future__ import annotations
 
+import _random
 import random
-from datetime import UTC, datetime
-from typing import get_args
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, get_args
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dialwave.clock import VirtualClock
 from dialwave.domain.resources import SimOutcome, SimulatedSettings
-from dialwave.telephony.base import DialRequest
-from dialwave.telephony.simulated import SimulatedCarrier, _Model, outcome_table
+from dialwave.telephony.base import CallEvent, DialRequest
+from dialwave.telephony.simulated import SIP_CODES, SimulatedCarrier, _Model, _seeded, outcome_table
 
 NAMES = list(get_args(SimOutcome))
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -74,3 +76,120 @@ def test_a_model_validated_once_plans_the_calls_a_fresh_carrier_plans(
         mine = shared._plan(request(number, attempt, settings), shared._model(request(number, attempt, settings)))
         theirs = fresh._plan(request(number, attempt, {}), fresh._model(request(number, attempt, {})))
         assert mine == theirs
+
+
+def test_a_reseeded_generator_draws_what_a_new_one_seeded_with_the_text_draws() -> None:
+    reused = _random.Random()
+    for text in ["0:+12125550100:1", "7:+12125550100:3:agent", "seed-é-☎:+33612345678:12", ""]:
+        fresh = random.Random(text)
+        _seeded(reused, text)
+        assert [reused.random() for _ in range(700)] == [fresh.random() for _ in range(700)]  # past one twist
+
+
+def reference_plan(request: DialRequest, model: SimulatedSettings) -> list[CallEvent]:
+    """The plan as the carrier made it with a new `random.Random(text)` per call and `uniform` (the
+    draws' order and arithmetic the reused generators must reproduce)."""
+    rng = random.Random(f"{model.seed}:{request.to_number}:{request.attempt}")
+    script = model.scripted.get(request.to_number) if model.scripted else None
+    names, weights = zip(*model.outcomes.items(), strict=True)
+    outcome = script[min(request.attempt, len(script)) - 1] if script else rng.choices(names, weights)[0]
+    ring, talk = rng.uniform(*model.ring_seconds), rng.uniform(*model.talk_seconds)
+    converted = rng.random() < model.conversion_rate
+    opted_out = model.opt_out_rate > 0 and rng.random() < model.opt_out_rate
+    callback_at = None
+    if model.callback_rate > 0 and not opted_out and rng.random() < model.callback_rate:
+        callback_at = request.at + timedelta(hours=rng.uniform(*model.callback_after_hours))
+    cid, ref = request.call_id, f"sim-{request.call_id}"
+
+    def at(seconds: float) -> datetime:
+        return request.at + timedelta(seconds=seconds)
+
+    def end(seconds: float, what: str, **kw: Any) -> CallEvent:
+        return CallEvent(cid, "ended", at(seconds), ref, outcome=what, sip_code=SIP_CODES.get(what, 503), **kw)
+
+    def person(ended: CallEvent) -> list[CallEvent]:
+        agent = random.Random(f"{model.seed}:{request.to_number}:{request.attempt}:agent")
+        connected = at(ring) + timedelta(seconds=agent.uniform(*model.agent_connect_seconds))
+        answered = CallEvent(cid, "answered", at(ring), ref, answered_by="human")
+        if connected >= ended.at:
+            return [answered, ended]
+        return [answered, CallEvent(cid, "agent_connected", connected, ref), ended]
+
+    ringing = CallEvent(cid, "ringing", at(min(ring, 0.5)), ref)
+    timeout = float(request.ring_timeout_seconds)
+    if outcome in ("answered", "voicemail") and ring >= timeout:
+        return [ringing, end(timeout, "no_answer")]
+    if outcome == "answered":
+        return [
+            ringing,
+            *person(end(ring + talk, "answered", conversion=converted, opted_out=opted_out, callback_at=callback_at)),
+        ]
+    if outcome == "voicemail":
+        machine = CallEvent(cid, "answered", at(ring), ref, answered_by="machine")
+        if not request.machine_detection:
+            return [ringing, machine, end(ring + talk, "voicemail", voicemail_left=False)]
+        detect = rng.uniform(*model.machine_detect_seconds)
+        greeting = max(detect, rng.uniform(*model.greeting_seconds))
+        if (greeting if request.voicemail_message else detect) > request.machine_detection_timeout_seconds:
+            return [ringing, *person(end(ring + talk, "answered"))]
+        if request.voicemail_message:
+            spoken = max(2.0, len(request.voicemail_message.split()) / 2.5)
+            return [ringing, machine, end(ring + greeting + spoken, "voicemail", voicemail_left=True)]
+        return [ringing, machine, end(ring + detect, "voicemail", voicemail_left=False)]
+    if outcome == "no_answer":
+        return [ringing, end(timeout, "no_answer")]
+    if outcome == "busy":
+        return [ringing, end(min(ring, 3.0), "busy")]
+    return [end(min(ring, 1.0), "failed")]
+
+
+rates = st.floats(0, 1)
+spans = st.tuples(st.floats(0.1, 20), st.floats(0.1, 40)).map(lambda t: (t[0], t[0] + t[1]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    outcomes=weights,
+    seed=st.integers(0, 2**31 - 1),
+    number=st.integers(2_000_000, 9_999_999).map(lambda n: f"+1212{n}"),
+    attempt=st.integers(1, 5),
+    rate=st.tuples(rates, rates, rates),
+    times=st.tuples(spans, spans, spans),
+    detection=st.booleans(),
+    timeout=st.integers(2, 30),
+    message=st.sampled_from([None, "Hello, this is a reminder of your appointment tomorrow."]),
+    script=st.one_of(st.none(), st.lists(st.sampled_from(NAMES), min_size=1, max_size=3)),
+)
+def test_the_reused_generators_plan_what_new_generators_planned(
+    outcomes: dict[str, float],
+    seed: int,
+    number: str,
+    attempt: int,
+    rate: tuple[float, float, float],
+    times: tuple[tuple[float, float], tuple[float, float], tuple[float, float]],
+    detection: bool,
+    timeout: int,
+    message: str | None,
+    script: list[str] | None,
+) -> None:
+    model = SimulatedSettings(
+        seed=seed,
+        outcomes=outcomes,  # type: ignore[arg-type]
+        conversion_rate=rate[0],
+        opt_out_rate=rate[1],
+        callback_rate=rate[2],
+        ring_seconds=(min(times[0][0], 60), min(times[0][1], 60)),
+        machine_detect_seconds=(min(times[1][0], 30), min(times[1][1], 30)),
+        greeting_seconds=(min(times[2][0], 30), min(times[2][1], 30)),
+        scripted={number: script} if script else {},  # type: ignore[dict-item]
+    )
+    base = request(number, attempt, {"simulated": model.model_dump(mode="json")})
+    req = replace(
+        base,
+        machine_detection=detection,
+        machine_detection_timeout_seconds=timeout,
+        voicemail_message=message,
+    )
+    carrier = SimulatedCarrier(VirtualClock(START))
+    carrier._plan(request("+12125550199", 1, {}), carrier._model(request("+12125550199", 1, {})))  # used before
+    assert carrier._plan(req, carrier._model(req)) == reference_plan(req, carrier._model(req).settings)

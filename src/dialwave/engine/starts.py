@@ -148,10 +148,8 @@ class Starts:
         return camp
 
     async def _dial(self, camp: CampaignState, r: Reservation, now: datetime) -> None:
-        if self.settings.forecast:  # nobody takes the call: no prompt to render, no token to hand over
-            request = dial_request(camp, r, None, prompts=False)
-        else:
-            request = dial_request(camp, r, self.token_key)
+        forecast = self.settings.forecast  # nobody takes the call: no prompt to render, no token to hand over
+        request = dial_request(camp, r, None, prompts=False) if forecast else dial_request(camp, r, self.token_key)
         live = live_of(r, camp, request.call_token)
         self.calls.dialing(live)
         self.stats["dialed"] += 1
@@ -164,18 +162,23 @@ class Starts:
             note = f"no carrier for {provider}"
             self.calls.end(live, CallEvent(r.call_id, "ended", now, outcome=PROVIDER_ERROR), note)
             return
-        started = time.perf_counter()
+        started = None if forecast else time.perf_counter()  # a forecast's dials are not timed: no one reads it
         try:
             live.provider_call_id = await carrier.originate(request)
         except CarrierError as exc:
-            self.metrics.dial_seconds.observe(time.perf_counter() - started)
+            self._timed(started)
             log.warning("originate failed", call_id=r.call_id, to=mask(live.to_number), error=exc.message)
             if exc.retry_after:
                 self.caller_holds[r.caller.phone_number_id] = now + timedelta(seconds=exc.retry_after)
             self.calls.end(live, CallEvent(r.call_id, "ended", now, outcome=PROVIDER_ERROR), exc.message)
             return
-        self.metrics.dial_seconds.observe(time.perf_counter() - started)
+        self._timed(started)
         self.writes.call(r.call_id, provider_call_id=live.provider_call_id)
+
+    def _timed(self, started: float | None) -> None:
+        """The dial request's time (since `started`, None: not timed) into /metrics' histogram."""
+        if started is not None:
+            self.metrics.dial_seconds.observe(time.perf_counter() - started)
 
     def release(
         self,

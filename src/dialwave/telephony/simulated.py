@@ -8,11 +8,13 @@ scenario replays identically whatever order the engine dials in."""
 
 from __future__ import annotations
 
+import _random
 import heapq
 import random
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from hashlib import sha512
 from itertools import accumulate
 from typing import Any
 
@@ -45,24 +47,40 @@ class _Model:
         return self.names[bisect_right(self.cumulative, uniform * self.total, 0, len(self.names) - 1)]
 
 
-@dataclass
 class _Call:
-    request: DialRequest
-    events: list[CallEvent] = field(default_factory=list)
-    delivered: int = 0
-    ended: bool = False
+    """One placed call: its planned events and how many were handed over."""
+
+    __slots__ = ("delivered", "ended", "events", "request")
+
+    def __init__(self, request: DialRequest, events: list[CallEvent]) -> None:
+        self.request = request
+        self.events = events
+        self.delivered = 0
+        self.ended = False
 
 
-def _person(request: DialRequest, model: SimulatedSettings, answer: datetime, ended: CallEvent) -> list[CallEvent]:
-    """A person answers; the agent connects `agent_connect_seconds` later, unless the call ends first.
-    The delay has its own generator: the outcome draws stay what they were before it existed."""
-    cid, ref = request.call_id, f"sim-{request.call_id}"
-    rng = random.Random(f"{model.seed}:{request.to_number}:{request.attempt}:agent")
-    connected = answer + timedelta(seconds=rng.uniform(*model.agent_connect_seconds))
-    answered = CallEvent(cid, "answered", answer, ref, answered_by="human")
-    if connected >= ended.at:  # the person hung up before the agent came on
-        return [answered, ended]
-    return [answered, CallEvent(cid, "agent_connected", connected, ref), ended]
+def _seeded(generator: _random.Random, text: str) -> _random.Random:
+    """`generator` put in the state `random.Random(text)` starts in: random.py's `seed` of a str
+    (version 2, CPython 3.11) is the integer of the text's UTF-8 bytes followed by their SHA-512 digest
+    (big-endian), handed to this C generator's seed. Seeding it here skips random.py's layers and the
+    allocation of a fresh 2.5 KB generator per call; the Mersenne Twister's state is the same."""
+    data = text.encode()
+    generator.seed(int.from_bytes(data + sha512(data).digest(), "big"))
+    return generator
+
+
+def _uniform(draw: Callable[[], float], bounds: tuple[float, float]) -> float:
+    """`random.uniform(*bounds)` (random.py: `a + (b - a) * random()`) given its generator's `random`."""
+    low, high = bounds
+    return low + (high - low) * draw()
+
+
+def _ended(request: DialRequest, ref: str, seconds: float, outcome: str, **details: Any) -> CallEvent:
+    """The call's end `seconds` after its start, with the outcome's SIP code."""
+    at = request.at + timedelta(seconds=seconds)
+    return CallEvent(
+        request.call_id, "ended", at, ref, outcome=outcome, sip_code=SIP_CODES.get(outcome, 503), **details
+    )
 
 
 class SimulatedCarrier:
@@ -74,12 +92,14 @@ class SimulatedCarrier:
         self.default = default or SimulatedSettings()
         self.fail_originate = fail_originate  # share of originate() calls that raise (provider outage)
         self._calls: dict[str, _Call] = {}
-        self._heap: list[tuple[datetime, int, str, int]] = []  # (at, seq, call_id, event index)
+        self._heap: list[tuple[datetime, int, _Call, int]] = []  # (at, seq, call, event index)
         self._seq = 0
         self.originated = 0
         self.owners: dict[str, SimulatedCarrierView] = {}
         self._models: dict[int, tuple[Any, _Model]] = {}  # id of a number's settings -> (them, their model)
         self._default: _Model | None = None
+        self._draws = _random.Random()  # re-seeded for each call's draws (_seeded)
+        self._agent = _random.Random()  # ... and for its agent-connect delay
 
     def _model(self, request: DialRequest) -> _Model:
         """The number's model, validated once per settings object (a phone number's settings are the same
@@ -98,71 +118,77 @@ class SimulatedCarrier:
 
     def _plan(self, request: DialRequest, prepared: _Model) -> list[CallEvent]:
         model = prepared.settings
-        rng = random.Random(f"{model.seed}:{request.to_number}:{request.attempt}")
+        draw = _seeded(self._draws, f"{model.seed}:{request.to_number}:{request.attempt}").random
         script = model.scripted.get(request.to_number) if model.scripted else None
-        outcome = script[min(request.attempt, len(script)) - 1] if script else prepared.draw(rng.random())
-        ring = rng.uniform(*model.ring_seconds)
-        talk = rng.uniform(*model.talk_seconds)
-        converted = rng.random() < model.conversion_rate
-        opted_out = model.opt_out_rate > 0 and rng.random() < model.opt_out_rate
+        outcome = script[min(request.attempt, len(script)) - 1] if script else prepared.draw(draw())
+        ring = _uniform(draw, model.ring_seconds)
+        talk = _uniform(draw, model.talk_seconds)
+        converted = draw() < model.conversion_rate
+        opted_out = model.opt_out_rate > 0 and draw() < model.opt_out_rate
         callback_at = None
-        if model.callback_rate > 0 and not opted_out and rng.random() < model.callback_rate:
-            callback_at = request.at + timedelta(hours=rng.uniform(*model.callback_after_hours))
-        t0, cid = request.at, request.call_id
-        ref = f"sim-{cid}"
-
-        def at(seconds: float) -> datetime:
-            return t0 + timedelta(seconds=seconds)
-
-        def end(seconds: float, what: str, **kw: Any) -> CallEvent:
-            return CallEvent(cid, "ended", at(seconds), ref, outcome=what, sip_code=SIP_CODES.get(what, 503), **kw)
-
-        ringing = CallEvent(cid, "ringing", at(min(ring, 0.5)), ref)
+        if model.callback_rate > 0 and not opted_out and draw() < model.callback_rate:
+            callback_at = request.at + timedelta(hours=_uniform(draw, model.callback_after_hours))
+        ref = f"sim-{request.call_id}"
+        ringing = CallEvent(request.call_id, "ringing", request.at + timedelta(seconds=min(ring, 0.5)), ref)
         timeout = float(request.ring_timeout_seconds)
         if outcome in ("answered", "voicemail") and ring >= timeout:
-            return [ringing, end(timeout, "no_answer")]
+            return [ringing, _ended(request, ref, timeout, "no_answer")]
         if outcome == "answered":
-            ended = end(ring + talk, "answered", conversion=converted, opted_out=opted_out, callback_at=callback_at)
-            return [ringing, *_person(request, model, at(ring), ended)]
+            details = {"conversion": converted, "opted_out": opted_out, "callback_at": callback_at}
+            return [
+                ringing,
+                *self._person(request, model, ref, ring, _ended(request, ref, ring + talk, "answered", **details)),
+            ]
         if outcome == "voicemail":
-            return [ringing, *self._machine(request, model, rng, ring, talk, end, at)]
+            return [ringing, *self._machine(request, model, ref, draw, ring, talk)]
         if outcome == "no_answer":
-            return [ringing, end(timeout, "no_answer")]
+            return [ringing, _ended(request, ref, timeout, "no_answer")]
         if outcome == "busy":
-            return [ringing, end(min(ring, 3.0), "busy")]
-        return [end(min(ring, 1.0), "failed")]
+            return [ringing, _ended(request, ref, min(ring, 3.0), "busy")]
+        return [_ended(request, ref, min(ring, 1.0), "failed")]
 
-    @staticmethod
+    def _person(
+        self, request: DialRequest, model: SimulatedSettings, ref: str, ring: float, ended: CallEvent
+    ) -> list[CallEvent]:
+        """A person answers `ring` seconds in; the agent connects `agent_connect_seconds` later, unless
+        the call ends first. The delay has its own generator: the outcome draws stay what they were
+        before it existed."""
+        agent = _seeded(self._agent, f"{model.seed}:{request.to_number}:{request.attempt}:agent")
+        answer = request.at + timedelta(seconds=ring)
+        connected = answer + timedelta(seconds=_uniform(agent.random, model.agent_connect_seconds))
+        answered = CallEvent(request.call_id, "answered", answer, ref, answered_by="human")
+        if connected >= ended.at:  # the person hung up before the agent came on
+            return [answered, ended]
+        return [answered, CallEvent(request.call_id, "agent_connected", connected, ref), ended]
+
     def _machine(
+        self,
         request: DialRequest,
         model: SimulatedSettings,
-        rng: random.Random,
+        ref: str,
+        draw: Callable[[], float],
         ring: float,
         talk: float,
-        end: Any,
-        at: Any,
     ) -> list[CallEvent]:
         """A machine answers. Without detection, the call runs its talk time and ends as voicemail.
         With detection: hanging up needs the machine recognised (`machine_detect_seconds`); leaving a
         message needs the greeting's end, the beep (`greeting_seconds`), then the message spoken (about
         2.5 words a second). Detection that needs longer than the campaign's timeout gives up: the call
         goes on as if a person had answered and ends as an answered call."""
-        cid, ref = request.call_id, f"sim-{request.call_id}"
+        answered = CallEvent(
+            request.call_id, "answered", request.at + timedelta(seconds=ring), ref, answered_by="machine"
+        )
         if not request.machine_detection:
-            return [
-                CallEvent(cid, "answered", at(ring), ref, answered_by="machine"),
-                end(ring + talk, "voicemail", voicemail_left=False),
-            ]
-        detect = rng.uniform(*model.machine_detect_seconds)
-        greeting = max(detect, rng.uniform(*model.greeting_seconds))
+            return [answered, _ended(request, ref, ring + talk, "voicemail", voicemail_left=False)]
+        detect = _uniform(draw, model.machine_detect_seconds)
+        greeting = max(detect, _uniform(draw, model.greeting_seconds))
         needed = greeting if request.voicemail_message else detect
         if needed > request.machine_detection_timeout_seconds:
-            return _person(request, model, at(ring), end(ring + talk, "answered"))
-        answered = CallEvent(cid, "answered", at(ring), ref, answered_by="machine")
+            return self._person(request, model, ref, ring, _ended(request, ref, ring + talk, "answered"))
         if request.voicemail_message:
             spoken = max(2.0, len(request.voicemail_message.split()) / 2.5)
-            return [answered, end(ring + greeting + spoken, "voicemail", voicemail_left=True)]
-        return [answered, end(ring + detect, "voicemail", voicemail_left=False)]
+            return [answered, _ended(request, ref, ring + greeting + spoken, "voicemail", voicemail_left=True)]
+        return [answered, _ended(request, ref, ring + detect, "voicemail", voicemail_left=False)]
 
     async def originate(self, request: DialRequest) -> str:
         if request.call_id in self._calls:
@@ -170,12 +196,13 @@ class SimulatedCarrier:
         model = self._model(request)
         if self.fail_originate and random.Random(f"fail:{request.call_id}").random() < self.fail_originate:
             raise CarrierError("simulated carrier outage")
-        call = _Call(request, self._plan(request, model))
-        self._calls[request.call_id] = call
+        call = self._calls[request.call_id] = _Call(request, self._plan(request, model))
         self.originated += 1
+        heap, seq = self._heap, self._seq
         for i, event in enumerate(call.events):
-            self._seq += 1
-            heapq.heappush(self._heap, (event.at, self._seq, request.call_id, i))
+            seq += 1
+            heapq.heappush(heap, (event.at, seq, call, i))
+        self._seq = seq
         return f"sim-{request.call_id}"
 
     async def hangup(self, call_id: str) -> None:
@@ -189,13 +216,13 @@ class SimulatedCarrier:
         ref = f"sim-{call_id}"
         call.events = [*kept, CallEvent(call_id, "ended", now, ref, outcome=outcome, sip_code=200 if answered else 487)]
         self._seq += 1
-        heapq.heappush(self._heap, (now, self._seq, call_id, len(call.events) - 1))
+        heapq.heappush(self._heap, (now, self._seq, call, len(call.events) - 1))
 
     def poll(self, now: datetime) -> list[CallEvent]:
         out: list[CallEvent] = []
-        while self._heap and self._heap[0][0] <= now:
-            _, _, call_id, index = heapq.heappop(self._heap)
-            call = self._calls[call_id]
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _, _, call, index = heapq.heappop(heap)
             if index != call.delivered or call.ended or index >= len(call.events):
                 continue  # superseded by a hangup
             event = call.events[index]
@@ -208,12 +235,12 @@ class SimulatedCarrier:
         """Nothing to release: the simulated calls live in this object."""
 
     def next_event_at(self) -> datetime | None:
-        while self._heap:
-            at, _, call_id, index = self._heap[0]
-            call = self._calls[call_id]
+        heap = self._heap
+        while heap:
+            at, _, call, index = heap[0]
             if index == call.delivered and not call.ended and index < len(call.events):
                 return at
-            heapq.heappop(self._heap)
+            heapq.heappop(heap)
         return None
 
     async def status(
