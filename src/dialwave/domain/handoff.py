@@ -4,14 +4,14 @@ defaults < lead variables. Pure."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from dialwave.domain.campaign_config import CampaignConfig
 from dialwave.domain.templates import render
+from dialwave.records import record
 
 
-@dataclass(frozen=True)
+@record  # built for every dial
 class Handoff:
     system_prompt: str
     opening_message: str
