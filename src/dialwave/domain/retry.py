@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from dialwave.domain.campaign_dialing import Retry, RetryRule
-from dialwave.domain.outcomes import OPTED_OUT, REACHED
+from dialwave.domain.outcomes import ANSWERED, OPTED_OUT, REACHED
 
 COMPLETED, FAILED = "completed", "failed"
+_NEVER_RETRIED = frozenset({ANSWERED, OPTED_OUT})
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):  # immutable, and a tuple: one is made per ended call
     status: str  # "retry_pending", "completed" or "failed"
     retry_at: datetime | None
     retries: dict[str, int]  # retries per reason, this one included
@@ -25,8 +25,9 @@ def final_status(reason: str) -> str:
 
 def decide(retry: Retry, reason: str, attempts: int, retries: dict[str, int], ended_at: datetime) -> Decision:
     """`attempts` counts this one. The n-th retry for a reason waits the n-th interval (the last repeats)."""
-    rule: RetryRule | None = getattr(retry.on, reason, None) if reason != OPTED_OUT else None
-    if reason == "answered" or rule is None:
+    # (answered is no field of retry.on: not looked up, a miss costs the model's __getattr__ an exception)
+    rule: RetryRule | None = None if reason in _NEVER_RETRIED else getattr(retry.on, reason, None)
+    if rule is None:
         return Decision(final_status(reason), None, retries, "no retry for this outcome")
     done = retries.get(reason, 0)
     if not rule.enabled:
