@@ -47,13 +47,13 @@ class Metrics:
             registry=r,
         )
         self.in_flight = Gauge("dialwave_calls_in_flight", "Calls this process holds between dial and end", registry=r)
-        self.claim_seconds = Histogram(
+        self.claim_seconds: Histogram | Dropped = Histogram(
             "dialwave_claim_duration_seconds",
             "Time of one claim transaction (leads reserved for every campaign that needs some)",
             registry=r,
             buckets=LATENCY_BUCKETS,
         )
-        self.dial_seconds = Histogram(
+        self.dial_seconds: Histogram | Dropped = Histogram(
             "dialwave_dial_duration_seconds",
             "Time of one carrier dial request (until the carrier accepted or refused it)",
             registry=r,
@@ -109,6 +109,36 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class Dropped:
+    """A metric nobody reads (`Unread`): what it is told is dropped."""
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def observe(self, amount: float) -> None:
+        pass
+
+
+DROPPED = Dropped()
+
+
+class Unread(Metrics):
+    """A forecast engine's metrics (EngineSettings.forecast): nobody scrapes them (its calls are not
+    this process's; `dialwave simulate` serves no /metrics) and no decision reads a metric, so the
+    per-call counts and timings, a lock and a label look-up each, are not kept. The gauges and the
+    rarer counters stay as they are."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.claim_seconds = self.dial_seconds = DROPPED
+
+    def count_attempt(self, campaign_id: str) -> None:
+        pass
+
+    def count_outcome(self, campaign_id: str, outcome: str) -> None:
+        pass
 
 
 class MetricsServer:

@@ -91,12 +91,17 @@ class Classified:
     reason: str  # drives the retry decision: the outcome, or no_conversion
 
 
+# The classifications, made once (a call's end picks one of them: no object built per call).
+_AS_IS: dict[str, Classified] = {outcome: Classified(outcome, outcome) for outcome in CALL_OUTCOMES}
+_NOT_CONVERTED = Classified(ANSWERED, NO_CONVERSION)
+
+
 def classify(raw: str, talk_seconds: float | None, conversion: bool | None, short_threshold: int | None) -> Classified:
     """An answered call shorter than the threshold is short_duration; an answered call whose
     conversion is reported false is retried as no_conversion."""
     if raw == ANSWERED:
         if short_threshold is not None and talk_seconds is not None and talk_seconds < short_threshold:
-            return Classified(SHORT_DURATION, SHORT_DURATION)
+            return _AS_IS[SHORT_DURATION]
         if conversion is False:
-            return Classified(ANSWERED, NO_CONVERSION)
-    return Classified(raw, raw)
+            return _NOT_CONVERTED
+    return _AS_IS.get(raw) or Classified(raw, raw)

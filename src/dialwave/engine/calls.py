@@ -150,12 +150,17 @@ class Calls:
         camp = self.campaigns.get(live.campaign_id)
         self.track(live, -1)
         self.stats["ended"] += 1
-        threshold = camp.config.retry.on.short_duration.threshold_seconds if camp is not None else None
-        talk = (event.at - live.answered_at).total_seconds() if live.answered_at else None
+        answered_at = live.answered_at
+        if answered_at is not None:
+            talk: float | None = (event.at - answered_at).total_seconds()
+            threshold = camp.config.retry.on.short_duration.threshold_seconds if camp is not None else None
+        else:
+            talk = threshold = None  # (what classify reads of an answered call only)
         classified = classify(event.outcome or PROVIDER_ERROR, talk, event.conversion, threshold)
         record_end(self.writes, self.events, self.memory, live, event, classified, note, camp)
         self.metrics.count_outcome(live.campaign_id, classified.outcome)
-        if camp is not None and self._abandoned(live, event, classified.outcome, camp):
+        # (a call nobody answered is never abandoned: not asked)
+        if camp is not None and answered_at is not None and self._abandoned(live, event, classified.outcome, camp):
             self.writes.call(live.call_id, abandoned=True)
             self.memory.abandon((live.org_id, live.to_number), event.at)
             if camp.config.compliance.max_abandon_rate is not None:

@@ -35,7 +35,7 @@ from dialwave.engine.state import CampaignState
 from dialwave.engine.storage import SQL, MemoryStore, Storage
 from dialwave.engine.upkeep import Upkeep
 from dialwave.engine.write_buffer import WriteBuffer, flush
-from dialwave.metrics import Metrics
+from dialwave.metrics import Metrics, Unread
 from dialwave.store.db import Database, savepoint, unreachable
 from dialwave.store.repositories import campaigns as campaign_repo
 from dialwave.telephony.base import CallEvent, Carrier
@@ -70,7 +70,8 @@ class Engine(Upkeep):
         self.predial = PreDialClient(allow_loopback=self.settings.allow_loopback)
         self.context_push = ContextPusher(db, allow_loopback=self.settings.allow_loopback)
         self.stats = {"decisions": 0, "dialed": 0, "ended": 0, "flushes": 0}
-        self.metrics = metrics or Metrics()  # this process's (shared with its API's /metrics)
+        # this process's (shared with its API's /metrics); a forecast's are read by nobody (metrics.Unread)
+        self.metrics = Unread() if self.settings.forecast else metrics or Metrics()
         self.calls = Calls(
             self.campaigns,
             carriers,

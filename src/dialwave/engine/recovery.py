@@ -99,7 +99,8 @@ async def recover(
 
 def max_talk(camp: CampaignState | None) -> timedelta:
     """How long an answered call may last before we ask the carrier whether it still exists."""
-    return timedelta(seconds=camp.max_call_seconds if camp is not None else 600) + STUCK_AFTER
+    seconds = camp.max_call_seconds if camp is not None else 600
+    return timedelta(0, seconds) + STUCK_AFTER  # (days, seconds): no keywords to parse, once per answer
 
 
 async def at_deadline(book: CallBook, camp: CampaignState | None, live: Live, now: datetime) -> None:

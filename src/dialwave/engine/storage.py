@@ -255,12 +255,15 @@ class MemoryStore(Storage):
             self.call_numbers[row["id"]] = (row["organization_id"], row["to_number"])
 
     async def update_calls(self, conn: AsyncConnection, rows: dict[str, dict[str, Any]]) -> None:
+        new_calls, numbers = self.new_calls, self.call_numbers
         for call_id, values in rows.items():
-            new = self.new_calls.get(call_id)
-            target = new if new is not None else self.dirty_calls.setdefault(call_id, {})
-            started = values.get("started_at")
-            if started is not None and call_id in self.call_numbers:
-                self.starts.setdefault(self.call_numbers[call_id], []).append(started)
+            target = new_calls.get(call_id)
+            if target is None:
+                target = self.dirty_calls.setdefault(call_id, {})
+            if "started_at" in values:  # a dial: the claim's look-ups count its start from now on
+                started, number = values["started_at"], numbers.get(call_id)
+                if started is not None and number is not None:
+                    self.starts.setdefault(number, []).append(started)
             target.update(values)
 
     async def delete_pending_calls(self, conn: AsyncConnection, call_ids: Sequence[str]) -> None:

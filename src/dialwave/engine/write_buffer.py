@@ -71,14 +71,25 @@ class WriteBuffer(Batch):
     recount: set[str] = field(default_factory=set)  # after a commit of unknown outcome: counted from the leads
     taken: list[Batch] = field(default_factory=list)  # what the transaction under way took, oldest first
 
+    # A row's first write keeps the keyword dict it came in (always a new one): no copy, no merge.
     def call(self, call_id: str, **values: Any) -> None:
-        self.calls.setdefault(call_id, {}).update(values)
+        row = self.calls.get(call_id)
+        if row is None:
+            self.calls[call_id] = values
+        else:
+            row.update(values)
 
     def lead(self, lead_id: str, **values: Any) -> None:
-        self.leads.setdefault(lead_id, {}).update(values)
+        row = self.leads.get(lead_id)
+        if row is None:
+            self.leads[lead_id] = values
+        else:
+            row.update(values)
 
     def move(self, campaign_id: str, old: str | None, new: str | None) -> None:
-        counter = self.counts.setdefault(campaign_id, Counter())
+        counter = self.counts.get(campaign_id)
+        if counter is None:
+            counter = self.counts[campaign_id] = Counter()
         if old:
             counter[old] -= 1
         if new:
