@@ -26,7 +26,7 @@ from dialwave.errors import ValidationFailed
 from dialwave.services import campaigns as campaign_service
 from dialwave.services.auth import create_key
 from dialwave.store.db import Database
-from dialwave.store.migrate import upgrade
+from dialwave.store.schema import create_throwaway_schema
 from dialwave.wiring import virtual_dialwave
 
 LEAD_BATCH = 10_000
@@ -217,7 +217,7 @@ async def _run_scenario(sc: Scenario, base: Path, out: Path, *, fast: bool) -> d
     wall = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dialwave-sim-") as tmp:
         url = f"sqlite:///{tmp}/simulation.db"
-        upgrade(url)
+        create_throwaway_schema(url)  # a throwaway database needs the tables, not their history
         db = Database(url, inline_sqlite=True, throwaway=fast)  # one process, one purpose: no thread hop
         engine_settings = EngineSettings.for_forecast() if fast else EngineSettings.virtual()
         try:
@@ -229,6 +229,7 @@ async def _run_scenario(sc: Scenario, base: Path, out: Path, *, fast: bool) -> d
                 model=sc.carrier,
                 engine_settings=engine_settings,
                 base_url="http://simulation",
+                dashboard=False,  # the set-up speaks to the API only
             ) as virtual:
                 key = await create_key(db, "simulation", ["read", "write"], sc.start_at)
                 cid = await _setup(_Client(virtual.client, key.key), sc, base)
