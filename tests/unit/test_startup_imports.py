@@ -24,8 +24,7 @@ SERVER_ONLY = ("twilio", "livekit", "google.protobuf", "aiohttp", "alembic", "as
 
 def test_a_simulation_imports_nothing_only_a_server_runs() -> None:
     code = (
-        "import sys, dialwave.cli, dialwave.simulate; "
-        f"print(','.join(m for m in {SERVER_ONLY!r} if m in sys.modules))"
+        f"import sys, dialwave.cli, dialwave.simulate; print(','.join(m for m in {SERVER_ONLY!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "", f"imported by dialwave simulate: {out.stdout.strip()}"
