@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import time
 
@@ -32,11 +31,16 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{_encode(value, 26)}"
 
 
-_FROM_RFC4648 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET)
+# A random byte's low 5 bits name one symbol: 256 is a multiple of 32, so each symbol is equally likely,
+# and 16 random bytes make the 16 symbols (80 random bits) of an id's random part, translated in C.
+# (base64.b32encode, pure Python before 3.13, cost a 50,000-lead import and its 92,000 calls' ids
+# about a tenth of a second in all.)
+_SYMBOL_OF_BYTE = bytes(ord(_ALPHABET[b & 31]) for b in range(256))
 
 
 def new_ids(prefix: str, count: int) -> list[str]:
-    """`count` ids at once (bulk imports): one time stamp, 80 random bits each, same format as new_id."""
+    """`count` ids at once (bulk imports, a claim's calls): one time stamp, 80 random bits each, same
+    format as new_id."""
     head = f"{prefix}_{_encode(time.time_ns() // 1_000_000, 10)}"
-    tails = base64.b32encode(os.urandom(10 * count)).decode("ascii").translate(_FROM_RFC4648)
+    tails = os.urandom(16 * count).translate(_SYMBOL_OF_BYTE).decode("ascii")
     return [head + tails[i : i + 16] for i in range(0, 16 * count, 16)]

@@ -26,10 +26,11 @@ from dialwave.errors import ValidationFailed
 from dialwave.services import campaigns as campaign_service
 from dialwave.services.auth import create_key
 from dialwave.store.db import Database
-from dialwave.store.migrate import upgrade
+from dialwave.store.schema import create_throwaway_schema
 from dialwave.wiring import virtual_dialwave
 
 LEAD_BATCH = 10_000
+EXPORT_LINES = 1_000  # lines of calls.jsonl encoded and written at once
 
 
 class Scenario(BaseModel):
@@ -118,28 +119,20 @@ def peak_concurrency(intervals: list[tuple[datetime, datetime | None]]) -> int:
 
 
 async def _export(db: Database, store: Storage, org_id: str, cid: str, out: Path) -> dict[str, Any]:
-    """calls.jsonl and the summary; the calls as `store` holds them (a forecast's: partly in memory)."""
-    outcomes: Counter[str] = Counter()
-    intervals: list[tuple[datetime, datetime | None]] = []
-    starts: list[datetime] = []
-    attempts = 0
+    """calls.jsonl and the summary; the calls as `store` holds them (a forecast's: partly in memory),
+    read whole (a forecast's store sorts them all before the first anyway), then written and counted
+    a list at a time rather than a row at a time (about 92,000 rows at 50,000 leads)."""
     camp = await campaign_service.get_campaign(db, org_id, cid)
     async with db.read() as conn:
-        with (out / "calls.jsonl").open("w", encoding="utf-8") as fh:
-            lines: list[str] = []
-            encode = json.JSONEncoder(check_circular=False).encode  # json.dumps' output, flat values
-            async for row in store.campaign_calls(conn, cid):
-                lines.append(encode(_line(row)))
-                if len(lines) == 1000:
-                    fh.write("\n".join(lines) + "\n")
-                    lines.clear()
-                attempts += 1
-                outcomes[row["outcome"] or row["status"]] += 1
-                if row["started_at"] is not None:
-                    starts.append(row["started_at"])
-                    intervals.append((row["started_at"], row["ended_at"]))
-            if lines:
-                fh.write("\n".join(lines) + "\n")
+        calls = [row async for row in store.campaign_calls(conn, cid)]
+    encode = json.JSONEncoder(check_circular=False).encode  # json.dumps' output, flat values
+    with (out / "calls.jsonl").open("w", encoding="utf-8") as fh:
+        for i in range(0, len(calls), EXPORT_LINES):
+            fh.write("".join([encode(_line(row)) + "\n" for row in calls[i : i + EXPORT_LINES]]))
+    outcomes = Counter([row["outcome"] or row["status"] for row in calls])
+    intervals = [(row["started_at"], row["ended_at"]) for row in calls if row["started_at"] is not None]
+    starts = [start for start, _ in intervals]
+    attempts = len(calls)
     leads = int(camp["count_total"])
     span = (max(starts) - min(starts)).total_seconds() if len(starts) > 1 else 0.0
     return {
@@ -217,7 +210,7 @@ async def _run_scenario(sc: Scenario, base: Path, out: Path, *, fast: bool) -> d
     wall = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dialwave-sim-") as tmp:
         url = f"sqlite:///{tmp}/simulation.db"
-        upgrade(url)
+        create_throwaway_schema(url)  # a throwaway database needs the tables, not their history
         db = Database(url, inline_sqlite=True, throwaway=fast)  # one process, one purpose: no thread hop
         engine_settings = EngineSettings.for_forecast() if fast else EngineSettings.virtual()
         try:
@@ -229,6 +222,7 @@ async def _run_scenario(sc: Scenario, base: Path, out: Path, *, fast: bool) -> d
                 model=sc.carrier,
                 engine_settings=engine_settings,
                 base_url="http://simulation",
+                dashboard=False,  # the set-up speaks to the API only
             ) as virtual:
                 key = await create_key(db, "simulation", ["read", "write"], sc.start_at)
                 cid = await _setup(_Client(virtual.client, key.key), sc, base)

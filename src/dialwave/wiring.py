@@ -6,7 +6,12 @@
 - `worker_services`: `dialwave worker`, the dispatcher (and webhook delivery) without the API.
 - `virtual_dialwave`: dialwave on a virtual clock (the simulated carrier, the engine, the API over
   ASGI with an HTTP client, and the runner that jumps time), used by `dialwave simulate`, the tests
-  and the benchmarks."""
+  and the benchmarks.
+
+What only a server or a worker runs (the engine service with the SIP stack and every real carrier, the
+webhook delivery over aiohttp, the metrics server, the dashboard) is imported by the functions that
+build it: `dialwave simulate` imports this module for `virtual_dialwave` alone, and those imports were
+about a fifth of its start-up."""
 
 from __future__ import annotations
 
@@ -20,21 +25,17 @@ import httpx
 from fastapi import FastAPI
 
 from dialwave.api.app import Background, create_app
-from dialwave.clock import SystemClock, VirtualClock
+from dialwave.clock import VirtualClock
 from dialwave.config import Settings
 from dialwave.domain.resources import SimulatedSettings
 from dialwave.engine.dispatcher import Engine
 from dialwave.engine.handle import LocalEngine
 from dialwave.engine.runner import VirtualRunner
-from dialwave.engine.service import EngineService, scaled_clock
 from dialwave.engine.settings import EngineSettings
-from dialwave.metrics import Metrics, MetricsServer
+from dialwave.metrics import Metrics
 from dialwave.store.db import Database
 from dialwave.telephony.base import Carrier
 from dialwave.telephony.simulated import SimulatedCarrier
-from dialwave.web import install as install_dashboard
-from dialwave.webhooks.transport import AiohttpTransport
-from dialwave.webhooks.worker import DeliveryService, DeliverySettings, DeliveryWorker
 
 
 class FrozenStartupHeap:
@@ -54,6 +55,11 @@ class FrozenStartupHeap:
 def serve_app(settings: Settings, *, run_engine: bool) -> FastAPI:
     """The app `dialwave serve` runs: with `run_engine`, the dispatcher (and, unless turned off, the
     webhook delivery worker) run beside the API in this process."""
+    from dialwave.clock import SystemClock
+    from dialwave.engine.service import EngineService, scaled_clock
+    from dialwave.webhooks.transport import AiohttpTransport
+    from dialwave.webhooks.worker import DeliveryService, DeliverySettings, DeliveryWorker
+
     if not run_engine:
         return with_dashboard(create_app(settings, clock=scaled_clock(settings), background=[FrozenStartupHeap()]))
     db = Database(settings.database_url)
@@ -91,6 +97,12 @@ def worker_services(
 ) -> list[Background]:
     """`dialwave worker`: the dispatcher and (with `webhooks`) the webhook delivery worker, no API;
     with `metrics_port`, their metrics served on it (settings.host)."""
+    from dialwave.clock import SystemClock
+    from dialwave.engine.service import EngineService
+    from dialwave.metrics import MetricsServer
+    from dialwave.webhooks.transport import AiohttpTransport
+    from dialwave.webhooks.worker import DeliveryService, DeliverySettings, DeliveryWorker
+
     metrics = Metrics()
     services: list[Background] = [EngineService(settings, db, metrics)]
     if webhooks and settings.webhooks:
@@ -106,6 +118,8 @@ def worker_services(
 
 def with_dashboard(app: FastAPI) -> FastAPI:
     """The API with the operator's pages at `/` (not in its OpenAPI document)."""
+    from dialwave.web import install as install_dashboard
+
     install_dashboard(app)
     return app
 
@@ -132,16 +146,20 @@ async def virtual_dialwave(
     carriers: Mapping[str, Callable[[VirtualClock], Carrier]] | None = None,
     engine_settings: EngineSettings | None = None,
     base_url: str = "http://dialwave.test",
+    dashboard: bool = True,
 ) -> AsyncIterator[VirtualDialwave]:
     """dialwave at `start` on a virtual clock, over `db`: the simulated carrier draws outcomes from
-    `model`; `carriers` adds others (name -> factory taking the clock). The engine is closed on exit."""
+    `model`; `carriers` adds others (name -> factory taking the clock). The engine is closed on exit.
+    `dashboard=False`: the API without the operator's pages (`dialwave simulate` asks only the API)."""
     clock = VirtualClock(start)
     carrier = SimulatedCarrier(clock, model)
     extra = {name: make(clock) for name, make in (carriers or {}).items()}
     metrics = Metrics()
     engine = Engine(db, {"simulated": carrier, **extra}, engine_settings or EngineSettings.virtual(), metrics=metrics)
     handle = LocalEngine(engine)
-    app = with_dashboard(create_app(settings, db=db, clock=clock, engine=handle, process_metrics=metrics))
+    app = create_app(settings, db=db, clock=clock, engine=handle, process_metrics=metrics)
+    if dashboard:
+        with_dashboard(app)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url, timeout=600) as client:
         virtual = VirtualDialwave(db, clock, carrier, engine, handle, app, client, VirtualRunner(engine, clock))
         try:

@@ -14,3 +14,17 @@ def test_starting_the_api_and_the_engine_imports_none_of_the_hosted_sdks() -> No
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "", f"imported at start-up: {out.stdout.strip()}"
+
+
+# What only a server that dials or delivers loads (each carrier's SDK when its carrier is made, aiohttp
+# with a webhook transport, Alembic to migrate or check the schema, asyncpg with PostgreSQL, the
+# dashboard's templates): `dialwave simulate` runs none of it, and these were a third of its start-up.
+SERVER_ONLY = ("twilio", "livekit", "google.protobuf", "aiohttp", "alembic", "asyncpg", "jinja2", "dialwave.web")
+
+
+def test_a_simulation_imports_nothing_only_a_server_runs() -> None:
+    code = (
+        f"import sys, dialwave.cli, dialwave.simulate; print(','.join(m for m in {SERVER_ONLY!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "", f"imported by dialwave simulate: {out.stdout.strip()}"

@@ -18,8 +18,6 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from dialwave.clock import VirtualClock
 from dialwave.domain.campaign_config import CampaignConfig
 from dialwave.domain.forecast_model import observed_model
@@ -41,7 +39,7 @@ from dialwave.store.repositories import dnc as dnc_repo
 from dialwave.store.repositories import leads as lead_repo
 from dialwave.store.repositories import phone_numbers as number_repo
 from dialwave.store.repositories.leads import LeadBatch, NewLead
-from dialwave.store.tables import metadata
+from dialwave.store.schema import create_throwaway_schema
 from dialwave.telephony.simulated import SimulatedCarrier
 
 HORIZON = timedelta(days=60)  # a forecast looks this far ahead at most
@@ -161,9 +159,7 @@ async def _simulate(snap: dict[str, Any]) -> dict[str, Any]:
     model = SimulatedSettings.model_validate(snap["model"])
     with tempfile.TemporaryDirectory(prefix="dialwave-forecast-") as tmp:
         url = f"sqlite:///{tmp}/forecast.db"
-        schema = sa.create_engine(url)
-        metadata.create_all(schema)  # a throwaway database needs the tables, not their history
-        schema.dispose()
+        create_throwaway_schema(url)  # a throwaway database needs the tables, not their history
         db = Database(url, inline_sqlite=True, throwaway=True)
         clock = VirtualClock(now)
         engine = Engine(db, {"simulated": SimulatedCarrier(clock, model)}, EngineSettings.for_forecast())

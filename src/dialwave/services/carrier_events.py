@@ -17,8 +17,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from google.protobuf.json_format import ParseDict
-from livekit.protocol.webhook import WebhookEvent
 from sqlalchemy.engine import RowMapping
 
 from dialwave.errors import Unavailable
@@ -116,6 +114,9 @@ async def apply(carrier: Carrier, provider: str, call_id: str, payload: Any) -> 
         await carrier.bridge(call_id)  # when it said the call was answered and the agent has a sip_uri
         return added
     if provider == "livekit" and isinstance(carrier, LiveKitCarrier):  # stored as the protobuf's JSON
+        from google.protobuf.json_format import ParseDict  # the carrier made here loaded the SDK
+        from livekit.protocol.webhook import WebhookEvent
+
         return len(carrier.on_webhook(call_id, ParseDict(payload, WebhookEvent(), ignore_unknown_fields=True)))
     if provider == "vapi" and isinstance(carrier, VapiCarrier):
         return len(carrier.on_message(call_id, payload))

@@ -10,9 +10,6 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from google.protobuf.json_format import MessageToDict
-from livekit.api import TokenVerifier, WebhookReceiver
-
 from dialwave.errors import Forbidden, NotFound, ValidationFailed
 from dialwave.services import carrier_events
 from dialwave.store.db import Database
@@ -40,6 +37,9 @@ async def livekit_event(
     if number is None or number["provider"] != "livekit" or not settings.get("api_secret"):
         raise NotFound(f"no LiveKit call '{call_id}'")
     carrier_events.require_receiver(db, carrier, LiveKitCarrier)
+    from google.protobuf.json_format import MessageToDict  # the SDK: loaded by the first LiveKit webhook
+    from livekit.api import TokenVerifier, WebhookReceiver
+
     token = (authorization or "").removeprefix("Bearer ").strip()
     receiver = WebhookReceiver(TokenVerifier(settings["api_key"], settings["api_secret"]))
     try:

@@ -8,26 +8,15 @@ POST /v1/carriers/livekit/events (signed JWT checked there) and `on_webhook` tur
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import aiohttp
 import structlog
-from livekit.api import (
-    CreateAgentDispatchRequest,
-    CreateRoomRequest,
-    CreateSIPParticipantRequest,
-    DeleteRoomRequest,
-    ListParticipantsRequest,
-    LiveKitAPI,
-    ServerError,
-    SipCallError,
-)
-from livekit.protocol.webhook import WebhookEvent
 
 from dialwave.clock import Clock
 from dialwave.domain.livekit_outcomes import outcome_for_livekit
@@ -35,6 +24,11 @@ from dialwave.domain.outcomes import ANSWERED, NO_ANSWER, PROVIDER_ERROR
 from dialwave.domain.phone import mask
 from dialwave.errors import CarrierError
 from dialwave.telephony.base import CallEvent, CallStatus, DialRequest, PushedEvents, rate_limit_hold
+
+if TYPE_CHECKING:
+    import aiohttp
+    from livekit.api import LiveKitAPI, ServerError
+    from livekit.protocol.webhook import WebhookEvent
 
 log = structlog.get_logger("dialwave.telephony.livekit")
 ROOM_PREFIX = "dialwave-"
@@ -68,6 +62,26 @@ def dispatch_metadata(request: DialRequest, public_url: str) -> str:
     )
 
 
+# The SDK (with protobuf, PyJWT and aiohttp under it) is imported when a carrier is made, at a server's
+# start-up: not with this module, which the API and `dialwave simulate` import without ever dialing
+# LiveKit (about a tenth of a simulation's start-up), nor inside a first dial (it would hold the loop).
+SDK = ("aiohttp", "livekit.api", "livekit.protocol.webhook")
+
+
+def _refused() -> type[ServerError]:
+    """The SDK's error for a request LiveKit answered with a refusal (for `except`)."""
+    from livekit.api import ServerError
+
+    return ServerError
+
+
+def _unreachable() -> tuple[type[Exception], ...]:
+    """The errors of a request that got no answer (for `except`)."""
+    import aiohttp
+
+    return (aiohttp.ClientError, TimeoutError)
+
+
 async def _note_retry_after(_: Any, __: Any, params: aiohttp.TraceRequestEndParams) -> None:
     """The SDK's errors carry no headers: a 429's or 503's Retry-After is noted here, in the request's task."""
     if params.response.status in (429, 503):
@@ -97,6 +111,8 @@ class LiveKitCarrier(PushedEvents):
         self._apis: dict[tuple[str, str, str], LiveKitAPI] = {}
         self.tracks: dict[str, _Track] = {}
         self.queue: list[CallEvent] = []
+        for module in SDK:
+            importlib.import_module(module)
 
     def _api(self, settings: dict[str, Any]) -> LiveKitAPI:
         lk = settings.get("livekit") or {}
@@ -104,6 +120,9 @@ class LiveKitCarrier(PushedEvents):
         if not all(key):
             raise CarrierError("the phone number has no LiveKit url/api_key/api_secret")
         if key not in self._apis:
+            import aiohttp
+            from livekit.api import LiveKitAPI
+
             if self._session is None:
                 trace = aiohttp.TraceConfig()
                 trace.on_request_end.append(_note_retry_after)
@@ -115,6 +134,8 @@ class LiveKitCarrier(PushedEvents):
     async def originate(self, request: DialRequest) -> str:
         if request.call_id in self.tracks:
             return self.tracks[request.call_id].room  # one attempt is never placed twice
+        from livekit.api import CreateAgentDispatchRequest, CreateRoomRequest
+
         api = self._api(request.carrier_settings)
         lk = request.carrier_settings["livekit"]
         room = room_name(request.call_id)
@@ -131,9 +152,9 @@ class LiveKitCarrier(PushedEvents):
                     agent_name=lk["agent_name"], room=room, metadata=dispatch_metadata(request, self.public_url)
                 )
             )
-        except ServerError as exc:
+        except _refused() as exc:
             raise _error(exc) from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except _unreachable() as exc:
             raise CarrierError(f"LiveKit unreachable: {type(exc).__name__}") from exc
         track = self.tracks[request.call_id] = _Track(room, request.carrier_settings)
         track.task = asyncio.create_task(self._dial(api, track, request, lk), name=f"livekit-dial-{request.call_id}")
@@ -142,6 +163,8 @@ class LiveKitCarrier(PushedEvents):
 
     async def _dial(self, api: LiveKitAPI, track: _Track, request: DialRequest, lk: dict[str, Any]) -> None:
         """CreateSIPParticipant, waiting until answered: its answer or its failure becomes the call's event."""
+        from livekit.api import CreateSIPParticipantRequest, SipCallError
+
         create = CreateSIPParticipantRequest(
             sip_trunk_id=lk["sip_trunk_id"],
             sip_call_to=request.to_number,
@@ -156,7 +179,7 @@ class LiveKitCarrier(PushedEvents):
         call_id = request.call_id
         try:
             info = await api.sip.create_sip_participant(create)
-        except ServerError as exc:
+        except _refused() as exc:
             sip = exc.sip_status_code if isinstance(exc, SipCallError) else None
             outcome = outcome_for_livekit(
                 answered=False, sip_code=sip, twirp_code=exc.code, canceled_by_us=track.hung_up
@@ -164,7 +187,7 @@ class LiveKitCarrier(PushedEvents):
             wait = rate_limit_hold(exc.status, _retry_after.get(), datetime.now(UTC)) if sip is None else None
             log.info("livekit dial ended", call_id=call_id, code=exc.code, sip_code=sip, outcome=outcome)
             self._end(call_id, track, outcome, sip, retry_after=wait)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except _unreachable() as exc:
             log.warning("livekit dial failed", call_id=call_id, error=type(exc).__name__)
             self._end(call_id, track, NO_ANSWER if track.hung_up else PROVIDER_ERROR, None)
         except Exception:  # a failure of ours in this task must still end the call
@@ -212,12 +235,14 @@ class LiveKitCarrier(PushedEvents):
         if track is None or track.ended:
             return
         track.hung_up = True
+        from livekit.api import DeleteRoomRequest
+
         try:
             await self._api(track.settings).room.delete_room(DeleteRoomRequest(room=track.room))
-        except ServerError as exc:
+        except _refused() as exc:
             if exc.status != 404:
                 raise _error(exc) from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except _unreachable() as exc:
             raise CarrierError(f"LiveKit unreachable: {type(exc).__name__}") from exc
         if track.task is None and not track.answered:  # adopted after a restart: no dial waits to tell
             self._end(call_id, track, NO_ANSWER, None)
@@ -230,13 +255,15 @@ class LiveKitCarrier(PushedEvents):
         track = self.tracks.get(call_id)
         room = provider_call_id or (track.room if track else room_name(call_id))
         api = self._api(settings or (track.settings if track else {}))
+        from livekit.api import ListParticipantsRequest
+
         try:
             listed = await api.room.list_participants(ListParticipantsRequest(room=room))
-        except ServerError as exc:
+        except _refused() as exc:
             if exc.status != 404:
                 raise _error(exc) from exc
             listed = None
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except _unreachable() as exc:
             raise CarrierError(f"LiveKit unreachable: {type(exc).__name__}") from exc
         if listed is None:
             if track is None:

@@ -5,17 +5,14 @@ checked there); `on_callback` turns them into call events, never moving a call b
 
 from __future__ import annotations
 
+import importlib
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 from xml.sax.saxutils import quoteattr
 
-import aiohttp
 import structlog
-from twilio.base.exceptions import TwilioRestException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.rest import Client
 
 from dialwave.clock import Clock
 from dialwave.domain.outcomes import MACHINE_ANSWERS, TWILIO_FINAL, TWILIO_RANK, outcome_for_twilio
@@ -23,18 +20,49 @@ from dialwave.domain.phone import mask
 from dialwave.errors import CarrierError
 from dialwave.telephony.base import CallEvent, CallStatus, DialRequest, PushedEvents, retry_after_seconds
 
+if TYPE_CHECKING:
+    from twilio.base.exceptions import TwilioRestException
+    from twilio.http.async_http_client import AsyncTwilioHttpClient
+    from twilio.rest import Client
+
 # The SDK's exceptions carry no response headers: its HTTP client notes a refusal's Retry-After here,
 # in the context of the request's own task, for `_error` to read.
 _retry_after: ContextVar[str | None] = ContextVar("twilio_retry_after", default=None)
 
 
-class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
-    async def request(self, *args: Any, **kwargs: Any) -> Any:
-        _retry_after.set(None)
-        response = await super().request(*args, **kwargs)
-        if response.status_code in (429, 503) and response.headers is not None:
-            _retry_after.set(response.headers.get("Retry-After"))
-        return response
+# The SDK (with requests, urllib3 and aiohttp under it) is imported when a carrier is made, at a server's
+# start-up: not with this module, which the API and `dialwave simulate` import without ever dialing
+# Twilio (about a tenth of a simulation's start-up), nor inside a first dial (it would hold the loop).
+SDK = ("twilio.base.exceptions", "twilio.http.async_http_client", "twilio.rest")
+
+
+def _refused() -> type[TwilioRestException]:
+    """The SDK's error for a request Twilio answered with a refusal (for `except`)."""
+    from twilio.base.exceptions import TwilioRestException
+
+    return cast("type[TwilioRestException]", TwilioRestException)  # the SDK is untyped
+
+
+def _unreachable() -> tuple[type[Exception], ...]:
+    """The errors of a request that got no answer (for `except`)."""
+    import aiohttp
+
+    return (aiohttp.ClientError, TimeoutError)
+
+
+def _http_client() -> AsyncTwilioHttpClient:
+    """The SDK's HTTP client, noting a refusal's Retry-After for `_error`."""
+    from twilio.http.async_http_client import AsyncTwilioHttpClient
+
+    class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
+        async def request(self, *args: Any, **kwargs: Any) -> Any:
+            _retry_after.set(None)
+            response = await super().request(*args, **kwargs)
+            if response.status_code in (429, 503) and response.headers is not None:
+                _retry_after.set(response.headers.get("Retry-After"))
+            return response
+
+    return _HttpClient(timeout=10)
 
 
 log = structlog.get_logger("dialwave.telephony.twilio")
@@ -88,6 +116,8 @@ class TwilioCarrier(PushedEvents):
         self._http: AsyncTwilioHttpClient | None = None
         self.tracks: dict[str, _Track] = {}
         self.queue: list[CallEvent] = []
+        for module in SDK:
+            importlib.import_module(module)
 
     def _client(self, settings: dict[str, Any]) -> Client:
         twilio = settings.get("twilio") or {}
@@ -96,8 +126,10 @@ class TwilioCarrier(PushedEvents):
             raise CarrierError("the phone number has no Twilio account_sid/auth_token")
         key = (sid, token)
         if key not in self._clients:
+            from twilio.rest import Client
+
             if self._http is None:
-                self._http = _HttpClient(timeout=10)
+                self._http = _http_client()
             client = Client(sid, token, http_client=self._http)
             client.api.base_url = self.api_base
             self._clients[key] = client
@@ -131,9 +163,9 @@ class TwilioCarrier(PushedEvents):
                 timeout=request.ring_timeout_seconds,
                 **options,
             )
-        except TwilioRestException as exc:
+        except _refused() as exc:
             raise _error(exc) from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except _unreachable() as exc:
             raise CarrierError(f"Twilio unreachable: {type(exc).__name__}") from exc
         sid = str(call.sid)
         self.tracks[request.call_id] = _Track(
@@ -152,10 +184,10 @@ class TwilioCarrier(PushedEvents):
         status = "completed" if track.answered else "canceled"
         try:
             await self._client(track.settings).calls(track.sid).update_async(status=status)
-        except TwilioRestException as exc:
+        except _refused() as exc:
             if exc.status != 404:
                 raise _error(exc) from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except _unreachable() as exc:
             raise CarrierError(f"Twilio unreachable: {type(exc).__name__}") from exc
 
     def on_callback(self, call_id: str, form: dict[str, str]) -> list[CallEvent]:
@@ -214,10 +246,10 @@ class TwilioCarrier(PushedEvents):
         say = '<Response><Pause length="1"/><Say>' + _text(track.voicemail_message) + "</Say><Hangup/></Response>"
         try:
             await self._client(track.settings).calls(track.sid).update_async(twiml=say)
-        except TwilioRestException as exc:
+        except _refused() as exc:
             log.warning("voicemail not left", call_id=call_id, error=f"Twilio {exc.status} ({exc.code})")
             return False
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except _unreachable() as exc:
             log.warning("voicemail not left", call_id=call_id, error=type(exc).__name__)
             return False
         track.voicemail_left = True
@@ -234,11 +266,11 @@ class TwilioCarrier(PushedEvents):
         client = self._client(settings or (track.settings if track else {}))
         try:
             call = await client.calls(sid).fetch_async()
-        except TwilioRestException as exc:
+        except _refused() as exc:
             if exc.status == 404:
                 return None
             raise _error(exc) from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except _unreachable() as exc:
             raise CarrierError(f"Twilio unreachable: {type(exc).__name__}") from exc
         self.tracks.setdefault(call_id, _Track(sid, settings or {}))
         form = {"CallSid": sid, "CallStatus": str(call.status), "CallDuration": str(call.duration or 0)}

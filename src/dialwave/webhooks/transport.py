@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
-from typing import Protocol
-
-import aiohttp
+from typing import TYPE_CHECKING, Protocol
 
 from dialwave.errors import TransportError
 from dialwave.webhooks.ssrf import Resolver, Target, check_url
+
+if TYPE_CHECKING:
+    import aiohttp
 
 MAX_REPLY = 64 * 1024  # bytes of an answer's body kept (a pre-dial hook's verdict is small)
 
@@ -50,14 +51,20 @@ async def post_checked(
 
 class AiohttpTransport:
     """aiohttp: its connection pool stays cheap with many connections (httpx delivered 260-400 events/s
-    here, most of it spent in its pool's bookkeeping; aiohttp 1,800-2,000: docs/benchmarks.md)."""
+    here, most of it spent in its pool's bookkeeping; aiohttp 1,800-2,000: docs/benchmarks.md).
+    aiohttp is imported when a transport is made (a server makes its webhook worker's at start-up), not
+    with this module, which the engine imports: `dialwave simulate` sends nothing and never loads it."""
 
     def __init__(self, max_connections: int = 100, ssl_context: ssl.SSLContext | None = None) -> None:
+        import aiohttp  # noqa: F401
+
         self.max_connections = max_connections
         self.ssl_context = ssl_context  # None: the system's trust store (a private CA may be given here)
         self.session: aiohttp.ClientSession | None = None
 
     def _session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         if self.session is None:
             connector = aiohttp.TCPConnector(limit=self.max_connections, use_dns_cache=False)
             self.session = aiohttp.ClientSession(
@@ -66,6 +73,8 @@ class AiohttpTransport:
         return self.session
 
     async def post(self, target: Target, headers: dict[str, str], body: bytes, timeout: float) -> Reply:  # noqa: ASYNC109
+        import aiohttp
+
         address = f"[{target.address}]" if ":" in target.address else target.address
         default = 443 if target.scheme == "https" else 80
         host = f"[{target.host}]" if ":" in target.host else target.host

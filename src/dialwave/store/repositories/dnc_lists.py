@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -42,6 +41,8 @@ async def fill(conn: AsyncConnection, list_id: str, numbers: Sequence[str]) -> N
     # list holds from an earlier batch makes COPY fail, and the batch is then inserted skipping it. In key
     # order the primary key's B-tree is filled page by page: 1,000,000 rows of a registry file in batches
     # of 100,000 took COPY from 241,000 to 283,000 rows/s here (a whole file in order: 461,000).
+    import asyncpg  # loaded already on PostgreSQL (its driver); SQLite processes never need it
+
     unique = sorted(set(numbers))
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None

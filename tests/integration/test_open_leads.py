@@ -1,0 +1,96 @@
+"""A forecast's in-memory store reads the campaign's open leads once, by the driver and by position
+(leads.open_leads_sqlite): the same leads, the same fields and the same rowids as the rows read
+through SQLAlchemy's types and made into leads by `_claimed`, as every claim makes them."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dialwave.domain import lead_states as ls
+from dialwave.store.db import Database
+from dialwave.store.repositories.leads import _LEAD_CLAIM_COLUMNS, _claimed, open_leads_sqlite
+from dialwave.store.repositories.sql import sqlite_time
+from dialwave.store.schema import create_throwaway_schema
+from dialwave.store.tables import leads
+
+TIMES = [datetime(2026, 3, 2, 13, 0, tzinfo=UTC), datetime(2026, 3, 2, 13, 0, 0, 250, tzinfo=UTC)]
+STATUSES = ["queued", "retry_pending", "dialing", "in_call", "completed", "failed", "skipped", "cancelled"]
+
+
+async def _compare(url: str, seed: int) -> None:
+    rng = random.Random(seed)
+    db = Database(url, inline_sqlite=True, throwaway=True)
+    try:
+        async with db.write() as conn:
+            await conn.exec_driver_sql("DELETE FROM leads")
+            await conn.exec_driver_sql(
+                "INSERT OR IGNORE INTO organizations (id, name, created_at) VALUES ('org', 'o', 'x')"
+            )
+            await conn.exec_driver_sql(
+                "INSERT OR IGNORE INTO campaigns (id, organization_id, name, status, config, version, created_at, "
+                "updated_at) VALUES ('cmp_a', 'org', 'a', 'active', '{}', 1, 'x', 'x'), "
+                "('cmp_b', 'org', 'b', 'active', '{}', 1, 'x', 'x')"
+            )
+            rows = [
+                (
+                    f"lead_{rng.getrandbits(48):012x}",
+                    "org",
+                    rng.choice(["cmp_a", "cmp_a", "cmp_b"]),
+                    f"+1212{i:07d}",
+                    rng.choice(["{}", "null", '{"name": "Ada", "n": 3, "nested": {"a": [1, 2]}}']),
+                    rng.choice([None, "America/Chicago"]),
+                    rng.choice([None, "US-TX"]),
+                    rng.choice([None, "null", '{"system_prompt": "x"}']),
+                    rng.choice([None, "null", "{}", '{"busy": 1, "no_answer": 2}']),
+                    rng.choice(STATUSES),
+                    rng.randint(0, 3),
+                    None if rng.random() < 0.1 else sqlite_time(rng.choice(TIMES)),
+                    "x",
+                    "x",
+                )
+                for i in range(rng.randint(0, 200))
+            ]
+            await conn.exec_driver_sql(
+                "INSERT INTO leads (id, organization_id, campaign_id, phone_number, variables, timezone, region, "
+                "agent_overrides, retries, status, attempts, next_attempt_at, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        async with db.read() as conn:
+            stmt = sa.select(leads.c.organization_id, sa.literal_column("rowid"), *_LEAD_CLAIM_COLUMNS).where(
+                leads.c.campaign_id == "cmp_a", leads.c.status.not_in(ls.FINAL)
+            )
+            read = (await conn.execute(stmt)).mappings()
+            expected = {r["id"]: (r["organization_id"], r["rowid"], _claimed(r)) for r in read}
+            got = await open_leads_sqlite(conn, "cmp_a")
+        assert {lead.id: (org, rowid, lead) for org, rowid, lead in got} == expected
+        assert len(got) == len(expected)
+    finally:
+        await db.dispose()
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32))
+def test_the_open_leads_read_by_position_are_the_leads_claimed_from_rows(seed: int) -> None:
+    asyncio.run(_compare(_database(), seed))
+
+
+_URL: list[str] = []
+
+
+def _database() -> str:
+    if not _URL:
+        import tempfile
+
+        path = Path(tempfile.mkdtemp(prefix="dialwave-open-leads-")) / "leads.db"
+        url = f"sqlite:///{path}"
+        create_throwaway_schema(url)
+        _URL.append(url)
+    return _URL[0]
