@@ -1,7 +1,7 @@
 """Forecast speed: `dialwave simulate` on a 50,000-lead scenario, today's code against the code before
 the forecast speed-up, side by side in one run, with the decisions compared.
 
-python bench/forecast.py [--leads 50000] [--baseline b42be96] [--rounds 1] [--keep DIR]
+python bench/forecast.py [--leads 50000] [--baseline b42be96] [--rounds 1] [--keep DIR] [--no-precompile]
 
 - The scenario: examples/scenarios/reminders.json (recipient-local windows 09-12 + 13-19 weekdays,
   busy / no answer / voicemail retried, 3 caller ids) with N generated leads in 12 US area codes
@@ -18,6 +18,11 @@ python bench/forecast.py [--leads 50000] [--baseline b42be96] [--rounds 1] [--ke
   are random and the weighted caller-id choice hashes the lead id, so ids and `from_number` are not
   compared.
 
+- Both trees' `src` are compiled to bytecode first (`python -m compileall`, as `pip install` does for an
+  installed package), so neither run spends its first second compiling dialwave's own modules (this
+  machine sets PYTHONDONTWRITEBYTECODE, so an uncompiled checkout compiles them again on every run).
+  `--no-precompile` leaves that cost in, on both sides.
+
 The machine's CPUs may be shared: compare the two figures of one run, not figures across runs.
 """
 
@@ -28,6 +33,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,6 +65,16 @@ def make_scenario(directory: Path, leads: int) -> Path:
     path = directory / "scenario.json"
     path.write_text(json.dumps(scenario, indent=1), "utf-8")
     return path
+
+
+def precompile(src: Path, *, on: bool) -> None:
+    """Bytecode for every module of `src`, written beside it (__pycache__), as an installed package has
+    (`on=False`: none, removed if an earlier run left it)."""
+    if on:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True, stdout=subprocess.DEVNULL)
+        return
+    for cache in sorted(src.rglob("__pycache__"), reverse=True):
+        shutil.rmtree(cache)
 
 
 def baseline_tree(commit: str) -> Path:
@@ -161,12 +177,16 @@ def main() -> None:
     parser.add_argument("--baseline", default="b42be96", help="the commit before the speed-up")
     parser.add_argument("--rounds", type=int, default=1, help="old then new, this many times")
     parser.add_argument("--keep", type=Path, help="keep the scenario and outputs here")
+    parser.add_argument("--no-precompile", action="store_true", help="both runs compile dialwave's modules")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="dialwave-bench-forecast-"))
     scenario = make_scenario(work / "scenario", args.leads)
     base = baseline_tree(args.baseline)
     print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
     print(f"scenario: {args.leads} leads, {scenario}; old = {args.baseline} ({base}), new = {ROOT}")
+    precompile(base / "src", on=not args.no_precompile)
+    precompile(ROOT / "src", on=not args.no_precompile)
+    print(f"bytecode: {'compiled on every run' if args.no_precompile else 'precompiled for both trees'}")
     ok = True
     for i in range(args.rounds):
         old_out, new_out = work / f"old-{i}", work / f"new-{i}"
