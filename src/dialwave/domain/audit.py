@@ -39,6 +39,7 @@ class Decisions:
         self.checked_at = now.astimezone(UTC).isoformat(timespec="seconds")
         self.dnc_lists, self.require_consent = dnc_lists, require_consent
         self._places: dict[Recipient, tuple[list[dict[str, str]], list[str]]] = {}
+        self._caps: dict[Caps, list[dict[str, float]]] = {}
 
     def _place(self, who: Recipient) -> tuple[list[dict[str, str]], list[str]]:
         found = self._places.get(who)
@@ -60,6 +61,12 @@ class Decisions:
         recent_attempts: int,
     ) -> dict[str, Any]:
         who = self.times.recipient(number, lead_timezone, region)
+        return self.of_place(who, region, consent_id, caps, recent_attempts)
+
+    def of_place(
+        self, who: Recipient, region: str | None, consent_id: str | None, caps: Caps, recent_attempts: int
+    ) -> dict[str, Any]:
+        """`of` for a recipient already placed (`times.recipient(number, lead_timezone, region)`)."""
         zones, rules = self._place(who)
         out: dict[str, Any] = {
             "checked_at": self.checked_at,
@@ -75,7 +82,10 @@ class Decisions:
         if region:
             out["region"] = region
         if caps:
-            out["caps"] = [{"attempts": n, "hours": window.total_seconds() / 3600} for n, window in caps]
+            listed = self._caps.get(caps)
+            if listed is None:
+                listed = self._caps[caps] = [{"attempts": n, "hours": w.total_seconds() / 3600} for n, w in caps]
+            out["caps"] = listed
             out["recent_attempts"] = recent_attempts
         return out
 

@@ -14,6 +14,7 @@ from dialwave.domain.campaign_config import CampaignConfig
 from dialwave.domain.campaign_dialing import Schedule
 from dialwave.domain.legal import Recipient, UnknownLocation, legal_windows, recipient
 from dialwave.domain.open_times import OpenTable
+from dialwave.domain.rule_book import RegionalRule
 from dialwave.domain.schedule import WeeklyWindows, common_opening, is_open, next_common_opening, next_opening
 
 DAY = timedelta(hours=24)
@@ -94,7 +95,12 @@ def earliest(
 ) -> datetime | None:
     """The first instant >= t at which this lead may be dialed, or None if none comes within 14 days
     (or before end_at). The same answer as `next_common_opening` over the pair's specs, by table."""
-    who = times.recipient(number, lead_timezone, region)
+    return earliest_for(times, times.recipient(number, lead_timezone, region), t)
+
+
+def earliest_for(times: CampaignTimes, who: Recipient, t: datetime) -> datetime | None:
+    """`earliest` for a recipient already placed (`times.recipient(...)`: the claim places each lead
+    once for all its checks)."""
     start = max(t, times.not_before) if times.not_before else t
     found = _table(times, who).next_opening(start)
     if found is None or (times.end_at is not None and found >= times.end_at):
@@ -108,9 +114,20 @@ Caps = tuple[tuple[int, timedelta], ...]  # (attempts, rolling window)
 def caps_for(number: str, org_cap: int | None, region: str | None = None) -> Caps:
     """The limits on attempts to this number: the organization's per rolling 24 h
     (`number_attempts_per_24h`) and its rules' caps (24 h, 30 days...); () when none limits it."""
-    rule = recipient(number, None, "UTC", region=region).rule
-    caps = tuple((cap.attempts, cap.window) for cap in rule.caps)
-    return ((org_cap, DAY), *caps) if org_cap is not None else caps
+    return rule_caps(recipient(number, None, "UTC", region=region).rule, org_cap)
+
+
+_CAPS: dict[tuple[RegionalRule, int | None], Caps] = {}
+
+
+def rule_caps(rule: RegionalRule, org_cap: int | None) -> Caps:
+    """`caps_for` by the number's rule (the rule of any `recipient` of the number: it depends on the
+    number and its region only), the same tuple for every number under it."""
+    found = _CAPS.get((rule, org_cap))
+    if found is None:
+        caps = tuple((cap.attempts, cap.window) for cap in rule.caps)
+        found = _CAPS[(rule, org_cap)] = ((org_cap, DAY), *caps) if org_cap is not None else caps
+    return found
 
 
 def longest_window(caps: Caps) -> timedelta:

@@ -87,6 +87,12 @@ class OpenTable:
         self.high: datetime | None = None
         self.starts: list[datetime] = []
         self.ends: list[datetime] = []
+        # the last question and its answer: a claim asks about its leads at one instant (the same
+        # object, held here: no other object can have its identity), and the leads of a place share
+        # its table
+        self.asked_at: datetime | None = None
+        self.asked_days = 0
+        self.answer: datetime | None = None
 
     def _build(self, t: datetime) -> None:
         low, high = t - MARGIN, t + SPAN
@@ -105,6 +111,13 @@ class OpenTable:
 
     def next_opening(self, t: datetime, *, limit_days: int = 14) -> datetime | None:
         """As next_common_opening(specs, t, limit_days=limit_days)."""
+        if t is self.asked_at and limit_days == self.asked_days:
+            return self.answer
+        found = self._next_opening(t, limit_days)
+        self.asked_at, self.asked_days, self.answer = t, limit_days, found
+        return found
+
+    def _next_opening(self, t: datetime, limit_days: int) -> datetime | None:
         if not self.specs:
             return t
         if not self.in_order:

@@ -16,16 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import lead_states as ls
 from dialwave.domain.audit import Decisions, dnc_lists_checked
-from dialwave.domain.caller_ids import choose
-from dialwave.domain.dialable import capped_until, caps_for, earliest, longest_window, refusal_pause
+from dialwave.domain.caller_ids import Choice
+from dialwave.domain.dialable import capped_until, earliest_for, longest_window, rule_caps
 from dialwave.domain.leads import ClaimedLead
+from dialwave.domain.legal import Recipient
 from dialwave.engine.settings import EngineSettings
 from dialwave.engine.state import CampaignState, Reservation
 from dialwave.engine.storage import SQL, Storage
 from dialwave.ids import new_ids
 from dialwave.store.repositories import calls as call_repo
 from dialwave.store.repositories import consents as consent_repo
-from dialwave.store.repositories import dnc as dnc_repo
 from dialwave.store.repositories import dnc_lists as dnc_list_repo
 from dialwave.store.repositories import leads as lead_repo
 
@@ -56,8 +56,10 @@ async def claim(
     compliance = config.compliance
     needs_consent = compliance.require_consent != "none"
     usable = {c.phone_number_id for c in camp.callers if camp.numbers[c.phone_number_id]["active"]}
+    callers = Choice(config.caller_id_strategy, camp.callers, usable)
+    times = camp.times
     decisions = Decisions(
-        camp.times, now, dnc_lists_checked(check_org_dnc, bool(custom_dnc), named_lists), compliance.require_consent
+        times, now, dnc_lists_checked(check_org_dnc, bool(custom_dnc), named_lists), compliance.require_consent
     )
     in_batch: dict[str, list[datetime]] = {}
     for _ in range(8):  # rounds: leads that fail a guard make room for more
@@ -70,7 +72,7 @@ async def claim(
         numbers = [r.phone_number for r in rows]
         on_dnc = custom_dnc.intersection(numbers)
         if check_org_dnc:
-            on_dnc |= await dnc_repo.dnc_contains(conn, camp.org_id, numbers)
+            on_dnc |= await store.dnc_contains(conn, camp.org_id, numbers)
         if named_lists:
             on_dnc |= await dnc_list_repo.listed_in(conn, camp.org_id, named_lists, numbers)
         consented = (
@@ -78,16 +80,18 @@ async def claim(
             if needs_consent
             else {}
         )
-        caps = {r.phone_number: caps_for(r.phone_number, number_cap, r.region) for r in rows}
+        # each lead placed once (its zones and rules) for every check below; its rule, hence its caps
+        # and refusal pause, depends on the number and region only (caps_for, refusal_pause)
+        places = [times.recipient(r.phone_number, r.timezone, r.region) for r in rows]
+        caps = {r.phone_number: rule_caps(who.rule, number_cap) for r, who in zip(rows, places, strict=True)}
         capped = [n for n, cap in caps.items() if cap]
         recent = {}
         if capped:
             since = now - max(longest_window(caps[n]) for n in capped)
             recent = await store.attempts_since(conn, camp.org_id, capped, since)
-        waits = await _cooldowns(conn, camp, rows, now, store)
-        ids = new_ids("call", len(rows))
+        waits = await _cooldowns(conn, camp, rows, places, now, store)
         fresh: list[Reservation] = []
-        for row, call_id in zip(rows, ids, strict=True):
+        for row, who in zip(rows, places, strict=True):
             out.decided += 1
             number = row.phone_number
             if number in on_dnc:
@@ -97,12 +101,12 @@ async def claim(
                 why = f"no valid consent ({compliance.require_consent})"
                 _leave(left, row, ls.SKIPPED, None, why, now, out.deltas)
                 continue
-            when = earliest(camp.times, number, row.timezone, max(now, waits.get(number, now)), row.region)
+            when = earliest_for(times, who, max(now, waits.get(number, now)) if waits else now)
             cap = caps[number]
             if when is not None and cap:
                 capped_at = capped_until(recent.get(number, []) + in_batch.get(number, []), cap, when)
                 if capped_at != when:
-                    when = earliest(camp.times, number, row.timezone, capped_at, row.region)
+                    when = earliest_for(times, who, capped_at)
             if when is None:
                 _leave(left, row, ls.SKIPPED, None, "no dialable time in its zone within 14 days", now, out.deltas)
                 continue
@@ -110,20 +114,22 @@ async def claim(
                 _leave(left, row, row.status, when, "waiting for a dialable time", now, out.deltas)
                 continue
             attempt = row.attempts + 1
-            caller = choose(config.caller_id_strategy, camp.callers, usable, row.id, attempt, number, camp.turn)
+            caller = callers.pick(row.id, attempt, number, camp.turn)
             if caller is None:
                 _leave(left, row, row.status, now + CALLER_WAIT, "no active caller id", now, out.deltas)
                 continue
             camp.turn += 1
             done = len(recent.get(number, ())) + len(in_batch.get(number, ())) if cap else 0
             in_batch.setdefault(number, []).append(now)
-            reservation = Reservation(now, call_id, camp.id, camp.org_id, row, attempt, caller, row.status)
+            reservation = Reservation(now, "", camp.id, camp.org_id, row, attempt, caller, row.status)
             reservation.claimed_at = now
             reservation.recent = recent.get(number, [])
             if needs_consent:
                 reservation.consent_id, reservation.consent_expires = consented[number]
-            reservation.decision = decisions.of(number, row.timezone, row.region, reservation.consent_id, cap, done)
+            reservation.decision = decisions.of_place(who, row.region, reservation.consent_id, cap, done)
             fresh.append(reservation)
+        for reservation, call_id in zip(fresh, new_ids("call", len(fresh)), strict=True):
+            reservation.call_id = call_id  # ids for the leads taken only (random: nothing decided depends on them)
         if left:
             await store.update_leads(conn, left)
         await _record(conn, store, camp, fresh, now, out.deltas)
@@ -132,13 +138,21 @@ async def claim(
 
 
 async def _cooldowns(
-    conn: AsyncConnection, camp: CampaignState, rows: list[ClaimedLead], now: datetime, store: Storage
+    conn: AsyncConnection,
+    camp: CampaignState,
+    rows: list[ClaimedLead],
+    places: list[Recipient],
+    now: datetime,
+    store: Storage,
 ) -> dict[str, datetime]:
     """Numbers answered or completed recently in any campaign of the organization, or that refused
-    within their rules' pause (France: 60 days): when they may be dialed."""
+    within their rules' pause (France: 60 days): when they may be dialed. `places`: each row's
+    recipient, whose rule gives its pause (dialable.refusal_pause)."""
     waits: dict[str, datetime] = {}
     numbers = [r.phone_number for r in rows]
-    pauses = {r.phone_number: p for r in rows if (p := refusal_pause(r.phone_number, r.region)) is not None}
+    pauses = {
+        r.phone_number: p for r, who in zip(rows, places, strict=True) if (p := who.rule.refusal_pause) is not None
+    }
     cool, redial = camp.config.cooldowns, camp.config.compliance.abandon_redial_hours
     if pauses or cool.after_success_hours or cool.after_completion_hours or redial:
         await store.sync(conn)  # the past calls and leads below are read from the database

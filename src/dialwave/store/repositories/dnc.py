@@ -21,6 +21,12 @@ async def dnc_is_empty(conn: AsyncConnection, org_id: str) -> bool:
     return (await conn.scalar(stmt)) is None
 
 
+async def dnc_listed(conn: AsyncConnection, org_id: str) -> set[str]:
+    """Every number on the organization's list (a forecast's store holds them: engine/storage.py)."""
+    stmt = sa.select(dnc_numbers.c.phone_number).where(dnc_numbers.c.organization_id == org_id)
+    return set((await conn.scalars(stmt)).all())
+
+
 async def dnc_contains(conn: AsyncConnection, org_id: str, numbers: Sequence[str]) -> set[str]:
     found: set[str] = set()
     if conn.dialect.name == "sqlite":  # every claim asks: the driver alone
