@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 import structlog
@@ -307,7 +308,9 @@ class Engine(Upkeep):
                     continue
                 want = target(camp, self.settings) - camp.held
                 try:
-                    async with savepoint(conn):  # a failing claim rolls back alone: other campaigns go on
+                    # a failing claim rolls back alone: other campaigns go on (a forecast's fails whole: its
+                    # store's changes cannot be rolled back, so it needs no savepoint)
+                    async with nullcontext() if self.store.memory else savepoint(conn):
                         cap = self.settings.number_attempts_per_24h
                         result = await claim(conn, camp, now, want, cap, self.store)
                         if any(result.deltas.values()):

@@ -89,7 +89,15 @@ SQL = Storage()
 
 class _Lead:
     """An open lead held in memory: what a claim returns, where it sorts, and its version (an entry
-    in the due heap is current only while the lead's version is the one it was pushed with)."""
+    in the due heap is current only while the lead's version is the one it was pushed with).
+
+    A claim is given `claimed` itself, not a copy. The claim reads it before it writes it; from then
+    until its attempt ends or it is released, the lead is claimed (dialing, in a call: not due, so
+    neither put_on_dnc nor another claim touches it) and the only writes to it are the claim's own
+    (its status and attempts, which a reservation keeps apart: prior_status, attempt). What the
+    engine reads of a reservation's lead meanwhile, its number, zone, region, variables, overrides,
+    retries (a write replaces the dict, never changes it) and the time it was due (a release puts it
+    back at that time), stays as it was when claimed."""
 
     __slots__ = ("campaign_id", "claimed", "org_id", "rowid", "version")
 
@@ -99,22 +107,6 @@ class _Lead:
         self.rowid = rowid
         self.claimed = claimed
         self.version = 0
-
-
-def _copy(lead: ClaimedLead) -> ClaimedLead:
-    """What a claim is given: its own copy (the lead held here changes with every write)."""
-    return ClaimedLead(
-        lead.id,
-        lead.phone_number,
-        lead.timezone,
-        lead.variables,
-        lead.agent_overrides,
-        lead.status,
-        lead.attempts,
-        dict(lead.retries),
-        lead.next_attempt_at,
-        lead.region,
-    )
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -223,7 +215,7 @@ class MemoryStore(Storage):
             if held is None or held.version != key & _VERSION_MASK:
                 continue  # the lead moved since: a newer entry (or none) stands for it
             taken.append(key)  # still due until the claim writes the lead
-            found.append(_copy(held.claimed))
+            found.append(held.claimed)
         return found
 
     def _current(self, key: int) -> _Lead | None:
@@ -281,7 +273,7 @@ class MemoryStore(Storage):
             held = leads.get(lead_id)
             if held is None or held.campaign_id not in loaded:
                 continue
-            lead = held.claimed  # held here only: a claim was given a copy
+            lead = held.claimed  # also a reservation's: see _Lead
             if "status" in values:
                 lead.status = values["status"]
             if "attempts" in values:
