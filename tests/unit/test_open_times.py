@@ -90,3 +90,21 @@ def test_an_engine_like_sequence_of_instants() -> None:
 def test_no_spec_is_always_open() -> None:
     t = datetime(2026, 3, 2, tzinfo=UTC)
     assert OpenTable([]).next_opening(t) == next_common_opening([], t) == t
+
+
+def test_instants_at_the_edges_and_inside_the_interval_last_found_open() -> None:
+    """The table remembers the interval its last open instant was in; instants at its edges, inside it
+    and past it, with the limit or not, still answer as the walk."""
+    windows = [
+        WeeklyWindows.of("America/Chicago", [1, 2, 3, 4, 5], [("09:00", "12:00"), ("13:00", "19:00")]),
+        WeeklyWindows.of("America/Chicago", range(1, 8), [("08:00", "21:00")]),
+    ]
+    table = OpenTable(windows)
+    first = table.next_opening(datetime(2026, 3, 2, 16, 0, tzinfo=UTC))
+    assert first == datetime(2026, 3, 2, 16, 0, tzinfo=UTC) and table.open_from is not None
+    start, end = table.open_from, table.open_until
+    assert start is not None and end is not None
+    tick = timedelta(microseconds=1)
+    for t in [start, start + tick, start + (end - start) / 2, end - tick, end, end + tick, start - tick, start]:
+        for limit in (14, 0, 3):
+            assert table.next_opening(t, limit_days=limit) == next_common_opening(windows, t, limit_days=limit)

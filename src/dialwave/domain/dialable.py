@@ -117,17 +117,18 @@ def caps_for(number: str, org_cap: int | None, region: str | None = None) -> Cap
     return rule_caps(recipient(number, None, "UTC", region=region).rule, org_cap)
 
 
-_CAPS: dict[tuple[RegionalRule, int | None], Caps] = {}
+_CAPS: dict[tuple[int, int | None], tuple[RegionalRule, Caps]] = {}
 
 
 def rule_caps(rule: RegionalRule, org_cap: int | None) -> Caps:
     """`caps_for` by the number's rule (the rule of any `recipient` of the number: it depends on the
-    number and its region only), the same tuple for every number under it."""
-    found = _CAPS.get((rule, org_cap))
-    if found is None:
+    number and its region only), the same tuple for every number under it. Looked up by the rule's
+    identity (held here, so no other object takes it): its hash is a Python method."""
+    found = _CAPS.get((id(rule), org_cap))
+    if found is None or found[0] is not rule:
         caps = tuple((cap.attempts, cap.window) for cap in rule.caps)
-        found = _CAPS[(rule, org_cap)] = ((org_cap, DAY), *caps) if org_cap is not None else caps
-    return found
+        found = _CAPS[(id(rule), org_cap)] = (rule, ((org_cap, DAY), *caps) if org_cap is not None else caps)
+    return found[1]
 
 
 def longest_window(caps: Caps) -> timedelta:

@@ -72,6 +72,7 @@ def _in_order(spec: WeeklyWindows) -> bool:
     return True
 
 
+FORTNIGHT = timedelta(days=14)  # the engine's limit (earliest): made once, not per question
 LONG_GAP = timedelta(days=7)  # closed this long: the walk's 8-day look-ahead may not see the reopening
 
 
@@ -93,6 +94,10 @@ class OpenTable:
         self.asked_at: datetime | None = None
         self.asked_days = 0
         self.answer: datetime | None = None
+        # the interval the last instant found open was in (of an exact span): an instant inside it is
+        # open, its own answer (the dial-time checks of a place's leads fall in its current interval)
+        self.open_from: datetime | None = None
+        self.open_until: datetime | None = None
 
     def _build(self, t: datetime) -> None:
         low, high = t - MARGIN, t + SPAN
@@ -122,13 +127,18 @@ class OpenTable:
             return t
         if not self.in_order:
             return self._walk(t, limit_days)
-        deadline = t + timedelta(days=limit_days)
+        if self.open_from is not None and self.open_from < t < self.open_until and limit_days >= 0:  # type: ignore[operator]
+            return t  # as below: max(start, t) is t, within any limit
+        deadline = t + (FORTNIGHT if limit_days == 14 else timedelta(days=limit_days))
         if self.low is None or self.high is None or t < self.low or deadline + MARGIN > self.high:
             self._build(t)
         i = bisect_right(self.ends, t)  # the first interval that ends after t
         if not self.exact or i == len(self.ends):  # or nothing opens within the span: the walk says
             return self._walk(t, limit_days)
-        found = max(self.starts[i], t)
+        start = self.starts[i]
+        found = max(start, t)
+        if start <= t:
+            self.open_from, self.open_until = start, self.ends[i]
         return found if found <= deadline else None
 
     def _walk(self, t: datetime, limit_days: int) -> datetime | None:
