@@ -38,18 +38,20 @@ class Decisions:
         self.times, self.now = times, now
         self.checked_at = now.astimezone(UTC).isoformat(timespec="seconds")
         self.dnc_lists, self.require_consent = dnc_lists, require_consent
-        self._places: dict[Recipient, tuple[list[dict[str, str]], list[str]]] = {}
-        self._caps: dict[Caps, list[dict[str, float]]] = {}
+        # by the identity of the recipient and of the caps tuple (shared per place and per rule; held
+        # here, so no other object takes their identity): hashing them would cost more than the lookup
+        self._places: dict[int, tuple[Recipient, list[dict[str, str]], list[str]]] = {}
+        self._caps: dict[int, tuple[Caps, list[dict[str, float]]]] = {}
 
     def _place(self, who: Recipient) -> tuple[list[dict[str, str]], list[str]]:
-        found = self._places.get(who)
-        if found is None:
+        found = self._places.get(id(who))
+        if found is None or found[0] is not who:
             times = self.times
             zones = list(dict.fromkeys(who.zones if times.recipient_local_time else (*who.zones, times.zone)))
             rules = list(who.rule.rule_ids) or [who.rule.key]
-            found = [{"zone": zone, "local_time": local_time(self.now, zone)} for zone in zones], rules
-            self._places[who] = found
-        return found
+            found = who, [{"zone": zone, "local_time": local_time(self.now, zone)} for zone in zones], rules
+            self._places[id(who)] = found
+        return found[1], found[2]
 
     def of(
         self,
@@ -82,10 +84,11 @@ class Decisions:
         if region:
             out["region"] = region
         if caps:
-            listed = self._caps.get(caps)
-            if listed is None:
-                listed = self._caps[caps] = [{"attempts": n, "hours": w.total_seconds() / 3600} for n, w in caps]
-            out["caps"] = listed
+            known = self._caps.get(id(caps))
+            if known is None or known[0] is not caps:
+                listed = [{"attempts": n, "hours": w.total_seconds() / 3600} for n, w in caps]
+                known = self._caps[id(caps)] = caps, listed
+            out["caps"] = known[1]
             out["recent_attempts"] = recent_attempts
         return out
 
