@@ -93,11 +93,11 @@ class _Lead:
 
     A claim is given `claimed` itself, not a copy. The claim reads it before it writes it; from then
     until its attempt ends or it is released, the lead is claimed (dialing, in a call: not due, so
-    neither put_on_dnc nor another claim touches it) and the only writes to it are the claim's own
-    (its status and attempts, which a reservation keeps apart: prior_status, attempt). What the
-    engine reads of a reservation's lead meanwhile, its number, zone, region, variables, overrides,
-    retries (a write replaces the dict, never changes it) and the time it was due (a release puts it
-    back at that time), stays as it was when claimed."""
+    neither put_on_dnc nor another claim touches it) and the writes to it change its status and
+    attempts only (the claim's, then in_call at an answer), which a reservation keeps apart
+    (prior_status, attempt). What the engine reads of a reservation's lead meanwhile, its number,
+    zone, region, variables, overrides, retries (a write replaces the dict, never changes it) and the
+    time it was due (a release puts it back at that time), stays as it was when claimed."""
 
     __slots__ = ("campaign_id", "claimed", "org_id", "rowid", "version")
 
