@@ -20,7 +20,7 @@ from dialwave.engine.context_push import ContextPusher
 from dialwave.engine.dial import Memory
 from dialwave.engine.endings import record_end
 from dialwave.engine.event_log import EventLog
-from dialwave.engine.recovery import RING_GRACE, at_deadline, max_talk
+from dialwave.engine.recovery import RING_GRACE, at_deadline, max_talk, passed_over
 from dialwave.engine.state import CampaignState, Live, Reservation
 from dialwave.engine.write_buffer import WriteBuffer
 from dialwave.metrics import Metrics
@@ -87,6 +87,16 @@ class Calls:
 
     def deadline_due(self, now: datetime) -> bool:
         return bool(self.deadlines) and self.deadlines[0][0] <= now
+
+    def pass_over_deadlines(self, now: datetime) -> bool:
+        """Drop the deadlines due by `now` that run_deadlines would do nothing at (their call ended, or
+        it was answered since: recovery.passed_over); False when one it acts on is due (left there)."""
+        while self.deadline_due(now):
+            live = self.live.get(self.deadlines[0][1])
+            if live is not None and not passed_over(live, self.campaigns.get(live.campaign_id), now):
+                return False
+            heapq.heappop(self.deadlines)
+        return True
 
     async def run_deadlines(self, now: datetime) -> None:
         """Hang up calls ringing too long; ask the carrier about stuck ones."""

@@ -52,13 +52,17 @@ class Capacity:
                 continue
             if camp.cap_wait is not None and camp.cap_wait > now:  # other workers held the room just now
                 continue
+            if camp.room <= 0:
+                continue
             until = until or now + self.horizon
             cap = self.org_caps.get(camp.org_id)
             while camp.waiting and camp.room > 0:
                 if cap is not None and self.org_busy.get(camp.org_id, 0) + self._org_slotted(camp) >= cap:
                     break
                 r = camp.waiting[0]
-                load = self.callers.setdefault(r.caller.phone_number_id, CallerLoad())
+                load = self.callers.get(r.caller.phone_number_id) or self.callers.setdefault(
+                    r.caller.phone_number_id, CallerLoad()
+                )
                 limit = camp.caller_limit(r.caller.phone_number_id)
                 if limit is not None and load.busy >= limit:
                     break

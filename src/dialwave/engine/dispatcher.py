@@ -9,7 +9,8 @@ runner.VirtualRunner).
 The Engine owns the state and composes the parts, each given only what it uses: `Capacity`
 (concurrency and pace slots), the `WriteBuffer` and its `flush`, the `EventLog`, `claims.claim`,
 `dial` (dial-time guards and the carrier request), `endings.record_end`, `lifecycle` and `recovery`.
-The start path (guards, the grant across workers, the dial, a release) is its part in `starts.py`."""
+The start path (guards, the grant across workers, the dial, a release) is its part in `starts.py`;
+when it next has work, and the calm instants before then (only carrier events due), in `wake.py`."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.engine.calls import Calls
 from dialwave.engine.capacity import Capacity
-from dialwave.engine.claims import back_off, claim, claim_at, needs_leads, target
+from dialwave.engine.claims import back_off, claim, needs_leads, target
 from dialwave.engine.context_push import ContextPusher
 from dialwave.engine.dial import Memory
 from dialwave.engine.event_log import EventLog
@@ -35,6 +36,7 @@ from dialwave.engine.slots import SharedCaps
 from dialwave.engine.state import CampaignState
 from dialwave.engine.storage import SQL, MemoryStore, Storage
 from dialwave.engine.upkeep import Upkeep
+from dialwave.engine.wake import Wake
 from dialwave.engine.write_buffer import WriteBuffer, flush
 from dialwave.metrics import Metrics, Unread
 from dialwave.store.db import Database, savepoint, unreachable
@@ -44,7 +46,7 @@ from dialwave.telephony.base import CallEvent, Carrier
 log = structlog.get_logger("dialwave.engine")
 
 
-class Engine(Upkeep):
+class Engine(Wake, Upkeep):
     def __init__(
         self,
         db: Database,
@@ -87,10 +89,12 @@ class Engine(Upkeep):
         )
         self.metrics.watch_engine(lambda: len(self.calls.live), lambda: len(self.campaigns))
         self.now: datetime | None = None
-        self.last_flush: datetime | None = None
+        self.flush_at: datetime | None = None  # the last group commit + flush_every (None: none yet)
         self.next_refresh: datetime | None = None
         self.lifecycle_at: datetime | None = None
         self.dirty = True  # campaigns must be re-read
+        self.calm_before: datetime | None = None  # see next_wake
+        self._campaigns_wake: datetime | None = None  # the campaigns' part of the last next_wake()
         self.caller_holds: dict[str, datetime] = {}  # phone number -> no dial through it before (Retry-After)
         self.token_key: bytes | None = None  # per-call tokens handed to the agent runtime
         self.started = False
@@ -125,7 +129,8 @@ class Engine(Upkeep):
         self.dirty = True
 
     # -- the tick ------------------------------------------------------------------------------
-    async def tick(self, now: datetime) -> None:
+    async def tick(self, now: datetime, events: list[CallEvent] | None = None) -> None:
+        """Do everything due at `now`. `events`: the carrier events due, polled already (apply_calm)."""
         self.now = now
         if self.leases.suspect or self.leases.broken:  # the database went away: the leases first
             await self.leases.verify()
@@ -135,7 +140,7 @@ class Engine(Upkeep):
         if not self.started:
             await self._recover(now, await self._refresh(now))
             self.started = True
-        await self._run_due(now)
+        await self._run_due(now, events)
         refresh_due = self.next_refresh is not None and now >= self.next_refresh
         lifecycle_due = self.lifecycle_at is not None and now >= self.lifecycle_at
         if self.dirty or refresh_due or lifecycle_due:
@@ -147,14 +152,16 @@ class Engine(Upkeep):
             self.dirty = False
             if self.settings.refresh_every is not None:
                 self.next_refresh = now + self.settings.refresh_every
-        for camp in [c for c in self.campaigns.values() if c.replan_from is not None and not c.stale]:
-            if self.store.memory:
-                await self.write_buffer(now)  # the re-plan moves leads in the database
-            await replan_step(self.db, camp, now)
-            self.store.forget(camp.id)
-        if not self.draining and any(needs_leads(c, self.settings, now) for c in self.campaigns.values()):
-            await self._claim(now)
-            await self._run_due(now)
+        for camp in self.campaigns.values():  # (a loop, not a list or generator made every tick)
+            if camp.replan_from is not None and not camp.stale:
+                await self._replan(now)
+                break
+        if not self.draining:
+            for camp in self.campaigns.values():
+                if needs_leads(camp, self.settings, now):
+                    await self._claim(now)
+                    await self._run_due(now)
+                    break
         if self._flush_due(now):
             await self.write_buffer(now, sync=False)
         if self.calls.abandon_checks:
@@ -163,32 +170,6 @@ class Engine(Upkeep):
             await self._pause_tripped(now)
         if self.writes.finished:
             await self._complete_idle(now)
-
-    def next_wake(self) -> datetime | None:
-        """When this engine next has something to do (carrier events aside)."""
-        slot = self.capacity.next_slot()
-        times = [slot] if slot is not None else []
-        deadline = self.calls.next_deadline()
-        if deadline is not None:
-            times.append(deadline)
-        now = self.now
-        for camp in self.campaigns.values():
-            if camp.replan_from is not None and not camp.stale and now is not None:
-                times.append(now)  # a re-plan batch is waiting
-            if camp.status != "active" or camp.stale or now is None:
-                continue
-            if camp.waiting and camp.cap_wait is not None and camp.cap_wait > now:
-                times.append(camp.cap_wait)  # no room across workers a moment ago: ask again then
-            elif camp.waiting and camp.room > 0:
-                feed_at = self.capacity.feed_at(camp, now)  # the next pace slot comes into the horizon
-                if feed_at > now:
-                    times.append(feed_at)
-            if camp.due_known and camp.next_due is not None and camp.held <= target(camp, self.settings) // 2:
-                times.append(max(claim_at(camp, self.settings), now))
-        if not self.writes.empty and self.last_flush is not None:
-            times.append(self.last_flush + self.settings.flush_every)
-        times.extend(t for t in (self.next_refresh, self.lifecycle_at) if t is not None)
-        return min(times) if times else None
 
     async def write_buffer(self, now: datetime, *, sync: bool = True, calls: bool = True, leads: bool = True) -> None:
         """Group-commit whatever is buffered (`sync`: and make the database show every change: a
@@ -205,12 +186,9 @@ class Engine(Upkeep):
             await self._complete_idle(now)
 
     # -- events and slots, in time order -----------------------------------------------------------
-    async def _run_due(self, now: datetime) -> None:
-        events: list[CallEvent] = []
-        for carrier in self.carriers.values():
-            events.extend(carrier.poll(now))
-        if len(events) > 1:
-            events.sort(key=lambda e: e.at)
+    async def _run_due(self, now: datetime, events: list[CallEvent] | None = None) -> None:
+        if events is None:
+            events = self._poll(now)
         i = 0
         if not self.draining:
             self.capacity.feed(now, self.predial.ask)
@@ -248,18 +226,19 @@ class Engine(Upkeep):
         if event.retry_after and live is not None:
             self.caller_holds[live.caller_id] = now + timedelta(seconds=event.retry_after)
 
+    async def _replan(self, now: datetime) -> None:
+        """The next batch of each re-plan waiting (engine/replan.py)."""
+        for camp in [c for c in self.campaigns.values() if c.replan_from is not None and not c.stale]:
+            if self.store.memory:
+                await self.write_buffer(now)  # the re-plan moves leads in the database
+            await replan_step(self.db, camp, now)
+            self.store.forget(camp.id)
+
     def note_result(self, call_id: str, conversion: bool | None, callback_at: datetime | None = None) -> bool:
         """The runtime posted a result while the call is still up (the API calls this after its commit)."""
         return self.calls.note_result(call_id, conversion, callback_at)
 
     # -- writes, claims and the lifecycle ------------------------------------------------------------
-    def _flush_due(self, now: datetime) -> bool:
-        if self.writes.empty:
-            return False
-        if self.last_flush is None or now - self.last_flush >= self.settings.flush_every:
-            return True
-        return len(self.writes) >= self.settings.flush_max
-
     async def _write(self, now: datetime, work: Callable[[AsyncConnection], Awaitable[None]]) -> None:
         """Run `work(conn)` in one transaction; buffered writes, and slots to free, survive a failed
         commit (the database going away at the commit: the ends are written again, so are the frees)."""
@@ -273,7 +252,7 @@ class Engine(Upkeep):
                 self.shared.released = list(dict.fromkeys(freeing + self.shared.released))
             raise
         self.writes.committed()
-        self.last_flush = now
+        self.flush_at = now + self.settings.flush_every
 
     async def _flush(
         self, conn: AsyncConnection, now: datetime, *, sync: bool = False, calls: bool = True, leads: bool = True

@@ -97,6 +97,12 @@ async def recover(
     return len(calls)
 
 
+def passed_over(live: Live, camp: CampaignState | None, now: datetime) -> bool:
+    """A deadline of an answered call within its longest allowed duration: an older deadline of a call
+    answered since (its ring timeout), nothing to do at it."""
+    return live.answered_at is not None and now < live.answered_at + max_talk(camp)
+
+
 def max_talk(camp: CampaignState | None) -> timedelta:
     """How long an answered call may last before we ask the carrier whether it still exists."""
     seconds = camp.max_call_seconds if camp is not None else 600
@@ -119,8 +125,8 @@ async def at_deadline(book: CallBook, camp: CampaignState | None, live: Live, no
         except CarrierError as exc:
             log.warning("hangup failed: the call will be asked about", call_id=live.call_id, error=exc.message)
         return
-    if live.answered_at is not None and now < live.answered_at + max_talk(camp):
-        return  # an older deadline of a call answered since
+    if passed_over(live, camp, now):
+        return
     number = camp.numbers.get(live.caller_id) if camp is not None else None
     settings = carrier_settings(camp, number) if camp is not None else {}
     try:

@@ -37,18 +37,19 @@ class ScaledClock:
         return self.origin + timedelta(seconds=(time.monotonic() - self.mono) * self.scale)
 
 
-def _next(engine: Engine) -> datetime | None:
-    """The earliest of the engine's next wake and its carriers' next events (once a tick: no lists)."""
-    best = engine.next_wake()
+def _next(engine: Engine, wake: datetime | None) -> datetime | None:
+    """The earliest of the engine's next wake (`wake`) and its carriers' next events (no lists)."""
     for carrier in engine.carriers.values():
         at = carrier.next_event_at()
-        if at is not None and (best is None or at < best):
-            best = at
-    return best
+        if at is not None and (wake is None or at < wake):
+            wake = at
+    return wake
 
 
 class VirtualRunner:
     """Jumps the virtual clock from one due event to the next: days of campaign run in seconds."""
+
+    calm_ticks = True  # False: a whole tick at every instant (the reference its tests compare with)
 
     def __init__(self, engine: Engine, clock: VirtualClock) -> None:
         self.engine = engine
@@ -67,14 +68,29 @@ class VirtualRunner:
         return await self._run(self.clock.now() + limit, stop_when_idle=True)
 
     async def _run(self, until: datetime, *, stop_when_idle: bool) -> bool:
+        """Tick at every instant the engine or a carrier has something due. Before the engine's
+        `calm_before` (Engine.next_wake) only carrier events and call deadlines can be due: the
+        engine's apply_calm stands in for the tick there, and does all of it unless an event ends a
+        call or a deadline or the commit is due (most ringing, answered and agent_connected events,
+        and the ring timeouts of calls answered since)."""
+        engine = self.engine
+        calm_before = None
         while True:
             now = self.clock.now()
-            await self.engine.tick(now)
+            calm = calm_before is not None and now < calm_before
+            rest = engine.apply_calm(now) if calm else None
+            if calm and rest is None:
+                wake = engine.next_wake_calm()  # what apply_calm applied was the whole tick
+            else:
+                await engine.tick(now, rest)
+                wake = engine.next_wake()
+            calm_before = engine.calm_before if self.calm_ticks else None
             self.ticks += 1
-            nxt = _next(self.engine)
+            nxt = _next(engine, wake)
             if nxt is None and stop_when_idle:
-                await self.engine.flush_now(now)
-                if _next(self.engine) is None and not self.engine.dirty:
+                await engine.flush_now(now)
+                calm_before = None  # the next tick (at the same instant) is a whole one
+                if _next(engine, engine.next_wake()) is None and not engine.dirty:
                     return True
                 continue
             if nxt is None or nxt > until:
@@ -82,8 +98,8 @@ class VirtualRunner:
             self.clock.set(nxt if nxt > now else now + STEP)
         if until > self.clock.now():
             self.clock.set(until)
-            await self.engine.tick(until)
-        await self.engine.flush_now(self.clock.now())
+            await engine.tick(until)
+        await engine.flush_now(self.clock.now())
         return False
 
 
@@ -117,7 +133,7 @@ class RealtimeRunner:
             self._wake.clear()  # a nudge during the tick below wakes the wait at once
             try:
                 await self.engine.tick(self.now())
-                nxt = _next(self.engine)
+                nxt = _next(self.engine, self.engine.next_wake())
                 delay = self.idle_poll
                 if nxt is not None:
                     delay = min(delay, max(0.0, (nxt - self.now()).total_seconds() / self.scale))
@@ -144,7 +160,7 @@ class RealtimeRunner:
                 log.exception("engine tick failed while stopping")
             if not self.engine.calls.live:
                 break
-            nxt = _next(self.engine)
+            nxt = _next(self.engine, self.engine.next_wake())
             delay = 0.05 if nxt is None else max(0.001, (nxt - self.now()).total_seconds() / self.scale)
             await asyncio.sleep(min(delay, 0.05, max(0.0, until - time.monotonic())))
         log.info("dispatcher stopped", calls_left_in_flight=len(self.engine.calls.live))
