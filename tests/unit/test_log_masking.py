@@ -49,7 +49,6 @@ def test_an_exception_is_logged_in_a_few_bounded_lines_without_locals(
     capsys: pytest.CaptureFixture[str], as_json: bool
 ) -> None:
     import json
-    import time
 
     from dialwave.logging import TRACEBACK_CHARS, configure_logging
 
@@ -61,17 +60,15 @@ def test_an_exception_is_logged_in_a_few_bounded_lines_without_locals(
 
     configure_logging("info", json=as_json)
     try:
-        started = time.perf_counter()
         try:
             deep(60)
         except RuntimeError:
             structlog.get_logger("dialwave.api").exception("unhandled error", path="/v1/x")
-        spent = time.perf_counter() - started
         out = capsys.readouterr().out
     finally:
         configure_logging("info")  # back to the session's plain logs
     assert "secret-local-value" not in out and "+14155550123" not in out
-    assert spent < 0.2
+    assert len(out) < 4 * TRACEBACK_CHARS  # bounded: 61 frames of 50,000-item locals would be megabytes
     if as_json:
         line = json.loads(out.strip().splitlines()[-1])
         assert (line["exc_type"], line["exc_message"]) == ("RuntimeError", "call +*******0123 failed")
