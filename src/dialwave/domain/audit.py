@@ -42,6 +42,9 @@ class Decisions:
         # here, so no other object takes their identity): hashing them would cost more than the lookup
         self._places: dict[int, tuple[Recipient, list[dict[str, str]], list[str]]] = {}
         self._caps: dict[int, tuple[Caps, list[dict[str, float]]]] = {}
+        # the decisions made, by what they are made of: the leads of one claim share their places, caps
+        # and consent, so most get the dict of an earlier lead (nothing writes to a decision once made)
+        self._made: dict[tuple[int, str | None, str | None, int, int], tuple[Recipient, Caps, dict[str, Any]]] = {}
 
     def _place(self, who: Recipient) -> tuple[list[dict[str, str]], list[str]]:
         found = self._places.get(id(who))
@@ -69,6 +72,17 @@ class Decisions:
         self, who: Recipient, region: str | None, consent_id: str | None, caps: Caps, recent_attempts: int
     ) -> dict[str, Any]:
         """`of` for a recipient already placed (`times.recipient(number, lead_timezone, region)`)."""
+        key = (id(who), region, consent_id, id(caps), recent_attempts)
+        made = self._made.get(key)
+        if made is not None and made[0] is who and made[1] is caps:
+            return made[2]
+        out = self._decide(who, region, consent_id, caps, recent_attempts)
+        self._made[key] = who, caps, out  # held: no other object takes their identities
+        return out
+
+    def _decide(
+        self, who: Recipient, region: str | None, consent_id: str | None, caps: Caps, recent_attempts: int
+    ) -> dict[str, Any]:
         zones, rules = self._place(who)
         out: dict[str, Any] = {
             "checked_at": self.checked_at,

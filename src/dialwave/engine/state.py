@@ -88,8 +88,11 @@ class CampaignState:
         return self.slotted + len(self.waiting)
 
 
-@dataclass
+@dataclass(slots=True)
 class Reservation:
+    """A claimed lead, from the claim to its dial (slotted: the claim makes one per lead it takes, and
+    every field is set in its one constructor call)."""
+
     slot: datetime
     call_id: str
     campaign_id: str

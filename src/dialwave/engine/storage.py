@@ -129,10 +129,6 @@ def _due_bound(now: datetime) -> int:
     return (((now - _EPOCH) // _MICROSECOND) * _RANKS + _RANKS) << 96
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return value if value is None or value.tzinfo is UTC else value.astimezone(UTC)
-
-
 class MemoryStore(Storage):
     """A forecast's open leads, new calls and counter changes in memory (see the module's docstring).
     Due leads sit in a heap per campaign by (next_attempt_at, status, rowid): the order of
@@ -263,7 +259,7 @@ class MemoryStore(Storage):
 
     # -- writes ----------------------------------------------------------------------------------
     async def update_leads(self, conn: AsyncConnection, rows: dict[str, dict[str, Any]]) -> None:
-        dirty, leads, loaded = self.dirty_leads, self.leads, self.loaded
+        dirty, leads, loaded, untimed, due = self.dirty_leads, self.leads, self.loaded, self.untimed, ls.DUE
         for lead_id, values in rows.items():
             pending = dirty.get(lead_id)
             if pending is None:
@@ -281,9 +277,11 @@ class MemoryStore(Storage):
             if "retries" in values:
                 lead.retries = dict(values["retries"] or {})
             if "next_attempt_at" in values:
-                lead.next_attempt_at = _utc(values["next_attempt_at"])
+                at = values["next_attempt_at"]
+                lead.next_attempt_at = at if at is None or at.tzinfo is UTC else at.astimezone(UTC)
             held.version += 1
-            self._place(held)
+            if lead.status in due or untimed[held.campaign_id]:  # else _place has nothing to do (a dial)
+                self._place(held)
 
     async def insert_calls(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         """The rows become the store's (the claim builds them for it alone): held, not copied."""
