@@ -15,7 +15,15 @@ import pytest
 from phonenumbers import timezone as pn_timezone
 
 from dialwave.domain.campaign_dialing import Schedule
-from dialwave.domain.dialable import CampaignTimes, capped_until, caps_for, earliest, refusal_pause, waiting_reason
+from dialwave.domain.dialable import (
+    CampaignTimes,
+    capped_until,
+    caps_for,
+    earliest,
+    refusal_pause,
+    rule_caps,
+    waiting_reason,
+)
 from dialwave.domain.legal import recipient, region_problem
 from dialwave.domain.rule_book import RuleBook, rule_book
 
@@ -171,6 +179,29 @@ def test_a_refusal_pauses_a_french_number_60_days_and_no_other() -> None:
     assert refusal_pause("+12125550100") is None
     assert rule_book().longest_pause == timedelta(days=60)
     assert recipient("+33612345678", None, "UTC").rule.pause_rule_id == "FR.refusal-pause"
+
+
+@pytest.mark.parametrize(
+    ("number", "lead_timezone", "region"),
+    [
+        ("+13055550100", None, None),  # Florida by its area code
+        ("+12125550100", "America/Chicago", "US-FL"),  # a region over the area code, a zone of its own
+        ("+33612345678", None, None),  # France: a cap and a refusal pause
+        ("+33612345678", "Europe/Paris", None),
+        ("+442071838750", None, None),  # no rule of its own: the default
+    ],
+)
+def test_a_placed_recipients_rule_gives_the_numbers_caps_and_pause(
+    number: str, lead_timezone: str | None, region: str | None
+) -> None:
+    """The dial-time check (engine/dial.recheck) places the lead once, in its campaign's zone and with
+    its timezone, and reads the caps and refusal pause from that rule: the same as caps_for and
+    refusal_pause, which place the number alone."""
+    for zone, unknown in (("UTC", "all_zones"), ("America/New_York", "campaign_zone")):
+        rule = times(zone, unknown=unknown).recipient(number, lead_timezone, region).rule
+        for org_cap in (None, 2):
+            assert rule_caps(rule, org_cap) == caps_for(number, org_cap, region)
+        assert rule.refusal_pause == refusal_pause(number, region)
 
 
 # -- every rule of the table at its edges, driven by the table itself -------------------------------------

@@ -11,10 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 
-def _us(seconds: float) -> timedelta:
-    return timedelta(microseconds=math.ceil(seconds * 1_000_000))
-
-
 @dataclass
 class Pacer:
     rate: float  # attempts per second
@@ -22,8 +18,10 @@ class Pacer:
     index: int = 0  # slots handed out since origin
 
     def _slot(self, k: int) -> datetime:
+        """The k-th slot after the origin, rounded up to the microsecond (timedelta built positionally:
+        the keyword form costs a dict per slot)."""
         assert self.origin is not None
-        return self.origin + _us(k / self.rate)
+        return self.origin + timedelta(0, 0, math.ceil(k / self.rate * 1_000_000))
 
     def next_slot(self, now: datetime) -> datetime:
         if self.origin is None:

@@ -217,19 +217,22 @@ class Calls:
 
 def live_of(r: Reservation, camp: CampaignState | None, token: str | None) -> Live:
     """The call a reservation becomes when it is dialed."""
+    lead = r.lead
+    caller = r.caller
+    ring = camp.config.ring_timeout_seconds if camp is not None else 30
     return Live(
         call_id=r.call_id,
         campaign_id=r.campaign_id,
         org_id=r.org_id,
-        lead_id=r.lead.id,
-        to_number=r.lead.phone_number,
-        lead_timezone=r.lead.timezone,
-        lead_region=r.lead.region,
+        lead_id=lead.id,
+        to_number=lead.phone_number,
+        lead_timezone=lead.timezone,
+        lead_region=lead.region,
         attempt=r.attempt,
-        caller_id=r.caller.phone_number_id,
+        caller_id=caller.phone_number_id,
         started_at=r.slot,
-        retries=dict(r.lead.retries),
-        ring_timeout=timedelta(seconds=camp.config.ring_timeout_seconds if camp is not None else 30),
-        from_number=r.caller.number,
+        retries=dict(lead.retries),
+        ring_timeout=timedelta(0, ring),  # (positional: no keyword dict per call)
+        from_number=caller.number,
         call_token=token,
     )

@@ -60,10 +60,9 @@ class Capacity:
                 if cap is not None and self.org_busy.get(camp.org_id, 0) + self._org_slotted(camp) >= cap:
                     break
                 r = camp.waiting[0]
-                load = self.callers.get(r.caller.phone_number_id) or self.callers.setdefault(
-                    r.caller.phone_number_id, CallerLoad()
-                )
-                limit = camp.caller_limit(r.caller.phone_number_id)
+                caller_id = r.caller.phone_number_id
+                load = self.callers.get(caller_id) or self._load(caller_id)
+                limit = camp.caller_limit(caller_id)
                 if limit is not None and load.busy >= limit:
                     break
                 slots = camp.pacer.take(now, until, 1)
@@ -117,7 +116,7 @@ class Capacity:
         if camp is not None:
             camp.in_flight += sign
         self.org_busy[live.org_id] = self.org_busy.get(live.org_id, 0) + sign
-        self.callers.setdefault(live.caller_id, CallerLoad()).busy += sign
+        (self.callers.get(live.caller_id) or self._load(live.caller_id)).busy += sign
         if sign < 0 and self.shared is not None:
             self.shared.release(live.call_id)
 
@@ -125,7 +124,15 @@ class Capacity:
         """A call no longer this worker's (its campaign went to another worker): not counted any more,
         and its slot is not freed here (the new owner holds it, or frees it)."""
         self.org_busy[live.org_id] = self.org_busy.get(live.org_id, 0) - 1
-        self.callers.setdefault(live.caller_id, CallerLoad()).busy -= 1
+        self._load(live.caller_id).busy -= 1
+
+    def _load(self, caller_id: str) -> CallerLoad:
+        """The caller id's load, made on its first use (looked up first: no CallerLoad built to be
+        thrown away, as a setdefault would for every call)."""
+        load = self.callers.get(caller_id)
+        if load is None:
+            load = self.callers[caller_id] = CallerLoad()
+        return load
 
     def feed_at(self, camp: CampaignState, now: datetime) -> datetime:
         """When the campaign's next pace slot (and its head lead's caller id's) comes into the horizon."""

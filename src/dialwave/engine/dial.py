@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.engine import RowMapping
 
 from dialwave.domain import call_tokens
-from dialwave.domain.dialable import capped_until, caps_for, earliest, refusal_pause
+from dialwave.domain.dialable import Caps, capped_until, earliest_for, rule_caps
 from dialwave.domain.handoff import handoff
 from dialwave.domain.resources import twilio_credentials
 from dialwave.engine.state import CampaignState, Reservation
@@ -43,65 +43,76 @@ class Memory:
         self.starts[key] = kept
 
 
-def recheck(camp: CampaignState, r: Reservation, memory: Memory, number_cap: int | None) -> datetime | None:
-    """`r.slot` when the lead may still be dialed then; else when it may be (None: not within 14 days)."""
-    number = r.lead.phone_number
+def recheck(
+    camp: CampaignState, r: Reservation, memory: Memory, number_cap: int | None
+) -> tuple[datetime | None, Caps]:
+    """`r.slot` when the lead may still be dialed then, else when it may be (None: not within 14 days);
+    and the caps on attempts to its number (`caps_for`), which the dial then counts its start under.
+    The lead's recipient is placed once for its pause, hours and caps (its rule depends on the number
+    and region only, so it is the rule `refusal_pause` and `caps_for` look up)."""
+    lead = r.lead
+    number = lead.phone_number
     key = (r.org_id, number)
     at = r.slot
-    cool = camp.config.cooldowns
+    config = camp.config
+    cool = config.cooldowns
     if cool.after_success_hours and key in memory.answered:
         at = max(at, memory.answered[key] + timedelta(hours=cool.after_success_hours))
     if cool.after_completion_hours and key in memory.completed:
         at = max(at, memory.completed[key] + timedelta(hours=cool.after_completion_hours))
-    redial = camp.config.compliance.abandon_redial_hours
+    redial = config.compliance.abandon_redial_hours
     if redial and key in memory.abandoned:
         at = max(at, memory.abandoned[key] + timedelta(hours=redial))
+    times = camp.times
+    who = times.recipient(number, lead.timezone, lead.region)
     if key in memory.refused:
-        pause = refusal_pause(number, r.lead.region)
+        pause = who.rule.refusal_pause
         if pause is not None:
             at = max(at, memory.refused[key] + pause)
-    when = earliest(camp.times, number, r.lead.timezone, at, r.lead.region)
-    caps = caps_for(number, number_cap, r.lead.region)
+    when = earliest_for(times, who, at)
+    caps = rule_caps(who.rule, number_cap)
     if when is not None and caps:
         since = r.claimed_at or r.slot
         later = [t for t in memory.starts.get(key, []) if t >= since]
         when = capped_until(r.recent + later, caps, when)
         if when != r.slot:  # a cap or a pause moved it: dialable again only within legal hours
-            when = earliest(camp.times, number, r.lead.timezone, when, r.lead.region)
-    return when
+            when = earliest_for(times, who, when)
+    return when, caps
 
 
 def dial_request(
     camp: CampaignState, r: Reservation, token_key: bytes | None = None, *, prompts: bool = True
 ) -> DialRequest:
     """`prompts=False`: a forecast's request (see handoff)."""
-    number = camp.numbers.get(r.caller.phone_number_id)
-    given = handoff(camp.agent, camp.config, r.lead.variables, r.lead.agent_overrides, prompts=prompts)
+    config, lead, caller, agent = camp.config, r.lead, r.caller, camp.agent
+    number = camp.numbers.get(caller.phone_number_id)
+    given = handoff(agent, config, lead.variables, lead.agent_overrides, prompts=prompts)
     token = None
     if token_key:  # a forecast's has no key: no token, no expiry to compute
         token = call_tokens.mint(token_key, r.call_id, call_tokens.expiry(r.slot, camp.max_call_seconds))
+    machine = config.machine_detection
     return DialRequest(
         call_id=r.call_id,
         organization_id=r.org_id,
         campaign_id=r.campaign_id,
-        lead_id=r.lead.id,
+        lead_id=lead.id,
         attempt=r.attempt,
-        from_number=r.caller.number,
-        to_number=r.lead.phone_number,
-        caller_id=r.caller.phone_number_id,
+        from_number=caller.number,
+        to_number=lead.phone_number,
+        caller_id=caller.phone_number_id,
         at=r.slot,
-        ring_timeout_seconds=camp.config.ring_timeout_seconds,
-        machine_detection=camp.config.machine_detection.enabled,
-        machine_detection_timeout_seconds=camp.config.machine_detection.timeout_seconds,
+        ring_timeout_seconds=config.ring_timeout_seconds,
+        machine_detection=machine.enabled,
+        machine_detection_timeout_seconds=machine.timeout_seconds,
         voicemail_message=given.voicemail_message,
         system_prompt=given.system_prompt,
         opening_message=given.opening_message,
         variables=given.variables,
-        agent_id=camp.config.agent_id,
+        agent_id=config.agent_id,
         agent_version=camp.agent_version,
         carrier_settings=carrier_settings(camp, number),
-        agent_sip_uri=camp.agent.get("sip_uri"),
-        agent_stream_url=camp.agent.get("media_stream_url"),
+        agent_sip_uri=agent.get("sip_uri"),
+        agent_stream_url=agent.get("media_stream_url"),
         call_token=token,
     )
 

@@ -13,7 +13,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialwave.domain import lead_states as ls
-from dialwave.domain.dialable import caps_for, longest_window
+from dialwave.domain.dialable import Caps, longest_window
 from dialwave.domain.outcomes import PROVIDER_ERROR
 from dialwave.domain.phone import mask
 from dialwave.engine.calls import Calls, live_of
@@ -59,9 +59,10 @@ class Starts:
 
     async def _start_batch(self, batch: list[Reservation], now: datetime) -> None:
         ready: list[tuple[Reservation, CampaignState]] = []
+        caps: dict[str, Caps] = {}  # call id -> the caps on attempts to its number, as `_check` found them
         for r in batch:
             try:
-                camp = await self._check(r, now)
+                camp = await self._check(r, now, caps)
             except Exception:  # a failure in one call's path ends that call, never the tick
                 self.calls.start_failed(r, self.campaigns.get(r.campaign_id), now)
                 continue
@@ -71,7 +72,7 @@ class Starts:
             ready = await self._grant(ready, now)
         for r, camp in ready:
             try:
-                await self._dial(camp, r, now)
+                await self._dial(camp, r, now, caps[r.call_id])
             except Exception:
                 self.calls.start_failed(r, camp, now)
 
@@ -110,9 +111,9 @@ class Starts:
             camp.cap_wait = now + self.settings.cap_retry
         return grant.granted
 
-    async def _check(self, r: Reservation, now: datetime) -> CampaignState | None:
+    async def _check(self, r: Reservation, now: datetime, caps: dict[str, Caps]) -> CampaignState | None:
         """The guards right before the dial: the campaign if the lead may be dialed now, else None
-        (the lead was released)."""
+        (the lead was released). The caps on attempts to its number go into `caps` by call id."""
         camp = self.campaigns.get(r.campaign_id)
         self.capacity.unslot(r, camp)
         number = r.lead.phone_number
@@ -132,7 +133,7 @@ class Starts:
         if r.consent_expires is not None and r.slot >= r.consent_expires:  # claimed again: skipped then
             self.release(r, now, reason="its consent expired")
             return None
-        when = recheck(camp, r, self.memory, self.settings.number_attempts_per_24h)
+        when, caps[r.call_id] = recheck(camp, r, self.memory, self.settings.number_attempts_per_24h)
         if when != r.slot:
             self.release(r, now, when or r.slot + timedelta(hours=1), "waiting for a dialable time")
             return None
@@ -147,13 +148,13 @@ class Starts:
                 return None
         return camp
 
-    async def _dial(self, camp: CampaignState, r: Reservation, now: datetime) -> None:
+    async def _dial(self, camp: CampaignState, r: Reservation, now: datetime, caps: Caps) -> None:
+        """Place the call; `caps`: those on attempts to its number (`caps_for`), its start counts under."""
         forecast = self.settings.forecast  # nobody takes the call: no prompt to render, no token to hand over
         request = dial_request(camp, r, None, prompts=False) if forecast else dial_request(camp, r, self.token_key)
         live = live_of(r, camp, request.call_token)
         self.calls.dialing(live)
         self.stats["dialed"] += 1
-        caps = caps_for(live.to_number, self.settings.number_attempts_per_24h, r.lead.region)
         if caps:
             self.memory.started((r.org_id, live.to_number), r.slot, longest_window(caps))
         provider = camp.provider(r.caller.phone_number_id)
