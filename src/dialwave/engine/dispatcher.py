@@ -222,9 +222,10 @@ class Engine(Wake, Upkeep):
     def _hold_caller(self, event: CallEvent, now: datetime) -> None:
         """A call the platform refused after the dial was accepted (a 429 on a later step): nothing more
         goes through its number until the wait has passed, as with a refused dial's Retry-After."""
-        live = self.calls.live.get(event.call_id)
-        if event.retry_after and live is not None:
-            self.caller_holds[live.caller_id] = now + timedelta(seconds=event.retry_after)
+        if event.retry_after:  # (most events: none, and no look-up)
+            live = self.calls.live.get(event.call_id)
+            if live is not None:
+                self.caller_holds[live.caller_id] = now + timedelta(seconds=event.retry_after)
 
     async def _replan(self, now: datetime) -> None:
         """The next batch of each re-plan waiting (engine/replan.py)."""
