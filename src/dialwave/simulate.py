@@ -11,6 +11,7 @@ import json
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -123,14 +124,13 @@ async def _export(db: Database, store: Storage, org_id: str, cid: str, out: Path
     read whole (a forecast's store sorts them all before the first anyway), then written and counted
     a list at a time rather than a row at a time (about 92,000 rows at 50,000 leads)."""
     camp = await campaign_service.get_campaign(db, org_id, cid)
-    async with db.read() as conn:
-        calls = [row async for row in store.campaign_calls(conn, cid)]
-    encode = json.JSONEncoder(check_circular=False).encode  # json.dumps' output, flat values
+    async with db.read() as conn:  # as held: each value is converted once, for its line (_line)
+        calls = [row async for row in store.campaign_calls(conn, cid, stored=False)]
     with (out / "calls.jsonl").open("w", encoding="utf-8") as fh:
         for i in range(0, len(calls), EXPORT_LINES):
-            fh.write("".join([encode(_line(row)) + "\n" for row in calls[i : i + EXPORT_LINES]]))
-    outcomes = Counter([row["outcome"] or row["status"] for row in calls])
-    intervals = [(row["started_at"], row["ended_at"]) for row in calls if row["started_at"] is not None]
+            fh.write(_json_lines([_line(row) for row in calls[i : i + EXPORT_LINES]]))
+    outcomes = Counter([row.get("outcome") or row.get("status") for row in calls])
+    intervals = [(start, row.get("ended_at")) for row in calls if (start := row.get("started_at")) is not None]
     starts = [start for start, _ in intervals]
     attempts = len(calls)
     leads = int(camp["count_total"])
@@ -154,23 +154,43 @@ async def _export(db: Database, store: Storage, org_id: str, cid: str, out: Path
     }
 
 
-def _line(row: Any) -> dict[str, Any]:
+_ENCODE = json.JSONEncoder(check_circular=False).encode  # json.dumps' text (flat values: no cycle)
+_BETWEEN_LINES = '}, {"id": '  # a list's text between two lines (_line's first key is "id")
+
+
+def _json_lines(lines: list[dict[str, Any]]) -> str:
+    """The lines as JSON Lines, each as json.dumps writes it alone. They are encoded as one list (one
+    encoder call per EXPORT_LINES lines, not per line), whose text is then cut between the objects:
+    `}, {"id": ` is found there only, never in a string value (its quotes are escaped: `\\"`)."""
+    if not lines:
+        return ""
+    return _ENCODE(lines)[1:-1].replace(_BETWEEN_LINES, '}\n{"id": ') + "\n"
+
+
+def _line(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A line of calls.jsonl from a call as stored or as held (Storage.campaign_calls(stored=False)):
+    each value converted as call_repo.as_stored converts it (a missing column is null, a time in UTC,
+    the duration a float, a flag a bool), but only the values of the line, and straight to the line's
+    form (tests/unit/test_simulate_export.py holds the two to the same lines)."""
+    get = row.get
+    to_number = get("to_number")
+    duration, conversion, voicemail = get("duration_seconds"), get("conversion"), get("voicemail_left")
     return {
         "id": row["id"],
-        "campaign_id": row["campaign_id"],
-        "lead_id": row["lead_id"],
-        "phone_number": row["to_number"],
-        "to_number": row["to_number"],
-        "from_number": row["from_number"],
-        "attempt": row["attempt"],
-        "started_at": _iso(row["started_at"]),
-        "answered_at": _iso(row["answered_at"]),
-        "ended_at": _iso(row["ended_at"]),
-        "outcome": row["outcome"],
-        "sip_code": row["sip_code"],
-        "duration_seconds": row["duration_seconds"],
-        "conversion": row["conversion"],
-        "voicemail_left": row["voicemail_left"],
+        "campaign_id": get("campaign_id"),
+        "lead_id": get("lead_id"),
+        "phone_number": to_number,
+        "to_number": to_number,
+        "from_number": get("from_number"),
+        "attempt": get("attempt"),
+        "started_at": _iso(get("started_at")),
+        "answered_at": _iso(get("answered_at")),
+        "ended_at": _iso(get("ended_at")),
+        "outcome": get("outcome"),
+        "sip_code": get("sip_code"),
+        "duration_seconds": None if duration is None else float(duration),
+        "conversion": None if conversion is None else bool(conversion),
+        "voicemail_left": None if voicemail is None else bool(voicemail),
     }
 
 

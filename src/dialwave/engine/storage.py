@@ -75,8 +75,12 @@ class Storage:
         """Make the database show every change (`calls=False`: the reader reads no call; `leads=False`:
         no lead either). Nothing to do here: it already does."""
 
-    async def campaign_calls(self, conn: AsyncConnection, campaign_id: str) -> AsyncIterator[dict[str, Any]]:
-        """Every call of the campaign as stored, in start order (a forecast's result)."""
+    async def campaign_calls(
+        self, conn: AsyncConnection, campaign_id: str, *, stored: bool = True
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every call of the campaign as stored, in start order (a forecast's result). `stored=False`:
+        a reader that converts the values it reads itself (the export's lines) may be given them as
+        held (see MemoryStore.campaign_calls); here they are as stored either way."""
         async for row in call_repo.stream_campaign_calls(conn, campaign_id):
             yield dict(row)
 
@@ -365,15 +369,24 @@ class MemoryStore(Storage):
                 await add_counts(conn, campaign_id, **changed)
         self.counts = {}
 
-    async def campaign_calls(self, conn: AsyncConnection, campaign_id: str) -> AsyncIterator[dict[str, Any]]:
+    async def campaign_calls(
+        self, conn: AsyncConnection, campaign_id: str, *, stored: bool = True
+    ) -> AsyncIterator[dict[str, Any]]:
         """The calls written to the database, with the changes held here, and those held here only,
-        as the database would return them, in its order (started_at, NULL first, then id)."""
+        as the database would return them, in its order (started_at, NULL first, then id).
+        `stored=False`: the same rows in the same order, but as held, not converted to the stored form
+        (call_repo.as_stored): a column may be missing, a time in another zone, a number or a flag of
+        another type. For a reader that converts only what it reads (the export's lines: one
+        conversion per value instead of the whole row's, then the value's); such a reader must not
+        change the rows (some are the ones held here)."""
         deleted = set(self.deleted_calls)
-        rows: list[dict[str, Any]] = []
-        async for stored in call_repo.stream_campaign_calls(conn, campaign_id):
-            if stored["id"] not in deleted:
-                rows.append(call_repo.as_stored({**stored, **self.dirty_calls.get(stored["id"], {})}))
-        rows.extend(call_repo.as_stored(r) for r in self.new_calls.values() if r["campaign_id"] == campaign_id)
-        rows.sort(key=lambda r: (r["started_at"] is not None, r["started_at"] or _EPOCH, r["id"]))
-        for row in rows:
+        dirty = self.dirty_calls
+        held: list[dict[str, Any]] = []
+        async for written in call_repo.stream_campaign_calls(conn, campaign_id):
+            if written["id"] not in deleted:
+                changes = dirty.get(written["id"])
+                held.append({**written, **changes} if changes else dict(written))
+        held.extend(r for r in self.new_calls.values() if r["campaign_id"] == campaign_id)
+        rows = [call_repo.as_stored(r) for r in held] if stored else held
+        for row in call_repo.in_start_order(rows):
             yield row
