@@ -21,6 +21,7 @@ from dialwave.store.migrate import upgrade
 from dialwave.store.repositories.leads import _LEAD_CLAIM_COLUMNS, _claimed, claim_due, next_due_at
 from dialwave.store.repositories.sql import sqlite_time
 from dialwave.store.tables import leads
+from tests.random_leads import insert_leads, random_leads, two_campaigns
 
 TIMES = [datetime(2026, 3, 2, 13 + h, m, tzinfo=UTC) for h in range(3) for m in (0, 30)]
 STATUSES = ["queued", "retry_pending", "dialing", "completed"]
@@ -41,44 +42,23 @@ async def _compare(url: str, seed: int, inline: bool) -> None:
     db = Database(url, inline_sqlite=inline, throwaway=inline)
     try:
         async with db.write() as conn:
-            await conn.exec_driver_sql("DELETE FROM leads")
-            await conn.exec_driver_sql(
-                "INSERT OR IGNORE INTO organizations (id, name, created_at) VALUES ('org', 'o', 'x')"
+            await two_campaigns(conn)
+            rows = random_leads(
+                rng,
+                rng.randint(1, 300),
+                statuses=STATUSES,
+                times=TIMES,
+                untimed=0.05,
+                variables=["{}", '{"name": "Ada", "n": 3}'],
+                overrides=[None, '{"system_prompt": "x"}'],
+                retries=[None, '{"busy": 1}'],
             )
-            await conn.exec_driver_sql(
-                "INSERT OR IGNORE INTO campaigns (id, organization_id, name, status, config, version, created_at, "
-                "updated_at) VALUES ('cmp_a', 'org', 'a', 'active', '{}', 1, 'x', 'x'), "
-                "('cmp_b', 'org', 'b', 'active', '{}', 1, 'x', 'x')"
-            )
-            rows = [
-                (
-                    f"lead_{rng.getrandbits(48):012x}",
-                    "org",
-                    rng.choice(["cmp_a", "cmp_a", "cmp_b"]),
-                    f"+1212{i:07d}",
-                    rng.choice(["{}", '{"name": "Ada", "n": 3}']),
-                    rng.choice([None, "America/Chicago"]),
-                    rng.choice([None, "US-TX"]),
-                    rng.choice([None, '{"system_prompt": "x"}']),
-                    rng.choice([None, '{"busy": 1}']),
-                    rng.choice(STATUSES),
-                    None if rng.random() < 0.05 else sqlite_time(rng.choice(TIMES)),
-                    "x",
-                    "x",
-                )
-                for i in range(rng.randint(1, 300))
-            ]
-            await conn.exec_driver_sql(
-                "INSERT INTO leads (id, organization_id, campaign_id, phone_number, variables, timezone, region, "
-                "agent_overrides, retries, status, next_attempt_at, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            await insert_leads(conn, rows)
             for _ in range(rng.randint(0, 80)):  # leads move between statuses and times, as claims and ends move them
                 row = rng.choice(rows)
                 await conn.exec_driver_sql(
                     "UPDATE leads SET status = ?, next_attempt_at = ? WHERE id = ?",
-                    (rng.choice(STATUSES[:3]), sqlite_time(rng.choice(TIMES)), row[0]),
+                    (rng.choice(STATUSES[:3]), sqlite_time(rng.choice(TIMES)), row["id"]),
                 )
         now, limit = rng.choice(TIMES), rng.randint(1, 200)
         async with db.write() as conn:

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from dialwave.domain import lead_states as ls
 from dialwave.store.db import Database
 from dialwave.store.repositories.leads import _LEAD_CLAIM_COLUMNS, _claimed, open_leads_sqlite
-from dialwave.store.repositories.sql import sqlite_time
 from dialwave.store.schema import create_throwaway_schema
 from dialwave.store.tables import leads
+from tests.random_leads import insert_leads, random_leads, two_campaigns
 
 TIMES = [datetime(2026, 3, 2, 13, 0, tzinfo=UTC), datetime(2026, 3, 2, 13, 0, 0, 250, tzinfo=UTC)]
 STATUSES = ["queued", "retry_pending", "dialing", "in_call", "completed", "failed", "skipped", "cancelled"]
@@ -29,40 +29,19 @@ async def _compare(url: str, seed: int) -> None:
     db = Database(url, inline_sqlite=True, throwaway=True)
     try:
         async with db.write() as conn:
-            await conn.exec_driver_sql("DELETE FROM leads")
-            await conn.exec_driver_sql(
-                "INSERT OR IGNORE INTO organizations (id, name, created_at) VALUES ('org', 'o', 'x')"
+            await two_campaigns(conn)
+            rows = random_leads(
+                rng,
+                rng.randint(0, 200),
+                statuses=STATUSES,
+                times=TIMES,
+                untimed=0.1,
+                variables=["{}", "null", '{"name": "Ada", "n": 3, "nested": {"a": [1, 2]}}'],
+                overrides=[None, "null", '{"system_prompt": "x"}'],
+                retries=[None, "null", "{}", '{"busy": 1, "no_answer": 2}'],
+                attempts=True,
             )
-            await conn.exec_driver_sql(
-                "INSERT OR IGNORE INTO campaigns (id, organization_id, name, status, config, version, created_at, "
-                "updated_at) VALUES ('cmp_a', 'org', 'a', 'active', '{}', 1, 'x', 'x'), "
-                "('cmp_b', 'org', 'b', 'active', '{}', 1, 'x', 'x')"
-            )
-            rows = [
-                (
-                    f"lead_{rng.getrandbits(48):012x}",
-                    "org",
-                    rng.choice(["cmp_a", "cmp_a", "cmp_b"]),
-                    f"+1212{i:07d}",
-                    rng.choice(["{}", "null", '{"name": "Ada", "n": 3, "nested": {"a": [1, 2]}}']),
-                    rng.choice([None, "America/Chicago"]),
-                    rng.choice([None, "US-TX"]),
-                    rng.choice([None, "null", '{"system_prompt": "x"}']),
-                    rng.choice([None, "null", "{}", '{"busy": 1, "no_answer": 2}']),
-                    rng.choice(STATUSES),
-                    rng.randint(0, 3),
-                    None if rng.random() < 0.1 else sqlite_time(rng.choice(TIMES)),
-                    "x",
-                    "x",
-                )
-                for i in range(rng.randint(0, 200))
-            ]
-            await conn.exec_driver_sql(
-                "INSERT INTO leads (id, organization_id, campaign_id, phone_number, variables, timezone, region, "
-                "agent_overrides, retries, status, attempts, next_attempt_at, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            await insert_leads(conn, rows)
         async with db.read() as conn:
             stmt = sa.select(leads.c.organization_id, sa.literal_column("rowid"), *_LEAD_CLAIM_COLUMNS).where(
                 leads.c.campaign_id == "cmp_a", leads.c.status.not_in(ls.FINAL)
