@@ -4,8 +4,10 @@ what the claim-order and open-leads tests read back two ways and compare."""
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -69,3 +71,17 @@ async def insert_leads(conn: AsyncConnection, rows: list[dict[str, Any]]) -> Non
         f"INSERT INTO leads ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
         [tuple(row[c] for c in columns) for row in rows],
     )
+
+
+_DATABASES: dict[str, str] = {}
+
+
+def sqlite_database(name: str, make_schema: Callable[[str], None]) -> str:
+    """The URL of a SQLite file made once per test session and `name`, its tables by `make_schema` (a
+    hypothesis test's examples share it: each empties the leads first)."""
+    if name not in _DATABASES:
+        path = Path(tempfile.mkdtemp(prefix=f"dialwave-{name}-")) / "leads.db"
+        url = f"sqlite:///{path}"
+        make_schema(url)
+        _DATABASES[name] = url
+    return _DATABASES[name]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +20,7 @@ from dialwave.store.migrate import upgrade
 from dialwave.store.repositories.leads import _LEAD_CLAIM_COLUMNS, _claimed, claim_due, next_due_at
 from dialwave.store.repositories.sql import sqlite_time
 from dialwave.store.tables import leads
-from tests.random_leads import insert_leads, random_leads, two_campaigns
+from tests.random_leads import insert_leads, random_leads, sqlite_database, two_campaigns
 
 TIMES = [datetime(2026, 3, 2, 13 + h, m, tzinfo=UTC) for h in range(3) for m in (0, 30)]
 STATUSES = ["queued", "retry_pending", "dialing", "completed"]
@@ -86,15 +85,5 @@ def test_the_merged_ranges_claim_what_the_one_statement_claimed(
     asyncio.run(_compare(url, seed, inline))
 
 
-_URL: list[str] = []
-
-
 def _database() -> str:
-    if not _URL:
-        import tempfile
-
-        path = Path(tempfile.mkdtemp(prefix="dialwave-claim-order-")) / "leads.db"
-        url = f"sqlite:///{path}"
-        upgrade(url)
-        _URL.append(url)
-    return _URL[0]
+    return sqlite_database("claim-order", upgrade)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, datetime
-from pathlib import Path
 
 import sqlalchemy as sa
 from hypothesis import given, settings
@@ -18,7 +17,7 @@ from dialwave.store.db import Database
 from dialwave.store.repositories.leads import _LEAD_CLAIM_COLUMNS, _claimed, open_leads_sqlite
 from dialwave.store.schema import create_throwaway_schema
 from dialwave.store.tables import leads
-from tests.random_leads import insert_leads, random_leads, two_campaigns
+from tests.random_leads import insert_leads, random_leads, sqlite_database, two_campaigns
 
 TIMES = [datetime(2026, 3, 2, 13, 0, tzinfo=UTC), datetime(2026, 3, 2, 13, 0, 0, 250, tzinfo=UTC)]
 STATUSES = ["queued", "retry_pending", "dialing", "in_call", "completed", "failed", "skipped", "cancelled"]
@@ -61,15 +60,5 @@ def test_the_open_leads_read_by_position_are_the_leads_claimed_from_rows(seed: i
     asyncio.run(_compare(_database(), seed))
 
 
-_URL: list[str] = []
-
-
 def _database() -> str:
-    if not _URL:
-        import tempfile
-
-        path = Path(tempfile.mkdtemp(prefix="dialwave-open-leads-")) / "leads.db"
-        url = f"sqlite:///{path}"
-        create_throwaway_schema(url)
-        _URL.append(url)
-    return _URL[0]
+    return sqlite_database("open-leads", create_throwaway_schema)
