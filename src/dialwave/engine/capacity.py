@@ -61,7 +61,7 @@ class Capacity:
                     break
                 r = camp.waiting[0]
                 caller_id = r.caller.phone_number_id
-                load = self.callers.get(caller_id) or self._load(caller_id)
+                load = self._load(caller_id)
                 limit = camp.caller_limit(caller_id)
                 if limit is not None and load.busy >= limit:
                     break
@@ -116,7 +116,7 @@ class Capacity:
         if camp is not None:
             camp.in_flight += sign
         self.org_busy[live.org_id] = self.org_busy.get(live.org_id, 0) + sign
-        (self.callers.get(live.caller_id) or self._load(live.caller_id)).busy += sign
+        self._load(live.caller_id).busy += sign
         if sign < 0 and self.shared is not None:
             self.shared.release(live.call_id)
 

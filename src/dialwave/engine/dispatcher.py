@@ -153,7 +153,7 @@ class Engine(Wake, Upkeep):
             if self.settings.refresh_every is not None:
                 self.next_refresh = now + self.settings.refresh_every
         for camp in self.campaigns.values():  # (a loop, not a list or generator made every tick)
-            if camp.replan_from is not None and not camp.stale:
+            if camp.replan_waiting:
                 await self._replan(now)
                 break
         if not self.draining:
@@ -229,7 +229,7 @@ class Engine(Wake, Upkeep):
 
     async def _replan(self, now: datetime) -> None:
         """The next batch of each re-plan waiting (engine/replan.py)."""
-        for camp in [c for c in self.campaigns.values() if c.replan_from is not None and not c.stale]:
+        for camp in [c for c in self.campaigns.values() if c.replan_waiting]:
             if self.store.memory:
                 await self.write_buffer(now)  # the re-plan moves leads in the database
             await replan_step(self.db, camp, now)

@@ -87,6 +87,11 @@ class CampaignState:
     def held(self) -> int:
         return self.slotted + len(self.waiting)
 
+    @property
+    def replan_waiting(self) -> bool:
+        """A re-plan batch is waiting (engine/replan.py), for a campaign whose state is current."""
+        return self.replan_from is not None and not self.stale
+
 
 @dataclass(slots=True)
 class Reservation:

@@ -206,13 +206,13 @@ class MemoryStore(Storage):
         if campaign_id not in self.loaded:
             await self._load(conn, campaign_id)
         heap = self._restore(campaign_id)
-        taken, rows, pop = self.taken[campaign_id], self.rows, heapq.heappop
+        taken, current, pop = self.taken[campaign_id], self._current, heapq.heappop
         bound = _due_bound(now)
         found: list[ClaimedLead] = []
         while heap and len(found) < limit and heap[0] < bound:
             key = pop(heap)
-            held = rows.get((key >> 32) & _ROWID_MASK)
-            if held is None or held.version != key & _VERSION_MASK:
+            held = current(key)
+            if held is None:
                 continue  # the lead moved since: a newer entry (or none) stands for it
             taken.append(key)  # still due until the claim writes the lead
             found.append(held.claimed)

@@ -69,7 +69,7 @@ class Wake:
         calm = calm and not (self.leases.broken or self.leases.lost or self.calls.abandon_checks)
         calm = calm and not (self.calls.tripped or self.writes.finished)
         for camp in self.campaigns.values():
-            if camp.replan_from is not None and not camp.stale and now is not None:
+            if camp.replan_waiting and now is not None:
                 best, calm = now, False  # a re-plan batch is waiting
             if camp.status != "active" or camp.stale or now is None:
                 continue

@@ -58,6 +58,10 @@ class _Call:
         self.delivered = 0
         self.ended = False
 
+    def stands(self, index: int) -> bool:
+        """Whether its event `index` is the next to hand over (not superseded by a hangup)."""
+        return index == self.delivered and not self.ended and index < len(self.events)
+
 
 def _seeded(generator: _random.Random, text: str) -> _random.Random:
     """`generator` put in the state `random.Random(text)` starts in: random.py's `seed` of a str
@@ -223,7 +227,7 @@ class SimulatedCarrier:
         heap = self._heap
         while heap and heap[0][0] <= now:
             _, _, call, index = heapq.heappop(heap)
-            if index != call.delivered or call.ended or index >= len(call.events):
+            if not call.stands(index):
                 continue  # superseded by a hangup
             event = call.events[index]
             call.delivered += 1
@@ -238,7 +242,7 @@ class SimulatedCarrier:
         heap = self._heap
         while heap:
             at, _, call, index = heap[0]
-            if index == call.delivered and not call.ended and index < len(call.events):
+            if call.stands(index):
                 return at
             heapq.heappop(heap)
         return None

@@ -231,12 +231,11 @@ def _start_key(row: Mapping[str, Any]) -> tuple[bool, datetime, str]:
 def in_start_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows in stream_campaign_calls' order (started_at, NULL first, then id), sorted in place.
     When every row has started (a forecast's end), two stable sorts, by id then by start, each with
-    a key read in C, rather than one by a tuple built per row; otherwise (a row without a start: the
-    second sort fails, the key tuple orders what it left) by the tuple."""
-    rows.sort(key=_BY_ID)
-    try:
+    a key read in C, rather than one by a tuple built per row; otherwise by the tuple."""
+    if all(row.get("started_at") is not None for row in rows):
+        rows.sort(key=_BY_ID)
         rows.sort(key=_BY_START)
-    except (KeyError, TypeError):
+    else:
         rows.sort(key=_start_key)
     return rows
 

@@ -274,7 +274,7 @@ async def open_leads_sqlite(conn: AsyncConnection, campaign_id: str) -> list[tup
     forecast's in-memory store holds them, read once: 50,000 rows at the start of a 50,000-lead
     forecast; rowid orders ties as claim_due does). Each row becomes its lead as `_claimed` makes it
     from a mapping, read by position (tests/integration/test_open_leads.py compares the two)."""
-    loads, when = json.loads, from_sqlite_time
+    json_of, when = from_sqlite_json, from_sqlite_time
     found = []
     for row in await driver_rows(conn, _OPEN_LEADS, (campaign_id, *_OPEN)):
         lead_id, org_id, phone, variables, timezone, region, overrides, status, attempts, retries, due, rowid = row
@@ -282,11 +282,11 @@ async def open_leads_sqlite(conn: AsyncConnection, campaign_id: str) -> list[tup
             lead_id,
             phone,
             timezone,
-            (loads(variables) if variables is not None else None) or {},
-            loads(overrides) if overrides is not None else None,
+            json_of(variables) or {},
+            json_of(overrides),
             status,
             attempts,
-            dict((loads(retries) if retries is not None else None) or {}),
+            dict(json_of(retries) or {}),
             when(due),
             region,
         )
